@@ -1,0 +1,292 @@
+"""One LSTM layer: stream of ``x_t`` elements in, stream of ``h_t`` elements out."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, fifo, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..design import Design, LayerPlan
+from .cell import CellUpdate
+from .fixed import delay
+from .mvm import SparseMatVec
+
+__all__ = ["LSTMLayer", "element_layout"]
+
+
+def element_layout(shape) -> data.StructLayout:
+    """A vector element on a stream: its value and ``last`` (last element of a sequence)."""
+    return data.StructLayout({"data": shape, "last": 1})
+
+
+class LSTMLayer(wiring.Component):
+    """One LSTM layer over a stream of vector elements.
+
+    ``i`` carries ``x_t`` element by element (``I`` per timestep, ``last`` on
+    the final element of a sequence); ``o`` carries ``h_t`` likewise (``H``
+    per emitted timestep). A sequence starts from ``h = c = 0``.
+
+    Structure: a loader writes ``x_{t+1}`` into the free half of the
+    :class:`SparseMatVec` vector store while step ``t`` computes; a step
+    starts once its ``x`` is loaded, the previous step's ``h`` is written back
+    and the output FIFO has room for the whole step (credit-based, so the
+    compute pipeline never stalls). Pre-activations are gathered into whole
+    hidden units (the four gates of unit ``j``) and go through
+    ``max(1, rows / 4)`` :class:`CellUpdate` lanes, each with its own
+    cell-state memory. The ``h`` values are serialised one per cycle into the
+    vector store (for ``t + 1``) and the output FIFO.
+
+    Latency and throughput: see :attr:`step_cycles` and
+    :attr:`first_output_cycles`; with ready inputs and outputs, a timestep
+    takes ``passes x k`` issue cycles plus the pipeline tail, or the
+    ``I + H`` element transfers through the single vector write port if that
+    is longer.
+
+    Parameters
+    ----------
+    design : Design
+        Formats and activation tables.
+    plan : LayerPlan
+        This layer's schedule and weights.
+    emit_all : bool
+        Emit ``h_t`` of every step; otherwise only of a sequence's last step.
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(activation)))
+    o : Out(stream.Signature(element_layout(activation)))
+    """
+
+    def __init__(self, *, design: Design, plan: LayerPlan, emit_all: bool = True):
+        if not isinstance(design, Design):
+            raise TypeError(f"design must be a Design, not {design!r}")
+        if not isinstance(plan, LayerPlan):
+            raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
+        self._design = design
+        self._plan = plan
+        self._emit_all = bool(emit_all)
+        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant)
+        self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
+        elem = element_layout(design.io_format.shape())
+        super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})
+
+    @property
+    def plan(self) -> LayerPlan:
+        return self._plan
+
+    @property
+    def fifo_depth(self) -> int:
+        return 2 * self._plan.hidden
+
+    @property
+    def _gather_latency(self) -> int:
+        return 2  # gather register, then cell-state read
+
+    @property
+    def _fifo_latency(self) -> int:
+        return 2  # SyncFIFOBuffered: write to read data
+
+    @property
+    def _serial_latency(self) -> int:
+        return 0 if self._plan.units_per_pass == 1 else 2  # FIFO write to first read
+
+    def h_write_times(self) -> list[int]:
+        """Cycle of each ``h_j`` write, counted from a step's start command, inputs ready."""
+        p = self._plan
+        u_lanes, per_unit = p.units_per_pass, max(1, 4 // p.rows)
+        base = 1 + self._mvm.latency + self._gather_latency + self._cells[0].latency
+        times, free = [], 0
+        for j in range(p.hidden):
+            last_pass = (j // u_lanes + 1) * per_unit - 1 if p.rows < 4 else j // u_lanes
+            ready = base + (last_pass + 1) * p.k - 1
+            if u_lanes > 1:
+                ready = max(ready + self._serial_latency, free)
+            times.append(ready)
+            free = ready + 1
+        return times
+
+    @property
+    def step_cycles(self) -> int:
+        """Cycles per timestep when compute-bound: start command to the next start command."""
+        return self.h_write_times()[-1] + 1
+
+    @property
+    def first_output_cycles(self) -> int:
+        """Cycles from a step's start command to its first ``h`` on ``o`` (empty FIFO)."""
+        return self.h_write_times()[0] + self._fifo_latency
+
+    @property
+    def last_output_cycles(self) -> int:
+        """Cycles from a step's start command to its last ``h`` on ``o`` (empty FIFO, ``o`` ready)."""
+        return self.h_write_times()[-1] + self._fifo_latency
+
+    def elaborate(self, platform):
+        m = Module()
+        p, d = self._plan, self._design
+        q = d.config.quant
+        H, I, B = p.hidden, p.input_size, p.bank_width
+        m.submodules.mvm = mvm = self._mvm
+        for u, cell in enumerate(self._cells):
+            m.submodules[f"cell{u}"] = cell
+
+        # -- output FIFO (credit: a step starts only if all its h fit) --------
+        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
+                                                          depth=self.fifo_depth)
+        m.d.comb += [
+            self.o.valid.eq(ofifo.r_rdy),
+            self.o.payload.eq(ofifo.r_data),
+            ofifo.r_en.eq(self.o.ready),
+        ]
+
+        # -- h writer: one h_j per cycle into the vector store and the FIFO ---
+        h_valid = Signal()
+        h_data = Signal(q.activation.shape())
+        j = Signal(range(H))
+        h_bank = Signal(range(p.banks), init=I // B)
+        h_addr = Signal(range(B), init=I % B)
+        q_buf = Signal()               # vector half the running step reads
+        step_first = Signal()
+        step_last = Signal()
+        step_emit = Signal()
+        step_done = Signal()
+        m.d.comb += step_done.eq(h_valid & (j == H - 1))
+        with m.If(h_valid):
+            with m.If(j == H - 1):
+                m.d.sync += [j.eq(0), h_bank.eq(I // B), h_addr.eq(I % B)]
+            with m.Else():
+                m.d.sync += j.eq(j + 1)
+                with m.If(h_addr == B - 1):
+                    m.d.sync += [h_addr.eq(0), h_bank.eq(h_bank + 1)]
+                with m.Else():
+                    m.d.sync += h_addr.eq(h_addr + 1)
+        out_elem = Signal(element_layout(q.activation.shape()))
+        m.d.comb += [
+            out_elem.data.eq(h_data),
+            out_elem.last.eq(step_last & (j == H - 1)),
+            ofifo.w_data.eq(out_elem),
+            ofifo.w_en.eq(h_valid & step_emit),
+        ]
+
+        # -- loader: x_t elements into the free vector half ------------------
+        x_full = Signal(2)             # half n holds a complete x
+        x_last = Signal(2)             # ... of a sequence's last step
+        l_buf = Signal()
+        e = Signal(range(I))
+        l_bank = Signal(range(p.banks))
+        l_addr = Signal(range(B))
+        l_full = Mux(l_buf, x_full[1], x_full[0])
+        m.d.comb += self.i.ready.eq(~l_full & ~h_valid)  # h write-back has the port first
+        loading = self.i.valid & self.i.ready
+        with m.If(loading):
+            with m.If(e == I - 1):
+                m.d.sync += [e.eq(0), l_bank.eq(0), l_addr.eq(0), l_buf.eq(~l_buf)]
+            with m.Else():
+                m.d.sync += e.eq(e + 1)
+                with m.If(l_addr == B - 1):
+                    m.d.sync += [l_addr.eq(0), l_bank.eq(l_bank + 1)]
+                with m.Else():
+                    m.d.sync += l_addr.eq(l_addr + 1)
+        wr = mvm.wr.payload
+        m.d.comb += [
+            mvm.wr.valid.eq(h_valid | loading),
+            wr.buf.eq(Mux(h_valid, ~q_buf, l_buf)),
+            wr.bank.eq(Mux(h_valid, h_bank, l_bank)),
+            wr.addr.eq(Mux(h_valid, h_addr, l_addr)),
+            wr.data.eq(Mux(h_valid, h_data, self.i.payload.data)),
+        ]
+
+        # -- step control ------------------------------------------------------
+        running = Signal()
+        seq_first = Signal(init=1)     # the next step starts a sequence
+        q_full = Mux(q_buf, x_full[1], x_full[0])
+        q_last = Mux(q_buf, x_last[1], x_last[0])
+        emit = 1 if self._emit_all else q_last
+        room = ofifo.level <= self.fifo_depth - H
+        m.d.comb += [
+            mvm.cmd.valid.eq(~running & q_full & (~emit | room)),
+            mvm.cmd.payload.buf.eq(q_buf),
+            mvm.cmd.payload.first.eq(seq_first),
+        ]
+        with m.If(mvm.cmd.valid & mvm.cmd.ready):
+            m.d.sync += [running.eq(1), step_first.eq(seq_first), step_last.eq(q_last), step_emit.eq(emit)]
+        with m.If(step_done):
+            m.d.sync += [running.eq(0), q_buf.eq(~q_buf), seq_first.eq(step_last)]
+        for half in range(2):
+            with m.If(loading & (e == I - 1) & (l_buf == half)):
+                m.d.sync += [x_full[half].eq(1), x_last[half].eq(self.i.payload.last)]
+            with m.Elif(step_done & (q_buf == half)):
+                m.d.sync += x_full[half].eq(0)
+
+        # -- gather the four gates of each hidden unit -------------------------
+        u_lanes = p.units_per_pass
+        preact = q.preact.shape()
+        unit_valid = Signal(u_lanes)
+        slot = Signal(range(-(-H // u_lanes)))
+        gates = [Signal(data.ArrayLayout(preact, 4), name=f"gates{u}") for u in range(u_lanes)]
+        z, pas = mvm.o.payload.z, mvm.o.payload["pass"]
+        m.d.sync += unit_valid.eq(0)
+        if p.rows >= 4:
+            with m.If(mvm.o.valid):
+                m.d.sync += slot.eq(pas)
+                for u in range(u_lanes):
+                    m.d.sync += unit_valid[u].eq(pas * u_lanes + u < H)
+                    for g in range(4):
+                        m.d.sync += gates[u][g].eq(z[4 * u + g])
+        else:
+            per_unit = 4 // p.rows
+            held = Signal(data.ArrayLayout(preact, 4 - p.rows))
+            sub = pas[:per_unit.bit_length() - 1]
+            with m.If(mvm.o.valid):
+                for s in range(per_unit - 1):
+                    with m.If(sub == s):
+                        for r in range(p.rows):
+                            m.d.sync += held[s * p.rows + r].eq(z[r])
+                with m.If(sub == per_unit - 1):
+                    m.d.sync += [unit_valid[0].eq(1), slot.eq(pas >> (per_unit.bit_length() - 1))]
+                    for g in range(4):
+                        m.d.sync += gates[0][g].eq(held[g] if g < 4 - p.rows else z[g - (4 - p.rows)])
+
+        # -- cell-update lanes, each with its cell-state memory ----------------
+        lane_h = []
+        for u, cell in enumerate(self._cells):
+            cmem = memory.Memory(shape=q.cell.shape(), depth=-(-H // u_lanes), init=[])
+            m.submodules[f"cmem{u}"] = cmem
+            rd = cmem.read_port()
+            m.d.comb += rd.addr.eq(slot)
+            g1 = delay(m, gates[u], 1, name=f"gates{u}")
+            v1 = delay(m, unit_valid[u], 1, name=f"uvalid{u}")
+            s1 = delay(m, slot, 1, name=f"slot{u}")
+            m.d.comb += [
+                cell.i.valid.eq(v1),
+                cell.i.payload.i.eq(g1[0]), cell.i.payload.f.eq(g1[1]),
+                cell.i.payload.g.eq(g1[2]), cell.i.payload.o.eq(g1[3]),
+                cell.i.payload.c.eq(Mux(step_first, 0, rd.data)),
+            ]
+            wp = cmem.write_port()
+            m.d.comb += [
+                wp.addr.eq(delay(m, s1, cell.latency, name=f"cslot{u}")),
+                wp.data.eq(cell.o.payload.c),
+                wp.en.eq(cell.o.valid),
+            ]
+            lane_h.append((cell.o.valid, cell.o.payload.h))
+
+        # -- serialise h: one per cycle ----------------------------------------
+        if u_lanes == 1:
+            m.d.comb += [h_valid.eq(lane_h[0][0]), h_data.eq(lane_h[0][1])]
+        else:
+            word = data.StructLayout({"h": data.ArrayLayout(q.activation.shape(), u_lanes),
+                                      "n": range(1, u_lanes + 1)})
+            m.submodules.hfifo = hfifo = fifo.SyncFIFOBuffered(width=word.size, depth=max(2, -(-H // u_lanes)))
+            w_word = Signal(word)
+            m.d.comb += [w_word.h[u].eq(lane_h[u][1]) for u in range(u_lanes)]
+            n_valid = sum(lane_h[u][0] for u in range(u_lanes))
+            m.d.comb += [w_word.n.eq(n_valid), hfifo.w_data.eq(w_word), hfifo.w_en.eq(lane_h[0][0])]
+            r_word = Signal(word)
+            idx = Signal(range(u_lanes))
+            m.d.comb += [r_word.eq(hfifo.r_data), h_valid.eq(hfifo.r_rdy), h_data.eq(r_word.h[idx])]
+            with m.If(hfifo.r_rdy):
+                with m.If(idx == r_word.n - 1):
+                    m.d.sync += idx.eq(0)
+                    m.d.comb += hfifo.r_en.eq(1)
+                with m.Else():
+                    m.d.sync += idx.eq(idx + 1)
+        return m
+

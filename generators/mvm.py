@@ -1,0 +1,208 @@
+"""The gate matrix-vector product of one layer, bank-balanced sparse."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..design import LayerPlan
+from ..config import QuantConfig
+from ..numerics import bits_for
+from .fixed import delay, requantize
+
+__all__ = ["SparseMatVec", "vector_write_layout"]
+
+
+def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
+    """One write into the banked vector store: ``buf`` (ping-pong half), ``bank``, ``addr``, ``data``."""
+    return data.StructLayout({
+        "buf": 1,
+        "bank": range(plan.banks),
+        "addr": unsigned(plan.index_bits),
+        "data": elem_shape,
+    })
+
+
+class SparseMatVec(wiring.Component):
+    """``z = W [x_t; h_{t-1}] + b`` for all four gates of a layer, with bank-balanced sparse ``W``.
+
+    There are ``rows x banks`` processing elements (PEs). PE ``(lane, bank)``
+    owns a weight ROM of ``(weight, in-bank index)`` pairs in schedule order
+    (see :mod:`lstm_hw.design`) and its own copy of its bank of the vector, so
+    no two PEs ever contend for a memory port. Each cycle every PE reads one
+    stored weight, fetches the vector element its index selects, multiplies
+    and accumulates; after ``k`` cycles a registered adder tree sums the banks
+    and the bias, and the sum is rounded and saturated to the pre-activation
+    format. Accumulation is exact (the accumulator is wide enough), so the
+    result equals :func:`lstm_hw.golden.layer_preact` bit for bit.
+
+    The vector store is double-buffered (``buf``): a step reads one half while
+    the next step's ``x`` and ``h`` are written into the other.
+
+    Pipeline per PE: ROM read, vector read, operand registers, product
+    register, accumulator (the shape of one DSP48E1 MACC), then the adder tree
+    (one register per level) and the rounding register. Every combinational
+    path is at most one adder or one multiplier deep.
+
+    Latency: :attr:`latency` cycles from a pass's last issue cycle to its
+    result on ``o``. Throughput: ``rows`` pre-activations every ``k`` cycles;
+    a command issues ``passes x k`` cycles back to back.
+
+    Parameters
+    ----------
+    plan : LayerPlan
+        The scheduled layer (ROM contents, sizes).
+    quant : QuantConfig
+        Number formats.
+
+    Members
+    -------
+    wr : In(stream.Signature(vector_write_layout, always_ready=True))
+        Vector element writes; always accepted, effective the next cycle.
+    cmd : In(stream.Signature({"buf": 1, "first": 1}))
+        Start a step on vector half ``buf``. ``first`` reads ``h_{t-1}`` as
+        zero (a sequence's first step). Ready while no step is issuing.
+    o : Out(stream.Signature({"pass": ..., "z": ArrayLayout(preact, rows)}, always_ready=True))
+        The pre-activations of hardware rows ``pass x rows ..``; no backpressure.
+    """
+
+    def __init__(self, *, plan: LayerPlan, quant: QuantConfig):
+        if not isinstance(plan, LayerPlan):
+            raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
+        if not isinstance(quant, QuantConfig):
+            raise TypeError(f"quant must be a QuantConfig, not {quant!r}")
+        self._plan = plan
+        self._quant = quant
+        self._tree_levels = bits_for(plan.banks) if plan.banks > 0 else 0  # ceil(log2(banks + 1))
+        super().__init__({
+            "wr": In(stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)),
+            "cmd": In(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
+            "o": Out(stream.Signature(data.StructLayout({
+                "pass": range(plan.passes),
+                "z": data.ArrayLayout(quant.preact.shape(), plan.rows),
+            }), always_ready=True)),
+        })
+
+    @property
+    def plan(self) -> LayerPlan:
+        return self._plan
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the last issue cycle of a pass to its ``o.valid``."""
+        return 5 + self._tree_levels + 1
+
+    @property
+    def sum_bits(self) -> int:
+        """Width of the exact gate sum (all banks' products plus the aligned bias)."""
+        q, p = self._quant, self._plan
+        bias_bits = q.bias_format.bits + q.product.frac - q.bias_format.frac
+        return max(q.product.bits + bits_for(p.banks * p.k), bias_bits) + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        p, q = self._plan, self._quant
+        k, n_pass = p.k, p.passes
+        acc_shape = signed(self.sum_bits)
+        rom_w, rom_idx, rom_b = p.roms()
+
+        # Issue counters: stage 0 of the pipeline.
+        busy = Signal()
+        pas = Signal(range(n_pass))
+        c = Signal(range(k))
+        addr = Signal(range(n_pass * k))
+        buf = Signal()
+        first = Signal()
+        m.d.comb += self.cmd.ready.eq(~busy)
+        with m.If(self.cmd.valid & ~busy):
+            m.d.sync += [busy.eq(1), pas.eq(0), c.eq(0), addr.eq(0),
+                         buf.eq(self.cmd.payload.buf), first.eq(self.cmd.payload.first)]
+        with m.Elif(busy):
+            m.d.sync += addr.eq(addr + 1)
+            with m.If(c == k - 1):
+                m.d.sync += c.eq(0)
+                with m.If(pas == n_pass - 1):
+                    m.d.sync += busy.eq(0)
+                with m.Else():
+                    m.d.sync += pas.eq(pas + 1)
+            with m.Else():
+                m.d.sync += c.eq(c + 1)
+
+        first_c = busy & (c == 0)
+        last_c = busy & (c == k - 1)
+        buf1 = delay(m, buf, 1, name="buf")
+        first1 = delay(m, first, 1, name="first")
+        first_c4 = delay(m, first_c, 4, name="first_c")
+        last_c4 = delay(m, last_c, 4, name="last_c")
+        pass4 = delay(m, pas, 4, name="pass")
+
+        elem = q.activation.shape()
+        rom_layout = data.StructLayout({"w": q.weight.shape(), "idx": unsigned(p.index_bits)})
+        bias_shift = q.product.frac - q.bias_format.frac
+        sums = []
+        for lane in range(p.rows):
+            terms = []
+            for bank in range(p.banks):
+                rom = memory.Memory(shape=rom_layout, depth=n_pass * k, init=[
+                    {"w": int(w), "idx": int(i)} for w, i in zip(rom_w[lane, bank], rom_idx[lane, bank])])
+                vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[])
+                m.submodules[f"rom_l{lane}_b{bank}"] = rom
+                m.submodules[f"vec_l{lane}_b{bank}"] = vec
+                rd = rom.read_port()
+                m.d.comb += rd.addr.eq(addr)
+                wp = vec.write_port()
+                m.d.comb += [
+                    wp.addr.eq(Cat(self.wr.payload.addr, self.wr.payload.buf)),
+                    wp.data.eq(self.wr.payload.data),
+                    wp.en.eq(self.wr.valid & (self.wr.payload.bank == bank)),
+                ]
+                vp = vec.read_port()
+                m.d.comb += vp.addr.eq(Cat(rd.data.idx, buf1))
+                # Columns at or past the layer input width hold h_{t-1}: zero on a first step.
+                h_from = p.input_size - bank * p.bank_width
+                if h_from <= 0:
+                    is_h = Const(1)
+                elif h_from >= p.bank_width:
+                    is_h = Const(0)
+                else:
+                    is_h = rd.data.idx >= h_from
+                mask2 = Signal(name=f"mask_l{lane}_b{bank}")
+                w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
+                m.d.sync += [mask2.eq(first1 & is_h), w2.eq(rd.data.w)]
+                # DSP48E1 shape: A/B operand registers, M register, P accumulator.
+                a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
+                b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
+                prod = Signal(q.product.shape(), name=f"prod_l{lane}_b{bank}")
+                acc = Signal(acc_shape, name=f"acc_l{lane}_b{bank}")
+                m.d.sync += [
+                    a3.eq(w2),
+                    b3.eq(Mux(mask2, 0, vp.data)),
+                    prod.eq(a3 * b3),
+                    acc.eq(Mux(first_c4, prod, acc + prod)),
+                ]
+                terms.append(acc)
+            bias_rom = memory.Memory(shape=q.bias_format.shape(), depth=n_pass,
+                                     init=[int(v) for v in rom_b[lane]])
+            m.submodules[f"bias_l{lane}"] = bias_rom
+            brd = bias_rom.read_port()
+            m.d.comb += brd.addr.eq(pass4)
+            terms.append(brd.data << bias_shift)
+            sums.append(self._adder_tree(m, terms, acc_shape, lane))
+
+        done = delay(m, last_c4, 1 + self._tree_levels, name="done")
+        pass_out = delay(m, pass4, 1 + self._tree_levels, name="pass_out")
+        for lane, total in enumerate(sums):
+            m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac, q.preact, q.rounding))
+        m.d.sync += [self.o.valid.eq(done), self.o.payload["pass"].eq(pass_out)]
+        return m
+
+    def _adder_tree(self, m, terms, shape, lane):
+        """Pairwise sum with a register after each of the ``tree_levels`` levels."""
+        for level in range(self._tree_levels):
+            nxt = []
+            for n in range(0, len(terms), 2):
+                s = Signal(shape, name=f"sum_l{lane}_v{level}_{n // 2}")
+                m.d.sync += s.eq(terms[n] + terms[n + 1] if n + 1 < len(terms) else terms[n])
+                nxt.append(s)
+            terms = nxt
+        assert len(terms) == 1
+        return terms[0]

@@ -1,0 +1,90 @@
+"""The top level: stacked layers behind AXI4-Stream ports named for Vivado."""
+
+from amaranth.hdl import ClockDomain, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..design import Design
+from .layer import LSTMLayer
+
+__all__ = ["LSTMTop"]
+
+
+class LSTMTop(wiring.Component):
+    """The accelerator: ``num_layers`` :class:`LSTMLayer` in a chain.
+
+    This is the only place where Vivado naming appears. Vivado infers an
+    AXI4-Stream slave ``s_axis`` and master ``m_axis`` from the port names,
+    and the clock ``aclk`` with active-low synchronous reset ``aresetn``.
+
+    Stream contract: one element per beat in the activation format,
+    sign-extended to ``tdata_width = 8 * ceil(bits / 8)``. Input order
+    ``x_0[0..I-1], x_1[0..I-1], ...``; ``s_axis_tlast`` on the last element of
+    a sequence's last timestep. Output: the last layer's ``h_t`` elements, in
+    the same order and packing (only ``h_T`` when ``return_sequences`` is
+    false), ``m_axis_tlast`` on the last element of the sequence's last output
+    timestep. A sequence's length comes from ``tlast`` alone; every sequence
+    starts from ``h = c = 0``, and sequences may follow back to back.
+
+    Latency and throughput: ``Design``-level figures in the generated metadata
+    (``latency_cycles``, ``cycles_per_timestep``); layers work concurrently on
+    successive timesteps.
+
+    Parameters
+    ----------
+    design : Design
+
+    Members
+    -------
+    aclk, aresetn : In(1)
+    s_axis_tdata : In(tdata_width); s_axis_tvalid, s_axis_tlast : In(1); s_axis_tready : Out(1)
+    m_axis_tdata : Out(tdata_width); m_axis_tvalid, m_axis_tlast : Out(1); m_axis_tready : In(1)
+    """
+
+    def __init__(self, *, design: Design):
+        if not isinstance(design, Design):
+            raise TypeError(f"design must be a Design, not {design!r}")
+        self._design = design
+        n = len(design.layers)
+        emit_all = design.config.model.return_sequences
+        self._layers = [LSTMLayer(design=design, plan=plan, emit_all=emit_all or i < n - 1)
+                        for i, plan in enumerate(design.layers)]
+        width = design.tdata_width
+        super().__init__({
+            "aclk": In(1), "aresetn": In(1),
+            "s_axis_tdata": In(width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1), "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(width), "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
+        })
+
+    @property
+    def design(self) -> Design:
+        return self._design
+
+    @property
+    def layers(self) -> tuple[LSTMLayer, ...]:
+        return tuple(self._layers)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.domains.sync = cd = ClockDomain("sync")
+        m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
+        for n, layer in enumerate(self._layers):
+            m.submodules[f"layer{n}"] = layer
+        for a, b in zip(self._layers, self._layers[1:]):
+            wiring.connect(m, a.o, b.i)
+
+        bits = self._design.io_format.bits
+        first, last = self._layers[0], self._layers[-1]
+        out = Signal(self._design.io_format.shape())
+        m.d.comb += [
+            first.i.payload.data.eq(self.s_axis_tdata[:bits]),
+            first.i.payload.last.eq(self.s_axis_tlast),
+            first.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(first.i.ready),
+            out.eq(last.o.payload.data),
+            self.m_axis_tdata.eq(out),  # sign-extends: out is signed
+            self.m_axis_tlast.eq(last.o.payload.last),
+            self.m_axis_tvalid.eq(last.o.valid),
+            last.o.ready.eq(self.m_axis_tready),
+        ]
+        return m

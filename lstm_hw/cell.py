@@ -1,0 +1,91 @@
+"""The elementwise LSTM cell update, bit-exact, shared by the golden model and its tests.
+
+With ``nf`` the fraction bits of the sigmoid/tanh outputs and ``cf`` those of
+the cell state::
+
+    i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o)      (nonlin format)
+    g       = tanh(z_g)                                       (nonlin format)
+    c_t     = sat_cell(round(f * c_{t-1} * 2**a + i * g * 2**b))  one rounding, a + b aligned
+    h_t     = sat_act(round(o * tanh(c_t)))
+
+Both products are exact; they are aligned on ``max(nf + cf, 2 nf)`` fraction
+bits, summed exactly, and rounded once into the cell format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .activations import PWLTable, build_pwl
+from .config import Config
+from .numerics import Fixed, requantize
+
+__all__ = ["ActivationTables", "CellMath", "cell_update"]
+
+
+@dataclass(frozen=True, eq=False)
+class ActivationTables:
+    """The three tables of a layer: gate sigmoid, gate tanh (on pre-activations) and cell tanh."""
+
+    sigmoid: PWLTable
+    tanh_gate: PWLTable
+    tanh_cell: PWLTable
+
+    @classmethod
+    def from_config(cls, config: Config) -> "ActivationTables":
+        q, a = config.quant, config.activation
+        common = dict(out_fmt=q.nonlin, segments=a.segments, coef_bits=a.coef_bits, rounding=q.rounding)
+        return cls(
+            sigmoid=build_pwl("sigmoid", in_fmt=q.preact, range_real=a.sigmoid_range, **common),
+            tanh_gate=build_pwl("tanh", in_fmt=q.preact, range_real=a.tanh_range, **common),
+            tanh_cell=build_pwl("tanh", in_fmt=q.cell, range_real=a.tanh_range, **common),
+        )
+
+
+@dataclass(frozen=True)
+class CellMath:
+    """Formats and alignment shifts of the cell update, derived once from the config."""
+
+    nonlin: Fixed
+    cell: Fixed
+    activation: Fixed
+    rounding: str
+
+    @classmethod
+    def from_config(cls, config: Config) -> "CellMath":
+        q = config.quant
+        return cls(nonlin=q.nonlin, cell=q.cell, activation=q.activation, rounding=q.rounding)
+
+    @property
+    def sum_frac(self) -> int:
+        """Fraction bits of the exact sum f*c + i*g."""
+        return max(self.nonlin.frac + self.cell.frac, 2 * self.nonlin.frac)
+
+    @property
+    def fc_shift(self) -> int:
+        return self.sum_frac - (self.nonlin.frac + self.cell.frac)
+
+    @property
+    def ig_shift(self) -> int:
+        return self.sum_frac - 2 * self.nonlin.frac
+
+    @property
+    def sum_bits(self) -> int:
+        """Width that holds f*c*2**fc_shift + i*g*2**ig_shift without overflow."""
+        fc = self.nonlin.bits + self.cell.bits + self.fc_shift
+        ig = 2 * self.nonlin.bits + self.ig_shift
+        return max(fc, ig) + 1
+
+
+def cell_update(z_i, z_f, z_g, z_o, c_prev, tables: ActivationTables, m: CellMath):
+    """Return ``(c_t, h_t)`` codes from pre-activation codes and the previous cell codes."""
+    i = tables.sigmoid.eval(z_i)
+    f = tables.sigmoid.eval(z_f)
+    g = tables.tanh_gate.eval(z_g)
+    o = tables.sigmoid.eval(z_o)
+    total = ((f * np.asarray(c_prev, dtype=np.int64)) << m.fc_shift) + ((i * g) << m.ig_shift)
+    c = requantize(total, m.sum_frac, m.cell, m.rounding)
+    h = requantize(o * tables.tanh_cell.eval(c), 2 * m.nonlin.frac, m.activation, m.rounding)
+    return c, h

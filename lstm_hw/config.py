@@ -1,0 +1,342 @@
+"""The generator's configuration: frozen dataclasses, validated once at the edge.
+
+``load_config(path)`` and ``parse_config(mapping)`` turn TOML into a
+:class:`Config`, or raise :class:`~lstm_hw.errors.ConfigError` naming the key
+path (``quant.weight.bits``) and the reason. Below the CLI nothing reads raw
+dicts. ``Config()`` is the embedded default design.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from .errors import ConfigError
+from .numerics import ROUNDING_MODES, Fixed
+
+__all__ = [
+    "ModelConfig", "QuantConfig", "SparsityConfig", "ActivationConfig",
+    "HardwareConfig", "Config", "load_config", "parse_config", "DEFAULT_TOML",
+]
+
+ACTIVATION_METHODS = ("pwl",)
+# Widest format accepted. Products then stay within a DSP48E1 cascade pair and
+# every exact sum stays well inside the golden model's int64.
+MAX_FORMAT_BITS = 24
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_size: int = 5
+    hidden_size: int = 12
+    num_layers: int = 2
+    return_sequences: bool = True
+    seed: int = 0  # seed of the default random weights when no weight file is given
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Every fixed-point format of the datapath; see README "Number formats"."""
+
+    weight: Fixed = Fixed(8, 6)
+    activation: Fixed = Fixed(16, 12)   # x_t, h_t and the stream ports
+    preact: Fixed = Fixed(16, 11)       # gate pre-activations, input of sigmoid/tanh
+    nonlin: Fixed = Fixed(16, 14)       # sigmoid/tanh outputs
+    cell: Fixed = Fixed(18, 12)         # cell state c_t
+    bias: Fixed | None = None           # None: aligned with the weight x activation product
+    rounding: str = "half_up"
+
+    @property
+    def product(self) -> Fixed:
+        """Exact format of one weight x activation product."""
+        return Fixed(self.weight.bits + self.activation.bits, self.weight.frac + self.activation.frac)
+
+    @property
+    def bias_format(self) -> Fixed:
+        return self.bias if self.bias is not None else self.product
+
+
+@dataclass(frozen=True)
+class SparsityConfig:
+    banks: int = 4
+    density: float = 0.5
+
+
+@dataclass(frozen=True)
+class ActivationConfig:
+    method: str = "pwl"
+    segments: int = 32
+    sigmoid_range: float = 8.0   # table covers |x| < range; beyond it the output saturates
+    tanh_range: float = 4.0
+    coef_bits: int = 18          # width of the per-segment slope coefficient
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    top: str = "lstm_top"
+    part: str = "xc7z020clg400-1"
+    clock_mhz: float = 200.0
+    rows: int = 4                # weight rows computed at once; MACs = banks x rows
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
+    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
+    activation: ActivationConfig = field(default_factory=ActivationConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
+
+    def __post_init__(self):
+        _check_config(self)
+
+    @property
+    def macs(self) -> int:
+        return self.sparsity.banks * self.hardware.rows
+
+    def layer_input_size(self, layer: int) -> int:
+        return self.model.input_size if layer == 0 else self.model.hidden_size
+
+    def to_dict(self) -> dict:
+        """Plain data, for metadata: every resolved value, defaults included."""
+        out = {}
+        for sect in fields(self):
+            obj = getattr(self, sect.name)
+            d = {}
+            for f in fields(obj):
+                v = getattr(obj, f.name)
+                if f.name == "bias" and v is None:
+                    v = obj.bias_format
+                d[f.name] = v.to_dict() if isinstance(v, Fixed) else v
+            out[sect.name] = d
+        return out
+
+
+DEFAULT_TOML = """\
+# lstm-hw configuration; every key is optional, these are the defaults.
+[model]
+input_size = 5
+hidden_size = 12
+num_layers = 2
+return_sequences = true
+seed = 0                                 # seed of random weights when none are given
+
+[quant]
+weight = { bits = 8, frac = 6 }
+activation = { bits = 16, frac = 12 }    # x_t, h_t and the stream ports
+preact = { bits = 16, frac = 11 }        # gate pre-activations
+nonlin = { bits = 16, frac = 14 }        # sigmoid / tanh outputs
+cell = { bits = 18, frac = 12 }          # cell state
+# bias = { bits = 24, frac = 18 }        # default: the weight x activation product format
+rounding = "half_up"                     # or "truncate"
+
+[sparsity]
+banks = 4
+density = 0.5
+
+[activation]
+method = "pwl"
+segments = 32
+sigmoid_range = 8.0
+tanh_range = 4.0
+coef_bits = 18
+
+[hardware]
+top = "lstm_top"
+part = "xc7z020clg400-1"
+clock_mhz = 200
+rows = 4
+"""
+
+
+# -- parsing -------------------------------------------------------------------
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a TOML file; ``None`` gives the embedded default."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(str(path), f"cannot read: {e.__class__.__name__}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(str(path), f"invalid TOML: {e}") from None
+    return parse_config(data)
+
+
+_SECTIONS = {
+    "model": ModelConfig, "quant": QuantConfig, "sparsity": SparsityConfig,
+    "activation": ActivationConfig, "hardware": HardwareConfig,
+}
+
+
+def parse_config(data: dict) -> Config:
+    """Validate a mapping (as parsed from TOML) into a :class:`Config`."""
+    if not isinstance(data, dict):
+        raise ConfigError("config", "must be a table")
+    _no_unknown(data, _SECTIONS, "")
+    sections = {}
+    for name, cls in _SECTIONS.items():
+        raw = data.get(name, {})
+        if not isinstance(raw, dict):
+            raise ConfigError(name, f"must be a table, got {_tname(raw)}")
+        defaults = cls()
+        _no_unknown(raw, {f.name for f in fields(cls)}, name + ".")
+        values = {}
+        for f in fields(cls):
+            if f.name in raw:
+                values[f.name] = _convert(raw[f.name], getattr(defaults, f.name), f"{name}.{f.name}",
+                                          f.name)
+        sections[name] = replace(defaults, **values)
+    return Config(**sections)
+
+
+def _no_unknown(raw: dict, known, prefix: str):
+    for key in raw:
+        if key not in known:
+            raise ConfigError(prefix + key, f"unknown key (expected one of: {', '.join(sorted(known))})")
+
+
+def _tname(v) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            dict: "a table", list: "an array"}.get(type(v), type(v).__name__)
+
+
+def _convert(value, default, path: str, name: str):
+    if name == "bias" or isinstance(default, Fixed):
+        return _fixed(value, path)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"must be true or false, got {_tname(value)}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"must be an integer, got {_tname(value)}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"must be a number, got {_tname(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(path, "must be finite")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(path, f"must be a string, got {_tname(value)}")
+        return value
+    raise AssertionError(path)  # pragma: no cover - every field has one of the types above
+
+
+def _fixed(value, path: str) -> Fixed:
+    if not isinstance(value, dict):
+        raise ConfigError(path, f"must be a table like {{ bits = 16, frac = 12 }}, got {_tname(value)}")
+    _no_unknown(value, {"bits", "frac"}, path + ".")
+    for key in ("bits", "frac"):
+        if key not in value:
+            raise ConfigError(f"{path}.{key}", "missing")
+        v = value[key]
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ConfigError(f"{path}.{key}", f"must be an integer, got {_tname(v)}")
+    bits, frac = value["bits"], value["frac"]
+    if not 2 <= bits <= MAX_FORMAT_BITS:
+        raise ConfigError(f"{path}.bits", f"must be between 2 and {MAX_FORMAT_BITS}, got {bits}")
+    if not -bits <= frac <= 2 * bits:
+        raise ConfigError(f"{path}.frac", f"must be between {-bits} and {2 * bits} for {bits} bits, got {frac}")
+    return Fixed(bits, frac)
+
+
+# -- cross-field checks --------------------------------------------------------
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_VERILOG_KEYWORDS = frozenset(
+    "always and assign begin buf case casex casez cmos deassign default defparam disable edge else "
+    "end endcase endfunction endmodule endprimitive endspecify endtable endtask event for force "
+    "forever fork function generate genvar highz0 highz1 if ifnone initial inout input integer join "
+    "large localparam macromodule medium module nand negedge nmos nor not notif0 notif1 or output "
+    "parameter pmos posedge primitive pull0 pull1 pulldown pullup rcmos real realtime reg release "
+    "repeat rnmos rpmos rtran rtranif0 rtranif1 scalared signed small specify specparam strong0 "
+    "strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior trireg "
+    "unsigned vectored wait wand weak0 weak1 while wire wor xnor xor".split())
+_PART = re.compile(r"xc7(a|k|v|z|s)[a-z0-9]*-[0-9Ll]+[a-z]?\Z", re.IGNORECASE)
+
+
+def _is_pow2(n: int) -> bool:
+    return n >= 1 and n & (n - 1) == 0
+
+
+def _check_config(c: Config):
+    m, q, s, a, h = c.model, c.quant, c.sparsity, c.activation, c.hardware
+    for key in ("input_size", "hidden_size"):
+        v = getattr(m, key)
+        if not 1 <= v <= 4096:
+            raise ConfigError(f"model.{key}", f"must be between 1 and 4096, got {v}")
+    if not 1 <= m.num_layers <= 16:
+        raise ConfigError("model.num_layers", f"must be between 1 and 16, got {m.num_layers}")
+    if not 0 <= m.seed < 2 ** 32:
+        raise ConfigError("model.seed", f"must be between 0 and 2**32-1, got {m.seed}")
+
+    if q.rounding not in ROUNDING_MODES:
+        raise ConfigError("quant.rounding", f"must be one of {', '.join(map(repr, ROUNDING_MODES))}, "
+                                            f"got {q.rounding!r}")
+    if q.bias_format.frac > q.product.frac:
+        raise ConfigError("quant.bias.frac", f"must not exceed the product's {q.product.frac} fraction bits "
+                                             f"(weight.frac + activation.frac), got {q.bias_format.frac}")
+    cell_sum_frac = max(q.nonlin.frac + q.cell.frac, 2 * q.nonlin.frac)
+    if cell_sum_frac - min(q.nonlin.frac + q.cell.frac, 2 * q.nonlin.frac) > 24:
+        raise ConfigError("quant.cell.frac", f"must be within 24 bits of quant.nonlin.frac "
+                                             f"({q.nonlin.frac}), got {q.cell.frac}")
+    if q.bias_format.frac < q.product.frac - 24:
+        raise ConfigError("quant.bias.frac", f"must be within 24 bits of the product's {q.product.frac} "
+                                             f"fraction bits, got {q.bias_format.frac}")
+    if q.nonlin.max_int < (1 << q.nonlin.frac) - 1 or q.nonlin.frac < 1:
+        raise ConfigError("quant.nonlin", f"must represent values up to 1.0 (needs bits >= frac + 1), "
+                                          f"got {{ bits = {q.nonlin.bits}, frac = {q.nonlin.frac} }}")
+
+    if not 1 <= s.banks <= 256:
+        raise ConfigError("sparsity.banks", f"must be between 1 and 256, got {s.banks}")
+    if not 0.0 < s.density <= 1.0:
+        raise ConfigError("sparsity.density", f"must be in (0, 1], got {s.density}")
+    for layer in range(m.num_layers):
+        width = c.layer_input_size(layer) + m.hidden_size
+        if s.banks > width:
+            raise ConfigError("sparsity.banks", f"must not exceed the {width} columns of layer {layer}'s "
+                                                f"[W_ih | W_hh], got {s.banks}")
+
+    if a.method not in ACTIVATION_METHODS:
+        raise ConfigError("activation.method", f"must be one of {', '.join(map(repr, ACTIVATION_METHODS))}, "
+                                               f"got {a.method!r}")
+    if not _is_pow2(a.segments) or a.segments > 4096:
+        raise ConfigError("activation.segments", f"must be a power of two up to 4096, got {a.segments}")
+    if not 4 <= a.coef_bits <= 25:
+        raise ConfigError("activation.coef_bits", f"must be between 4 and 25, got {a.coef_bits}")
+    for key, fmt in (("sigmoid_range", q.preact), ("tanh_range", q.preact), ("tanh_range", q.cell)):
+        _check_range(getattr(a, key), f"activation.{key}", fmt, a.segments)
+
+    if not _IDENT.match(h.top) or h.top in _VERILOG_KEYWORDS or h.top.startswith("$"):
+        raise ConfigError("hardware.top", f"must be a Verilog identifier, got {h.top!r}")
+    if not _PART.match(h.part):
+        raise ConfigError("hardware.part", f"must be a Xilinx 7-series part such as 'xc7z020clg400-1', "
+                                           f"got {h.part!r}")
+    if not 1.0 <= h.clock_mhz <= 800.0:
+        raise ConfigError("hardware.clock_mhz", f"must be between 1 and 800, got {h.clock_mhz:g}")
+    if not (h.rows in (1, 2) or (h.rows >= 4 and h.rows % 4 == 0)) or h.rows > 256:
+        raise ConfigError("hardware.rows", f"must be 1, 2 or a multiple of 4 up to 256, got {h.rows}")
+
+
+def _check_range(value: float, path: str, fmt: Fixed, segments: int):
+    """A table range must be a power of two, and split into whole, power-of-two input-code segments."""
+    if value <= 0 or not math.log2(value).is_integer():
+        raise ConfigError(path, f"must be a positive power of two, got {value:g}")
+    codes = math.ldexp(value, fmt.frac)
+    if codes > 1 << (fmt.bits - 1):
+        raise ConfigError(path, f"{value:g} does not fit the input format {fmt} (max {fmt.max_real:g})")
+    if codes < segments:
+        raise ConfigError(path, f"{value:g} spans only {codes:g} input codes of {fmt}, fewer than "
+                                f"{segments} segments")

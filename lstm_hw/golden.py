@@ -1,0 +1,85 @@
+"""The bit-exact NumPy model of the generated hardware, and a float64 reference LSTM.
+
+Every sequence starts from h = c = 0. ``x`` codes are ``(N, T, I)``; the result
+is ``(N, T, H)``, or ``(N, 1, H)`` when ``return_sequences`` is false.
+The gate sums are exact integers, as in the hardware's wide accumulators, so
+only the documented rounding points (pre-activation, cell, h) and the
+activation tables shape the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .cell import cell_update
+from .design import Design, LayerPlan
+from .numerics import requantize, round_shift
+
+__all__ = ["layer_preact", "run_layer", "run_golden", "run_golden_real", "float_lstm"]
+
+
+def layer_preact(design: Design, layer: LayerPlan, v) -> np.ndarray:
+    """Pre-activation codes ``(N, 4H)`` for vectors ``v = [x_t; h_{t-1}]`` ``(N, I+H)``, PyTorch order."""
+    q = design.config.quant
+    bias = round_shift(layer.b, q.bias_format.frac - q.product.frac, q.rounding)  # exact left shift
+    acc = np.asarray(v, dtype=np.int64) @ layer.w.T + bias
+    return requantize(acc, q.product.frac, q.preact, q.rounding)
+
+
+def run_layer(design: Design, layer: LayerPlan, x) -> np.ndarray:
+    """All hidden states ``(N, T, H)`` of one layer for input codes ``(N, T, I)``."""
+    x = np.asarray(x, dtype=np.int64)
+    n, t_len, _ = x.shape
+    hid = layer.hidden
+    h = np.zeros((n, hid), dtype=np.int64)
+    c = np.zeros((n, hid), dtype=np.int64)
+    out = np.empty((n, t_len, hid), dtype=np.int64)
+    for t in range(t_len):
+        z = layer_preact(design, layer, np.concatenate([x[:, t], h], axis=1))
+        c, h = cell_update(*np.split(z, 4, axis=1), c, design.tables, design.cell)
+        out[:, t] = h
+    return out
+
+
+def run_golden(design: Design, x) -> np.ndarray:
+    """Output codes of the whole stack for input codes ``(N, T, I)`` (or ``(T, I)``)."""
+    x = np.asarray(x, dtype=np.int64)
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    for layer in design.layers:
+        x = run_layer(design, layer, x)
+    if not design.config.model.return_sequences:
+        x = x[:, -1:]
+    return x[0] if single else x
+
+
+def run_golden_real(design: Design, x_real) -> np.ndarray:
+    """Real-valued in, real-valued out: quantize ``x``, run, and convert the output words."""
+    fmt = design.io_format
+    return fmt.to_real(run_golden(design, fmt.quantize(x_real)))
+
+
+def float_lstm(design: Design, x_real, *, pruned: bool = True) -> np.ndarray:
+    """A float64 LSTM with the design's (pruned, unquantized) weights, exact sigmoid and tanh."""
+    x = np.asarray(x_real, dtype=np.float64)
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    for layer in design.layers:
+        w = layer.w_float
+        n, t_len, _ = x.shape
+        h = np.zeros((n, layer.hidden))
+        c = np.zeros((n, layer.hidden))
+        out = np.empty((n, t_len, layer.hidden))
+        for t in range(t_len):
+            z = np.concatenate([x[:, t], h], axis=1) @ w.T + layer.b_float
+            zi, zf, zg, zo = np.split(z, 4, axis=1)
+            sig = lambda v: 0.5 * (1.0 + np.tanh(0.5 * v))
+            c = sig(zf) * c + sig(zi) * np.tanh(zg)
+            h = sig(zo) * np.tanh(c)
+            out[:, t] = h
+        x = out
+    if not design.config.model.return_sequences:
+        x = x[:, -1:]
+    return x[0] if single else x
