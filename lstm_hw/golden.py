@@ -60,26 +60,42 @@ def run_golden_real(design: Design, x_real) -> np.ndarray:
     return fmt.to_real(run_golden(design, fmt.quantize(x_real)))
 
 
-def float_lstm(design: Design, x_real, *, pruned: bool = True) -> np.ndarray:
-    """A float64 LSTM with the design's (pruned, unquantized) weights, exact sigmoid and tanh."""
+def float_lstm(design: Design, x_real, *, quantized_weights: bool = False, trace: list | None = None) -> np.ndarray:
+    """A float64 LSTM with exact sigmoid and tanh and the design's pruned weights.
+
+    ``quantized_weights`` uses the weights and biases as the hardware stores
+    them, which isolates the datapath's own error from weight quantization.
+    ``trace``, if given, receives per layer a list of per-step ``(z, c, h)`` arrays.
+    """
+    q = design.config.quant
     x = np.asarray(x_real, dtype=np.float64)
     single = x.ndim == 2
     if single:
         x = x[None]
     for layer in design.layers:
-        w = layer.w_float
+        if quantized_weights:
+            w, b = q.weight.to_real(layer.w), q.bias_format.to_real(layer.b)
+        else:
+            w, b = layer.w_float, layer.b_float
         n, t_len, _ = x.shape
         h = np.zeros((n, layer.hidden))
         c = np.zeros((n, layer.hidden))
         out = np.empty((n, t_len, layer.hidden))
+        steps = []
         for t in range(t_len):
-            z = np.concatenate([x[:, t], h], axis=1) @ w.T + layer.b_float
+            z = np.concatenate([x[:, t], h], axis=1) @ w.T + b
             zi, zf, zg, zo = np.split(z, 4, axis=1)
-            sig = lambda v: 0.5 * (1.0 + np.tanh(0.5 * v))
-            c = sig(zf) * c + sig(zi) * np.tanh(zg)
-            h = sig(zo) * np.tanh(c)
+            c = _sigmoid(zf) * c + _sigmoid(zi) * np.tanh(zg)
+            h = _sigmoid(zo) * np.tanh(c)
             out[:, t] = h
+            steps.append((z, c, h))
+        if trace is not None:
+            trace.append(steps)
         x = out
     if not design.config.model.return_sequences:
         x = x[:, -1:]
     return x[0] if single else x
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))

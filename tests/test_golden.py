@@ -1,0 +1,98 @@
+"""The golden model against float64 LSTM arithmetic, within error bounds derived from the formats.
+
+Each golden step is compared with the float cell computed from the *same*
+state (the golden ``x_t``, ``h_{t-1}``, ``c_{t-1}``) and the weights exactly as
+stored, so the difference is the datapath's own error. Elementwise:
+
+    e_z <= r_z                                    pre-activation rounding
+    e_s <= e_z / 4 + eps_sigmoid                  sigmoid is 1/4-Lipschitz
+    e_g <= e_z + eps_tanh                         tanh is 1-Lipschitz
+    e_c <= |c_{t-1}| e_s + e_g + e_s + r_c        |i| <= 1 (clamped table), |tanh| <= 1
+    e_h <= eps_tanh_cell + e_c + e_s + r_h        |o| <= 1
+
+``r`` is half an LSB of the rounded format (a whole LSB when truncating) and
+``eps`` the measured maximum table error over every input code. Worst-case
+bounds through the recurrence itself grow geometrically and say nothing, so
+the whole-sequence comparison below only checks that outputs stay close.
+"""
+
+import numpy as np
+import pytest
+
+from lstm_hw.cell import cell_update
+from lstm_hw.config import parse_config
+from lstm_hw.design import build_design
+from lstm_hw.golden import float_lstm, layer_preact, run_golden
+
+CONFIGS = {
+    "default": {},
+    "truncate_1layer": {"model": {"num_layers": 1, "hidden_size": 16, "input_size": 3},
+                        "quant": {"rounding": "truncate"}, "activation": {"segments": 16}},
+    "wide_dense": {"model": {"num_layers": 3, "hidden_size": 10, "input_size": 4},
+                   "sparsity": {"density": 1.0, "banks": 2},
+                   "quant": {"weight": {"bits": 12, "frac": 10}, "activation": {"bits": 18, "frac": 14},
+                             "cell": {"bits": 20, "frac": 14}}},
+}
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))
+
+
+def rounding_error(fmt, mode):
+    return fmt.lsb * (0.5 if mode == "half_up" else 1.0)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_golden_step_within_derived_bound(name):
+    design = build_design(parse_config(CONFIGS[name]))
+    q, tables = design.config.quant, design.tables
+    fmt = q.activation
+    r_z, r_c, r_h = (rounding_error(f, q.rounding) for f in (q.preact, q.cell, q.activation))
+    eps_s, eps_g, eps_tc = (t.max_abs_error()[0] for t in (tables.sigmoid, tables.tanh_gate, tables.tanh_cell))
+    rng = np.random.default_rng(5)
+    x = fmt.quantize(rng.uniform(-2, 2, (16, 10, design.config.model.input_size)))
+    checked = nonzero = 0
+    for layer in design.layers:
+        w, b = q.weight.to_real(layer.w), q.bias_format.to_real(layer.b)
+        n, hid = x.shape[0], layer.hidden
+        h, c = np.zeros((n, hid), np.int64), np.zeros((n, hid), np.int64)
+        out = []
+        for t in range(x.shape[1]):
+            v = np.concatenate([x[:, t], h], axis=1)
+            z = layer_preact(design, layer, v)
+            c_new, h_new = cell_update(*np.split(z, 4, axis=1), c, tables, design.cell)
+
+            zf = fmt.to_real(v) @ w.T + b
+            zi_f, zf_f, zg_f, zo_f = np.split(zf, 4, axis=1)
+            c_prev = q.cell.to_real(c)
+            c_float = _sigmoid(zf_f) * c_prev + _sigmoid(zi_f) * np.tanh(zg_f)
+            h_float = _sigmoid(zo_f) * np.tanh(c_float)
+
+            unsat = np.all(np.abs(zf) < q.preact.max_real, axis=1, keepdims=True)
+            assert np.abs(q.preact.to_real(z) - zf)[unsat[:, 0]].max(initial=0) <= r_z
+            e_s, e_g = r_z / 4 + eps_s, r_z + eps_g
+            bound_c = np.abs(c_prev) * e_s + e_g + e_s + r_c
+            bound_h = eps_tc + bound_c + e_s + r_h
+            err_c = np.abs(q.cell.to_real(c_new) - c_float)
+            err_h = np.abs(fmt.to_real(h_new) - h_float)
+            assert np.all((err_c <= bound_c) | ~unsat), f"cell error {err_c.max()} over bound at t={t}"
+            assert np.all((err_h <= bound_h) | ~unsat), f"h error {err_h.max()} over bound at t={t}"
+            assert bound_h.max() < 0.02, "the bound must be tight enough to mean something"
+            checked += int(unsat.sum()) * hid
+            nonzero += int(np.count_nonzero(err_h))
+            h, c = h_new, c_new
+            out.append(h)
+        x = np.stack(out, axis=1)
+    assert checked > 0.9 * 16 * 10 * design.config.model.hidden_size * len(design.layers)
+    assert nonzero > 0, "the test must exercise rounding"
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_whole_sequence_close_to_float(name):
+    """Through the recurrence, with stored weights, outputs stay within a few hundredths."""
+    design = build_design(parse_config(CONFIGS[name]))
+    fmt = design.io_format
+    x = fmt.to_real(fmt.quantize(np.random.default_rng(1).uniform(-1, 1, (4, 20, design.config.model.input_size))))
+    err = np.abs(fmt.to_real(run_golden(design, fmt.quantize(x))) - float_lstm(design, x, quantized_weights=True))
+    assert err.max() < 0.02
