@@ -1,14 +1,14 @@
-"""Amaranth expressions for the operations of :mod:`lstm_hw.numerics`.
+"""Amaranth expressions for the operations of :mod:`lstm_hw.numerics`, and small lint-clean idioms.
 
-Each helper mirrors its golden namesake exactly, so a generator never
-re-derives a rounding or saturation rule of its own.
+Each arithmetic helper mirrors its golden namesake exactly, so a generator
+never re-derives a rounding or saturation rule of its own.
 """
 
-from amaranth.hdl import Mux, Signal, Value
+from amaranth.hdl import Mux, Signal, Value, unsigned
 
 from ..numerics import Fixed
 
-__all__ = ["round_shift", "saturate", "requantize", "delay"]
+__all__ = ["round_shift", "saturate", "requantize", "delay", "equals", "counter_shape"]
 
 
 def round_shift(value, shift: int, mode: str):
@@ -39,3 +39,14 @@ def delay(m, value, cycles: int, *, name: str = "dly"):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def equals(value, const: int):
+    """``value == const``; Amaranth writes ``== 0`` as a multi-bit logical NOT, which lint flags."""
+    value = Value.cast(value)
+    return ~value.any() if const == 0 else value == const
+
+
+def counter_shape(count: int):
+    """Shape of a counter over ``range(count)``, at least one bit wide (no ``[-1:0]`` vectors)."""
+    return unsigned(max(1, (count - 1).bit_length()))

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..design import Design, LayerPlan
 from .cell import CellUpdate
-from .fixed import delay
+from .fixed import counter_shape, delay, equals
 from .mvm import SparseMatVec
 
 __all__ = ["LSTMLayer", "element_layout"]
@@ -139,9 +139,9 @@ class LSTMLayer(wiring.Component):
         # -- h writer: one h_j per cycle into the vector store and the FIFO ---
         h_valid = Signal()
         h_data = Signal(q.activation.shape())
-        j = Signal(range(H))
-        h_bank = Signal(range(p.banks), init=I // B)
-        h_addr = Signal(range(B), init=I % B)
+        j = Signal(counter_shape(H))
+        h_bank = Signal(counter_shape(p.banks), init=I // B)
+        h_addr = Signal(counter_shape(B), init=I % B)
         q_buf = Signal()               # vector half the running step reads
         step_first = Signal()
         step_last = Signal()
@@ -169,9 +169,9 @@ class LSTMLayer(wiring.Component):
         x_full = Signal(2)             # half n holds a complete x
         x_last = Signal(2)             # ... of a sequence's last step
         l_buf = Signal()
-        e = Signal(range(I))
-        l_bank = Signal(range(p.banks))
-        l_addr = Signal(range(B))
+        e = Signal(counter_shape(I))
+        l_bank = Signal(counter_shape(p.banks))
+        l_addr = Signal(counter_shape(B))
         l_full = Mux(l_buf, x_full[1], x_full[0])
         m.d.comb += self.i.ready.eq(~l_full & ~h_valid)  # h write-back has the port first
         loading = self.i.valid & self.i.ready
@@ -219,7 +219,7 @@ class LSTMLayer(wiring.Component):
         u_lanes = p.units_per_pass
         preact = q.preact.shape()
         unit_valid = Signal(u_lanes)
-        slot = Signal(range(-(-H // u_lanes)))
+        slot = Signal(counter_shape(-(-H // u_lanes)))
         gates = [Signal(data.ArrayLayout(preact, 4), name=f"gates{u}") for u in range(u_lanes)]
         z, pas = mvm.o.payload.z, mvm.o.payload["pass"]
         m.d.sync += unit_valid.eq(0)
@@ -236,7 +236,7 @@ class LSTMLayer(wiring.Component):
             sub = pas[:per_unit.bit_length() - 1]
             with m.If(mvm.o.valid):
                 for s in range(per_unit - 1):
-                    with m.If(sub == s):
+                    with m.If(equals(sub, s)):
                         for r in range(p.rows):
                             m.d.sync += held[s * p.rows + r].eq(z[r])
                 with m.If(sub == per_unit - 1):
@@ -280,8 +280,14 @@ class LSTMLayer(wiring.Component):
             n_valid = sum(lane_h[u][0] for u in range(u_lanes))
             m.d.comb += [w_word.n.eq(n_valid), hfifo.w_data.eq(w_word), hfifo.w_en.eq(lane_h[0][0])]
             r_word = Signal(word)
-            idx = Signal(range(u_lanes))
-            m.d.comb += [r_word.eq(hfifo.r_data), h_valid.eq(hfifo.r_rdy), h_data.eq(r_word.h[idx])]
+            idx = Signal(counter_shape(u_lanes))
+            m.d.comb += [r_word.eq(hfifo.r_data), h_valid.eq(hfifo.r_rdy)]
+            with m.Switch(idx):  # a case, not a wide shift as ``r_word.h[idx]`` would emit
+                for u in range(u_lanes - 1):
+                    with m.Case(u):
+                        m.d.comb += h_data.eq(r_word.h[u])
+                with m.Default():
+                    m.d.comb += h_data.eq(r_word.h[u_lanes - 1])
             with m.If(hfifo.r_rdy):
                 with m.If(idx == r_word.n - 1):
                     m.d.sync += idx.eq(0)

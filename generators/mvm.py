@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..design import LayerPlan
 from ..config import QuantConfig
 from ..numerics import bits_for
-from .fixed import delay, requantize
+from .fixed import counter_shape, delay, equals, requantize
 
 __all__ = ["SparseMatVec", "vector_write_layout"]
 
@@ -16,7 +16,7 @@ def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
     """One write into the banked vector store: ``buf`` (ping-pong half), ``bank``, ``addr``, ``data``."""
     return data.StructLayout({
         "buf": 1,
-        "bank": range(plan.banks),
+        "bank": counter_shape(plan.banks),
         "addr": unsigned(plan.index_bits),
         "data": elem_shape,
     })
@@ -77,7 +77,7 @@ class SparseMatVec(wiring.Component):
             "wr": In(stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)),
             "cmd": In(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "pass": range(plan.passes),
+                "pass": counter_shape(plan.passes),
                 "z": data.ArrayLayout(quant.preact.shape(), plan.rows),
             }), always_ready=True)),
         })
@@ -107,9 +107,9 @@ class SparseMatVec(wiring.Component):
 
         # Issue counters: stage 0 of the pipeline.
         busy = Signal()
-        pas = Signal(range(n_pass))
-        c = Signal(range(k))
-        addr = Signal(range(n_pass * k))
+        pas = Signal(counter_shape(n_pass))
+        c = Signal(counter_shape(k))
+        addr = Signal(counter_shape(n_pass * k))
         buf = Signal()
         first = Signal()
         m.d.comb += self.cmd.ready.eq(~busy)
@@ -127,7 +127,7 @@ class SparseMatVec(wiring.Component):
             with m.Else():
                 m.d.sync += c.eq(c + 1)
 
-        first_c = busy & (c == 0)
+        first_c = busy & equals(c, 0)
         last_c = busy & (c == k - 1)
         buf1 = delay(m, buf, 1, name="buf")
         first1 = delay(m, first, 1, name="first")
@@ -153,7 +153,7 @@ class SparseMatVec(wiring.Component):
                 m.d.comb += [
                     wp.addr.eq(Cat(self.wr.payload.addr, self.wr.payload.buf)),
                     wp.data.eq(self.wr.payload.data),
-                    wp.en.eq(self.wr.valid & (self.wr.payload.bank == bank)),
+                    wp.en.eq(self.wr.valid & equals(self.wr.payload.bank, bank)),
                 ]
                 vp = vec.read_port()
                 m.d.comb += vp.addr.eq(Cat(rd.data.idx, buf1))
@@ -206,3 +206,4 @@ class SparseMatVec(wiring.Component):
             terms = nxt
         assert len(terms) == 1
         return terms[0]
+

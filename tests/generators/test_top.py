@@ -15,19 +15,9 @@ from lstm_hw.design import build_design
 from lstm_hw.emit import build_top, metadata
 from lstm_hw.golden import run_golden
 
-CONFIGS = {
-    "default": {},
-    "dense_awkward_r1": {"model": {"input_size": 5, "hidden_size": 7, "num_layers": 1},
-                         "sparsity": {"banks": 5, "density": 1.0}, "hardware": {"rows": 1}},
-    "sparse_r2_trunc": {"model": {"input_size": 2, "hidden_size": 6, "num_layers": 1},
-                        "sparsity": {"banks": 8, "density": 0.125}, "hardware": {"rows": 2},
-                        "quant": {"rounding": "truncate", "weight": {"bits": 6, "frac": 4}}},
-    "r8_last_only": {"model": {"input_size": 3, "hidden_size": 9, "num_layers": 2, "return_sequences": False},
-                     "sparsity": {"banks": 2, "density": 0.25}, "hardware": {"rows": 8}},
-    "r12_dense_b1": {"model": {"input_size": 4, "hidden_size": 10, "num_layers": 1},
-                     "sparsity": {"banks": 14, "density": 1.0}, "hardware": {"rows": 12},
-                     "quant": {"activation": {"bits": 12, "frac": 8}}},
-}
+from configs import E2E_CONFIGS
+
+CONFIGS = E2E_CONFIGS
 
 
 def make_input(design, n_seq, t_len, seed=0):
