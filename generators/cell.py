@@ -1,0 +1,140 @@
+"""The elementwise LSTM cell update in hardware, bit-exact with :func:`lstm_hw.cell.cell_update`."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..cell import ActivationTables, CellMath
+from ..numerics import ROUNDING_MODES
+from .activation import activation_unit
+from .fixed import delay, round_shift, saturate
+
+__all__ = ["CellUpdate"]
+
+
+class CellUpdate(wiring.Component):
+    """One LSTM cell update per cycle: ``(z_i, z_f, z_g, z_o, c_prev) -> (c_t, h_t)``.
+
+    Pipeline, in cycles after the input (one register after each stage;
+    "depth" is the longest combinational path into that register)::
+
+        gate units      sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o) in
+                        parallel; a faster unit's output, and c_prev, are
+                        delayed to the slowest one
+        +1  operands    f, c_prev, i, g             none (DSP48E1 A/B registers)
+        +2  products    f * c_prev, i * g           multipliers (M registers)
+        +3  sum         aligned by fc_shift, ig_shift   one adder
+        +4  round       to the cell fraction bits   one constant add
+        +5  c_t         saturated to the cell format    compares and a mux
+        cell tanh unit  tanh(c_t); z_o's gate is delayed to meet it
+        +1  operands    o, tanh(c_t)                none
+        +2  product     o * tanh(c_t)               multiplier
+        +3  round       to the activation fraction bits   one constant add
+        +4  h_t         saturated to the activation format   compares and a mux
+
+    ``c_t`` is delayed to leave in the same beat as ``h_t``. Latency is
+    ``gate + 5 + cell_tanh + 4`` cycles (25 with the default configuration's
+    activation units); throughput is one update per cycle. There is no
+    backpressure: both ports are always ready and ``valid`` only travels down
+    the pipeline.
+
+    Parameters
+    ----------
+    tables : ActivationTables
+        The gate sigmoid, gate tanh and cell tanh tables. Each output format
+        must be ``math.nonlin``; the cell tanh input format must be ``math.cell``.
+    math : CellMath
+        Formats, alignment and rounding of the update.
+
+    Members
+    -------
+    i : ``In(stream.Signature(data.StructLayout({"i", "f", "g", "o": preact, "c": cell}), always_ready=True))``
+        Pre-activations of the four gates (in their tables' input formats) and
+        the previous cell state.
+    o : ``Out(stream.Signature(data.StructLayout({"c": cell, "h": activation}), always_ready=True))``
+        The new cell state and hidden output, ``latency`` cycles after their input.
+    """
+
+    # Stages after the gate units up to c_t, and after the cell tanh unit up to h_t.
+    _C_STAGES = 5
+    _H_STAGES = 4
+
+    def __init__(self, *, tables: ActivationTables, math: CellMath):
+        if not isinstance(tables, ActivationTables):
+            raise TypeError(f"tables must be an ActivationTables, not {tables!r}")
+        if not isinstance(math, CellMath):
+            raise TypeError(f"math must be a CellMath, not {math!r}")
+        if math.rounding not in ROUNDING_MODES:
+            raise ValueError(f"unknown rounding mode {math.rounding!r}; expected one of {ROUNDING_MODES}")
+        for name in ("sigmoid", "tanh_gate", "tanh_cell"):
+            if getattr(tables, name).out_fmt != math.nonlin:
+                raise ValueError(f"the {name} table outputs {getattr(tables, name).out_fmt}, "
+                                 f"not the nonlin format {math.nonlin}")
+        if tables.tanh_cell.in_fmt != math.cell:
+            raise ValueError(f"the tanh_cell table reads {tables.tanh_cell.in_fmt}, "
+                             f"not the cell format {math.cell}")
+        self._tables = tables
+        self._math = math
+        self._gates = {"i": activation_unit(tables.sigmoid), "f": activation_unit(tables.sigmoid),
+                       "g": activation_unit(tables.tanh_gate), "o": activation_unit(tables.sigmoid)}
+        self._tanh = activation_unit(tables.tanh_cell)
+        layout = {name: unit.i.payload.shape() for name, unit in self._gates.items()}
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({**layout, "c": math.cell.shape()}), always_ready=True)),
+            "o": Out(stream.Signature(data.StructLayout({"c": math.cell.shape(), "h": math.activation.shape()}),
+                                      always_ready=True)),
+        })
+
+    @property
+    def tables(self) -> ActivationTables:
+        """The activation tables."""
+        return self._tables
+
+    @property
+    def math(self) -> CellMath:
+        """The formats and alignment of the update."""
+        return self._math
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input transfer to its output valid."""
+        return self._gate_latency + self._C_STAGES + self._tanh.latency + self._H_STAGES
+
+    @property
+    def _gate_latency(self) -> int:
+        return max(unit.latency for unit in self._gates.values())
+
+    def elaborate(self, platform):
+        cm = self._math
+        m = Module()
+
+        gate = {}
+        for name, unit in self._gates.items():
+            m.submodules[f"{name}_gate"] = unit
+            m.d.comb += [unit.i.payload.eq(self.i.payload[name]), unit.i.valid.eq(self.i.valid)]
+            gate[name] = delay(m, unit.o.payload, self._gate_latency - unit.latency, name=name)
+        slowest = max(self._gates.values(), key=lambda unit: unit.latency)
+
+        f, i, g = (delay(m, gate[name], 1, name=f"{name}_op") for name in "fig")
+        c_prev = delay(m, self.i.payload.c, self._gate_latency + 1, name="c_prev")
+        fc = delay(m, f * c_prev, 1, name="fc")
+        ig = delay(m, i * g, 1, name="ig")
+        total = delay(m, (fc << cm.fc_shift) + (ig << cm.ig_shift), 1, name="total")
+        total = delay(m, round_shift(total, cm.sum_frac - cm.cell.frac, cm.rounding), 1, name="total_rounded")
+        c_t = Signal(cm.cell.shape())
+        m.d.sync += c_t.eq(saturate(total, cm.cell))
+
+        m.submodules.tanh_cell = tanh = self._tanh
+        m.d.comb += [tanh.i.payload.eq(c_t),
+                     tanh.i.valid.eq(delay(m, slowest.o.valid, self._C_STAGES, name="valid_c"))]
+
+        o = delay(m, gate["o"], self._C_STAGES + tanh.latency + 1, name="o_op")
+        t = delay(m, tanh.o.payload, 1, name="tanh_op")
+        h = delay(m, o * t, 1, name="oh")
+        h = delay(m, round_shift(h, 2 * cm.nonlin.frac - cm.activation.frac, cm.rounding), 1, name="h_rounded")
+        m.d.sync += [self.o.payload.h.eq(saturate(h, cm.activation)),
+                     self.o.payload.c.eq(delay(m, c_t, tanh.latency + self._H_STAGES - 1, name="c_t"))]
+        m.d.comb += self.o.valid.eq(delay(m, tanh.o.valid, self._H_STAGES, name="valid_h"))
+        return m
