@@ -1,13 +1,18 @@
-"""SparseMatVec against the golden pre-activations, in Amaranth's simulator."""
+"""SparseMatVec against the golden pre-activations: Amaranth's simulator, then cocotb on the Verilog."""
+
+import json
 
 import numpy as np
 import pytest
+from amaranth.hdl import Value
 from amaranth.sim import Simulator
+from test_activation import SIMULATORS, UnitBank, write_verilog
 
 from lstm_hw.config import Config, parse_config
 from lstm_hw.design import build_design
 from lstm_hw.generators.mvm import SparseMatVec
 from lstm_hw.golden import layer_preact
+from lstm_hw.sim.runner import run_cocotb
 
 CONFIGS = {
     "default": {},
@@ -70,3 +75,59 @@ def test_mvm_matches_golden(name):
         want = layer_preact(design, plan, v[None])[0]
         np.testing.assert_array_equal(g[src >= 0], want[src[src >= 0]])
         assert not np.any(g[src < 0]), "padding rows must be zero"
+
+
+# Two units in one Verilog top, so each simulator builds once: the default
+# (4 rows x 4 banks, sparse) and an awkward one (banks that do not divide
+# I + H, two rows, truncation).
+COCOTB_UNITS = ("default", "sparse_r2_trunc")
+COCOTB_STEPS = 5
+
+
+def unit_spec(name: str, rng) -> tuple[SparseMatVec, dict]:
+    """A unit and its bench spec: random steps (the first and one later marked ``first``), golden outputs."""
+    design = build_design(parse_config(CONFIGS[name]))
+    plan, quant = design.layers[0], design.config.quant
+    dut = SparseMatVec(plan=plan, quant=quant)
+    fmt = quant.activation
+    wr_layout = dut.wr.payload.shape()
+    cmd_layout = dut.cmd.payload.shape()
+    o_layout = dut.o.payload.shape()
+    src = plan.hw_rows()
+    spec = {"writes": [], "cmds": [], "expected": [], "timeout": 0}
+    for step in range(COCOTB_STEPS):
+        v = rng.integers(fmt.min_int, fmt.max_int + 1, plan.columns)
+        v[rng.random(plan.columns) < 0.1] = rng.choice([fmt.min_int, fmt.max_int])
+        first = step in (0, 3)
+        spec["writes"].append([word(wr_layout, wr) for wr in vector_writes(plan, v, step % 2)])
+        spec["cmds"].append(word(cmd_layout, {"buf": step % 2, "first": int(first)}))
+        if first:
+            v = v.copy()
+            v[plan.input_size:] = 0
+        z = np.zeros(src.size, dtype=np.int64)
+        z[src >= 0] = layer_preact(design, plan, v[None])[0][src[src >= 0]]
+        for p in range(plan.passes):
+            rows = z[p * plan.rows:(p + 1) * plan.rows]
+            spec["expected"].append(word(o_layout, {"pass": p, "z": [int(x) for x in rows]}))
+    spec["timeout"] = plan.passes * plan.k + dut.latency + 2
+    return dut, spec
+
+
+def word(layout, fields) -> int:
+    """The packed unsigned word of a struct payload."""
+    return Value.cast(layout.const(fields)).value
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_mvm_verilog(sim, tmp_path, monkeypatch):
+    rng = np.random.default_rng(11)
+    units, spec = {}, {"units": {}}
+    for name in COCOTB_UNITS:
+        units[name], spec["units"][name] = unit_spec(name, rng)
+    write_verilog(UnitBank(units), tmp_path / "mvm.v", "mvm", monkeypatch)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    result = run_cocotb(sim=sim, sources=[tmp_path / "mvm.v"], toplevel="mvm",
+                        test_module="lstm_hw.sim.tb_mvm", build_dir=tmp_path / sim,
+                        env={"TB_SPEC": json.dumps(spec)})
+    assert result == (1, 0), f"see {tmp_path / sim / 'test.log'}"
