@@ -73,7 +73,26 @@ weights_opt = click.option("--weights", "-w", type=click.Path(dir_okay=False),
                            help="PyTorch nn.LSTM state_dict as .npz (default: seeded random weights).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """Click's own usage errors (bad option values, missing arguments) also as one line, exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as e:
+            command = f" ({e.ctx.command_path} --help for usage)" if getattr(e, "ctx", None) else ""
+            message = " ".join(e.format_message().split())
+            click.echo(f"error: {message}{command}", err=True)
+            sys.exit(2)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)  # ctx.exit(n) and --help return their code
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="lstm-hw")
 def main():
     """Generate bank-balanced sparse, approximate LSTM accelerators for Xilinx 7-series FPGAs."""

@@ -8,6 +8,7 @@ dicts. ``Config()`` is the embedded default design.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tomllib
@@ -202,7 +203,8 @@ def parse_config(data: dict) -> Config:
 def _no_unknown(raw: dict, known, prefix: str):
     for key in raw:
         if key not in known:
-            raise ConfigError(prefix + key, f"unknown key (expected one of: {', '.join(sorted(known))})")
+            shown = key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key)  # TOML's quoted-key form
+            raise ConfigError(prefix + shown, f"unknown key (expected one of: {', '.join(sorted(known))})")
 
 
 def _tname(v) -> str:

@@ -147,5 +147,8 @@ def quantize_real(real, fmt: Fixed):
     r = np.asarray(real, dtype=np.float64)
     if not np.all(np.isfinite(r)):
         raise ValueError("cannot quantize NaN or infinite values")
-    scaled = np.floor(np.ldexp(r, fmt.frac) + 0.5)
-    return saturate(np.clip(scaled, -2.0 ** 62, 2.0 ** 62).astype(np.int64), fmt)
+    # Scaling by 2**frac is exact, and so is ``scaled - floor(scaled)``; adding
+    # 0.5 first would round (0.5 - 2**-54 + 0.5 == 1.0 in float64).
+    scaled = np.clip(np.ldexp(r, fmt.frac), -2.0 ** 62, 2.0 ** 62)  # far beyond any format: saturates
+    low = np.floor(scaled)
+    return saturate((low + (scaled - low >= 0.5)).astype(np.int64), fmt)

@@ -9,6 +9,9 @@ so every processing element does the same work: one stored weight per cycle.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
+
 import numpy as np
 
 __all__ = ["bank_width", "kept_per_bank", "prune_bank_balanced", "pack_banks"]
@@ -19,8 +22,14 @@ def bank_width(columns: int, banks: int) -> int:
 
 
 def kept_per_bank(width: int, density: float) -> int:
-    """Stored weights per bank: ``max(1, floor(density * width + 1/2))``, round half up."""
-    return max(1, int(np.floor(density * width + 0.5)))
+    """Stored weights per bank: ``max(1, floor(density * width + 1/2))``, round half up.
+
+    ``density`` is taken as the decimal the user wrote (its shortest repr), so
+    that ``0.58 * 25`` is the tie 14.5 and rounds up, as it does on paper; in
+    binary floating point it would be 14.4999... and round down.
+    """
+    exact = Fraction(repr(float(density))) * width + Fraction(1, 2)
+    return max(1, math.floor(exact))
 
 
 def _banked(w: np.ndarray, banks: int) -> np.ndarray:

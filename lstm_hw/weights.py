@@ -56,9 +56,10 @@ def check_weights(weights: dict[str, np.ndarray], config: Config, source: str = 
 def load_weights(path: str | Path, config: Config) -> dict[str, np.ndarray]:
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise ConfigError(str(path), "not an .npz archive of named arrays")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ConfigError(str(path), "not an .npz archive of named arrays (a single .npy array?)")
+        with loaded as f:
             raw = {name: f[name] for name in f.files}
     except FileNotFoundError:
         raise ConfigError(str(path), "no such file") from None
