@@ -1,0 +1,413 @@
+"""The command line: files written, one-line errors with exit code 2, determinism.
+
+Generating Verilog takes a few seconds whatever the size (Amaranth's builtin
+Yosys), so only a handful of tests render a design; error paths that fail
+before rendering are cheap and tested generously. ``simulate`` is covered by
+the simulation tests.
+"""
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from lstm_hw.cli import main
+from lstm_hw.config import Config, load_config, parse_config
+from lstm_hw.weights import expected_shapes, random_weights
+
+SMALL_TOML = """\
+[model]
+input_size = 3
+hidden_size = 4
+num_layers = 1
+[sparsity]
+banks = 2
+"""
+
+# Two layers, an activation width that is not a whole number of bytes, a
+# different top name, two row lanes and only the last timestep out.
+ODD_TOML = """\
+[model]
+input_size = 3
+hidden_size = 4
+num_layers = 2
+return_sequences = false
+seed = 7
+[quant]
+activation = { bits = 12, frac = 8 }
+[sparsity]
+banks = 3
+density = 0.4
+[hardware]
+top = "my_lstm"
+rows = 2
+clock_mhz = 125
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    assert "Traceback" not in result.output
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
+
+
+def file_names(top: str) -> list[str]:
+    return sorted(f"{top}.{ext}" for ext in ("v", "json", "xdc"))
+
+
+def expected_k(width: int, density: float) -> int:
+    return max(1, math.floor(Fraction(repr(density)) * width + Fraction(1, 2)))
+
+
+def check_outputs(out: Path, cfg: Config):
+    """The three files, and metadata consistent with the config (derived here, not read back)."""
+    top, m = cfg.hardware.top, cfg.model
+    assert sorted(os.listdir(out)) == file_names(top)     # no temporary files left behind
+    meta = json.loads((out / f"{top}.json").read_text())
+    bits, frac = cfg.quant.activation.bits, cfg.quant.activation.frac
+    tdata = 8 * math.ceil(bits / 8)
+    assert meta["top"] == top
+    assert meta["sources"] == [f"{top}.v"]
+    for port, elements in (("input", m.input_size), ("output", m.hidden_size)):
+        assert meta[port]["bits"] == bits
+        assert meta[port]["frac"] == frac
+        assert meta[port]["tdata_width"] == tdata
+        assert meta[port]["elements_per_timestep"] == elements
+    assert meta["output"]["return_sequences"] == m.return_sequences
+    assert meta["macs"] == cfg.sparsity.banks * cfg.hardware.rows * m.num_layers
+    floor_cycles = 0
+    for layer in range(m.num_layers):
+        columns = (m.input_size if layer == 0 else m.hidden_size) + m.hidden_size
+        k = expected_k(math.ceil(columns / cfg.sparsity.banks), cfg.sparsity.density)
+        passes = math.ceil(4 * m.hidden_size / cfg.hardware.rows)
+        # a layer can neither take its vector faster than one element a beat nor issue weights faster
+        floor_cycles = max(floor_cycles, columns, passes * k)
+    assert isinstance(meta["cycles_per_timestep"], int) and meta["cycles_per_timestep"] >= floor_cycles
+    assert isinstance(meta["latency_cycles"], int) and meta["latency_cycles"] >= m.num_layers
+    assert (meta["part"], meta["clock_mhz"]) == (cfg.hardware.part, cfg.hardware.clock_mhz)
+
+    verilog = (out / f"{top}.v").read_text()
+    assert re.search(rf"^module {top}\(", verilog, re.MULTILINE)
+    for port in ("s_axis_tdata", "m_axis_tdata"):
+        assert re.search(rf"^\s*(input|output) \[{tdata - 1}:0\] {port};", verilog, re.MULTILINE), port
+    for port in ("aclk", "aresetn", "s_axis_tvalid", "s_axis_tready", "s_axis_tlast",
+                 "m_axis_tvalid", "m_axis_tready", "m_axis_tlast"):
+        assert re.search(rf"^\s*(input|output) {port};", verilog, re.MULTILINE), port
+
+    xdc = (out / f"{top}.xdc").read_text()
+    assert f"create_clock -period {1000 / cfg.hardware.clock_mhz:.3f} -name aclk [get_ports aclk]" in xdc
+    return meta
+
+
+# -- generate -----------------------------------------------------------------------
+
+def test_generate_default_design(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("generate")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    check_outputs(tmp_path / "out", Config())
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+def test_generate_refuses_non_empty_dir_then_force(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "small.toml", SMALL_TOML)
+    assert invoke("generate", "small.toml").exit_code == 0
+    before = snapshot(tmp_path / "out")
+    assert sorted(before) == file_names("lstm_top")
+
+    assert_one_line_error(invoke("generate", "small.toml"), "out", "--force")
+    assert snapshot(tmp_path / "out") == before                   # contents and mtimes
+
+    forced = invoke("generate", "small.toml", "--force")
+    assert forced.exit_code == 0, forced.output
+    after = snapshot(tmp_path / "out")
+    assert {name: data for name, (data, _) in after.items()} == {name: data for name, (data, _) in before.items()}
+    check_outputs(tmp_path / "out", load_config(tmp_path / "small.toml"))
+
+
+def test_generate_refuses_dir_holding_other_files(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    write(out / "notes.txt", "mine")
+    assert_one_line_error(invoke("generate", "-o", out), str(out))
+    assert os.listdir(out) == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+BAD_CONFIGS = {
+    "unknown_key": ("[model]\nhiden_size = 4\n", "model.hiden_size"),
+    "unknown_section": ("[modle]\nhidden_size = 4\n", "modle"),
+    "bool_for_int": ("[model]\ninput_size = true\n", "model.input_size"),
+    "string_density": ('[sparsity]\ndensity = "0.5"\n', "sparsity.density"),
+    "float_bits": ("[quant]\nweight = { bits = 8.0, frac = 6 }\n", "quant.weight.bits"),
+    "keyword_top": ('[hardware]\ntop = "module"\n', "hardware.top"),
+    "spartan6": ('[hardware]\npart = "xc6slx9-2"\n', "hardware.part"),
+    "not_toml": ("[model\ninput_size = 3\n", "cfg.toml"),
+}
+
+
+@pytest.mark.parametrize("text, needle", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
+def test_generate_bad_config(tmp_path, text, needle):
+    cfg = write(tmp_path / "cfg.toml", text)
+    out = tmp_path / "out"
+    result = invoke("generate", cfg, "-o", out)
+    assert_one_line_error(result, needle)
+    if needle != "cfg.toml":
+        assert result.stderr.startswith(f"error: {needle}: ")
+    assert not out.exists()
+
+
+def test_generate_missing_config(tmp_path):
+    result = invoke("generate", tmp_path / "nope.toml", "-o", tmp_path / "out")
+    assert_one_line_error(result, "nope.toml")
+    assert not (tmp_path / "out").exists()
+
+
+def weights_with(tmp_path: Path, cfg: Config, **changes) -> Path:
+    w = random_weights(cfg)
+    w.update(changes)
+    path = tmp_path / "w.npz"
+    np.savez(path, **w)
+    return path
+
+
+def test_generate_bad_weights_shape(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    cfg = load_config(cfg_path)
+    weights = weights_with(tmp_path, cfg, weight_ih_l0=np.zeros((16, 5)))
+    result = invoke("generate", cfg_path, "-w", weights, "-o", tmp_path / "out")
+    assert_one_line_error(result, "weight_ih_l0", "(16, 5)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_bad_weights_nan(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    cfg = load_config(cfg_path)
+    hh = random_weights(cfg)["weight_hh_l0"]
+    hh[3, 2] = np.nan
+    result = invoke("generate", cfg_path, "-w", weights_with(tmp_path, cfg, weight_hh_l0=hh),
+                    "-o", tmp_path / "out")
+    assert_one_line_error(result, "weight_hh_l0")
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_bad_weights_missing_array(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    w = random_weights(load_config(cfg_path))
+    del w["bias_hh_l0"]
+    np.savez(tmp_path / "w.npz", **w)
+    result = invoke("generate", cfg_path, "-w", tmp_path / "w.npz", "-o", tmp_path / "out")
+    assert_one_line_error(result, "bias_hh_l0")
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_missing_weights_file(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    result = invoke("generate", cfg_path, "-w", tmp_path / "nope.npz", "-o", tmp_path / "out")
+    assert_one_line_error(result, "nope.npz")
+    assert not (tmp_path / "out").exists()
+
+
+def test_generate_npy_weights(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    np.save(tmp_path / "w.npy", np.zeros((16, 3)))
+    result = CliRunner().invoke(main, ["generate", str(cfg_path), "-w", str(tmp_path / "w.npy"),
+                                       "-o", str(tmp_path / "out")])
+    assert_one_line_error(result, "w.npy")
+
+
+def test_generate_output_under_a_file(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    write(tmp_path / "plain", "not a directory")
+    result = invoke("generate", cfg_path, "-o", tmp_path / "plain" / "out")
+    assert_one_line_error(result, "plain")
+    assert (tmp_path / "plain").read_text() == "not a directory"
+
+
+def test_generate_output_is_a_file(tmp_path):
+    cfg_path = write(tmp_path / "small.toml", SMALL_TOML)
+    write(tmp_path / "plain", "not a directory")
+    result = invoke("generate", cfg_path, "-o", tmp_path / "plain")
+    assert result.exit_code == 2
+    assert (tmp_path / "plain").read_text() == "not a directory"
+    assert_one_line_error(result, "plain")
+
+
+def test_generate_is_deterministic_across_processes(tmp_path):
+    """Same (config, weights) from different directories and hash seeds: byte-identical files."""
+    cfg = parse_config(tomllib.loads(ODD_TOML))
+    runs = [tmp_path / "a", tmp_path / "b" / "deeper" / "still"]
+    rng = np.random.default_rng(3)
+    weights = {name: rng.uniform(-0.6, 0.6, shape) for name, shape in expected_shapes(cfg).items()}
+    procs = []
+    for seed, cwd in zip(("1", "4242"), runs):
+        cwd.mkdir(parents=True)
+        write(cwd / "lstm.toml", ODD_TOML)
+        np.savez(cwd / "weights.npz", **weights)
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        procs.append(subprocess.Popen([sys.executable, "-m", "lstm_hw", "generate", "lstm.toml", "-w", "weights.npz"],
+                                      cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    for proc in procs:
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 0, stderr.decode()
+    a, b = (snapshot(cwd / "out") for cwd in runs)
+    assert sorted(a) == file_names("my_lstm")
+    assert {n: d for n, (d, _) in a.items()} == {n: d for n, (d, _) in b.items()}
+    meta = check_outputs(runs[0] / "out", cfg)
+    assert meta["input"]["tdata_width"] == 16 and meta["input"]["bits"] == 12
+    for text in (d.decode() for d, _ in a.values()):
+        assert str(tmp_path) not in text
+
+
+# -- golden -------------------------------------------------------------------------
+
+@pytest.fixture
+def small_config(tmp_path):
+    return write(tmp_path / "small.toml", SMALL_TOML)
+
+
+def golden(cfg_path: Path, x: np.ndarray, tmp_path: Path, name: str = "y.npy", *extra) -> np.ndarray:
+    x_path = tmp_path / f"x_{name}"
+    np.save(x_path, x)
+    out = tmp_path / name
+    result = invoke("golden", cfg_path, "-i", x_path, "-o", out, *extra)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    return np.load(out)
+
+
+def check_output_codes(y: np.ndarray, cfg: Config):
+    fmt = cfg.quant.activation
+    codes = y * 2.0 ** fmt.frac
+    assert np.array_equal(codes, np.round(codes))              # real values of output words
+    assert codes.min() >= fmt.min_int and codes.max() <= fmt.max_int
+
+
+def test_golden_shapes(tmp_path, small_config):
+    cfg = load_config(small_config)
+    x = np.random.default_rng(1).normal(0, 1, (3, 6, 3))
+    seq = golden(small_config, x[0], tmp_path, "single.npy")
+    batch = golden(small_config, x, tmp_path, "batch.npy")
+    assert seq.shape == (6, 4)
+    assert batch.shape == (3, 6, 4)
+    assert np.array_equal(batch[0], seq)                       # sequences are independent
+    check_output_codes(batch, cfg)
+    assert np.abs(batch).max() > 0
+
+
+def test_golden_last_step_only(tmp_path, small_config):
+    x = np.random.default_rng(2).normal(0, 1, (2, 5, 3))
+    full = golden(small_config, x, tmp_path, "full.npy")
+    last_cfg = write(tmp_path / "last.toml", SMALL_TOML.replace("num_layers = 1", "num_layers = 1\n"
+                                                                "return_sequences = false"))
+    last = golden(last_cfg, x, tmp_path, "last.npy")
+    single = golden(last_cfg, x[1], tmp_path, "last_single.npy")
+    assert last.shape == (2, 1, 4)
+    assert single.shape == (1, 4)
+    assert np.array_equal(last, full[:, -1:])
+    assert np.array_equal(single, full[1, -1:])
+
+
+def test_golden_integer_input_and_weights(tmp_path, small_config):
+    cfg = load_config(small_config)
+    weights = tmp_path / "w.npz"
+    np.savez(weights, **{name: np.zeros(shape) for name, shape in expected_shapes(cfg).items()})
+    y = golden(small_config, np.ones((4, 3), dtype=np.int32), tmp_path, "y.npy", "-w", weights)
+    # zero weights and biases: every unit sees zero pre-activations, so all units agree and
+    # h_t = sigmoid(0) * tanh(c_t) stays near tanh(0) = 0
+    assert y.shape == (4, 4)
+    assert np.all(y == y[:, :1])
+    assert np.abs(y).max() <= 2.0 ** -6
+
+
+BAD_INPUTS = {
+    "wrong_width": np.zeros((5, 4)),
+    "one_dim": np.zeros(3),
+    "four_dim": np.zeros((1, 2, 5, 3)),
+    "no_steps": np.zeros((0, 3)),
+    "no_sequences": np.zeros((0, 5, 3)),
+    "nan": np.where(np.eye(5, 3) > 0, np.nan, 0.0),
+    "inf": np.full((2, 3), np.inf),
+    "strings": np.full((5, 3), "1.0"),
+}
+
+
+@pytest.mark.parametrize("x", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_golden_bad_input(tmp_path, small_config, x):
+    np.save(tmp_path / "x.npy", x)
+    result = invoke("golden", small_config, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert_one_line_error(result, "x.npy")
+    assert not (tmp_path / "y.npy").exists()
+
+
+@pytest.mark.parametrize("content", [None, b"not an array\n", b""], ids=["missing", "text", "empty"])
+def test_golden_unreadable_input(tmp_path, small_config, content):
+    x_path = tmp_path / "x.npy"
+    if content is not None:
+        x_path.write_bytes(content)
+    result = invoke("golden", small_config, "-i", x_path, "-o", tmp_path / "y.npy")
+    assert_one_line_error(result, "x.npy")
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_golden_bad_config(tmp_path):
+    cfg = write(tmp_path / "bad.toml", "[model]\nhidden_size = 0\n")
+    np.save(tmp_path / "x.npy", np.zeros((2, 5)))
+    result = invoke("golden", cfg, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy")
+    assert_one_line_error(result, "model.hidden_size")
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_golden_output_under_a_file(tmp_path, small_config):
+    write(tmp_path / "plain", "x")
+    np.save(tmp_path / "x.npy", np.zeros((2, 3)))
+    result = invoke("golden", small_config, "-i", tmp_path / "x.npy", "-o", tmp_path / "plain" / "y.npy")
+    assert_one_line_error(result, "plain")
+
+
+# -- config ---------------------------------------------------------------------------
+
+def test_config_prints_the_defaults():
+    result = invoke("config")
+    assert result.exit_code == 0
+    assert parse_config(tomllib.loads(result.stdout)) == Config()
+
+
+def test_config_output_is_a_usable_file(tmp_path):
+    path = write(tmp_path / "lstm.toml", invoke("config").stdout)
+    assert load_config(path) == Config()
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0
+    assert "0.1.0" in result.stdout
