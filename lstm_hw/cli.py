@@ -150,7 +150,7 @@ def golden(config, weights, input_path, output_path):
               help="x as .npy, real-valued, (T, I) or (N, T, I).")
 @click.option("--output", "-o", "output_path", type=click.Path(dir_okay=False),
               help="Write the simulated outputs (real values) as .npy.")
-@click.option("--waves", is_flag=True, help="Record waveforms (FST) in the build directory, which is kept.")
+@click.option("--waves", is_flag=True, help="Record waveforms (Verilator: dump.vcd, Icarus: <top>.fst) in the build directory, which is kept.")
 @click.option("--build-dir", type=click.Path(file_okay=False), help="Keep the build here (default: temporary).")
 @click.option("--seed", default=1, show_default=True, help="Seed of random idle and backpressure.")
 @click.option("--idle", default=0.0, show_default=True, type=click.FloatRange(0, 0.95),

