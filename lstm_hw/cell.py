@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import PWLTable, build_pwl
+from .activations import PolyTable, build_table, choose_auto
 from .config import Config
 from .numerics import Fixed, requantize
 
@@ -27,21 +27,48 @@ __all__ = ["ActivationTables", "CellMath", "cell_update"]
 
 @dataclass(frozen=True, eq=False)
 class ActivationTables:
-    """The three tables of a layer: gate sigmoid, gate tanh (on pre-activations) and cell tanh."""
+    """The three tables of a layer: gate sigmoid, gate tanh (on pre-activations) and cell tanh.
 
-    sigmoid: PWLTable
-    tanh_gate: PWLTable
-    tanh_cell: PWLTable
+    All three use one method and segment count: the configured ones, or with
+    ``method = "auto"`` the cheapest that keeps every table within
+    ``max_error`` (:func:`lstm_hw.activations.choose_auto`); ``auto`` records that.
+    """
+
+    sigmoid: PolyTable
+    tanh_gate: PolyTable
+    tanh_cell: PolyTable
+    auto: bool = False
 
     @classmethod
     def from_config(cls, config: Config) -> "ActivationTables":
         q, a = config.quant, config.activation
-        common = dict(out_fmt=q.nonlin, segments=a.segments, coef_bits=a.coef_bits, rounding=q.rounding)
-        return cls(
-            sigmoid=build_pwl("sigmoid", in_fmt=q.preact, range_real=a.sigmoid_range, **common),
-            tanh_gate=build_pwl("tanh", in_fmt=q.preact, range_real=a.tanh_range, **common),
-            tanh_cell=build_pwl("tanh", in_fmt=q.cell, range_real=a.tanh_range, **common),
-        )
+        specs = (("sigmoid", q.preact, a.sigmoid_range), ("tanh", q.preact, a.tanh_range),
+                 ("tanh", q.cell, a.tanh_range))
+        common = dict(out_fmt=q.nonlin, coef_bits=a.coef_bits, rounding=q.rounding, fold=a.fold)
+        if a.method == "auto":
+            *_, tables = choose_auto(specs, max_error=a.max_error, **common)
+            return cls(*tables, auto=True)
+        return cls(*(build_table(fn, a.method, in_fmt=fmt, range_real=rng, segments=a.segments,
+                                 order=a.taylor_order, **common) for fn, fmt, rng in specs))
+
+    @property
+    def method(self) -> str:
+        return self.sigmoid.method
+
+    def describe(self) -> dict:
+        """Method, segments, cost and measured errors, for the metadata."""
+        t = self.sigmoid
+        out = {"method": t.method, "segments": t.segments, "fold": t.fold,
+               "multipliers_per_unit": t.multipliers, "chosen_by": "auto" if self.auto else "config"}
+        if t.method == "taylor":
+            out["taylor_order"] = t.degree
+        for key in ("sigmoid", "tanh_gate", "tanh_cell"):
+            table = getattr(self, key)
+            mx, mean = table.errors()
+            out[key] = {"max_abs_error": mx, "mean_abs_error": mean, "input": str(table.in_fmt),
+                        "range": table.range_codes * table.in_fmt.lsb, "table_bits": table.table_bits,
+                        "coef_widths": list(table.coef_widths)}
+        return out
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ __all__ = [
     "HardwareConfig", "Config", "load_config", "parse_config", "DEFAULT_TOML",
 ]
 
-ACTIVATION_METHODS = ("pwl",)
+ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 # Widest format accepted. Products then stay within a DSP48E1 cascade pair and
 # every exact sum stays well inside the golden model's int64.
 MAX_FORMAT_BITS = 24
@@ -68,11 +68,14 @@ class SparsityConfig:
 
 @dataclass(frozen=True)
 class ActivationConfig:
-    method: str = "pwl"
-    segments: int = 32
+    method: str = "pwl"          # lut | pwl | quadratic | taylor | auto
+    segments: int = 32           # table entries per function (auto: chosen)
     sigmoid_range: float = 8.0   # table covers |x| < range; beyond it the output saturates
     tanh_range: float = 4.0
-    coef_bits: int = 18          # width of the per-segment slope coefficient
+    coef_bits: int = 18          # width of the per-segment coefficients above the constant term
+    fold: bool = True            # tables over |x| only, by symmetry
+    taylor_order: int = 2        # taylor: expansion order, 1 to 3
+    max_error: float = 1e-3      # auto: bound on the max abs error of every table, over every code
 
 
 @dataclass(frozen=True)
@@ -139,11 +142,14 @@ banks = 4
 density = 0.5
 
 [activation]
-method = "pwl"
-segments = 32
-sigmoid_range = 8.0
+method = "pwl"                           # lut | pwl | quadratic | taylor | auto
+segments = 32                            # table entries, a power of two (auto: chosen)
+sigmoid_range = 8.0                      # table covers |x| < range; beyond it: saturation
 tanh_range = 4.0
-coef_bits = 18
+coef_bits = 18                           # coefficients other than the constant term
+fold = true                              # halve the tables by symmetry
+taylor_order = 2                         # taylor: 1 to 3
+max_error = 0.001                        # auto: bound on every table's max abs error
 
 [hardware]
 top = "lstm_top"
@@ -318,8 +324,13 @@ def _check_config(c: Config):
         raise ConfigError("activation.segments", f"must be a power of two up to 4096, got {a.segments}")
     if not 4 <= a.coef_bits <= 25:
         raise ConfigError("activation.coef_bits", f"must be between 4 and 25, got {a.coef_bits}")
+    if a.taylor_order not in (1, 2, 3):
+        raise ConfigError("activation.taylor_order", f"must be 1, 2 or 3, got {a.taylor_order}")
+    if not 0.0 < a.max_error < 1.0:
+        raise ConfigError("activation.max_error", f"must be in (0, 1), got {a.max_error:g}")
+    span = 1 if a.fold else 2
     for key, fmt in (("sigmoid_range", q.preact), ("tanh_range", q.preact), ("tanh_range", q.cell)):
-        _check_range(getattr(a, key), f"activation.{key}", fmt, a.segments)
+        _check_range(getattr(a, key), f"activation.{key}", fmt, 1 if a.method == "auto" else a.segments, span)
 
     if not _IDENT.match(h.top) or h.top in _VERILOG_KEYWORDS or h.top.startswith("$"):
         raise ConfigError("hardware.top", f"must be a Verilog identifier, got {h.top!r}")
@@ -332,13 +343,16 @@ def _check_config(c: Config):
         raise ConfigError("hardware.rows", f"must be 1, 2 or a multiple of 4 up to 256, got {h.rows}")
 
 
-def _check_range(value: float, path: str, fmt: Fixed, segments: int):
-    """A table range must be a power of two, and split into whole, power-of-two input-code segments."""
+def _check_range(value: float, path: str, fmt: Fixed, segments: int, span: int = 1):
+    """A table range must be a power of two, and split into whole, power-of-two input-code segments.
+
+    ``span`` is 1 for a folded table (``|x| < range``) and 2 for an unfolded one.
+    """
     if value <= 0 or not math.log2(value).is_integer():
         raise ConfigError(path, f"must be a positive power of two, got {value:g}")
     codes = math.ldexp(value, fmt.frac)
     if codes > 1 << (fmt.bits - 1):
         raise ConfigError(path, f"{value:g} does not fit the input format {fmt} (max {fmt.max_real:g})")
-    if codes < segments:
-        raise ConfigError(path, f"{value:g} spans only {codes:g} input codes of {fmt}, fewer than "
+    if span * codes < segments:
+        raise ConfigError(path, f"{value:g} spans only {span * codes:g} input codes of {fmt}, fewer than "
                                 f"{segments} segments")

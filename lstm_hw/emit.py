@@ -53,12 +53,6 @@ def metadata(design: Design, top) -> dict:
             "compute_cycles_per_timestep": layer.step_cycles,
             "stream_cycles_per_timestep": p.input_size + p.hidden,
         })
-    errors = {}
-    for key, table in (("sigmoid", design.tables.sigmoid), ("tanh_gate", design.tables.tanh_gate),
-                       ("tanh_cell", design.tables.tanh_cell)):
-        mx, mean = table.max_abs_error()
-        errors[key] = {"max_abs_error": mx, "mean_abs_error": mean, "segments": table.segments,
-                       "table_bits": table.segments * (table.coef_bits + table.out_fmt.bits)}
     io = {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width}
     return {
         "generator": f"lstm-hw {__version__}",
@@ -76,7 +70,7 @@ def metadata(design: Design, top) -> dict:
         "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in per_layer),
         "latency_cycles": _latency(top),
         "layers": per_layer,
-        "activation": errors,
+        "activation": design.tables.describe(),
         "config": c.to_dict(),
     }
 
@@ -120,6 +114,9 @@ def write_files(out_dir: str | Path, files: dict[str, bytes], *, force: bool = F
         for tmp, _ in locals().get("staged", []):
             tmp.unlink(missing_ok=True)
         raise UsageError(f"{out}: cannot write ({e.strerror or e})") from None
+    umask = os.umask(0)
+    os.umask(umask)
     for tmp, final in staged:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give what open() would have
         os.replace(tmp, final)
     return [final for _, final in staged]

@@ -236,7 +236,7 @@ INVALID = [
     ({"model": {"input_size": 20, "hidden_size": 12, "num_layers": 2}, "sparsity": {"banks": 25}},
      "sparsity.banks"),                                       # layer 1 has only 12 + 12 columns
     # activation
-    ({"activation": {"method": "lut"}}, "activation.method"),
+    ({"activation": {"method": "spline"}}, "activation.method"),
     ({"activation": {"method": "PWL"}}, "activation.method"),
     ({"activation": {"segments": 0}}, "activation.segments"),
     ({"activation": {"segments": 3}}, "activation.segments"),
