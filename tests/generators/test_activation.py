@@ -1,7 +1,8 @@
 # amaranth: UnusedElaboratable=no
-"""PWLActivation against PWLTable.eval: Amaranth's simulator, then cocotb on the Verilog.
+"""PolyActivation against PolyTable.eval: Amaranth's simulator, then cocotb on the Verilog.
 
-The helpers ``run_stream`` and ``write_verilog`` also serve ``test_cell.py``.
+The helpers ``run_stream``, ``write_verilog`` and ``UnitBank`` also serve
+``test_cell.py`` and ``test_mvm.py``.
 """
 
 import json
@@ -14,32 +15,44 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import Out
 from amaranth.sim import Simulator
 
-from lstm_hw.activations import PWLTable
+from lstm_hw.activations import PolyTable, build_table
 from lstm_hw.cell import ActivationTables
 from lstm_hw.config import parse_config
-from lstm_hw.generators.activation import PWLActivation, activation_unit
+from lstm_hw.generators.activation import PolyActivation, _rounded_bounds, activation_unit
+from lstm_hw.numerics import Fixed, round_shift
 from lstm_hw.sim.runner import run_cocotb
 
 SIMULATORS = ["icarus", "verilator"]
 
-CONFIGS = {
-    "default": {},
-    # 10-bit input whose sigmoid range spans all 2**9 magnitudes; 1.0 does not fit s8.7.
-    "small_truncate": {"quant": {"rounding": "truncate", "preact": {"bits": 10, "frac": 6},
-                                 "nonlin": {"bits": 8, "frac": 7}},
-                       "activation": {"segments": 8, "coef_bits": 10}},
+#: (method, order) of every variant; order only matters for taylor.
+VARIANTS = [("lut", 2), ("pwl", 2), ("quadratic", 2), ("taylor", 1), ("taylor", 2), ("taylor", 3)]
+RANGES = {"sigmoid": 8.0, "tanh": 4.0}
+
+_DEFAULT = parse_config({})
+FORMATS = {
+    # The default 16-bit pre-activation into the default nonlinearity format: edges + random codes.
+    "default": dict(in_fmt=_DEFAULT.quant.preact, out_fmt=_DEFAULT.quant.nonlin, segments=32, coef_bits=18,
+                    rounding="half_up"),
+    # 10-bit input whose sigmoid range spans all 2**9 magnitudes; 1.0 does not fit s8.7. Exhaustive.
+    "small_truncate": dict(in_fmt=Fixed(10, 6), out_fmt=Fixed(8, 7), segments=8, coef_bits=10, rounding="truncate"),
+    # One code per segment folded (seg_shift = 0, no t bits), two unfolded. Exhaustive.
+    "one_code_segments": dict(in_fmt=Fixed(8, 2), out_fmt=Fixed(12, 10), segments=16, coef_bits=12,
+                              rounding="half_up", ranges={"sigmoid": 4.0, "tanh": 4.0}),
+    # A single segment (no address bits), range beyond the input format. Exhaustive.
+    "one_segment": dict(in_fmt=Fixed(9, 5), out_fmt=Fixed(10, 8), segments=1, coef_bits=14, rounding="half_up",
+                        ranges={"sigmoid": 16.0, "tanh": 2.0}),
     # range_codes == 2**(bits-1) at 16 bits.
-    "full_range": {"quant": {"preact": {"bits": 16, "frac": 12}}, "activation": {"sigmoid_range": 8.0}},
-    # One code per segment: seg_shift = 0, no dx bits.
-    "one_code_segments": {"quant": {"preact": {"bits": 8, "frac": 2}}, "activation": {"tanh_range": 8.0}},
+    "full_range": dict(in_fmt=Fixed(16, 12), out_fmt=Fixed(16, 15), segments=64, coef_bits=18, rounding="half_up"),
 }
 # Input formats up to this many codes are simulated exhaustively in Amaranth.
 EXHAUSTIVE_CODES = 1 << 12
 RANDOM_CODES = 2048
 
 
-def tables(name: str) -> ActivationTables:
-    return ActivationTables.from_config(parse_config(CONFIGS[name]))
+def make_table(fmt: str, fn: str, method: str, order: int, fold: bool) -> PolyTable:
+    kw = dict(FORMATS[fmt])
+    rng = kw.pop("ranges", RANGES)[fn]
+    return build_table(fn, method, range_real=rng, fold=fold, order=order, **kw)
 
 
 def run_stream(dut, payloads) -> tuple[int, list]:
@@ -91,29 +104,29 @@ class UnitBank(wiring.Component):
         return m
 
 
-def probe_codes(table: PWLTable, rng) -> np.ndarray:
+def probe_codes(table: PolyTable, rng) -> np.ndarray:
     """Every code of a small input format; else every edge and random codes, shuffled.
 
-    Edges: both sides of each segment boundary and of the range, 0, +-1, min and max.
+    Edges: both sides of each segment boundary and of the range (mirrored when
+    folded), segment centres, 0, +-1, min and max.
     """
     fmt = table.in_fmt
     if fmt.max_int - fmt.min_int < EXHAUSTIVE_CODES:
         codes = fmt.codes()
     else:
-        bounds = np.arange(table.segments + 1) << table.seg_shift
-        edges = (bounds[:, None] + np.array([-1, 0, 1])).ravel()
+        base = 0 if table.fold else -table.range_codes
+        bounds = base + (np.arange(table.segments + 1) << table.seg_shift)
+        centres = bounds[:-1] + (1 << table.seg_shift) // 2
+        edges = np.concatenate([(bounds[:, None] + np.array([-1, 0, 1])).ravel(), centres, [0, 1]])
         codes = np.concatenate([edges, -edges, [fmt.min_int, fmt.max_int],
                                 rng.integers(fmt.min_int, fmt.max_int + 1, RANDOM_CODES)])
         codes = np.unique(np.clip(codes, fmt.min_int, fmt.max_int))
     return rng.permutation(codes)
 
 
-@pytest.mark.parametrize("fn", ["sigmoid", "tanh_gate", "tanh_cell"])
-@pytest.mark.parametrize("config", CONFIGS)
-def test_matches_table(config, fn):
-    table = getattr(tables(config), fn)
-    codes = probe_codes(table, np.random.default_rng(1))
-    dut = PWLActivation(table=table)
+def check_unit(table: PolyTable, seed: int = 1) -> None:
+    codes = probe_codes(table, np.random.default_rng(seed))
+    dut = activation_unit(table)
     latency, got = run_stream(dut, [int(x) for x in codes])
     assert latency == dut.latency
     want = table.eval(codes)
@@ -121,30 +134,75 @@ def test_matches_table(config, fn):
     assert mismatch.size == 0, [(int(codes[k]), got[k], int(want[k])) for k in mismatch[:10]]
 
 
+@pytest.mark.parametrize("fold", [True, False], ids=["fold", "unfold"])
+@pytest.mark.parametrize("fn", ["sigmoid", "tanh"])
+@pytest.mark.parametrize("method,order", VARIANTS, ids=[m if m != "taylor" else f"taylor{o}" for m, o in VARIANTS])
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_matches_table(fmt, method, order, fn, fold):
+    check_unit(make_table(fmt, fn, method, order, fold))
+
+
+@pytest.mark.parametrize("fn", ["sigmoid", "tanh_gate", "tanh_cell"])
+def test_matches_config_tables(fn):
+    """The tables CellUpdate receives from the default config."""
+    check_unit(getattr(ActivationTables.from_config(_DEFAULT), fn))
+
+
+@pytest.mark.parametrize("mode", ["half_up", "truncate"])
+@pytest.mark.parametrize("shift", [-3, 0, 1, 4])
+def test_rounded_bounds(shift, mode):
+    """The clamp compares on acc agree with comparing its rounded value."""
+    acc = np.arange(-300, 300)
+    rounded = round_shift(acc, shift, mode)
+    for lo, hi in [(-5, 5), (0, 16), (-16, 0), (3, 3)]:
+        a_lo, a_hi = _rounded_bounds(lo, hi, shift, mode)
+        assert np.array_equal(acc < a_lo, rounded < lo)
+        assert np.array_equal(acc > a_hi, rounded > hi)
+
+
 def test_interface():
-    table = tables("default").sigmoid
+    table = make_table("default", "sigmoid", "quadratic", 2, True)
     unit = activation_unit(table)
-    assert isinstance(unit, PWLActivation) and unit.table is table
+    assert isinstance(unit, PolyActivation) and unit.table is table
+    assert unit.latency == 3 * table.degree + 4
     assert unit.i.payload.shape() == table.in_fmt.shape()
     assert unit.o.payload.shape() == table.out_fmt.shape()
     Fragment.get(unit, None)  # elaborates on its own
-    with pytest.raises(TypeError, match="PWLTable"):
-        PWLActivation(table="sigmoid")
+    with pytest.raises(TypeError, match="PolyTable"):
+        PolyActivation(table="sigmoid")
+    with pytest.raises(TypeError, match="PolyTable"):
+        PolyActivation(table=None)
+    with pytest.raises(TypeError):
+        PolyActivation(make_table("default", "sigmoid", "pwl", 2, True))  # keyword-only
     with pytest.raises(TypeError, match="no activation unit"):
         activation_unit(object())
+
+
+def verilog_units() -> dict:
+    """Every method for sigmoid and tanh at the default format, folded, plus unfolded pwl and taylor3."""
+    units = {}
+    for method, order in VARIANTS:
+        name = method if method != "taylor" else f"taylor{order}"
+        for fn in ("sigmoid", "tanh"):
+            units[f"{fn}_{name}"] = PolyActivation(table=make_table("default", fn, method, order, True))
+    for fn in ("sigmoid", "tanh"):
+        units[f"{fn}_pwl_unfold"] = PolyActivation(table=make_table("default", fn, "pwl", 2, False))
+        units[f"{fn}_taylor3_unfold"] = PolyActivation(table=make_table("default", fn, "taylor", 3, False))
+    return units
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("sim", SIMULATORS)
 def test_exhaustive_verilog(sim, tmp_path, monkeypatch):
-    """Every input code of the default sigmoid and tanh, back to back, in one Verilog top."""
-    t = tables("default")
-    units = {"sigmoid": PWLActivation(table=t.sigmoid), "tanh": PWLActivation(table=t.tanh_gate)}
+    """Every input code of the default format through every method, side by side in one Verilog top."""
+    units = verilog_units()
     write_verilog(UnitBank(units), tmp_path / "activations.v", "activations", monkeypatch)
-    codes = t.sigmoid.in_fmt.codes()
+    codes = _DEFAULT.quant.preact.codes()
+    assert codes.size == 1 << 16
     np.save(tmp_path / "x.npy", codes)
     spec = {"stimulus": str(tmp_path / "x.npy"), "units": {}}
     for name, unit in units.items():
+        assert unit.table.in_fmt == _DEFAULT.quant.preact
         np.save(tmp_path / f"{name}.npy", unit.table.eval(codes))
         spec["units"][name] = {"expected": str(tmp_path / f"{name}.npy"), "out_bits": unit.table.out_fmt.bits,
                                "latency": unit.latency}
