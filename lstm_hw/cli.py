@@ -16,8 +16,10 @@ from pathlib import Path
 import click
 import numpy as np
 
+from . import approx as approx_lib
+from .activations import METHODS
 from .config import DEFAULT_TOML, load_config
-from .errors import LstmHwError, UsageError
+from .errors import ConfigError, LstmHwError, UsageError
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -122,6 +124,11 @@ def generate(config, weights, out_dir, force):
     click.echo(f"{meta['macs']} MACs, {meta['cycles_per_timestep']} cycles/timestep "
                f"(ideal {meta['ideal_cycles_per_timestep']}), latency {meta['latency_cycles']} cycles, "
                f"generated in {time.perf_counter() - t0:.1f} s")
+    act = meta["activation"]
+    worst = max(act[key]["max_abs_error"] for key in ("sigmoid", "tanh_gate", "tanh_cell"))
+    name = f"taylor{act['taylor_order']}" if act["method"] == "taylor" else act["method"]
+    click.echo(f"activations: {name}, {act['segments']} entries{' (chosen by auto)' if act['chosen_by'] == 'auto' else ''}, "
+               f"{act['multipliers_per_unit']} multipliers per unit, max abs error {worst:.2e}")
 
 
 @main.command()
@@ -184,6 +191,69 @@ def simulate(config, weights, sim, input_path, output_path, waves, build_dir, se
         click.echo(f"error: {res.mismatches} outputs differ from the golden model"
                    + ("" if res.mismatches else " but the testbench failed (tlast); see the log"), err=True)
         sys.exit(1)
+
+
+# The activation keys that ``approx`` options override, for errors that name the option.
+_APPROX_OPTIONS = {"activation.segments": "--segments", "activation.sigmoid_range": "--range",
+                   "activation.tanh_range": "--range", "activation.coef_bits": "--coef-bits",
+                   "activation.method": "--method", "activation.taylor_order": "--order"}
+
+
+@main.command()
+@config_arg
+@click.option("--fn", type=click.Choice(approx_lib.FUNCTION_NAMES), help="Function (default with --sweep: both).")
+@click.option("--method", type=click.Choice(METHODS), help="Table method.")
+@click.option("--segments", type=int, help="Segments, a power of two (per half range when folded).")
+@click.option("--order", type=click.IntRange(1, 3), help="Taylor order, 1 to 3 (default: the config's, else 2).")
+@click.option("--range", "range_real", type=float,
+              help="Table range R, a power of two: |x| >= R saturates (default: the config's).")
+@click.option("--fold/--no-fold", default=None, help="Fold the table by symmetry (default: the config's).")
+@click.option("--coef-bits", type=int, help="Coefficient width (default: the config's).")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="PNG to write (default: approx_<fn>_<method>_<segments>.png).")
+@click.option("--no-plot", is_flag=True, help="Write no PNG.")
+@click.option("--sweep", is_flag=True, help="Print a Markdown table over methods and segments instead.")
+@click.option("--max-error", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="With --sweep: mark the rows whose max abs error is at most this.")
+@_one_line_errors
+def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plot_path, no_plot, sweep,
+           max_error):
+    """Error and cost of one sigmoid/tanh table, with a plot; or --sweep over methods and segments."""
+    ax = approx_lib
+    if sweep and (plot_path or no_plot):
+        raise UsageError("--plot and --no-plot do not apply to --sweep")
+    if plot_path and no_plot:
+        raise UsageError("--plot and --no-plot exclude each other")
+    missing = [name for name, value in (("--fn", fn), ("--method", method), ("--segments", segments))
+               if value is None]
+    if missing and not sweep:
+        raise UsageError(f"missing {', '.join(missing)} (or use --sweep)")
+    if order is not None and method not in (None, "taylor"):
+        raise UsageError(f"--order applies to --method taylor only, not {method}")
+    fns = (fn,) if fn else ax.FUNCTION_NAMES
+    base = load_config(config)
+    try:  # past the config file, a bad activation setting comes from an option: name it
+        cfg = ax.with_overrides(base, fns, segments=segments, range_real=range_real,
+                                coef_bits=coef_bits)
+        if sweep:
+            variants = [(m, o) for m, o in ax.VARIANTS
+                        if method in (None, m) and (o is None or order in (None, o))]
+            sizes = (segments,) if segments else ax.SWEEP_SEGMENTS
+            rows = ax.sweep(cfg, fns, variants, sizes, fold=fold)
+            if not rows:
+                raise UsageError(f"--segments: {', '.join(map(str, sizes))} do not split the range of "
+                                 f"{cfg.quant.preact} into power-of-two spans")
+            click.echo(ax.format_sweep(rows, max_error))
+            return
+        table = ax.build(cfg, fn, method, segments, order=order, fold=fold)
+    except ConfigError as e:
+        raise ConfigError(_APPROX_OPTIONS.get(e.path, e.path), e.reason) from None
+    rep = ax.report(table)
+    if not no_plot:
+        written = ax.plot(table, plot_path or ax.plot_name(rep))
+    click.echo(ax.format_report(rep))
+    if not no_plot:
+        click.echo(f"wrote {written}")
 
 
 @main.command("config")

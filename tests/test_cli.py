@@ -411,3 +411,32 @@ def test_version():
     result = invoke("--version")
     assert result.exit_code == 0
     assert "0.1.0" in result.stdout
+
+
+def test_generated_files_get_the_usual_permissions(tmp_path):
+    """Files are staged with mkstemp (mode 0600) but must end up as open() would create them."""
+    umask = os.umask(0o022)
+    try:
+        result = invoke("generate", "-o", tmp_path / "out")
+    finally:
+        os.umask(umask)
+    assert result.exit_code == 0, result.output
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "out").iterdir()}
+    assert modes and set(modes.values()) == {0o644}, modes
+
+
+def test_generate_auto_writes_the_choice(tmp_path):
+    cfg_path = write(tmp_path / "auto.toml", '[activation]\nmethod = "auto"\nmax_error = 0.002\n')
+    result = invoke("generate", cfg_path, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    act = json.loads((tmp_path / "out" / "lstm_top.json").read_text())["activation"]
+    assert act["chosen_by"] == "auto" and act["method"] in ("lut", "pwl", "quadratic", "taylor")
+    assert all(act[key]["max_abs_error"] <= 0.002 for key in ("sigmoid", "tanh_gate", "tanh_cell"))
+    assert f"{act['segments']} entries (chosen by auto)" in result.output
+
+
+def test_generate_unmeetable_bound(tmp_path):
+    cfg_path = write(tmp_path / "auto.toml", '[activation]\nmethod = "auto"\nmax_error = 1e-5\n')
+    result = CliRunner().invoke(main, ["generate", str(cfg_path), "-o", str(tmp_path / "out")])
+    assert_one_line_error(result, "activation.max_error", "no method meets")
+    assert not (tmp_path / "out").exists()
