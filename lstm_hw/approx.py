@@ -210,12 +210,6 @@ def plot_png(table: PolyTable) -> bytes:
 
 def plot(table: PolyTable, path: str | Path) -> Path:
     """Write :func:`plot_png` of ``table`` to ``path`` atomically (a temporary file, then a rename)."""
-    from .emit import write_files
-    target = Path(path)
-    if target.is_dir():
-        raise UsageError(f"{target}: is a directory")
-    if not target.parent.is_dir():  # write_files would create it: a typo must not leave directories behind
-        raise UsageError(f"{target}: no such directory {str(target.parent)!r}")
-    data = plot_png(table)
-    written, = write_files(target.parent, {target.name: data}, force=True)
-    return written
+    from .plots import check_path, write_png
+    check_path(path)  # before the slow part
+    return write_png(path, plot_png(table))

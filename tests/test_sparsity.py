@@ -1,9 +1,12 @@
-"""Bank-balanced pruning and packing against a plain-Python statement of the rule.
+"""Bank-balanced and unstructured pruning, packing and utilisation against plain-Python statements of the rules.
 
 The rule: a row of the ``4H x (I+H)`` matrix is zero-padded on the right to
 ``banks * B`` columns, ``B = ceil(cols / banks)``, and split into ``banks``
 contiguous banks; each bank keeps the ``k = max(1, floor(density * B + 1/2))``
-largest ``|w|``, ties to the lower column.
+largest ``|w|``, ties to the lower column. Unstructured pruning keeps the
+``max(1, floor(density * size + 1/2))`` largest ``|w|`` of the whole matrix,
+ties to the lower row-major index; it runs with every bank given the fullest
+bank's number of slots.
 """
 
 import math
@@ -13,7 +16,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from lstm_hw.sparsity import bank_width, kept_per_bank, pack_banks, prune_bank_balanced
+from lstm_hw.sparsity import (bank_loads, bank_width, kept_per_bank, pack_banks, pack_padded, prune_bank_balanced,
+                               prune_unstructured, utilisation)
 
 # Densities as a user writes them in TOML; the expected k treats them as the decimals they spell.
 DENSITIES = [0.05, 0.1, 0.125, 0.2, 0.25, 0.3, 0.375, 0.4, 0.5, 0.6, 0.625, 0.7, 0.75, 0.8, 0.9, 1.0]
@@ -222,20 +226,24 @@ def unpack(values: np.ndarray, index: np.ndarray, cols: int, width: int) -> np.n
     return out[:, :cols]
 
 
-@settings(deadline=None, max_examples=150)
-@given(case=matrices(), density=st.sampled_from(DENSITIES))
-def test_pack_banks_reconstructs(case, density):
-    w, banks = case
+def assert_packs(values: np.ndarray, index: np.ndarray, w: np.ndarray, banks: int, k: int) -> None:
+    """``(values, index)`` hold ``w`` in ``k`` slots a bank, distinct in-bank columns ascending."""
     rows, cols = w.shape
     width = expected_width(cols, banks)
-    k = expected_k(width, density)
-    pruned = prune_bank_balanced(w, banks, density)
-    values, index = pack_banks(pruned, banks, k)
     assert values.shape == index.shape == (rows, banks, k)
     assert np.issubdtype(index.dtype, np.integer)
     assert ((index >= 0) & (index < width)).all()
     assert (np.diff(index, axis=2) > 0).all()            # strictly ascending: distinct columns
-    assert np.array_equal(unpack(values, index, cols, width), pruned)
+    assert np.array_equal(unpack(values, index, cols, width), w)
+
+
+@settings(deadline=None, max_examples=150)
+@given(case=matrices(), density=st.sampled_from(DENSITIES))
+def test_pack_banks_reconstructs(case, density):
+    w, banks = case
+    k = expected_k(expected_width(w.shape[1], banks), density)
+    pruned = prune_bank_balanced(w, banks, density)
+    assert_packs(*pack_banks(pruned, banks, k), pruned, banks, k)
 
 
 def test_pack_banks_free_slots_hold_zeros():
@@ -266,3 +274,188 @@ def test_pack_banks_rejects_unpruned(case, density):
     assume(any(len(bank_columns(w.shape[1], banks, b)) > k for b in range(banks)))
     with pytest.raises(ValueError):
         pack_banks(w, banks, k)
+
+
+# -- argument checks ------------------------------------------------------------------
+
+@pytest.mark.parametrize("density", [0, 0.0, -0.25, 1.5, float("nan"), "0.5", None, True])
+def test_bad_density(density):
+    w = np.ones((2, 4))
+    for prune in (lambda: prune_unstructured(w, density), lambda: prune_bank_balanced(w, 2, density)):
+        with pytest.raises(ValueError, match="density must be in"):
+            prune()
+
+
+@pytest.mark.parametrize("banks", [0, -1, 1.5, True, "2", None])
+def test_bad_banks(banks):
+    w = np.ones((2, 4))
+    for call in (lambda: bank_loads(w, banks), lambda: utilisation(w, banks, 1), lambda: pack_padded(w, banks),
+                 lambda: prune_bank_balanced(w, banks, 0.5), lambda: pack_banks(w, banks, 1)):
+        with pytest.raises(ValueError, match="banks must be a positive integer"):
+            call()
+
+
+@pytest.mark.parametrize("shape", [(4,), (2, 2, 2), ()])
+def test_not_a_matrix(shape):
+    w = np.ones(shape)
+    for call in (lambda: prune_unstructured(w, 0.5), lambda: bank_loads(w, 1), lambda: utilisation(w, 1, 1),
+                 lambda: pack_padded(w, 1), lambda: prune_bank_balanced(w, 1, 0.5)):
+        with pytest.raises(ValueError, match="must be 2-D"):
+            call()
+
+
+@pytest.mark.parametrize("rows_per_cycle", [0, -4, 2.0, True])
+def test_bad_rows_per_cycle(rows_per_cycle):
+    with pytest.raises(ValueError, match="rows_per_cycle"):
+        utilisation(np.ones((4, 4)), 2, rows_per_cycle)
+
+
+@pytest.mark.parametrize("k", [0, 3, 1.0])
+def test_pack_banks_k_out_of_range(k):
+    with pytest.raises(ValueError, match="bank width 2"):
+        pack_banks(np.ones((1, 4)), 2, k)
+
+
+# -- prune_unstructured ---------------------------------------------------------------
+
+def expected_kept(size: int, density: float) -> int:
+    return max(1, math.floor(Fraction(repr(density)) * size + Fraction(1, 2)))
+
+
+def reference_unstructured(w: np.ndarray, density: float) -> np.ndarray:
+    flat = w.ravel()
+    ranked = sorted(range(flat.size), key=lambda i: (-abs(flat[i]), i))
+    out = np.zeros_like(flat)
+    for i in ranked[:expected_kept(flat.size, density)]:
+        out[i] = flat[i]
+    return out.reshape(w.shape)
+
+
+@pytest.mark.parametrize("w, density, expected", [
+    ([[1, -1, 1, -1]], 0.5, [[1, -1, 0, 0]]),                # equal magnitudes: lower flat index
+    ([[2, 1], [-2, 1]], 0.5, [[2, 0], [-2, 0]]),
+    ([[1, 2], [3, 1]], 0.25, [[0, 0], [3, 0]]),
+    ([[1, 1], [1, 1]], 0.25, [[1, 0], [0, 0]]),
+    ([[5, 4, 3, 2, 1]], 0.5, [[5, 4, 3, 0, 0]]),             # 2.5 rounds half up
+    ([[5, 4, 3, 2, 1]], 0.01, [[5, 0, 0, 0, 0]]),            # at least one
+    ([[0, 0, 7, 0]], 0.5, [[0, 0, 7, 0]]),                   # sparse enough: unchanged
+    ([[-9, 1], [2, 8]], 0.5, [[-9, 0], [0, 8]]),             # magnitude, not value
+])
+def test_prune_unstructured_examples(w, density, expected):
+    w = np.array(w, dtype=np.float64)
+    assert prune_unstructured(w, density).tolist() == expected
+    assert np.array_equal(reference_unstructured(w, density), np.array(expected, dtype=np.float64))
+
+
+@settings(deadline=None, max_examples=150)
+@given(case=matrices(max_rows=8, max_cols=24), density=st.sampled_from(DENSITIES))
+def test_prune_unstructured_matches_reference(case, density):
+    w, _ = case
+    got = prune_unstructured(w, density)
+    assert got.shape == w.shape and got.dtype == w.dtype
+    assert np.array_equal(got, reference_unstructured(w, density))
+    kept = got != 0
+    assert np.array_equal(got[kept], w[kept])
+    assert kept.sum() == min(np.count_nonzero(w), expected_kept(w.size, density))
+    dropped = (w != 0) & ~kept
+    if dropped.any():
+        assert np.abs(w[kept]).min() >= np.abs(w[dropped]).max()
+    assert np.array_equal(prune_unstructured(got, density), got)         # sparse enough now: unchanged
+
+
+@settings(deadline=None)
+@given(case=matrices(max_cols=40), density=st.sampled_from(DENSITIES), seed=st.integers(0, 2 ** 32 - 1))
+def test_prune_unstructured_leaves_sparse_enough_matrix_unchanged(case, density, seed):
+    w, _ = case
+    rng = np.random.default_rng(seed)
+    keep = rng.permutation(w.size)[:rng.integers(0, expected_kept(w.size, density) + 1)]
+    sparse = np.zeros_like(w).ravel()
+    sparse[keep] = w.ravel()[keep]
+    sparse = sparse.reshape(w.shape)
+    assert np.array_equal(prune_unstructured(sparse, density), sparse)
+    assert np.array_equal(prune_unstructured(w, 1.0), w)
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.int8, np.float32])
+def test_prune_unstructured_keeps_dtype(dtype):
+    got = prune_unstructured(np.array([[1, -3, 2], [0, 5, -5]], dtype=dtype), 0.5)
+    assert got.dtype == dtype and got.tolist() == [[0, -3, 0], [0, 5, -5]]
+
+
+# -- bank_loads, utilisation, pack_padded ---------------------------------------------------
+
+def reference_loads(w: np.ndarray, banks: int) -> np.ndarray:
+    rows, cols = w.shape
+    return np.array([[sum(w[r, c] != 0 for c in bank_columns(cols, banks, b)) for b in range(banks)]
+                     for r in range(rows)])
+
+
+@settings(deadline=None, max_examples=150)
+@given(case=matrices(), density=st.sampled_from(DENSITIES), unstructured=st.booleans())
+def test_bank_loads_and_utilisation(case, density, unstructured):
+    w, banks = case
+    w = prune_unstructured(w, density) if unstructured else prune_bank_balanced(w, banks, density)
+    rows, cols = w.shape
+    loads = bank_loads(w, banks)
+    assert loads.shape == (rows, banks)
+    assert np.array_equal(loads, reference_loads(w, banks))
+    assert loads.sum() == np.count_nonzero(w)
+    u = utilisation(w, banks, 4)
+    k_max = max(1, max(max(row) for row in reference_loads(w, banks).tolist()))
+    nnz = int(np.count_nonzero(w))
+    assert u["k_max"] == k_max and u["nnz"] == nnz and u["stored"] == rows * banks * k_max
+    assert u["utilisation"] == nnz / (rows * banks * k_max) <= 1
+    assert u["max_load"] == loads.max()
+    assert u["mean_load"] == pytest.approx(nnz / (rows * banks))
+    assert u["imbalance"] == (pytest.approx(loads.max() / (nnz / (rows * banks))) if nnz else 1.0)
+    assert u["passes"] == math.ceil(rows / 4) and u["cycles"] == u["passes"] * k_max
+    assert u["ideal_cycles"] == math.ceil(nnz / (banks * 4)) <= u["cycles"]
+
+
+@settings(deadline=None)
+@given(case=matrices(low=0.5), density=st.sampled_from(DENSITIES))
+def test_bank_balanced_utilisation_is_one(case, density):
+    w, banks = case
+    rows, cols = w.shape
+    k = expected_k(expected_width(cols, banks), density)
+    assume(all(len(bank_columns(cols, banks, b)) >= k for b in range(banks)))    # no bank must keep zeros
+    u = utilisation(prune_bank_balanced(w, banks, density), banks, 1)
+    assert u["k_max"] == k and u["stored"] == u["nnz"] == rows * banks * k
+    assert u["utilisation"] == 1.0 and u["imbalance"] == 1.0 and u["cycles"] == u["ideal_cycles"]
+
+
+def test_bank_balanced_with_kept_zeros():
+    w = np.array([[3, 0, 0, 0, 1, 2, 0, 0]], dtype=np.float64)   # 2 banks of 4, k = 2: bank 0 keeps a zero
+    u = utilisation(prune_bank_balanced(w, 2, 0.5), 2, 1)
+    assert (u["nnz"], u["stored"], u["utilisation"], u["k_max"], u["imbalance"]) == (3, 4, 0.75, 2, 2 / 1.5)
+
+
+def test_lstm_layer_unstructured_vs_bank_balanced():
+    """H = I = 64, 8 banks, density 1/4: balanced fills every slot, unstructured pads to the fullest bank."""
+    w = np.random.default_rng(1).standard_normal((4 * 64, 64 + 64))
+    balanced = utilisation(prune_bank_balanced(w, 8, 0.25), 8, 4)
+    assert (balanced["nnz"], balanced["k_max"], balanced["utilisation"], balanced["imbalance"]) == (8192, 4, 1.0, 1.0)
+    pruned = prune_unstructured(w, 0.25)
+    u = utilisation(pruned, 8, 4)
+    k_max = max(np.count_nonzero(pruned[r, 16 * b:16 * (b + 1)]) for r in range(256) for b in range(8))
+    assert u["nnz"] == 8192 and u["k_max"] == k_max > 4
+    assert u["utilisation"] == 8192 / (256 * 8 * k_max) < 1
+    assert u["cycles"] == 64 * k_max and u["ideal_cycles"] == 256
+
+
+def test_all_zero_matrix():
+    u = utilisation(np.zeros((3, 5)), 2, 2)
+    assert (u["nnz"], u["k_max"], u["stored"], u["utilisation"], u["imbalance"]) == (0, 1, 6, 0.0, 1.0)
+    values, index, k = pack_padded(np.zeros((3, 5)), 2)
+    assert k == 1 and not values.any()
+
+
+@settings(deadline=None, max_examples=150)
+@given(case=matrices(), density=st.sampled_from(DENSITIES))
+def test_pack_padded_reconstructs_any_pattern(case, density):
+    w, banks = case
+    pruned = prune_unstructured(w, density)
+    values, index, k = pack_padded(pruned, banks)
+    assert k == max(1, reference_loads(pruned, banks).max())
+    assert_packs(values, index, pruned, banks, k)
+    assert np.count_nonzero(values) == np.count_nonzero(pruned)          # the free slots hold zero weights
