@@ -5,13 +5,14 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..design import Design
+from .head import DenseHead
 from .layer import LSTMLayer
 
 __all__ = ["LSTMTop"]
 
 
 class LSTMTop(wiring.Component):
-    """The accelerator: ``num_layers`` :class:`LSTMLayer` in a chain.
+    """The accelerator: ``num_layers`` :class:`LSTMLayer` in a chain, then the optional :class:`DenseHead`.
 
     This is the only place where Vivado naming appears. Vivado infers an
     AXI4-Stream slave ``s_axis`` and master ``m_axis`` from the port names,
@@ -23,8 +24,11 @@ class LSTMTop(wiring.Component):
     a sequence's last timestep. Output: the last layer's ``h_t`` elements, in
     the same order and packing (only ``h_T`` when ``return_sequences`` is
     false), ``m_axis_tlast`` on the last element of the sequence's last output
-    timestep. A sequence's length comes from ``tlast`` alone; every sequence
-    starts from ``h = c = 0``, and sequences may follow back to back.
+    timestep. With a head (``model.output_size = O > 0``) the output is instead
+    ``y_t = fc(h_t)`` for each of those ``h_t``: ``O`` elements per timestep in
+    ``quant.output``, sign-extended to ``8 * ceil(bits / 8)``. A sequence's
+    length comes from ``tlast`` alone; every sequence starts from
+    ``h = c = 0``, and sequences may follow back to back.
 
     Latency and throughput: ``Design``-level figures in the generated metadata
     (``latency_cycles``, ``cycles_per_timestep``); layers work concurrently on
@@ -38,7 +42,7 @@ class LSTMTop(wiring.Component):
     -------
     aclk, aresetn : In(1)
     s_axis_tdata : In(tdata_width); s_axis_tvalid, s_axis_tlast : In(1); s_axis_tready : Out(1)
-    m_axis_tdata : Out(tdata_width); m_axis_tvalid, m_axis_tlast : Out(1); m_axis_tready : In(1)
+    m_axis_tdata : Out(output_tdata_width); m_axis_tvalid, m_axis_tlast : Out(1); m_axis_tready : In(1)
     """
 
     def __init__(self, *, design: Design):
@@ -49,11 +53,13 @@ class LSTMTop(wiring.Component):
         emit_all = design.config.model.return_sequences
         self._layers = [LSTMLayer(design=design, plan=plan, emit_all=emit_all or i < n - 1)
                         for i, plan in enumerate(design.layers)]
-        width = design.tdata_width
+        self._head = DenseHead(design=design) if design.head is not None else None
         super().__init__({
             "aclk": In(1), "aresetn": In(1),
-            "s_axis_tdata": In(width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1), "s_axis_tlast": In(1),
-            "m_axis_tdata": Out(width), "m_axis_tvalid": Out(1), "m_axis_tready": In(1), "m_axis_tlast": Out(1),
+            "s_axis_tdata": In(design.tdata_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(design.output_tdata_width), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
         })
 
     @property
@@ -64,18 +70,26 @@ class LSTMTop(wiring.Component):
     def layers(self) -> tuple[LSTMLayer, ...]:
         return tuple(self._layers)
 
+    @property
+    def head(self) -> DenseHead | None:
+        return self._head
+
     def elaborate(self, platform):
         m = Module()
         m.domains.sync = cd = ClockDomain("sync")
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
         for n, layer in enumerate(self._layers):
             m.submodules[f"layer{n}"] = layer
-        for a, b in zip(self._layers, self._layers[1:]):
+        stages = self._layers
+        if self._head is not None:
+            m.submodules.head = self._head
+            stages = stages + [self._head]
+        for a, b in zip(stages, stages[1:]):
             wiring.connect(m, a.o, b.i)
 
         bits = self._design.io_format.bits
-        first, last = self._layers[0], self._layers[-1]
-        out = Signal(self._design.io_format.shape())
+        first, last = stages[0], stages[-1]
+        out = Signal(self._design.output_format.shape())
         m.d.comb += [
             first.i.payload.data.eq(self.s_axis_tdata[:bits]),
             first.i.payload.last.eq(self.s_axis_tlast),

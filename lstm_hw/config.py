@@ -23,6 +23,7 @@ __all__ = [
     "HardwareConfig", "Config", "load_config", "parse_config", "DEFAULT_TOML",
 ]
 
+SPARSITY_PATTERNS = ("bank_balanced", "unstructured")
 ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 # Widest format accepted. Products then stay within a DSP48E1 cascade pair and
 # every exact sum stays well inside the golden model's int64.
@@ -36,6 +37,7 @@ class ModelConfig:
     num_layers: int = 2
     return_sequences: bool = True
     seed: int = 0  # seed of the default random weights when no weight file is given
+    output_size: int = 0  # > 0: a head Linear(hidden_size, output_size) on every emitted h_t
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class QuantConfig:
     cell: Fixed = Fixed(18, 12)         # cell state c_t
     bias: Fixed | None = None           # None: aligned with the weight x activation product
     rounding: str = "half_up"
+    output: Fixed | None = None         # the head's outputs; None: the activation format
 
     @property
     def product(self) -> Fixed:
@@ -59,11 +62,18 @@ class QuantConfig:
     def bias_format(self) -> Fixed:
         return self.bias if self.bias is not None else self.product
 
+    @property
+    def output_format(self) -> Fixed:
+        """Format of the head's outputs (used only when ``model.output_size > 0``)."""
+        return self.output if self.output is not None else self.activation
+
 
 @dataclass(frozen=True)
 class SparsityConfig:
     banks: int = 4
     density: float = 0.5
+    head_density: float = 1.0    # kept fraction of every bank of the head's fc.weight
+    pattern: str = "bank_balanced"  # or "unstructured": magnitude pruning, banks padded to the fullest
 
 
 @dataclass(frozen=True)
@@ -112,11 +122,15 @@ class Config:
             d = {}
             for f in fields(obj):
                 v = getattr(obj, f.name)
-                if f.name == "bias" and v is None:
-                    v = obj.bias_format
+                if f.name in _OPTIONAL_FORMATS and v is None:
+                    v = getattr(obj, _OPTIONAL_FORMATS[f.name])
                 d[f.name] = v.to_dict() if isinstance(v, Fixed) else v
             out[sect.name] = d
         return out
+
+
+# Formats whose default follows from the others: field -> the QuantConfig property that resolves it.
+_OPTIONAL_FORMATS = {"bias": "bias_format", "output": "output_format"}
 
 
 DEFAULT_TOML = """\
@@ -127,6 +141,8 @@ hidden_size = 12
 num_layers = 2
 return_sequences = true
 seed = 0                                 # seed of random weights when none are given
+output_size = 0                          # > 0: a dense head Linear(hidden_size, output_size) on each
+                                         # emitted h_t (every t, or h_T only); 0: no head, h_t is the output
 
 [quant]
 weight = { bits = 8, frac = 6 }
@@ -136,10 +152,13 @@ nonlin = { bits = 16, frac = 14 }        # sigmoid / tanh outputs
 cell = { bits = 18, frac = 12 }          # cell state
 # bias = { bits = 24, frac = 18 }        # default: the weight x activation product format
 rounding = "half_up"                     # or "truncate"
+# output = { bits = 16, frac = 12 }      # the head's outputs; default: the activation format
 
 [sparsity]
 banks = 4
 density = 0.5
+head_density = 1.0                       # the head's fc.weight: kept fraction of every bank
+pattern = "bank_balanced"                # or "unstructured" (ESE-style; banks padded to the fullest)
 
 [activation]
 method = "pwl"                           # lut | pwl | quadratic | taylor | auto
@@ -219,7 +238,7 @@ def _tname(v) -> str:
 
 
 def _convert(value, default, path: str, name: str):
-    if name == "bias" or isinstance(default, Fixed):
+    if name in _OPTIONAL_FORMATS or isinstance(default, Fixed):
         return _fixed(value, path)
     if isinstance(default, bool):
         if not isinstance(value, bool):
@@ -289,6 +308,8 @@ def _check_config(c: Config):
         raise ConfigError("model.num_layers", f"must be between 1 and 16, got {m.num_layers}")
     if not 0 <= m.seed < 2 ** 32:
         raise ConfigError("model.seed", f"must be between 0 and 2**32-1, got {m.seed}")
+    if not 0 <= m.output_size <= 4096:
+        raise ConfigError("model.output_size", f"must be between 0 (no head) and 4096, got {m.output_size}")
 
     if q.rounding not in ROUNDING_MODES:
         raise ConfigError("quant.rounding", f"must be one of {', '.join(map(repr, ROUNDING_MODES))}, "
@@ -311,11 +332,26 @@ def _check_config(c: Config):
         raise ConfigError("sparsity.banks", f"must be between 1 and 256, got {s.banks}")
     if not 0.0 < s.density <= 1.0:
         raise ConfigError("sparsity.density", f"must be in (0, 1], got {s.density}")
+    if not 0.0 < s.head_density <= 1.0:
+        raise ConfigError("sparsity.head_density", f"must be in (0, 1], got {s.head_density}")
+    if s.pattern not in SPARSITY_PATTERNS:
+        raise ConfigError("sparsity.pattern", f"must be one of {', '.join(map(repr, SPARSITY_PATTERNS))}, "
+                                              f"got {s.pattern!r}")
     for layer in range(m.num_layers):
         width = c.layer_input_size(layer) + m.hidden_size
         if s.banks > width:
             raise ConfigError("sparsity.banks", f"must not exceed the {width} columns of layer {layer}'s "
                                                 f"[W_ih | W_hh], got {s.banks}")
+    if m.output_size > 0:
+        if s.banks > m.hidden_size:
+            raise ConfigError("sparsity.banks", f"must not exceed the {m.hidden_size} columns of the head's "
+                                                f"fc.weight, got {s.banks}")
+        # The head's exact sum has product.frac fraction bits; it narrows once into the output format.
+        out_frac = q.output_format.frac
+        if not q.product.frac - 40 <= out_frac <= q.product.frac:
+            raise ConfigError("quant.output.frac", f"must be between {q.product.frac - 40} and the product's "
+                                                   f"{q.product.frac} fraction bits (weight.frac + "
+                                                   f"activation.frac), got {out_frac}")
 
     if a.method not in ACTIVATION_METHODS:
         raise ConfigError("activation.method", f"must be one of {', '.join(map(repr, ACTIVATION_METHODS))}, "

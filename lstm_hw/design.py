@@ -9,6 +9,10 @@ hardware row ``r' = 4 j + gate`` is PyTorch row ``gate * H + j``, so the four
 gates of hidden unit ``j`` are adjacent. Pass ``p`` computes rows
 ``p R .. p R + R - 1`` in ``k`` cycles, one stored weight per PE per cycle.
 Rows past ``4H`` (when ``R`` does not divide ``4H``) are zero.
+
+The optional head (``model.output_size = O > 0``) is the same kind of matrix:
+:class:`HeadPlan` schedules ``fc.weight`` (``O x H``) on one row lane, row
+``o`` in pass ``o``, pruned with ``sparsity.head_density``.
 """
 
 from __future__ import annotations
@@ -20,10 +24,15 @@ import numpy as np
 from .cell import ActivationTables, CellMath
 from .config import Config
 from .numerics import Fixed, bits_for, quantize_real
-from .sparsity import bank_width, kept_per_bank, pack_banks, prune_bank_balanced
+from .sparsity import bank_loads, bank_width, kept_per_bank, pack_banks, prune_bank_balanced, prune_unstructured
 from .weights import random_weights
 
-__all__ = ["LayerPlan", "Design", "build_design"]
+__all__ = ["LayerPlan", "HeadPlan", "Design", "build_design", "stream_width"]
+
+
+def stream_width(fmt: Fixed) -> int:
+    """AXI4-Stream ``tdata`` width of a format: whole bytes."""
+    return 8 * -(-fmt.bits // 8)
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,19 +103,74 @@ class LayerPlan:
 
 
 @dataclass(frozen=True, eq=False)
+class HeadPlan(LayerPlan):
+    """The dense head ``fc`` (``O x H``), quantized, pruned and scheduled as a one-lane matrix.
+
+    It reuses the layer schedule with ``input_size = H`` columns and no
+    recurrent part (``hidden = 0``); hardware row ``r`` is ``fc`` row ``r``,
+    and pass ``p`` computes rows ``p R .. p R + R - 1`` (``R = rows``).
+    ``w`` is ``(O, H)`` in the weight format and ``b`` ``(O,)`` in the bias format.
+    """
+
+    outputs: int          # O
+
+    @property
+    def passes(self) -> int:
+        return -(-self.outputs // self.rows)
+
+    @property
+    def stored(self) -> int:
+        return self.outputs * self.banks * self.k
+
+    def hw_rows(self) -> np.ndarray:
+        r = np.arange(self.passes * self.rows)
+        return np.where(r < self.outputs, r, -1)
+
+
+@dataclass(frozen=True, eq=False)
 class Design:
     config: Config
     layers: tuple[LayerPlan, ...]
     tables: ActivationTables
     cell: CellMath
+    head: HeadPlan | None = None
 
     @property
     def io_format(self) -> Fixed:
+        """Format of the input stream ``x`` (and of every ``h_t``); see :attr:`output_format`."""
         return self.config.quant.activation
 
     @property
+    def output_format(self) -> Fixed:
+        """Format of the output stream: the head's outputs, or ``h_t`` without a head."""
+        return self.config.quant.output_format if self.head is not None else self.io_format
+
+    @property
+    def output_size(self) -> int:
+        """Elements per output timestep: ``O`` with a head, else ``H``."""
+        return self.head.outputs if self.head is not None else self.config.model.hidden_size
+
+    @property
     def tdata_width(self) -> int:
-        return 8 * -(-self.io_format.bits // 8)
+        """Input ``tdata`` width; :attr:`output_tdata_width` for the output."""
+        return stream_width(self.io_format)
+
+    @property
+    def output_tdata_width(self) -> int:
+        return stream_width(self.output_format)
+
+
+def prune(w: np.ndarray, banks: int, density: float, pattern: str) -> tuple[np.ndarray, int]:
+    """``(pruned w, k)``: the stored weights per bank that the schedule gives every bank of every row.
+
+    Bank-balanced: exactly ``k = kept_per_bank(B, density)`` per bank. Unstructured
+    (magnitude pruning over the whole matrix): every bank padded to the fullest
+    bank's count, so the same hardware runs it at lower utilisation.
+    """
+    if pattern == "unstructured":
+        w = prune_unstructured(w, density)
+        return w, max(1, int(bank_loads(w, banks).max()))
+    return prune_bank_balanced(w, banks, density), kept_per_bank(bank_width(w.shape[1], banks), density)
 
 
 def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -> Design:
@@ -117,13 +181,22 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -
     layers = []
     for n in range(m.num_layers):
         w = np.concatenate([weights[f"weight_ih_l{n}"], weights[f"weight_hh_l{n}"]], axis=1)
-        w = prune_bank_balanced(w, s.banks, s.density)
+        w, k = prune(w, s.banks, s.density, s.pattern)
         b = weights[f"bias_ih_l{n}"] + weights[f"bias_hh_l{n}"]
         width = bank_width(w.shape[1], s.banks)
         layers.append(LayerPlan(
             index=n, input_size=config.layer_input_size(n), hidden=m.hidden_size, banks=s.banks,
-            bank_width=width, k=kept_per_bank(width, s.density), rows=config.hardware.rows,
+            bank_width=width, k=k, rows=config.hardware.rows,
             w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format),
             w_float=w, b_float=b))
+    head = None
+    if m.output_size > 0:
+        w, k = prune(weights["fc.weight"], s.banks, s.head_density, s.pattern)
+        b = weights["fc.bias"]
+        width = bank_width(m.hidden_size, s.banks)
+        head = HeadPlan(
+            index=m.num_layers, input_size=m.hidden_size, hidden=0, banks=s.banks, bank_width=width,
+            k=k, rows=1, outputs=m.output_size,
+            w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format), w_float=w, b_float=b)
     return Design(config=config, layers=tuple(layers), tables=ActivationTables.from_config(config),
-                  cell=CellMath.from_config(config))
+                  cell=CellMath.from_config(config), head=head)

@@ -31,15 +31,31 @@ def verilog_text(top, name: str) -> str:
 
 
 def _latency(top) -> int:
-    """Cycles from the last input beat of ``x_t`` to the first output beat of ``h_t``, idle pipeline."""
+    """Cycles from the last input beat of ``x_t`` to the first output beat of ``h_t`` (or ``y_t``), idle pipeline."""
     layers = top.layers
+    if top.head is not None:  # the head starts once the last layer has passed it all of h_t
+        return sum(1 + layer.last_output_cycles for layer in layers) + 1 + top.head.first_output_cycles
     through = sum(1 + layer.last_output_cycles for layer in layers[:-1])
     return through + 1 + layers[-1].first_output_cycles
 
 
+def _head_metadata(top) -> dict | None:
+    if top.head is None:
+        return None
+    p = top.design.head
+    return {
+        "input_size": p.input_size, "output_size": p.outputs, "banks": p.banks, "bank_width": p.bank_width,
+        "weights_per_bank": p.k, "macs": p.banks * p.rows, "nnz": p.nnz, "stored_weights": p.stored, "pe_utilisation": round(p.nnz / p.stored, 4),
+        "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
+        "issue_cycles_per_timestep": p.issue_cycles,
+        "compute_cycles_per_timestep": top.head.step_cycles,
+        "stream_cycles_per_timestep": top.head.stream_cycles,
+    }
+
+
 def metadata(design: Design, top) -> dict:
     c = design.config
-    fmt = design.io_format
+    fmt, out_fmt = design.io_format, design.output_format
     name = c.hardware.top
     per_layer = []
     for layer in top.layers:
@@ -47,32 +63,38 @@ def metadata(design: Design, top) -> dict:
         per_layer.append({
             "input_size": p.input_size, "hidden_size": p.hidden, "banks": p.banks, "bank_width": p.bank_width,
             "weights_per_bank": p.k, "rows": p.rows, "passes": p.passes, "macs": p.banks * p.rows,
-            "nnz": p.nnz, "stored_weights": p.stored,
+            "nnz": p.nnz, "stored_weights": p.stored, "pe_utilisation": round(p.nnz / p.stored, 4),
             "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
             "issue_cycles_per_timestep": p.issue_cycles,
             "compute_cycles_per_timestep": layer.step_cycles,
             "stream_cycles_per_timestep": p.input_size + p.hidden,
         })
-    io = {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width}
-    return {
+    head = _head_metadata(top)
+    stages = per_layer + ([head] if head else [])
+    meta = {
         "generator": f"lstm-hw {__version__}",
         "top": name,
         "part": c.hardware.part,
         "clock_mhz": c.hardware.clock_mhz,
         "sources": [f"{name}.v"],
         "constraints": [f"{name}.xdc"],
-        "input": {**io, "elements_per_timestep": c.model.input_size},
-        "output": {**io, "elements_per_timestep": c.model.hidden_size,
-                   "return_sequences": c.model.return_sequences},
-        "macs": sum(x["macs"] for x in per_layer),
+        "input": {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width,
+                  "elements_per_timestep": c.model.input_size},
+        "output": {"bits": out_fmt.bits, "frac": out_fmt.frac, "tdata_width": design.output_tdata_width,
+                   "elements_per_timestep": design.output_size, "return_sequences": c.model.return_sequences},
+        "macs": sum(x["macs"] for x in stages),
         "cycles_per_timestep": max(max(x["compute_cycles_per_timestep"], x["stream_cycles_per_timestep"])
-                                   for x in per_layer),
-        "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in per_layer),
+                                   for x in stages),
+        "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in stages),
         "latency_cycles": _latency(top),
         "layers": per_layer,
+        "head": head,
         "activation": design.tables.describe(),
         "config": c.to_dict(),
     }
+    if head is None:
+        del meta["head"]  # without a head the metadata stays exactly as before
+    return meta
 
 
 def design_files(design: Design) -> dict[str, bytes]:

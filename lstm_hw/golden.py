@@ -1,10 +1,12 @@
 """The bit-exact NumPy model of the generated hardware, and a float64 reference LSTM.
 
 Every sequence starts from h = c = 0. ``x`` codes are ``(N, T, I)``; the result
-is ``(N, T, H)``, or ``(N, 1, H)`` when ``return_sequences`` is false.
-The gate sums are exact integers, as in the hardware's wide accumulators, so
-only the documented rounding points (pre-activation, cell, h) and the
-activation tables shape the result.
+is ``(N, T, H)``, or ``(N, 1, H)`` when ``return_sequences`` is false; with a
+head (``model.output_size = O``) every emitted ``h_t`` goes through it, giving
+``(N, T', O)`` in the output format. The gate and head sums are exact
+integers, as in the hardware's wide accumulators, so only the documented
+rounding points (pre-activation, cell, h, head output) and the activation
+tables shape the result.
 """
 
 from __future__ import annotations
@@ -13,17 +15,27 @@ import numpy as np
 
 from .cell import cell_update
 from .design import Design, LayerPlan
-from .numerics import requantize, round_shift
+from .numerics import Fixed, requantize, round_shift
 
-__all__ = ["layer_preact", "run_layer", "run_golden", "run_golden_real", "float_lstm"]
+__all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_golden_real", "float_lstm"]
+
+
+def _matvec(design: Design, plan: LayerPlan, v, fmt: Fixed) -> np.ndarray:
+    """``W v + b`` summed exactly in the product format, then rounded and saturated once into ``fmt``."""
+    q = design.config.quant
+    bias = round_shift(plan.b, q.bias_format.frac - q.product.frac, q.rounding)  # exact left shift
+    acc = np.asarray(v, dtype=np.int64) @ plan.w.T + bias
+    return requantize(acc, q.product.frac, fmt, q.rounding)
 
 
 def layer_preact(design: Design, layer: LayerPlan, v) -> np.ndarray:
     """Pre-activation codes ``(N, 4H)`` for vectors ``v = [x_t; h_{t-1}]`` ``(N, I+H)``, PyTorch order."""
-    q = design.config.quant
-    bias = round_shift(layer.b, q.bias_format.frac - q.product.frac, q.rounding)  # exact left shift
-    acc = np.asarray(v, dtype=np.int64) @ layer.w.T + bias
-    return requantize(acc, q.product.frac, q.preact, q.rounding)
+    return _matvec(design, layer, v, design.config.quant.preact)
+
+
+def head_output(design: Design, h) -> np.ndarray:
+    """The head's output codes ``(..., O)`` for hidden states ``h`` ``(..., H)``."""
+    return _matvec(design, design.head, h, design.output_format)
 
 
 def run_layer(design: Design, layer: LayerPlan, x) -> np.ndarray:
@@ -51,13 +63,14 @@ def run_golden(design: Design, x) -> np.ndarray:
         x = run_layer(design, layer, x)
     if not design.config.model.return_sequences:
         x = x[:, -1:]
+    if design.head is not None:
+        x = head_output(design, x)
     return x[0] if single else x
 
 
 def run_golden_real(design: Design, x_real) -> np.ndarray:
     """Real-valued in, real-valued out: quantize ``x``, run, and convert the output words."""
-    fmt = design.io_format
-    return fmt.to_real(run_golden(design, fmt.quantize(x_real)))
+    return design.output_format.to_real(run_golden(design, design.io_format.quantize(x_real)))
 
 
 def float_lstm(design: Design, x_real, *, quantized_weights: bool = False, trace: list | None = None) -> np.ndarray:
@@ -65,6 +78,7 @@ def float_lstm(design: Design, x_real, *, quantized_weights: bool = False, trace
 
     ``quantized_weights`` uses the weights and biases as the hardware stores
     them, which isolates the datapath's own error from weight quantization.
+    A head is applied to every returned ``h_t``, in float, without saturation.
     ``trace``, if given, receives per layer a list of per-step ``(z, c, h)`` arrays.
     """
     q = design.config.quant
@@ -72,11 +86,13 @@ def float_lstm(design: Design, x_real, *, quantized_weights: bool = False, trace
     single = x.ndim == 2
     if single:
         x = x[None]
-    for layer in design.layers:
+    def weights(plan):
         if quantized_weights:
-            w, b = q.weight.to_real(layer.w), q.bias_format.to_real(layer.b)
-        else:
-            w, b = layer.w_float, layer.b_float
+            return q.weight.to_real(plan.w), q.bias_format.to_real(plan.b)
+        return plan.w_float, plan.b_float
+
+    for layer in design.layers:
+        w, b = weights(layer)
         n, t_len, _ = x.shape
         h = np.zeros((n, layer.hidden))
         c = np.zeros((n, layer.hidden))
@@ -94,6 +110,9 @@ def float_lstm(design: Design, x_real, *, quantized_weights: bool = False, trace
         x = out
     if not design.config.model.return_sequences:
         x = x[:, -1:]
+    if design.head is not None:
+        w, b = weights(design.head)
+        x = x @ w.T + b
     return x[0] if single else x
 
 

@@ -2,7 +2,8 @@
 
 Names and shapes follow ``nn.LSTM.state_dict()`` with gate order (i, f, g, o):
 ``weight_ih_l{k}`` (4H x I, or 4H x H for k > 0), ``weight_hh_l{k}`` (4H x H),
-``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H).
+``bias_ih_l{k}`` and ``bias_hh_l{k}`` (4H). With a head (``model.output_size``
+O > 0), ``fc.weight`` (O x H) and ``fc.bias`` (O), as in ``nn.Linear(H, O)``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ def expected_shapes(config: Config) -> dict[str, tuple[int, ...]]:
         shapes[f"weight_hh_l{k}"] = (four_h, m.hidden_size)
         shapes[f"bias_ih_l{k}"] = (four_h,)
         shapes[f"bias_hh_l{k}"] = (four_h,)
+    if m.output_size > 0:
+        shapes["fc.weight"] = (m.output_size, m.hidden_size)
+        shapes["fc.bias"] = (m.output_size,)
     return shapes
 
 
@@ -34,6 +38,8 @@ def check_weights(weights: dict[str, np.ndarray], config: Config, source: str = 
     """Return float64 copies of exactly the expected arrays, or raise ConfigError."""
     shapes = expected_shapes(config)
     for name in weights:
+        if name in ("fc.weight", "fc.bias") and config.model.output_size == 0:
+            raise ConfigError(f"{source}:{name}", "a head's array, but model.output_size is 0 (no head)")
         if name not in shapes:
             raise ConfigError(f"{source}:{name}", f"unexpected array for a {config.model.num_layers}-layer LSTM "
                                                   f"(expected {', '.join(shapes)})")
@@ -69,7 +75,12 @@ def load_weights(path: str | Path, config: Config) -> dict[str, np.ndarray]:
 
 
 def random_weights(config: Config) -> dict[str, np.ndarray]:
-    """Deterministic default weights: PyTorch's init, U(-1/sqrt(H), 1/sqrt(H)), seeded by ``model.seed``."""
+    """Deterministic default weights: PyTorch's init, U(-1/sqrt(H), 1/sqrt(H)), seeded by ``model.seed``.
+
+    ``nn.Linear(H, O)`` draws from the same interval (its fan-in is H). The
+    head's arrays come last from the generator, so adding a head leaves the
+    LSTM weights of a seed unchanged.
+    """
     rng = np.random.default_rng(config.model.seed)
     bound = 1.0 / np.sqrt(config.model.hidden_size)
     return {name: rng.uniform(-bound, bound, size=shape)

@@ -2,8 +2,10 @@
 
 Dense and sparse, 1 and 2 layers, awkward sizes (banks that do not divide
 I+H, bank width 1), every row-lane arrangement (1, 2, 4, 8, 12 rows), both
-rounding modes, narrow formats, return_sequences on and off, and every
-activation method (folded and not, and one chosen by ``auto``).
+rounding modes, narrow formats, return_sequences on and off, every
+activation method (folded and not, and one chosen by ``auto``), and heads:
+dense with every h_t, sparse with h_T only, and one that bounds throughput,
+each with an output format other than the activation format.
 """
 
 E2E_CONFIGS = {
@@ -26,4 +28,18 @@ E2E_CONFIGS = {
     # auto at this bound picks a table-only (lut) design.
     "auto_lut": {"model": {"input_size": 2, "hidden_size": 4, "num_layers": 1},
                  "activation": {"method": "auto", "max_error": 4e-3}},
+    # Heads: 7 columns in 3 banks (two padding columns), O = 3.
+    "head_dense_seq": {"model": {"input_size": 4, "hidden_size": 7, "num_layers": 2, "output_size": 3},
+                       "sparsity": {"banks": 3}, "quant": {"output": {"bits": 12, "frac": 7}}},
+    "head_sparse_last": {"model": {"input_size": 3, "hidden_size": 9, "num_layers": 1, "return_sequences": False,
+                                   "output_size": 10},
+                         "sparsity": {"banks": 2, "head_density": 0.4}, "hardware": {"rows": 8},
+                         "quant": {"rounding": "truncate", "output": {"bits": 10, "frac": 4}}},
+    # The head (10 x 16 dense, one bank: 161 cycles) is slower than the layer; s8.6 saturates beyond +-2.
+    "head_bound": {"model": {"input_size": 2, "hidden_size": 16, "num_layers": 1, "output_size": 10},
+                   "sparsity": {"banks": 1, "density": 1.0}, "hardware": {"rows": 16},
+                   "quant": {"output": {"bits": 8, "frac": 6}}},
+    # ESE-style unstructured sparsity: every bank padded to the fullest bank's count.
+    "unstructured": {"model": {"input_size": 6, "hidden_size": 8, "num_layers": 1, "output_size": 3},
+                     "sparsity": {"pattern": "unstructured", "density": 0.3, "head_density": 0.5}},
 }

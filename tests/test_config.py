@@ -49,7 +49,7 @@ def test_default_toml_documents_every_key():
     for section in dataclasses.fields(Config):
         documented = set(data[section.name])
         if section.name == "quant":
-            documented.add("bias")   # commented out: its default depends on the other formats
+            documented |= {"bias", "output"}   # commented out: their defaults depend on the other formats
         assert documented == {f.name for f in dataclasses.fields(getattr(Config(), section.name))}
 
 
@@ -60,6 +60,26 @@ def test_default_toml_states_the_bias_default_truthfully():
     assert explicit.quant.bias is not None
     assert explicit.quant.bias_format == Config().quant.bias_format
     assert explicit.to_dict() == Config().to_dict()
+
+
+def test_default_toml_states_the_output_default_truthfully():
+    uncommented = DEFAULT_TOML.replace("# output = ", "output = ")
+    assert uncommented != DEFAULT_TOML
+    explicit = parse_config(tomllib.loads(uncommented))
+    assert explicit.quant.output is not None
+    assert explicit.quant.output_format == Config().quant.output_format == Config().quant.activation
+    assert explicit.to_dict() == Config().to_dict()
+
+
+def test_head_keys_and_defaults():
+    c = Config()
+    assert (c.model.output_size, c.sparsity.head_density, c.quant.output) == (0, 1.0, None)
+    c = parse_config({"model": {"output_size": 3}, "sparsity": {"head_density": 0.25},
+                      "quant": {"output": {"bits": 12, "frac": 7}}})
+    assert (c.model.output_size, c.sparsity.head_density) == (3, 0.25)
+    assert c.quant.output_format == Fixed(12, 7)
+    assert c.to_dict()["quant"]["output"] == {"bits": 12, "frac": 7, "signed": True}
+    assert Config().to_dict()["quant"]["output"] == Config().to_dict()["quant"]["activation"]
 
 
 def test_default_toml_file_round_trip(tmp_path):
@@ -141,6 +161,13 @@ VALID = {
     "return_sequences_false": {"model": {"return_sequences": False}},
     "sixteen_layers": {"model": {"num_layers": 16}},
     "seed_max": {"model": {"seed": 2 ** 32 - 1}},
+    "head": {"model": {"output_size": 10}},
+    "head_max": {"model": {"output_size": 4096}},
+    "head_sparse": {"model": {"output_size": 3}, "sparsity": {"head_density": 0.01}},
+    "head_output_format": {"model": {"output_size": 3}, "quant": {"output": {"bits": 24, "frac": 18}}},
+    "head_output_frac_lowest": {"model": {"output_size": 3}, "quant": {"output": {"bits": 24, "frac": -22}}},
+    "head_banks_equal_hidden": {"model": {"output_size": 3, "hidden_size": 4}, "sparsity": {"banks": 4}},
+    "output_format_without_head": {"quant": {"output": {"bits": 24, "frac": 48}}},   # unused: not checked
     "narrow_formats": {"quant": {"weight": {"bits": 2, "frac": 1}, "activation": {"bits": 4, "frac": 2},
                                  "preact": {"bits": 8, "frac": 3}, "cell": {"bits": 8, "frac": 2},
                                  "nonlin": {"bits": 4, "frac": 2}},
@@ -216,6 +243,21 @@ INVALID = [
     ({"quant": {"weight": fmt(8, 4), "bias": fmt(24, 17)}}, "quant.bias.frac"),   # product frac is 16
     ({"quant": {"nonlin": fmt(16, 16)}}, "quant.nonlin"),
     ({"quant": {"nonlin": fmt(8, 0)}}, "quant.nonlin"),
+    ({"model": {"output_size": 2.0}}, "model.output_size"),
+    ({"sparsity": {"head_density": "1"}}, "sparsity.head_density"),
+    ({"quant": {"output": 16}}, "quant.output"),
+    ({"quant": {"output": {"bits": 16}}}, "quant.output.frac"),
+    ({"quant": {"output": fmt(25, 12)}}, "quant.output.bits"),
+    ({"quant": {"output": {"bits": 16, "frac": 12, "signed": False}}}, "quant.output.signed"),
+    # head
+    ({"model": {"output_size": -1}}, "model.output_size"),
+    ({"model": {"output_size": 4097}}, "model.output_size"),
+    ({"sparsity": {"head_density": 0}}, "sparsity.head_density"),
+    ({"sparsity": {"head_density": 1.01}}, "sparsity.head_density"),
+    ({"model": {"output_size": 2, "hidden_size": 3}, "sparsity": {"banks": 4}}, "sparsity.banks"),  # fc has 3 columns
+    ({"model": {"output_size": 2}, "quant": {"output": fmt(24, 19)}}, "quant.output.frac"),    # product frac is 18
+    ({"model": {"output_size": 2}, "quant": {"output": fmt(24, -23)}}, "quant.output.frac"),
+    ({"model": {"output_size": 2}, "quant": {"weight": fmt(8, -6)}}, "quant.output.frac"),      # default s16.12, product 6
     # model
     ({"model": {"input_size": 0}}, "model.input_size"),
     ({"model": {"hidden_size": 0}}, "model.hidden_size"),

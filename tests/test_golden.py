@@ -22,7 +22,7 @@ import pytest
 from lstm_hw.cell import cell_update
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
-from lstm_hw.golden import float_lstm, layer_preact, run_golden
+from lstm_hw.golden import float_lstm, layer_preact, run_golden, run_golden_real
 
 CONFIGS = {
     "default": {},
@@ -96,3 +96,70 @@ def test_whole_sequence_close_to_float(name):
     x = fmt.to_real(fmt.quantize(np.random.default_rng(1).uniform(-1, 1, (4, 20, design.config.model.input_size))))
     err = np.abs(fmt.to_real(run_golden(design, fmt.quantize(x))) - float_lstm(design, x, quantized_weights=True))
     assert err.max() < 0.02
+
+
+# -- the head --------------------------------------------------------------------
+
+HEAD_CONFIGS = {
+    "dense_seq": {"model": {"num_layers": 2, "hidden_size": 10, "input_size": 4, "output_size": 3},
+                  "sparsity": {"banks": 2}, "quant": {"output": {"bits": 14, "frac": 9}}},
+    "sparse_last_trunc": {"model": {"num_layers": 1, "hidden_size": 12, "input_size": 3, "output_size": 10,
+                                    "return_sequences": False},
+                          "sparsity": {"banks": 4, "head_density": 0.5},
+                          "quant": {"rounding": "truncate", "output": {"bits": 12, "frac": 4}}},
+}
+
+
+def _lstm_only(data):
+    return {**data, "model": {**data["model"], "output_size": 0}}
+
+
+@pytest.mark.parametrize("name", HEAD_CONFIGS)
+def test_head_output_within_one_rounding_of_float(name):
+    """Given the golden h, the head's only error is its one rounding (and saturation)."""
+    design = build_design(parse_config(HEAD_CONFIGS[name]))
+    lstm = build_design(parse_config(_lstm_only(HEAD_CONFIGS[name])))
+    q, head = design.config.quant, design.head
+    rng = np.random.default_rng(3)
+    x = design.io_format.quantize(rng.uniform(-2, 2, (8, 6, design.config.model.input_size)))
+    h = run_golden(lstm, x)
+    y = run_golden(design, x)
+    assert y.shape == h.shape[:2] + (design.config.model.output_size,)
+    exact = q.activation.to_real(h) @ q.weight.to_real(head.w).T + q.bias_format.to_real(head.b)
+    fmt = design.output_format
+    inside = (exact >= fmt.min_real) & (exact <= fmt.max_real)
+    err = np.abs(fmt.to_real(y) - exact)
+    assert err[inside].max() <= rounding_error(fmt, q.rounding)
+    assert np.all(y[~inside] == np.where(exact[~inside] > 0, fmt.max_int, fmt.min_int))
+    assert np.count_nonzero(err) > 0
+
+
+@pytest.mark.parametrize("name", HEAD_CONFIGS)
+def test_head_pruned_bank_balanced(name):
+    from lstm_hw.sparsity import bank_width, kept_per_bank
+    design = build_design(parse_config(HEAD_CONFIGS[name]))
+    head, s = design.head, design.config.sparsity
+    assert head.k == kept_per_bank(bank_width(head.input_size, s.banks), s.head_density)
+    padded = np.zeros((head.outputs, s.banks * head.bank_width), dtype=np.int64)
+    padded[:, :head.input_size] = head.w_float != 0
+    assert padded.reshape(head.outputs, s.banks, -1).sum(axis=2).max() <= head.k
+    # the LSTM layers are the same with or without a head
+    lstm = build_design(parse_config(_lstm_only(HEAD_CONFIGS[name])))
+    for a, b in zip(design.layers, lstm.layers):
+        assert np.array_equal(a.w, b.w) and np.array_equal(a.b, b.b)
+
+
+@pytest.mark.parametrize("name", HEAD_CONFIGS)
+def test_float_head_and_real_output(name):
+    design = build_design(parse_config(HEAD_CONFIGS[name]))
+    lstm = build_design(parse_config(_lstm_only(HEAD_CONFIGS[name])))
+    xr = np.random.default_rng(2).uniform(-1, 1, (3, 5, design.config.model.input_size))
+    for stored in (False, True):
+        h = float_lstm(lstm, xr, quantized_weights=stored)
+        q, head = design.config.quant, design.head
+        w, b = ((q.weight.to_real(head.w), q.bias_format.to_real(head.b)) if stored else (head.w_float, head.b_float))
+        np.testing.assert_allclose(float_lstm(design, xr, quantized_weights=stored), h @ w.T + b, rtol=0, atol=1e-12)
+    y = run_golden_real(design, xr)
+    np.testing.assert_array_equal(y, design.output_format.to_real(run_golden(design, design.io_format.quantize(xr))))
+    bound = rounding_error(design.output_format, design.config.quant.rounding) + 0.02  # + the recurrence's error
+    assert np.abs(y - float_lstm(design, xr, quantized_weights=True)).max() < bound

@@ -262,3 +262,94 @@ def test_load_weights_npy_instead_of_npz(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_weights(path, SMALL)
     assert str(info.value).startswith(f"{path}: ")
+
+
+# -- the head: fc.weight and fc.bias -----------------------------------------------
+
+HEAD = parse_config({"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1, "output_size": 3},
+                     "sparsity": {"banks": 2}})
+
+
+def test_expected_shapes_with_head():
+    shapes = expected_shapes(HEAD)
+    assert list(shapes)[-2:] == ["fc.weight", "fc.bias"]
+    assert shapes["fc.weight"] == (3, 4) and shapes["fc.bias"] == (3,)
+    assert {k: v for k, v in shapes.items() if not k.startswith("fc.")} == expected_shapes(SMALL)
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_random_head_keeps_the_lstm_weights_of_a_seed(seed):
+    base = parse_config({"model": {"input_size": 3, "hidden_size": 9, "num_layers": 2, "seed": seed}})
+    with_head = parse_config({"model": {"input_size": 3, "hidden_size": 9, "num_layers": 2, "seed": seed,
+                                        "output_size": 5}})
+    a, b = random_weights(base), random_weights(with_head)
+    assert set(b) == set(a) | {"fc.weight", "fc.bias"}
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    bound = 1 / 3    # nn.Linear(9, 5): U(-1/sqrt(9), 1/sqrt(9))
+    head = np.concatenate([b["fc.weight"].ravel(), b["fc.bias"]])
+    assert np.all(np.abs(head) <= bound) and head.min() < -bound / 2 and head.max() > bound / 2
+    assert np.array_equal(random_weights(with_head)["fc.weight"], b["fc.weight"])
+    other = random_weights(parse_config({"model": {"input_size": 3, "hidden_size": 9, "num_layers": 2,
+                                                   "seed": seed + 1, "output_size": 5}}))
+    assert not np.array_equal(other["fc.weight"], b["fc.weight"])
+
+
+def head_good():
+    return {name: np.full(shape, 0.25) for name, shape in expected_shapes(HEAD).items()}
+
+
+def head_bad(name, value):
+    def make():
+        w = head_good()
+        if value is None:
+            del w[name]
+        else:
+            w[name] = value(w[name]) if callable(value) else value
+        return w
+    return make
+
+
+def _with(idx, v):
+    def f(a):
+        a = a.copy()
+        a[idx] = v
+        return a
+    return f
+
+
+HEAD_BAD = {
+    "missing_weight": (head_bad("fc.weight", None), "fc.weight"),
+    "missing_bias": (head_bad("fc.bias", None), "fc.bias"),
+    "weight_transposed": (head_bad("fc.weight", np.zeros((4, 3))), "fc.weight"),
+    "bias_wrong_length": (head_bad("fc.bias", np.zeros(4)), "fc.bias"),
+    "weight_nan": (head_bad("fc.weight", _with((1, 2), np.nan)), "fc.weight"),
+    "bias_inf": (head_bad("fc.bias", _with(0, np.inf)), "fc.bias"),
+    "bias_strings": (head_bad("fc.bias", np.array(["1", "2", "3"])), "fc.bias"),
+    "extra_head_array": (head_bad("fc.scale", np.ones(3)), "fc.scale"),
+}
+
+
+@pytest.mark.parametrize("case", HEAD_BAD)
+def test_check_head_weights_errors_name_the_array(case):
+    make, name = HEAD_BAD[case]
+    with pytest.raises(ConfigError) as info:
+        check_weights(make(), HEAD, source="model.npz")
+    message = str(info.value)
+    assert message.startswith(f"model.npz:{name}: "), message
+    assert "\n" not in message
+
+
+def test_head_arrays_without_a_head_are_refused():
+    w = good()
+    w["fc.weight"] = np.zeros((3, 4))
+    with pytest.raises(ConfigError, match=r"^w\.npz:fc\.weight: .*output_size is 0"):
+        check_weights(w, SMALL, source="w.npz")
+
+
+def test_load_head_weights_round_trip(tmp_path):
+    w = random_weights(HEAD)
+    np.savez(tmp_path / "w.npz", **w)
+    loaded = load_weights(tmp_path / "w.npz", HEAD)
+    assert loaded.keys() == w.keys()
+    assert np.array_equal(loaded["fc.weight"], w["fc.weight"])

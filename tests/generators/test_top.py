@@ -3,7 +3,8 @@
 Tier 2 runs the top in Amaranth's simulator; tier 3 runs the generated Verilog
 under Icarus and Verilator through cocotb. Configs cover dense and sparse,
 1 and 2 layers, awkward sizes (banks that do not divide I+H, B = 1),
-every row-lane arrangement (1, 2, 4, 8, 12 rows) and return_sequences on/off.
+every row-lane arrangement (1, 2, 4, 8, 12 rows), return_sequences on/off,
+and dense and sparse heads (one of them the throughput bottleneck).
 """
 
 import numpy as np
@@ -32,7 +33,8 @@ def make_input(design, n_seq, t_len, seed=0):
 def amaranth_run(design, x, ready_pattern=None):
     """Stream ``x`` through LSTMTop in Amaranth's simulator; return (top, outputs, handshake cycles)."""
     top = build_top(design)
-    fmt, width = design.io_format, design.tdata_width
+    fmt, width = design.output_format, design.output_tdata_width
+    in_width = design.tdata_width
     n_in = design.config.model.input_size
     items = [(int(v), t == x.shape[1] - 1 and i == n_in - 1)
              for seq in x for t, row in enumerate(seq) for i, v in enumerate(row)]
@@ -60,7 +62,7 @@ def amaranth_run(design, x, ready_pattern=None):
             ctx.set(top.m_axis_tready, ready)
             ctx.set(top.s_axis_tvalid, cur is not None)
             if cur is not None:
-                ctx.set(top.s_axis_tdata, cur[0] & ((1 << width) - 1))
+                ctx.set(top.s_axis_tdata, cur[0] & ((1 << in_width) - 1))
                 ctx.set(top.s_axis_tlast, cur[1])
             _, _, s_ready, m_valid, m_data, m_last = await ctx.tick().sample(
                 top.s_axis_tready, top.m_axis_tvalid, top.m_axis_tdata, top.m_axis_tlast)
@@ -97,10 +99,10 @@ def check_timing(design, top, x, in_cycles, out_cycles):
     Only with return_sequences: otherwise the first output waits for the whole sequence.
     """
     meta = metadata(design, top)
-    n_in, hid = design.config.model.input_size, design.config.model.hidden_size
+    n_in, n_out = design.config.model.input_size, meta["output"]["elements_per_timestep"]
     if design.config.model.return_sequences:
         assert out_cycles[0] - in_cycles[n_in - 1] == meta["latency_cycles"]
-        starts = out_cycles[::hid][:x.shape[1]]
+        starts = out_cycles[::n_out][:x.shape[1]]
         periods = np.diff(starts)[1:]  # first step included the idle start
         assert set(periods.tolist()) == {meta["cycles_per_timestep"]}
 

@@ -1,0 +1,172 @@
+"""The dense head: ``y_t = W h_t + b`` on every ``h_t`` the last layer emits."""
+
+from dataclasses import replace
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import fifo, wiring
+from amaranth.lib import stream
+from amaranth.lib.wiring import In, Out
+
+from ..design import Design
+from .fixed import counter_shape, delay, equals
+from .layer import element_layout
+from .mvm import SparseMatVec
+
+__all__ = ["DenseHead"]
+
+
+class DenseHead(wiring.Component):
+    """The head ``nn.Linear(H, O)`` over a stream of ``h_t`` elements, bank-balanced sparse.
+
+    ``i`` carries ``h_t`` element by element (``H`` per timestep, ``last`` on
+    the final element of a sequence); ``o`` carries ``y_t`` likewise (``O``
+    per timestep, ``last`` on the sequence's last output element), in the
+    output format ``quant.output``.
+
+    Structure: a :class:`SparseMatVec` with one row lane and ``banks``
+    processing elements (one multiplier per bank, each with its weight/index
+    ROM and its copy of its vector bank, DSP48E1-shaped registers, adder tree,
+    bias, one rounding and saturation into the output format). A loader
+    writes ``h_{t+1}`` into the free half of the double-buffered vector store
+    while step ``t`` computes; a step starts once its ``h`` is loaded and the
+    output FIFO has room for its ``O`` results counting those still in flight
+    (credit-based, so the pipeline never stalls and ``o`` may apply any
+    backpressure).
+
+    Throughput: one timestep every ``max(O k + 1, H)`` cycles with a ready
+    ``o`` and ``h`` arriving back to back: ``O k + 1`` to compute (``k``
+    stored weights per bank of a row, one issue cycle each, plus one command
+    cycle; :attr:`step_cycles`), ``H`` to load the next ``h``
+    (:attr:`stream_cycles`). Steps issue back to back. Latency:
+    ``1 +`` :attr:`first_output_cycles` cycles from the last ``h`` element of a
+    step to its first output, ``k + 10`` to ``k + 18`` depending on ``banks``.
+
+    Parameters
+    ----------
+    design : Design
+        A design with a head (``design.head``).
+
+    Members
+    -------
+    i : In(stream.Signature(element_layout(activation)))
+    o : Out(stream.Signature(element_layout(output)))
+    """
+
+    def __init__(self, *, design: Design):
+        if not isinstance(design, Design):
+            raise TypeError(f"design must be a Design, not {design!r}")
+        if design.head is None:
+            raise ValueError("design has no head (model.output_size is 0)")
+        self._design = design
+        self._plan = design.head
+        quant = design.config.quant
+        # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
+        self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format))
+        super().__init__({
+            "i": In(stream.Signature(element_layout(design.io_format.shape()))),
+            "o": Out(stream.Signature(element_layout(design.output_format.shape()))),
+        })
+
+    @property
+    def design(self) -> Design:
+        return self._design
+
+    @property
+    def step_cycles(self) -> int:
+        """Cycles from one step's start to the next when compute-bound: ``O k + 1``."""
+        return self._plan.issue_cycles + 1
+
+    @property
+    def stream_cycles(self) -> int:
+        """The loader's bound on a step: ``H`` element writes through the vector store's one write port."""
+        return self._plan.input_size
+
+    @property
+    def fifo_depth(self) -> int:
+        # One step's results plus every result that can be in flight: no credit stall while o is ready.
+        return self._plan.outputs + self._mvm.latency + 4
+
+    @property
+    def first_output_cycles(self) -> int:
+        """Cycles from a step's start command to its first ``y`` on ``o`` (empty FIFO)."""
+        return self._plan.k + self._mvm.latency + 2  # issue, pipeline, SyncFIFOBuffered write to read
+
+    def elaborate(self, platform):
+        m = Module()
+        p = self._plan
+        H, O, B = p.input_size, p.outputs, p.bank_width
+        m.submodules.mvm = mvm = self._mvm
+
+        # -- output FIFO, and the credit of results not yet read --------------
+        depth = self.fifo_depth
+        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()), depth=depth)
+        m.d.comb += [
+            self.o.valid.eq(ofifo.r_rdy),
+            self.o.payload.eq(ofifo.r_data),
+            ofifo.r_en.eq(self.o.ready),
+        ]
+        pending = Signal(range(depth + 1))   # results reserved by started steps, not yet read from o
+
+        # -- loader: h_t elements into the free vector half --------------------
+        x_full = Signal(2)                   # half n holds a complete h
+        x_last = Signal(2)                   # ... of a sequence's last output step
+        l_buf = Signal()
+        e = Signal(counter_shape(H))
+        l_bank = Signal(counter_shape(p.banks))
+        l_addr = Signal(counter_shape(B))
+        m.d.comb += self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0]))
+        loading = self.i.valid & self.i.ready
+        with m.If(loading):
+            with m.If(e == H - 1):
+                m.d.sync += [e.eq(0), l_bank.eq(0), l_addr.eq(0), l_buf.eq(~l_buf)]
+            with m.Else():
+                m.d.sync += e.eq(e + 1)
+                with m.If(l_addr == B - 1):
+                    m.d.sync += [l_addr.eq(0), l_bank.eq(l_bank + 1)]
+                with m.Else():
+                    m.d.sync += l_addr.eq(l_addr + 1)
+        m.d.comb += [
+            mvm.wr.valid.eq(loading),
+            mvm.wr.payload.buf.eq(l_buf),
+            mvm.wr.payload.bank.eq(l_bank),
+            mvm.wr.payload.addr.eq(l_addr),
+            mvm.wr.payload.data.eq(self.i.payload.data),
+        ]
+
+        # -- step control: the next step issues right after the running one ----
+        running = Signal()
+        q_buf = Signal()                     # vector half of the running (or next) step
+        step_last = Signal()                 # the issuing step's x_last
+        step_end = running & mvm.cmd.ready   # the running step has issued every weight
+        nxt = Mux(step_end, ~q_buf, q_buf)
+        start = Signal()
+        m.d.comb += [
+            # mvm.cmd is ready whenever running is low or step_end is high, so valid never waits.
+            start.eq((~running | step_end) & Mux(nxt, x_full[1], x_full[0]) & (pending <= depth - O)),
+            mvm.cmd.valid.eq(start),
+            mvm.cmd.payload.buf.eq(nxt),
+            mvm.cmd.payload.first.eq(0),
+        ]
+        with m.If(step_end):
+            m.d.sync += [running.eq(0), q_buf.eq(~q_buf)]
+        with m.If(start):
+            m.d.sync += [running.eq(1), step_last.eq(Mux(nxt, x_last[1], x_last[0]))]
+        for half in range(2):
+            with m.If(loading & (e == H - 1) & (l_buf == half)):
+                m.d.sync += [x_full[half].eq(1), x_last[half].eq(self.i.payload.last)]
+            with m.Elif(step_end & (q_buf == half)):
+                m.d.sync += x_full[half].eq(0)
+        read = self.o.valid & self.o.ready
+        m.d.sync += pending.eq(pending + Mux(start, O, 0) - read)
+
+        # -- results into the FIFO ----------------------------------------------
+        # step_last is stable over a step's issue cycles; a pass leaves mvm ``latency`` cycles after its last one.
+        out_last = delay(m, step_last, mvm.latency, name="step_last")
+        out_elem = Signal(element_layout(self._design.output_format.shape()))
+        m.d.comb += [
+            out_elem.data.eq(mvm.o.payload.z[0]),
+            out_elem.last.eq(out_last & equals(mvm.o.payload["pass"], O - 1)),
+            ofifo.w_data.eq(out_elem),
+            ofifo.w_en.eq(mvm.o.valid),
+        ]
+        return m

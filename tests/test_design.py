@@ -1,0 +1,51 @@
+"""Scheduling: how the pruning pattern becomes stored weights per bank."""
+
+import numpy as np
+import pytest
+
+from lstm_hw.config import parse_config
+from lstm_hw.design import build_design, prune
+from lstm_hw.emit import build_top, metadata
+from lstm_hw.sparsity import bank_loads, kept_per_bank, bank_width
+
+
+def unstructured(density=0.3, **model):
+    return parse_config({"model": {"input_size": 6, "hidden_size": 8, "num_layers": 2, **model},
+                         "sparsity": {"pattern": "unstructured", "density": density, "banks": 4}})
+
+
+def test_unstructured_pads_every_bank_to_the_fullest():
+    design = build_design(unstructured())
+    for layer in design.layers:
+        loads = bank_loads(layer.w_float, layer.banks)
+        assert layer.k == loads.max()
+        assert layer.nnz <= np.count_nonzero(layer.w_float)
+        assert layer.stored == layer.w.shape[0] * layer.banks * layer.k
+        assert layer.nnz < layer.stored, "unstructured pruning leaves some banks emptier than the fullest"
+        # Same overall density as asked, but not per bank.
+        assert np.count_nonzero(layer.w_float) == int(np.floor(0.3 * layer.w_float.size + 0.5))
+        assert loads.min() < loads.max()
+
+
+def test_bank_balanced_is_fully_utilised_at_the_same_density():
+    bb = build_design(parse_config({"model": {"input_size": 6, "hidden_size": 8, "num_layers": 2},
+                                    "sparsity": {"density": 0.3, "banks": 4}}))
+    un = build_design(unstructured())
+    for b, u in zip(bb.layers, un.layers):
+        assert b.k == kept_per_bank(bank_width(b.columns, 4), 0.3)
+        assert u.k > b.k
+        assert u.issue_cycles > b.issue_cycles
+
+
+def test_metadata_reports_utilisation():
+    design = build_design(unstructured())
+    for entry, layer in zip(metadata(design, build_top(design))["layers"], design.layers):
+        assert entry["pe_utilisation"] == pytest.approx(layer.nnz / layer.stored, abs=1e-4)
+        assert entry["pe_utilisation"] < 1
+
+
+@pytest.mark.parametrize("pattern", ["bank_balanced", "unstructured"])
+def test_prune_returns_a_k_that_holds_every_bank(pattern):
+    w = np.random.default_rng(2).normal(size=(12, 10))
+    pruned, k = prune(w, 3, 0.4, pattern)
+    assert bank_loads(pruned, 3).max() <= k
