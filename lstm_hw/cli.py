@@ -180,7 +180,7 @@ def simulate(config, weights, sim, input_path, output_path, waves, build_dir, se
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     if output_path:
-        y = design.io_format.to_real(res.output)
+        y = design.output_format.to_real(res.output)
         _save_npy(output_path, y if x.ndim == 3 else y[0])
     if keep:
         click.echo(f"build directory: {work}")
@@ -254,6 +254,89 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
     click.echo(ax.format_report(rep))
     if not no_plot:
         click.echo(f"wrote {written}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+              help="TOML to start from; model sizes come from MODEL (default: the embedded config).")
+@click.option("--data", "-d", "data_path", type=click.Path(dir_okay=False),
+              help="Training data .npz with x (N, T, I) and y: fine-tune while pruning, calibrate formats.")
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for weights.npz, config.toml and report.json.")
+@click.option("--epochs", default=10, show_default=True, type=click.IntRange(0), help="Fine-tuning epochs.")
+@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Adam learning rate.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Minibatch size.")
+@click.option("--qat", is_flag=True, help="Quantization-aware fine-tuning (weights, biases, x and h).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the fine-tuning.")
+@click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
+@_one_line_errors
+def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force):
+    """Prune (and with --data fine-tune) a PyTorch LSTM into a config and weights for generate."""
+    from .compress import compress as run
+    run(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size, qat=qat,
+        seed=seed, force=force, log=click.echo)
+    click.echo(f"next: lstm-hw generate {Path(out_dir) / 'config.toml'} -w {Path(out_dir) / 'weights.npz'}")
+
+
+@main.command()
+@config_arg
+@weights_opt
+@click.option("--data", "-d", "data_path", required=True, type=click.Path(dir_okay=False),
+              help="Test data .npz with x (N, T, I) and y (labels, or real targets).")
+@click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False),
+              help="The original model (torch file or .npz) for the float row (default: the weights, unpruned).")
+@click.option("--rtl", is_flag=True, help="Also run the generated Verilog on a sample of the data.")
+@click.option("--sim", type=click.Choice(SIMULATORS), default="verilator", show_default=True,
+              help="Simulator for --rtl.")
+@click.option("--samples", default=32, show_default=True, type=click.IntRange(1),
+              help="Sequences simulated with --rtl (the first ones of the data).")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures as JSON.")
+@_one_line_errors
+def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_path):
+    """Accuracy of the float, pruned float, bit-exact golden and (--rtl) simulated model on test data."""
+    import json
+    from .evaluate import evaluate as run, load_data
+    cfg = load_config(config)
+    from .weights import load_weights
+    w = load_weights(weights, cfg) if weights else None
+    if w is None:
+        from .weights import random_weights
+        w = random_weights(cfg)
+    original = None
+    if model_path:
+        from .torch_io import load_model
+        from .weights import check_weights
+        original = check_weights(load_model(model_path)[0], cfg, str(model_path))
+    x, y = load_data(data_path, cfg)
+    res = run(cfg, w, x, y, original=original, rtl=sim if rtl else None, rtl_samples=samples,
+              progress=lambda stage: click.echo(f"evaluating: {stage}", err=True))
+    metric = "accuracy" if "accuracy" in res["golden"] else "mse"
+    rows = [("float", res["float"][metric], x.shape[0]), ("pruned float", res["pruned_float"][metric], x.shape[0]),
+            ("golden (bit-exact)", res["golden"][metric], x.shape[0])]
+    if "rtl" in res:
+        r = res["rtl"]
+        rows += [(f"golden, first {r['samples']}", r["golden_on_same_samples"][metric], r["samples"]),
+                 (f"rtl ({sim}), first {r['samples']}", r[metric], r["samples"])]
+    click.echo(f"{'model':<28} {metric:>10} {'sequences':>10}")
+    for name, value, n in rows:
+        click.echo(f"{name:<28} {value:>10.4f} {n:>10}")
+    if json_path:
+        _save_json(json_path, res)
+        click.echo(f"wrote {json_path}")
+    if "rtl" in res and res["rtl"]["mismatches_vs_golden"]:
+        click.echo(f"error: the RTL differs from the golden model in {res['rtl']['mismatches_vs_golden']} "
+                   f"output words", err=True)
+        sys.exit(1)
+
+
+def _save_json(path: str, data) -> None:
+    import json
+    from .emit import write_files
+    target = Path(path)
+    write_files(target.parent if str(target.parent) else Path("."),
+                {target.name: (json.dumps(data, indent=2) + "\n").encode()}, force=True)
 
 
 @main.command("config")

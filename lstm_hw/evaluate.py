@@ -1,0 +1,84 @@
+"""Accuracy at every stage of compression: float, pruned float, bit-exact golden model, RTL.
+
+The data file is an ``.npz`` with ``x``, real-valued ``(N, T, I)``, and ``y``:
+integer class labels ``(N,)`` for a classifier (accuracy of the argmax of the
+last output step), or real targets ``(N, O)`` (the last output step) or
+``(N, T, O)`` (every step), scored by mean squared error.
+
+Stages, each on the same inputs:
+
+``float``         the model as given (``original`` weights if passed, else the
+                  evaluated weights), unpruned, float64, exact sigmoid/tanh;
+``pruned_float``  the weights as the design prunes them, still float64;
+``golden``        the bit-exact model of the generated hardware;
+``rtl``           on request, the generated Verilog under a simulator, on the
+                  first ``rtl_samples`` sequences; it must equal ``golden``
+                  there, and the mismatch count is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from . import data
+from .config import Config
+from .design import build_design
+from .errors import UsageError
+from .golden import float_lstm, run_golden_real
+
+__all__ = ["load_data", "score", "evaluate"]
+
+
+def load_data(path: str | Path, config: Config) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` from an ``.npz``, checked against the model's sizes (see :mod:`lstm_hw.data`)."""
+    m = config.model
+    x, y, kind = data.load_data(path, {"input_size": m.input_size, "hidden_size": m.hidden_size,
+                                      "output_size": m.output_size})
+    if kind == "mse_sequence" and not m.return_sequences:
+        raise UsageError(f"{path}: per-step targets (N, T, O) need model.return_sequences = true")
+    return x, y
+
+
+def score(outputs: np.ndarray, y: np.ndarray) -> dict:
+    """``{"accuracy": ...}`` for labels, ``{"mse": ...}`` for real targets; ``outputs`` is (N, T', O)."""
+    if np.issubdtype(y.dtype, np.integer):
+        return {"accuracy": float(np.mean(np.argmax(outputs[:, -1], axis=1) == y))}
+    pred = outputs[:, -1] if y.ndim == 2 else outputs
+    return {"mse": float(np.mean((pred - y) ** 2))}
+
+
+def _dense(config: Config) -> Config:
+    """The same model with nothing pruned."""
+    sparsity = replace(config.sparsity, density=1.0)
+    if hasattr(sparsity, "head_density"):
+        sparsity = replace(sparsity, head_density=1.0)
+    return replace(config, sparsity=sparsity)
+
+
+def evaluate(config: Config, weights: dict, x: np.ndarray, y: np.ndarray, *, original: dict | None = None,
+             rtl: str | None = None, rtl_samples: int = 32, build_dir: str | Path | None = None,
+             progress=lambda stage: None) -> dict:
+    """Score every stage; see the module docstring. ``progress`` gets each stage's name as it starts."""
+    results = {}
+    progress("float")
+    results["float"] = score(float_lstm(build_design(_dense(config), original or weights), x), y)
+    progress("pruned_float")
+    design = build_design(config, weights)
+    results["pruned_float"] = score(float_lstm(design, x), y)
+    progress("golden")
+    golden = run_golden_real(design, x)
+    results["golden"] = score(golden, y)
+    if rtl is not None:
+        from .sim.top import simulate_top
+        n = max(1, min(rtl_samples, x.shape[0]))
+        progress(f"rtl ({rtl}, {n} sequences)")
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="lstm-hw-eval-") as tmp:
+            res = simulate_top(design, design.io_format.quantize(x[:n]), sim=rtl, build_dir=build_dir or tmp)
+        out = design.output_format.to_real(res.output)
+        results["rtl"] = {**score(out, y[:n]), "samples": n, "mismatches_vs_golden": int(res.mismatches),
+                          "golden_on_same_samples": score(golden[:n], y[:n])}
+    return results
