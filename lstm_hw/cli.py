@@ -271,12 +271,14 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
 @click.option("--qat", is_flag=True, help="Quantization-aware fine-tuning (weights, biases, x and h).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the fine-tuning.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
+@click.option("--plots", is_flag=True,
+              help="Also write PNGs: each layer's sparsity pattern with bank boundaries and weight histogram.")
 @_one_line_errors
-def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force):
+def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force, plots):
     """Prune (and with --data fine-tune) a PyTorch LSTM into a config and weights for generate."""
     from .compress import compress as run
     run(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size, qat=qat,
-        seed=seed, force=force, log=click.echo)
+        seed=seed, force=force, plots=plots, log=click.echo)
     click.echo(f"next: lstm-hw generate {Path(out_dir) / 'config.toml'} -w {Path(out_dir) / 'weights.npz'}")
 
 
@@ -293,8 +295,12 @@ def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat
 @click.option("--samples", default=32, show_default=True, type=click.IntRange(1),
               help="Sequences simulated with --rtl (the first ones of the data).")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures as JSON.")
+@click.option("--densities", type=str,
+              help="Comma-separated densities: also score the weights pruned one-shot to each (no fine-tuning).")
+@click.option("--plots", "plot_dir", type=click.Path(file_okay=False),
+              help="Write PNGs here: sparsity patterns, weight histograms, and accuracy against --densities.")
 @_one_line_errors
-def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_path):
+def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_path, densities, plot_dir):
     """Accuracy of the float, pruned float, bit-exact golden and (--rtl) simulated model on test data."""
     import json
     from .evaluate import evaluate as run, load_data
@@ -310,6 +316,18 @@ def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_pat
         from .weights import check_weights
         original = check_weights(load_model(model_path)[0], cfg, str(model_path))
     x, y = load_data(data_path, cfg)
+    sweep_configs = []
+    if densities:  # checked before the slow part
+        from dataclasses import replace
+        try:
+            values = [float(d) for d in densities.split(",")]
+        except ValueError:
+            raise UsageError(f"--densities: expected numbers separated by commas, got {densities!r}") from None
+        for d in values:
+            try:
+                sweep_configs.append(replace(cfg, sparsity=replace(cfg.sparsity, density=d)))
+            except LstmHwError as e:
+                raise UsageError(f"--densities: {d:g}: {e}") from None
     res = run(cfg, w, x, y, original=original, rtl=sim if rtl else None, rtl_samples=samples,
               progress=lambda stage: click.echo(f"evaluating: {stage}", err=True))
     metric = "accuracy" if "accuracy" in res["golden"] else "mse"
@@ -322,6 +340,36 @@ def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_pat
     click.echo(f"{'model':<28} {metric:>10} {'sequences':>10}")
     for name, value, n in rows:
         click.echo(f"{name:<28} {value:>10.4f} {n:>10}")
+    sweep = []
+    if densities:
+        for cfg_d in sweep_configs:
+            d = cfg_d.sparsity.density
+            r = run(cfg_d, w, x, y, original=original)
+            sweep.append({"density": d, "weight_bits": cfg.quant.weight.bits,
+                          **{k: r[k][metric] for k in ("float", "pruned_float", "golden")}})
+        click.echo(f"one-shot pruning of these weights ({metric}):")
+        click.echo(f"{'density':>8} {'float':>10} {'pruned':>10} {'golden':>10}")
+        for row in sweep:
+            click.echo(f"{row['density']:>8g} {row['float']:>10.4f} {row['pruned_float']:>10.4f} {row['golden']:>10.4f}")
+        res["density_sweep"] = sweep
+    if plot_dir:
+        from .compress import write_weight_plots
+        from .design import build_design
+        from .plots import plot_accuracy_vs_density
+        Path(plot_dir).mkdir(parents=True, exist_ok=True)
+        design = build_design(cfg, w)
+        pruned = dict(w)
+        for layer in design.layers:
+            pruned[f"weight_ih_l{layer.index}"] = layer.w_float[:, :layer.input_size]
+            pruned[f"weight_hh_l{layer.index}"] = layer.w_float[:, layer.input_size:]
+        if design.head is not None:
+            pruned["fc.weight"] = design.head.w_float
+        written = write_weight_plots(cfg, pruned, plot_dir)
+        if sweep and metric == "accuracy":
+            written.append(plot_accuracy_vs_density(sweep, Path(plot_dir) / "accuracy_vs_density.png",
+                                                    title="Accuracy against density (one-shot pruning)"))
+        for path in written:
+            click.echo(f"wrote {path}")
     if json_path:
         _save_json(json_path, res)
         click.echo(f"wrote {json_path}")

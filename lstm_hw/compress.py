@@ -228,8 +228,12 @@ def _density_report(config: Config, weights: dict, groups) -> list[dict]:
 
 def compress(model_path, config_path=None, out_dir="compressed", data_path=None, *, epochs: int = 10,
              lr: float = 1e-3, batch_size: int = 32, qat: bool = False, seed: int = 0, force: bool = False,
-             log: Callable[[str], None] = lambda line: None) -> dict:
-    """Prune, fine-tune (with data), choose formats and write ``out_dir``; returns the report."""
+             plots: bool = False, log: Callable[[str], None] = lambda line: None) -> dict:
+    """Prune, fine-tune (with data), choose formats and write ``out_dir``; returns the report.
+
+    ``plots`` also writes the sparsity pattern and weight histogram of every
+    layer (:func:`write_weight_plots`).
+    """
     from .emit import write_files
     weights, sizes = load_model(model_path)
     head = f", head {sizes['hidden_size']}->{sizes['output_size']}" if sizes["output_size"] else ""
@@ -398,4 +402,23 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
     }
     for path in write_files(out, files, force=force):
         log(f"wrote {path}")
+    if plots:
+        for path in write_weight_plots(config, pruned, out):
+            log(f"wrote {path}")
     return report
+
+
+def write_weight_plots(config: Config, weights: dict, out_dir) -> list[Path]:
+    """Per layer (and head): the sparsity pattern with bank boundaries, and the weight histogram with
+    the weight format's range, as ``sparsity_<name>.png`` and ``weights_<name>.png`` in ``out_dir``."""
+    from .plots import plot_sparsity, plot_weight_histogram
+    out, banks, fmt = Path(out_dir), config.sparsity.banks, config.quant.weight
+    mats = {f"l{k}": (np.concatenate([weights[f"weight_ih_l{k}"], weights[f"weight_hh_l{k}"]], axis=1),
+                      f"Layer {k} [W_ih | W_hh]") for k in range(config.model.num_layers)}
+    if "fc.weight" in weights:
+        mats["fc"] = (weights["fc.weight"], "Head fc.weight")
+    written = []
+    for name, (w, label) in mats.items():
+        written.append(plot_sparsity(w, banks, out / f"sparsity_{name}.png", title=f"{label}, {banks} banks"))
+        written.append(plot_weight_histogram(w, fmt, out / f"weights_{name}.png", title=f"{label} weights"))
+    return written

@@ -132,3 +132,39 @@ def test_evaluate_bad_data(tmp_path, arrays, needle):
     np.savez(tmp_path / "d.npz", **arrays)
     result = CliRunner().invoke(main, ["evaluate", str(cfg), "--data", str(tmp_path / "d.npz")])
     assert_one_line_error(result, needle)
+
+
+def test_pictures_from_compress_and_evaluate(tmp_path):
+    net, path, x, y, _ = train_tiny(tmp_path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
+    result = CliRunner().invoke(main, ["compress", str(path), "-c", str(cfg), "-o", str(tmp_path / "out"),
+                                       "--plots"])
+    assert result.exit_code == 0, result.output
+    for name in ("sparsity_l0", "weights_l0", "sparsity_fc", "weights_fc"):
+        assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
+                                       str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
+                                       "--model", str(path), "--densities", "1,0.5,0.25", "--plots",
+                                       str(tmp_path / "pics"), "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    sweep = json.loads((tmp_path / "r.json").read_text())["density_sweep"]
+    assert [row["density"] for row in sweep] == [1.0, 0.5, 0.25]
+    config = load_config(tmp_path / "out" / "config.toml")
+    weights = load_weights(tmp_path / "out" / "weights.npz", config)
+    quarter = replace(config, sparsity=replace(config.sparsity, density=0.25))
+    assert sweep[2]["golden"] == score(run_golden_real(build_design(quarter, weights), x), y)["accuracy"]
+    assert (tmp_path / "pics" / "accuracy_vs_density.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "pics" / "sparsity_l0.png").exists()
+
+
+@pytest.mark.parametrize("value, needle", [("1,x", "--densities: expected numbers"), ("0.5,1.5", "--densities: 1.5")])
+def test_evaluate_bad_densities(tmp_path, value, needle):
+    _, path, *_ = train_tiny(tmp_path)
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\n")
+    compress(path, cfg, tmp_path / "out", epochs=0)
+    result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
+                                       str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
+                                       "--densities", value])
+    assert_one_line_error(result, needle)
