@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """DenseHead against the golden head in Amaranth's simulator: values, ``last``, flow control and timing.
 
 The generated Verilog of the head runs end to end in tests/generators/test_top.py
