@@ -8,9 +8,9 @@ from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..design import Design
-from .fixed import counter_shape, delay, equals
+from .fixed import delay, equals
 from .layer import element_layout
-from .mvm import SparseMatVec
+from .mvm import SparseMatVec, vector_cursor
 
 __all__ = ["DenseHead"]
 
@@ -94,7 +94,7 @@ class DenseHead(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p = self._plan
-        H, O, B = p.input_size, p.outputs, p.bank_width
+        H, O = p.input_size, p.outputs
         m.submodules.mvm = mvm = self._mvm
 
         # -- output FIFO, and the credit of results not yet read --------------
@@ -110,21 +110,12 @@ class DenseHead(wiring.Component):
         # -- loader: h_t elements into the free vector half --------------------
         x_full = Signal(2)                   # half n holds a complete h
         x_last = Signal(2)                   # ... of a sequence's last output step
-        l_buf = Signal()
-        e = Signal(counter_shape(H))
-        l_bank = Signal(counter_shape(p.banks))
-        l_addr = Signal(counter_shape(B))
-        m.d.comb += self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0]))
-        loading = self.i.valid & self.i.ready
-        with m.If(loading):
-            with m.If(e == H - 1):
-                m.d.sync += [e.eq(0), l_bank.eq(0), l_addr.eq(0), l_buf.eq(~l_buf)]
-            with m.Else():
-                m.d.sync += e.eq(e + 1)
-                with m.If(l_addr == B - 1):
-                    m.d.sync += [l_addr.eq(0), l_bank.eq(l_bank + 1)]
-                with m.Else():
-                    m.d.sync += l_addr.eq(l_addr + 1)
+        loading = Signal()
+        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=H, plan=p)
+        m.d.comb += [
+            self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0])),
+            loading.eq(self.i.valid & self.i.ready),
+        ]
         m.d.comb += [
             mvm.wr.valid.eq(loading),
             mvm.wr.payload.buf.eq(l_buf),
@@ -152,7 +143,7 @@ class DenseHead(wiring.Component):
         with m.If(start):
             m.d.sync += [running.eq(1), step_last.eq(Mux(nxt, x_last[1], x_last[0]))]
         for half in range(2):
-            with m.If(loading & (e == H - 1) & (l_buf == half)):
+            with m.If(loading & l_end & (l_buf == half)):
                 m.d.sync += [x_full[half].eq(1), x_last[half].eq(self.i.payload.last)]
             with m.Elif(step_end & (q_buf == half)):
                 m.d.sync += x_full[half].eq(0)

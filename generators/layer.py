@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..design import Design, LayerPlan
 from .cell import CellUpdate
 from .fixed import counter_shape, delay, equals
-from .mvm import SparseMatVec
+from .mvm import SparseMatVec, vector_cursor
 
 __all__ = ["LSTMLayer", "element_layout"]
 
@@ -168,22 +168,13 @@ class LSTMLayer(wiring.Component):
         # -- loader: x_t elements into the free vector half ------------------
         x_full = Signal(2)             # half n holds a complete x
         x_last = Signal(2)             # ... of a sequence's last step
-        l_buf = Signal()
-        e = Signal(counter_shape(I))
-        l_bank = Signal(counter_shape(p.banks))
-        l_addr = Signal(counter_shape(B))
+        loading = Signal()
+        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=I, plan=p)
         l_full = Mux(l_buf, x_full[1], x_full[0])
-        m.d.comb += self.i.ready.eq(~l_full & ~h_valid)  # h write-back has the port first
-        loading = self.i.valid & self.i.ready
-        with m.If(loading):
-            with m.If(e == I - 1):
-                m.d.sync += [e.eq(0), l_bank.eq(0), l_addr.eq(0), l_buf.eq(~l_buf)]
-            with m.Else():
-                m.d.sync += e.eq(e + 1)
-                with m.If(l_addr == B - 1):
-                    m.d.sync += [l_addr.eq(0), l_bank.eq(l_bank + 1)]
-                with m.Else():
-                    m.d.sync += l_addr.eq(l_addr + 1)
+        m.d.comb += [
+            self.i.ready.eq(~l_full & ~h_valid),  # h write-back has the port first
+            loading.eq(self.i.valid & self.i.ready),
+        ]
         wr = mvm.wr.payload
         m.d.comb += [
             mvm.wr.valid.eq(h_valid | loading),
@@ -210,7 +201,7 @@ class LSTMLayer(wiring.Component):
         with m.If(step_done):
             m.d.sync += [running.eq(0), q_buf.eq(~q_buf), seq_first.eq(step_last)]
         for half in range(2):
-            with m.If(loading & (e == I - 1) & (l_buf == half)):
+            with m.If(loading & l_end & (l_buf == half)):
                 m.d.sync += [x_full[half].eq(1), x_last[half].eq(self.i.payload.last)]
             with m.Elif(step_done & (q_buf == half)):
                 m.d.sync += x_full[half].eq(0)

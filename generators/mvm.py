@@ -9,7 +9,7 @@ from ..config import QuantConfig
 from ..numerics import bits_for
 from .fixed import counter_shape, delay, equals, requantize
 
-__all__ = ["SparseMatVec", "vector_write_layout"]
+__all__ = ["SparseMatVec", "vector_cursor", "vector_write_layout"]
 
 
 def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
@@ -20,6 +20,32 @@ def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
         "addr": unsigned(plan.index_bits),
         "data": elem_shape,
     })
+
+
+def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan):
+    """Where the next element of a ``length``-element vector goes in the banked vector store.
+
+    Elements come in order: element ``j`` goes to bank ``j // B``, address
+    ``j % B`` (``B = plan.bank_width``) of buffer half ``buf``, and ``buf``
+    flips after the last element. The cursor moves on every cycle with
+    ``advance`` high. Returns ``(buf, bank, addr, last)``; ``last`` is high
+    while the cursor is on the vector's last element.
+    """
+    buf = Signal()
+    e = Signal(counter_shape(length))
+    bank = Signal(counter_shape(plan.banks))
+    addr = Signal(counter_shape(plan.bank_width))
+    last = e == length - 1
+    with m.If(advance):
+        with m.If(last):
+            m.d.sync += [e.eq(0), bank.eq(0), addr.eq(0), buf.eq(~buf)]
+        with m.Else():
+            m.d.sync += e.eq(e + 1)
+            with m.If(addr == plan.bank_width - 1):
+                m.d.sync += [addr.eq(0), bank.eq(bank + 1)]
+            with m.Else():
+                m.d.sync += addr.eq(addr + 1)
+    return buf, bank, addr, last
 
 
 class SparseMatVec(wiring.Component):

@@ -17,7 +17,7 @@ import numpy as np
 
 from .activations import FUNCTIONS, VARIANTS as _TABLE_VARIANTS, PolyTable, build_table, variant_name
 from .config import Config
-from .errors import ConfigError, UsageError
+from .errors import ConfigError
 
 __all__ = ["FUNCTION_NAMES", "SWEEP_SEGMENTS", "VARIANTS", "with_overrides", "build", "label", "report",
            "format_report", "sweep", "format_sweep", "plot_name", "plot_png", "plot"]

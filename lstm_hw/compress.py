@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 
 from .config import Config, QuantConfig, parse_config
-from .data import check_data, load_data
+from .data import load_data
 from .errors import ConfigError, UsageError
 from .numerics import Fixed
 from .design import prune
