@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import ConfigError
 from .numerics import ROUNDING_MODES, Fixed
+from .parts import board, parse_part
 
 __all__ = [
     "ModelConfig", "QuantConfig", "SparsityConfig", "ActivationConfig",
@@ -94,6 +95,7 @@ class HardwareConfig:
     part: str = "xc7z020clg400-1"
     clock_mhz: float = 200.0
     rows: int = 4                # weight rows computed at once; MACs = banks x rows
+    board: str = ""              # a known board (lstm_hw.parts.boards()) carrying the part: adds a board XDC
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,8 @@ top = "lstm_top"
 part = "xc7z020clg400-1"
 clock_mhz = 200
 rows = 4
+board = ""                               # "" or a board carrying the part: pynq-z2, zedboard,
+                                         # arty-a7-35, arty-a7-100, kc705; adds <top>_board.xdc
 """
 
 
@@ -291,7 +295,6 @@ _VERILOG_KEYWORDS = frozenset(
     "repeat rnmos rpmos rtran rtranif0 rtranif1 scalared signed small specify specparam strong0 "
     "strong1 supply0 supply1 table task time tran tranif0 tranif1 tri tri0 tri1 triand trior trireg "
     "unsigned vectored wait wand weak0 weak1 while wire wor xnor xor".split())
-_PART = re.compile(r"xc7(a|k|v|z|s)[a-z0-9]*-[0-9Ll]+[a-z]?\Z", re.IGNORECASE)
 
 
 def _is_pow2(n: int) -> bool:
@@ -370,9 +373,9 @@ def _check_config(c: Config):
 
     if not _IDENT.match(h.top) or h.top in _VERILOG_KEYWORDS or h.top.startswith("$"):
         raise ConfigError("hardware.top", f"must be a Verilog identifier, got {h.top!r}")
-    if not _PART.match(h.part):
-        raise ConfigError("hardware.part", f"must be a Xilinx 7-series part such as 'xc7z020clg400-1', "
-                                           f"got {h.part!r}")
+    parse_part(h.part, "hardware.part")
+    if h.board:
+        board(h.board, h.part, "hardware.board")
     if not 1.0 <= h.clock_mhz <= 800.0:
         raise ConfigError("hardware.clock_mhz", f"must be between 1 and 800, got {h.clock_mhz:g}")
     if not (h.rows in (1, 2) or (h.rows >= 4 and h.rows % 4 == 0)) or h.rows > 256:

@@ -1,4 +1,7 @@
-"""Verilog, metadata and constraints for a design, written all or nothing.
+"""Verilog, metadata, constraints and Vivado scripts for a design, written all or nothing.
+
+The XDC and TCL files are filled in from templates in ``constraints/``
+(``@key@`` placeholders) and the board table of :mod:`lstm_hw.parts`.
 
 Output is a pure function of (config, weights): Verilog is emitted without
 source locations by Amaranth's builtin Yosys, and JSON keys keep a fixed order.
@@ -8,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from importlib import resources
 from pathlib import Path
@@ -15,8 +19,9 @@ from pathlib import Path
 from . import __version__
 from .design import Design
 from .errors import UsageError
+from .parts import board, parse_part
 
-__all__ = ["build_top", "verilog_text", "metadata", "design_files", "write_files"]
+__all__ = ["build_top", "verilog_text", "metadata", "design_files", "vivado_files", "output_names", "write_files"]
 
 
 def build_top(design: Design):
@@ -57,6 +62,7 @@ def metadata(design: Design, top) -> dict:
     c = design.config
     fmt, out_fmt = design.io_format, design.output_format
     name = c.hardware.top
+    sources, constraints, scripts = output_names(c)
     per_layer = []
     for layer in top.layers:
         p = layer.plan
@@ -76,8 +82,9 @@ def metadata(design: Design, top) -> dict:
         "top": name,
         "part": c.hardware.part,
         "clock_mhz": c.hardware.clock_mhz,
-        "sources": [f"{name}.v"],
-        "constraints": [f"{name}.xdc"],
+        "sources": sources,
+        "constraints": constraints,
+        "scripts": scripts,
         "input": {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width,
                   "elements_per_timestep": c.model.input_size},
         "output": {"bits": out_fmt.bits, "frac": out_fmt.frac, "tdata_width": design.output_tdata_width,
@@ -100,17 +107,113 @@ def metadata(design: Design, top) -> dict:
 def design_files(design: Design) -> dict[str, bytes]:
     """Every output file, by name, fully rendered in memory."""
     top = build_top(design)
-    c = design.config
-    name = c.hardware.top
+    name = design.config.hardware.top
     meta = metadata(design, top)
-    xdc = resources.files("lstm_hw.constraints").joinpath("clock.xdc").read_text()
-    xdc = xdc.format(top=name, part=c.hardware.part, clock_mhz=f"{c.hardware.clock_mhz:g}",
-                     period_ns=f"{1000.0 / c.hardware.clock_mhz:.3f}")
-    return {
-        f"{name}.v": verilog_text(top, name).encode(),
-        f"{name}.json": (json.dumps(meta, indent=2) + "\n").encode(),
-        f"{name}.xdc": xdc.encode(),
+    texts = {
+        f"{name}.v": verilog_text(top, name),
+        f"{name}.json": json.dumps(meta, indent=2) + "\n",
+        **vivado_files(design.config, meta),
     }
+    assert list(texts) == meta["sources"] + [f"{name}.json"] + meta["constraints"] + meta["scripts"]
+    return {file: text.encode() for file, text in texts.items()}
+
+
+# -- Vivado hand-off: constraints and scripts ------------------------------------------
+
+def output_names(config) -> tuple[list[str], list[str], list[str]]:
+    """(sources, constraints, scripts) that ``design_files`` writes besides the metadata."""
+    h = config.hardware
+    constraints = [f"{h.top}.xdc"] + ([f"{h.top}_board.xdc"] if h.board else [])
+    return [f"{h.top}.v"], constraints, ["build.tcl", "package_ip.tcl"]
+
+
+def _template(file: str, **values: str) -> str:
+    """A template from ``constraints/`` with every ``@key@`` replaced (TCL and XDC keep their braces and $)."""
+    text = resources.files("lstm_hw.constraints").joinpath(file).read_text("utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    left = re.search(r"@[a-z_]+@", text)
+    assert left is None, f"{file}: {left.group()} not filled in"
+    return text
+
+
+def _tcl_word(text: str) -> str:
+    """``text`` as one TCL word; generated names never need quoting, so anything else is a bug."""
+    assert re.fullmatch(r"[A-Za-z0-9_.\-]+", text), text
+    return text
+
+
+_READ = {".v": "read_verilog", ".sv": "read_verilog -sv", ".mem": "read_mem"}  # by source file extension
+
+
+def vivado_files(config, meta: dict) -> dict[str, str]:
+    """``<top>.xdc``, the board XDC if a board is set, ``build.tcl`` and ``package_ip.tcl``."""
+    h = config.hardware
+    part = parse_part(h.part)
+    sources, constraints, scripts = output_names(config)
+    common = {"generator": f"lstm-hw {__version__}", "top": _tcl_word(h.top), "part": _tcl_word(part.name),
+              "clock_mhz": f"{h.clock_mhz:g}"}
+    files = {constraints[0]: _template("clock.xdc", **common, period_ns=f"{1000.0 / h.clock_mhz:.3f}")}
+    if h.board:
+        b = board(h.board, h.part)
+        files[constraints[1]] = _board_xdc(b, common, h.clock_mhz)
+        board_note = (f"With board = \"{b.name}\", {constraints[1]} (pins of "
+                      f"{', '.join(p.port for p in (*b.clock, b.reset))}) is read too.")
+        read_board = f"    read_xdc [file join $script_dir {_tcl_word(constraints[1])}]"
+    else:
+        board_note = "No [hardware] board is set: pass the pin constraints as an .xdc FILE."
+        read_board = "    # No [hardware] board: the pins come from the .xdc FILE arguments."
+    read_sources = "\n".join(f"{_READ[Path(f).suffix]} [file join $script_dir {_tcl_word(f)}]" for f in sources)
+    files["build.tcl"] = _template("build.tcl.in", **common, board_note=board_note, read_sources=read_sources,
+                                   read_board_xdc=read_board, xdc=_tcl_word(constraints[0]))
+    add_sources = "\n".join(f"add_files -norecurse [file join $script_dir {_tcl_word(f)}]" for f in sources)
+    files["package_ip.tcl"] = _template("package_ip.tcl.in", **common, add_sources=add_sources,
+                                        description=_ip_description(meta))
+    assert list(files) == constraints + scripts
+    return files
+
+
+def _ip_description(meta: dict) -> str:
+    m = meta["config"]["model"]
+    head = f", dense head to {m['output_size']}" if m["output_size"] else ""
+    text = (f"LSTM accelerator: input {m['input_size']}, hidden {m['hidden_size']}, {m['num_layers']} layer(s)"
+            f"{head}; {meta['macs']} MACs, {meta['cycles_per_timestep']} cycles per timestep. "
+            f"Generated by {meta['generator']}.")
+    assert re.fullmatch(r"[A-Za-z0-9 ,.;:()\-]+", text), text  # goes inside a TCL "..." string
+    return text
+
+
+def _board_xdc(b, common: dict, clock_mhz: float) -> str:
+    clock, reset = b.clock, b.reset
+    lines = [
+        f"# Generated by {common['generator']} for {common['top']} on {common['part']}: board {b.name} ({b.title}).",
+        f"# Pins from {b.reference}.",
+        "#",
+        "# These are the ports of the wrapper top of build.tcl's bitstream flow. The",
+        "# AXI4-Stream ports (s_axis_*, m_axis_*) connect to a processing system or",
+        "# DMA in a block design, not to pins, so none of them appears here.",
+    ]
+    if len(clock) == 2:
+        lines.append(f"# aclk_p/aclk_n: {b.clock_source}; the wrapper buffers it (IBUFDS) into aclk.")
+    else:
+        lines.append(f"# aclk: {b.clock_source}.")
+    if b.clock_mhz == clock_mhz:
+        lines.append(f"# The core runs at its {b.clock_mhz:g} MHz, the hardware.clock_mhz.")
+    else:
+        lines.append(f"# Fed straight to the core it runs at {b.clock_mhz:g} MHz, not at the {common['clock_mhz']} MHz")
+        lines.append("# of hardware.clock_mhz; for that, derive aclk from it with an MMCM in the wrapper.")
+    if b.reset_active_low:
+        lines.append(f"# {reset.port}: {b.reset_source}, active low like the core's aresetn.")
+    else:
+        lines.append(f"# {reset.port}: {b.reset_source}, active high, so the wrapper drives the core's")
+        lines.append("# aresetn with its inverse (held low >= 16 aclk cycles, synchronised to aclk).")
+    for p in clock:
+        lines.append(f"set_property -dict {{PACKAGE_PIN {p.pin} IOSTANDARD {p.iostandard}}} [get_ports {p.port}]")
+    lines.append(f"create_clock -period {1000.0 / b.clock_mhz:.3f} -name board_clk [get_ports {clock[0].port}]")
+    lines.append(f"set_property -dict {{PACKAGE_PIN {reset.pin} IOSTANDARD {reset.iostandard}}} "
+                 f"[get_ports {reset.port}]")
+    lines.append(f"set_false_path -from [get_ports {reset.port}]")
+    return "\n".join(lines) + "\n"
 
 
 def write_files(out_dir: str | Path, files: dict[str, bytes], *, force: bool = False) -> list[Path]:

@@ -23,6 +23,7 @@ from click.testing import CliRunner
 
 from lstm_hw.cli import main
 from lstm_hw.config import Config, load_config, parse_config
+from lstm_hw.parts import parse_part
 from lstm_hw.weights import expected_shapes, random_weights
 
 SMALL_TOML = """\
@@ -78,8 +79,9 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
 
 
-def file_names(top: str) -> list[str]:
-    return sorted(f"{top}.{ext}" for ext in ("v", "json", "xdc"))
+def file_names(top: str, board: bool = False) -> list[str]:
+    names = [f"{top}.{ext}" for ext in ("v", "json", "xdc")] + ["build.tcl", "package_ip.tcl"]
+    return sorted(names + ([f"{top}_board.xdc"] if board else []))
 
 
 def expected_k(width: int, density: float) -> int:
@@ -89,8 +91,10 @@ def expected_k(width: int, density: float) -> int:
 def check_outputs(out: Path, cfg: Config):
     """The three files, and metadata consistent with the config (derived here, not read back)."""
     top, m = cfg.hardware.top, cfg.model
-    assert sorted(os.listdir(out)) == file_names(top)     # no temporary files left behind
+    assert sorted(os.listdir(out)) == file_names(top, bool(cfg.hardware.board))   # no temporary files left behind
     meta = json.loads((out / f"{top}.json").read_text())
+    assert sorted(meta["sources"] + [f"{top}.json"] + meta["constraints"] + meta["scripts"]) == sorted(os.listdir(out))
+    assert meta["constraints"][0] == f"{top}.xdc" and meta["scripts"] == ["build.tcl", "package_ip.tcl"]
     bits, frac = cfg.quant.activation.bits, cfg.quant.activation.frac
     tdata = 8 * math.ceil(bits / 8)
     assert meta["top"] == top
@@ -123,6 +127,11 @@ def check_outputs(out: Path, cfg: Config):
 
     xdc = (out / f"{top}.xdc").read_text()
     assert f"create_clock -period {1000 / cfg.hardware.clock_mhz:.3f} -name aclk [get_ports aclk]" in xdc
+    build = (out / "build.tcl").read_text()
+    assert f"\nset part {parse_part(cfg.hardware.part).name}\n" in build
+    assert f"\nset top {top}\n" in build
+    # every source is read, and nothing else of the design
+    assert re.findall(r"^read_\w+ \[file join \$script_dir (\S+)\]$", build, re.MULTILINE) == meta["sources"]
     return meta
 
 
@@ -135,6 +144,39 @@ def test_generate_default_design(tmp_path, monkeypatch):
     assert result.stderr == ""
     check_outputs(tmp_path / "out", Config())
     assert sorted(os.listdir(tmp_path)) == ["out"]
+
+
+BOARD_TOML = SMALL_TOML + '''[hardware]
+part = "xc7a35ticsg324-1L"
+board = "arty-a7-35"
+clock_mhz = 150
+'''
+
+
+def test_generate_with_board(tmp_path):
+    cfg_path = write(tmp_path / "arty.toml", BOARD_TOML)
+    result = invoke("generate", cfg_path, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    cfg = load_config(cfg_path)
+    meta = check_outputs(tmp_path / "out", cfg)
+    assert meta["constraints"] == ["lstm_top.xdc", "lstm_top_board.xdc"]
+    board_xdc = (tmp_path / "out" / "lstm_top_board.xdc").read_text()
+    assert "set_property -dict {PACKAGE_PIN E3 IOSTANDARD LVCMOS33} [get_ports aclk]" in board_xdc
+    assert "set_property -dict {PACKAGE_PIN C2 IOSTANDARD LVCMOS33} [get_ports aresetn]" in board_xdc
+    assert "read_xdc [file join $script_dir lstm_top_board.xdc]" in (tmp_path / "out" / "build.tcl").read_text()
+    assert f"wrote {tmp_path / 'out' / 'lstm_top_board.xdc'}" in result.output
+
+
+@pytest.mark.parametrize("hardware, needle", [
+    ('part = "xc7z020clg400-1"\nboard = "arty-a7-35"\n', "hardware.board: arty-a7-35 carries xc7a35tcsg324"),
+    ('board = "zcu104"\n', "hardware.board: unknown board 'zcu104'"),
+    ('part = "xcku060-ffva1156-2-e"\n', "hardware.part: 'xcku060-ffva1156-2-e' is not a supported"),
+])
+def test_generate_board_or_part_mismatch(tmp_path, hardware, needle):
+    cfg_path = write(tmp_path / "bad.toml", SMALL_TOML + "[hardware]\n" + hardware)
+    result = invoke("generate", cfg_path, "-o", tmp_path / "out")
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "out").exists()
 
 
 def test_generate_refuses_non_empty_dir_then_force(tmp_path, monkeypatch):
