@@ -9,7 +9,8 @@
   the LSTM's arrays are found by their suffix (``lstm.weight_ih_l0``,
   ``rnn.weight_hh_l1``) and the head is the 2-D ``*.weight`` / ``*.bias``
   pair whose input width is the hidden size;
-- ``.npz`` with the same names (prefixed or not).
+- ``.npz`` with the same names (prefixed or not);
+- an ONNX model (``.onnx``, read by :mod:`lstm_hw.onnx_io`).
 
 and returns the canonical names ``weight_ih_l{k}``, ``weight_hh_l{k}``,
 ``bias_ih_l{k}``, ``bias_hh_l{k}`` and, with a head, ``fc.weight`` (O x H) and
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, UsageError
+from .onnx_io import read_onnx
 
 __all__ = ["import_torch", "load_model", "model_sizes"]
 
@@ -49,8 +51,8 @@ def load_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
 
     ``sizes`` holds ``input_size``, ``hidden_size``, ``num_layers``,
     ``output_size`` (0 without a head), ``batch_first`` (``None`` when the
-    file does not say), ``source`` (``"module"``, ``"state_dict"`` or
-    ``"npz"``) and ``notes``: lines worth telling the user.
+    file does not say), ``source`` (``"module"``, ``"state_dict"``,
+    ``"npz"`` or ``"onnx"``) and ``notes``: lines worth telling the user.
     """
     path = Path(path)
     if not path.is_file():
@@ -58,6 +60,9 @@ def load_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     notes: list[str] = []
     if path.suffix == ".npz":
         raw, batch_first, source = _read_npz(path), None, "npz"
+    elif path.suffix == ".onnx":
+        raw, batch_first = read_onnx(path, notes)
+        source = "onnx"
     else:
         obj = _torch_load(path, notes)
         if _is_module(obj):
