@@ -203,7 +203,9 @@ class SparseMatVec(wiring.Component):
                     a3.eq(w2),
                     b3.eq(Mux(mask2, 0, vp.data)),
                     prod.eq(a3 * b3),
-                    acc.eq(Mux(first_c4, prod, acc + prod)),
+                    # Zero the feedback, not the sum: the P register then takes the
+                    # DSP48E1's own post-adder (OPMODE Z = 0 or P) with no fabric.
+                    acc.eq(Mux(first_c4, 0, acc) + prod),
                 ]
                 terms.append(acc)
             bias_rom = memory.Memory(shape=q.bias_format.shape(), depth=n_pass,

@@ -96,8 +96,6 @@ def test_mac_operand_and_product_registers_absorbed(synthesized):
     assert loose == []
 
 
-@pytest.mark.xfail(strict=True, reason="generators/mvm.py writes acc = first ? prod : acc + prod, which Yosys "
-                                       "leaves in the fabric (PREG=0); acc = (first ? 0 : acc) + prod packs into P")
 def test_mac_accumulator_absorbed(synthesized):
     _, _, _, netlist = synthesized
     assert all(d["PREG"] == 1 for d in synth.mac_dsps(netlist))
