@@ -40,6 +40,7 @@ def main() -> None:
         rep = build_report(build_design(parse_config(overrides)),
                            progress=lambda stage: print(f"{name}: {stage}", file=sys.stderr, flush=True))
         previous[name] = {"case": name, "seconds": round(time.perf_counter() - t0), **rep}
+        save([previous[n] for n in CASES if n in previous])  # after every case: the big one is slow
     rows = [previous[n] for n in CASES if n in previous]
     print("| Design | LUT | FF | DSP48E1 (MACs) | BRAM36 | Weight storage efficiency | Logic depth | Est. fmax "
           "| Cycles/step (ideal) | Effective GOP/s at 200 MHz | Real GOP/s |")
@@ -52,6 +53,9 @@ def main() -> None:
               f"| {'—' if eff is None else f'{eff:.0%}'} | {t['levels']} | {t['estimated_fmax_mhz']:.0f} MHz "
               f"| {p['cycles_per_timestep']} ({p['ideal_cycles_per_timestep']:g}) | {p['effective_gops']:.2f} "
               f"| {p['real_gops']:.2f} |")
+
+
+def save(rows: list) -> None:
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2) + "\n")
 

@@ -149,6 +149,11 @@ def quantize_real(real, fmt: Fixed):
         raise ValueError("cannot quantize NaN or infinite values")
     # Scaling by 2**frac is exact, and so is ``scaled - floor(scaled)``; adding
     # 0.5 first would round (0.5 - 2**-54 + 0.5 == 1.0 in float64).
-    scaled = np.clip(np.ldexp(r, fmt.frac), -2.0 ** 62, 2.0 ** 62)  # far beyond any format: saturates
-    low = np.floor(scaled)
-    return saturate((low + (scaled - low >= 0.5)).astype(np.int64), fmt)
+    with np.errstate(over="ignore", invalid="ignore"):   # huge values scale to inf: they saturate
+        scaled = np.ldexp(r, fmt.frac)
+        low = np.floor(scaled)
+        code = low + (scaled - low >= 0.5)
+    # Saturate while still in float64, so formats up to 64 bits never overflow int64.
+    above, below = code >= float(fmt.max_int), code <= float(fmt.min_int)
+    inside = np.where(above | below, 0.0, code).astype(np.int64)
+    return np.where(above, fmt.max_int, np.where(below, fmt.min_int, inside)).astype(np.int64)
