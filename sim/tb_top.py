@@ -12,7 +12,8 @@ Everything it needs comes through environment variables set by
 
 Driver, monitor and scoreboard stay apart: the driver only sends, the monitor
 only records (with the cycle of each handshake), and the comparison happens at
-the end against the expected array.
+the end against the expected array. An :class:`AxiStreamChecker` watches each
+stream port from before reset; any protocol violation fails the test.
 """
 
 import json
@@ -24,6 +25,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
+from lstm_hw.sim.axis_checker import AxiStreamChecker
 
 
 def _flags(rng, p):
@@ -63,6 +65,7 @@ async def stream_sequences(dut):
     cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
     dut.s_axis_tvalid.value = 0
     dut.m_axis_tready.value = 0
+    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
     await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
 
     in_stamps = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
@@ -83,9 +86,14 @@ async def stream_sequences(dut):
     mismatch = np.argwhere(values != expected)
     with open(os.environ["LSTM_HW_RESULT"], "w") as f:
         json.dump({"output": values.tolist(), "mismatches": len(mismatch),
+                   "protocol_violations": sum(c.total for c in checkers),
                    "input_cycles": in_stamps.cycles, "output_cycles": out_stamps.cycles[:n_out]}, f)
     for idx in mismatch[:10]:
         dut._log.error("mismatch at (seq, t, h) = %s: got %d, expected %d",
                        tuple(int(v) for v in idx), values[tuple(idx)], expected[tuple(idx)])
+    violations = [checker.report() for checker in checkers if checker.total]
+    for report in violations:
+        dut._log.error("%s", report)
+    assert not violations, "\n".join(violations)
     assert len(mismatch) == 0, f"{len(mismatch)} of {values.size} outputs differ from the golden model"
     assert np.array_equal(lasts, want_last), "m_axis_tlast is not exactly on each sequence's last element"
