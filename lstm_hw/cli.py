@@ -24,13 +24,18 @@ from .errors import ConfigError, LstmHwError, UsageError
 SIMULATORS = ("icarus", "verilator")
 
 
+def _one_line(message: str) -> str:
+    """A message on one line: newlines (in a path, say) shown as ``\\n``."""
+    return message.replace("\r", "\\r").replace("\n", "\\n")
+
+
 def _one_line_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except LstmHwError as e:
-            click.echo(f"error: {e}", err=True)
+            click.echo(f"error: {_one_line(str(e))}", err=True)
             sys.exit(2)
     return wrapper
 

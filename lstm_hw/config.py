@@ -255,9 +255,13 @@ def _convert(value, default, path: str, name: str):
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(path, f"must be a number, got {_tname(value)}")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond float64
+            raise ConfigError(path, "is far too large") from None
         if not math.isfinite(value):
             raise ConfigError(path, "must be finite")
-        return float(value)
+        return value
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(path, f"must be a string, got {_tname(value)}")
@@ -389,7 +393,10 @@ def _check_range(value: float, path: str, fmt: Fixed, segments: int, span: int =
     """
     if value <= 0 or not math.log2(value).is_integer():
         raise ConfigError(path, f"must be a positive power of two, got {value:g}")
-    codes = math.ldexp(value, fmt.frac)
+    try:
+        codes = math.ldexp(value, fmt.frac)
+    except OverflowError:
+        codes = math.inf
     if codes > 1 << (fmt.bits - 1):
         raise ConfigError(path, f"{value:g} does not fit the input format {fmt} (max {fmt.max_real:g})")
     if span * codes < segments:

@@ -482,3 +482,21 @@ def test_generate_unmeetable_bound(tmp_path):
     result = CliRunner().invoke(main, ["generate", str(cfg_path), "-o", str(tmp_path / "out")])
     assert_one_line_error(result, "activation.max_error", "no method meets")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("[sparsity]\ndensity = 1" + "0" * 400 + "\n", "sparsity.density: is far too large"),
+    ("[hardware]\nclock_mhz = 1" + "0" * 400 + "\n", "hardware.clock_mhz: is far too large"),
+    ("[activation]\ntanh_range = 8.98846567431158e307\n", "activation.tanh_range"),
+    ("[activation]\nsigmoid_range = 1.797e308\n", "activation.sigmoid_range"),
+], ids=["huge-int-density", "huge-int-clock", "huge-range", "max-float-range"])
+def test_generate_overflowing_numbers(tmp_path, text, needle):
+    cfg_path = write(tmp_path / "big.toml", text)
+    result = CliRunner().invoke(main, ["generate", str(cfg_path), "-o", str(tmp_path / "out")])
+    assert_one_line_error(result, needle)
+    assert not (tmp_path / "out").exists()
+
+
+def test_paths_with_newlines_stay_one_line(tmp_path):
+    result = CliRunner().invoke(main, ["generate", str(tmp_path / "no\nsuch.toml"), "-o", str(tmp_path / "out")])
+    assert_one_line_error(result, "no\\nsuch.toml")
