@@ -67,6 +67,8 @@ async def stream_sequences(dut):
     dut.m_axis_tready.value = 0
     checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
     await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
+    # AXI4-Stream: a source raises tvalid only after the first edge with aresetn high.
+    await RisingEdge(dut.aclk)
 
     in_stamps = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
     out_stamps = CycleStamps(dut.aclk, dut.m_axis_tvalid, dut.m_axis_tready)
