@@ -66,13 +66,18 @@ def _load_input(path: str, input_size: int) -> np.ndarray:
     return x.astype(np.float64)
 
 
-def _save_npy(path: str, array: np.ndarray):
+def _save(path: str, data: bytes) -> None:
+    """Write one output file atomically (see :func:`lstm_hw.emit.write_files`)."""
     from .emit import write_files
+    target = Path(path)
+    write_files(target.parent, {target.name: data}, force=True)
+
+
+def _save_npy(path: str, array: np.ndarray) -> None:
     import io
     buf = io.BytesIO()
     np.save(buf, array)
-    target = Path(path)
-    write_files(target.parent if str(target.parent) else Path("."), {target.name: buf.getvalue()}, force=True)
+    _save(path, buf.getvalue())
 
 
 config_arg = click.argument("config", required=False, type=click.Path(dir_okay=False))
@@ -385,10 +390,7 @@ def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_pat
 
 def _save_json(path: str, data) -> None:
     import json
-    from .emit import write_files
-    target = Path(path)
-    write_files(target.parent if str(target.parent) else Path("."),
-                {target.name: (json.dumps(data, indent=2) + "\n").encode()}, force=True)
+    _save(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 @main.command()

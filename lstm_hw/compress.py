@@ -215,14 +215,12 @@ def _density_report(config: Config, weights: dict, groups) -> list[dict]:
     for names, density in groups:
         w = np.concatenate([weights[n] for n in names], axis=1)
         width = bank_width(w.shape[1], banks)
-        padded = np.zeros((w.shape[0], banks * width))
-        padded[:, :w.shape[1]] = w
-        per_bank = np.count_nonzero(padded.reshape(w.shape[0], banks, width), axis=2)
+        u = utilisation(w, banks, config.hardware.rows)
         out.append({"weights": list(names), "target_density": density, "banks": banks, "bank_width": width,
                      "kept_per_bank": kept_per_bank(width, density),
-                     "max_nonzero_per_bank": int(per_bank.max()), "nonzero": int(per_bank.sum()),
-                     "size": int(w.size), "density": round(int(per_bank.sum()) / w.size, 6),
-                     "pe_utilisation": round(utilisation(w, banks, config.hardware.rows)["utilisation"], 6)})
+                     "max_nonzero_per_bank": u["max_load"], "nonzero": u["nnz"],
+                     "size": int(w.size), "density": round(u["nnz"] / w.size, 6),
+                     "pe_utilisation": round(u["utilisation"], 6)})
     return out
 
 

@@ -52,10 +52,7 @@ def score(outputs: np.ndarray, y: np.ndarray) -> dict:
 
 def _dense(config: Config) -> Config:
     """The same model with nothing pruned."""
-    sparsity = replace(config.sparsity, density=1.0)
-    if hasattr(sparsity, "head_density"):
-        sparsity = replace(sparsity, head_density=1.0)
-    return replace(config, sparsity=sparsity)
+    return replace(config, sparsity=replace(config.sparsity, density=1.0, head_density=1.0))
 
 
 def evaluate(config: Config, weights: dict, x: np.ndarray, y: np.ndarray, *, original: dict | None = None,

@@ -44,6 +44,12 @@ def _signal(dut: SimHandleBase, prefix: str, sep: str, suffix: str | None) -> Si
         raise AttributeError(f"{dut._name} has no signal {name!r}") from None
 
 
+def stream_signals(dut: SimHandleBase, prefix: str, *, sep: str, data: str, valid: str,
+                   ready: str | None, last: str | None) -> tuple:
+    """The handles ``(data, valid, ready, last)`` of one stream; ``ready``/``last`` are None when absent."""
+    return tuple(_signal(dut, prefix, sep, suffix) for suffix in (data, valid, ready, last))
+
+
 def _flags(flags: Iterable[bool] | None) -> Iterator[bool]:
     """Turn an optional iterable of bools into an iterator that yields False once exhausted."""
     return itertools.chain(flags if flags is not None else (), itertools.repeat(False))
@@ -73,10 +79,8 @@ class StreamDriver:
         idle: Iterable[bool] | None = None,
     ) -> None:
         self._clk = clk
-        self._data = _signal(dut, prefix, sep, data)
-        self._valid = _signal(dut, prefix, sep, valid)
-        self._ready = _signal(dut, prefix, sep, ready)
-        self._last = _signal(dut, prefix, sep, last)
+        self._data, self._valid, self._ready, self._last = stream_signals(
+            dut, prefix, sep=sep, data=data, valid=valid, ready=ready, last=last)
         self._idle = _flags(idle)
         self._valid.value = 0
         if self._last is not None:
@@ -137,10 +141,8 @@ class StreamMonitor:
         backpressure: Iterable[bool] | None = None,
     ) -> None:
         self._clk = clk
-        self._data = _signal(dut, prefix, sep, data)
-        self._valid = _signal(dut, prefix, sep, valid)
-        self._ready = _signal(dut, prefix, sep, ready)
-        self._last = _signal(dut, prefix, sep, last)
+        self._data, self._valid, self._ready, self._last = stream_signals(
+            dut, prefix, sep=sep, data=data, valid=valid, ready=ready, last=last)
         if signed_width is not None and not 0 < signed_width <= len(self._data):
             raise ValueError(f"signed_width {signed_width} is not in 1..{len(self._data)}")
         self._signed_width = signed_width

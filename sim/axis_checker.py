@@ -43,7 +43,7 @@ from cocotb.handle import SimHandleBase
 from cocotb.triggers import RisingEdge
 from cocotb.types import Logic, LogicArray
 
-from lstm_hw.sim.axis import _signal
+from lstm_hw.sim.axis import stream_signals
 
 __all__ = ["AxiStreamChecker", "Kind", "Violation"]
 
@@ -138,10 +138,8 @@ class AxiStreamChecker:
         self._clk = clk
         self._rst = rst
         self._rst_released = 1 if rst_active_low else 0
-        self._data = _signal(dut, prefix, sep, data)
-        self._valid = _signal(dut, prefix, sep, valid)
-        self._ready = _signal(dut, prefix, sep, ready)
-        self._last = _signal(dut, prefix, sep, last)
+        self._data, self._valid, self._ready, self._last = stream_signals(
+            dut, prefix, sep=sep, data=data, valid=valid, ready=ready, last=last)
         self._max_recorded = max_recorded
         self.violations: list[Violation] = []
         self.counts: Counter[Kind] = Counter()
