@@ -21,7 +21,10 @@ class LSTMTop(wiring.Component):
     Stream contract: one element per beat in the activation format,
     sign-extended to ``tdata_width = 8 * ceil(bits / 8)``. Input order
     ``x_0[0..I-1], x_1[0..I-1], ...``; ``s_axis_tlast`` on the last element of
-    a sequence's last timestep. Output: the last layer's ``h_t`` elements, in
+    a sequence's last timestep. While ``aresetn`` is low, ``m_axis_tvalid``
+    and ``s_axis_tready`` are low (combinationally, so also at the first edge
+    of a reset asserted mid-transfer), and a sequence cut by reset is dropped.
+    Output: the last layer's ``h_t`` elements, in
     the same order and packing (only ``h_T`` when ``return_sequences`` is
     false), ``m_axis_tlast`` on the last element of the sequence's last output
     timestep. With a head (``model.output_size = O > 0``) the output is instead
@@ -94,11 +97,13 @@ class LSTMTop(wiring.Component):
             first.i.payload.data.eq(self.s_axis_tdata[:bits]),
             first.i.payload.last.eq(self.s_axis_tlast),
             first.i.valid.eq(self.s_axis_tvalid),
-            self.s_axis_tready.eq(first.i.ready),
+            # Gated by aresetn so that neither port handshakes while reset is
+            # held, including the first edge of a reset that lands mid-transfer.
+            self.s_axis_tready.eq(first.i.ready & self.aresetn),
             out.eq(last.o.payload.data),
             self.m_axis_tdata.eq(out),  # sign-extends: out is signed
             self.m_axis_tlast.eq(last.o.payload.last),
-            self.m_axis_tvalid.eq(last.o.valid),
+            self.m_axis_tvalid.eq(last.o.valid & self.aresetn),
             last.o.ready.eq(self.m_axis_tready),
         ]
         return m
