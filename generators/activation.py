@@ -24,7 +24,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..activations import PolyTable, signed_bits
+from ..activations import PolyTable
+from ..numerics import signed_bits
 from .fixed import delay, round_shift
 
 __all__ = ["PolyActivation", "activation_unit"]

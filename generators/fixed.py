@@ -6,7 +6,7 @@ never re-derives a rounding or saturation rule of its own.
 
 from amaranth.hdl import Mux, Signal, Value, unsigned
 
-from ..numerics import Fixed
+from ..numerics import Fixed, rounding_offset
 
 __all__ = ["round_shift", "saturate", "requantize", "delay", "equals", "counter_shape"]
 
@@ -16,14 +16,28 @@ def round_shift(value, shift: int, mode: str):
     value = Value.cast(value)
     if shift <= 0:
         return value << -shift
-    if mode == "half_up":
-        value = value + (1 << (shift - 1))
+    offset = rounding_offset(shift, mode)
+    if offset:
+        value = value + offset
     return value >> shift
 
 
 def saturate(value, fmt: Fixed):
-    """``numerics.saturate``: clamp to ``fmt``'s range (the result still needs a ``fmt``-wide sink)."""
+    """``numerics.saturate``: clamp to ``fmt``'s range (the result still needs a ``fmt``-wide sink).
+
+    A signed value into a signed format is tested on its bits, not by
+    comparison: it fits when every bit from ``fmt``'s sign bit up equals the
+    value's sign. That is a LUT or two of logic, where two wide comparisons
+    would be carry chains.
+    """
     value = Value.cast(value)
+    shape = value.shape()
+    if shape.signed and fmt.signed:
+        if shape.width <= fmt.bits:
+            return value
+        top = value[fmt.bits - 1:]
+        fits = top.all() | ~top.any()
+        return Mux(fits, value[:fmt.bits].as_signed(), Mux(value[-1], fmt.min_int, fmt.max_int))
     return Mux(value > fmt.max_int, fmt.max_int, Mux(value < fmt.min_int, fmt.min_int, value))
 
 

@@ -6,10 +6,21 @@ from amaranth.lib.wiring import In, Out
 
 from ..design import LayerPlan
 from ..config import QuantConfig
-from ..numerics import bits_for
+from ..numerics import bits_for, rounding_offset, signed_bits
 from .fixed import counter_shape, delay, equals, requantize
 
-__all__ = ["SparseMatVec", "vector_cursor", "vector_write_layout"]
+__all__ = ["SparseMatVec", "vector_cursor", "vector_write_layout", "CHUNK_BITS", "chunk_bounds"]
+
+#: The widest add in one cycle outside a DSP48E1: a LUT and four CARRY4s, five
+#: logic levels with the carry in from a register.
+CHUNK_BITS = 16
+
+
+def chunk_bounds(width: int, max_bits: int = CHUNK_BITS) -> list[tuple[int, int]]:
+    """``[lo, hi)`` bit ranges that split ``width`` bits into the fewest chunks of at most ``max_bits``, evenly."""
+    n = -(-width // max_bits)
+    size = -(-width // n)
+    return [(lo, min(lo + size, width)) for lo in range(0, width, size)]
 
 
 def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
@@ -61,13 +72,21 @@ class SparseMatVec(wiring.Component):
     format. Accumulation is exact (the accumulator is wide enough), so the
     result equals :func:`lstm_hw.golden.layer_preact` bit for bit.
 
+    The adder tree is carry-pipelined: a sum wider than :data:`CHUNK_BITS` is
+    split into chunks (:func:`chunk_bounds`), chunk ``j`` travels ``j`` cycles
+    behind chunk 0, and each chunk adds the carry its lower neighbour
+    registered one cycle earlier. So no carry chain is longer than one chunk,
+    at the cost of ``chunks - 1`` cycles once (not per level). The rounding
+    constant rides in the bias ROM, so rounding is a plain bit drop, and
+    saturation tests the top bits; the output register is a few LUTs deep.
+
     The vector store is double-buffered (``buf``): a step reads one half while
     the next step's ``x`` and ``h`` are written into the other.
 
     Pipeline per PE: ROM read, vector read, operand registers, product
     register, accumulator (the shape of one DSP48E1 MACC), then the adder tree
-    (one register per level) and the rounding register. Every combinational
-    path is at most one adder or one multiplier deep.
+    (one register per level), the chunk deskew and the rounding register.
+    Every combinational path is at most one multiplier or one chunk adder deep.
 
     Latency: :attr:`latency` cycles from a pass's last issue cycle to its
     result on ``o``. Throughput: ``rows`` pre-activations every ``k`` cycles;
@@ -99,6 +118,7 @@ class SparseMatVec(wiring.Component):
         self._plan = plan
         self._quant = quant
         self._tree_levels = bits_for(plan.banks) if plan.banks > 0 else 0  # ceil(log2(banks + 1))
+        self._chunks = chunk_bounds(self.sum_bits)
         super().__init__({
             "wr": In(stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)),
             "cmd": In(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
@@ -115,14 +135,28 @@ class SparseMatVec(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from the last issue cycle of a pass to its ``o.valid``."""
-        return 5 + self._tree_levels + 1
+        return 5 + self._tree_levels + len(self._chunks) - 1 + 1
+
+    @property
+    def rounding_offset(self) -> int:
+        """The rounding constant added with the bias, so the output stage only drops bits."""
+        q = self._quant
+        return rounding_offset(q.product.frac - q.preact.frac, q.rounding)
 
     @property
     def sum_bits(self) -> int:
-        """Width of the exact gate sum (all banks' products plus the aligned bias)."""
+        """Width of the exact gate sum: every bank's products, the aligned bias and the rounding offset.
+
+        Every accumulator and adder-tree node is this wide and wraps modulo
+        ``2**sum_bits``; only the final sum has to fit, so partial sums may wrap.
+        """
         q, p = self._quant, self._plan
-        bias_bits = q.bias_format.bits + q.product.frac - q.bias_format.frac
-        return max(q.product.bits + bits_for(p.banks * p.k), bias_bits) + 1
+        w, a, b = q.weight, q.activation, q.bias_format
+        corners = [w.min_int * a.min_int, w.min_int * a.max_int, w.max_int * a.min_int, w.max_int * a.max_int]
+        n, shift = p.banks * p.k, q.product.frac - b.frac
+        lo = n * min(corners) + (b.min_int << shift)
+        hi = n * max(corners) + (b.max_int << shift) + self.rounding_offset
+        return signed_bits(lo, hi)
 
     def elaborate(self, platform):
         m = Module()
@@ -208,30 +242,52 @@ class SparseMatVec(wiring.Component):
                     acc.eq(Mux(first_c4, 0, acc) + prod),
                 ]
                 terms.append(acc)
-            bias_rom = memory.Memory(shape=q.bias_format.shape(), depth=n_pass,
-                                     init=[int(v) for v in rom_b[lane]])
+            # The bias, aligned to the product's fraction bits, plus the rounding offset.
+            bias_rom = memory.Memory(shape=acc_shape, depth=n_pass, init=[
+                (int(v) << bias_shift) + self.rounding_offset for v in rom_b[lane]])
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(pass4)
-            terms.append(brd.data << bias_shift)
-            sums.append(self._adder_tree(m, terms, acc_shape, lane))
+            terms.append(brd.data)
+            sums.append(self._adder_tree(m, terms, lane))
 
-        done = delay(m, last_c4, 1 + self._tree_levels, name="done")
-        pass_out = delay(m, pass4, 1 + self._tree_levels, name="pass_out")
+        skew = len(self._chunks) - 1
+        done = delay(m, last_c4, 1 + self._tree_levels + skew, name="done")
+        pass_out = delay(m, pass4, 1 + self._tree_levels + skew, name="pass_out")
         for lane, total in enumerate(sums):
-            m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac, q.preact, q.rounding))
+            # The offset is in the sum already: "truncate" just drops the bits.
+            m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac, q.preact, "truncate"))
         m.d.sync += [self.o.valid.eq(done), self.o.payload["pass"].eq(pass_out)]
         return m
 
-    def _adder_tree(self, m, terms, shape, lane):
-        """Pairwise sum with a register after each of the ``tree_levels`` levels."""
+    def _adder_tree(self, m, terms, lane):
+        """Carry-pipelined pairwise sum of ``sum_bits``-wide terms; a register after each level.
+
+        Returns the whole sum, ``tree_levels + chunks - 1`` cycles after the terms.
+        """
+        chunks, last = self._chunks, len(self._chunks) - 1
+        # Skew the terms: chunk j enters j cycles after chunk 0.
+        terms = [[delay(m, term[lo:hi], j, name=f"skew_l{lane}_t{n}_c{j}") for j, (lo, hi) in enumerate(chunks)]
+                 for n, term in enumerate(terms)]
         for level in range(self._tree_levels):
             nxt = []
             for n in range(0, len(terms), 2):
-                s = Signal(shape, name=f"sum_l{lane}_v{level}_{n // 2}")
-                m.d.sync += s.eq(terms[n] + terms[n + 1] if n + 1 < len(terms) else terms[n])
-                nxt.append(s)
+                out, carry = [], Const(0)
+                for j, (lo, hi) in enumerate(chunks):
+                    s = Signal(hi - lo, name=f"sum_l{lane}_v{level}_{n // 2}_c{j}")
+                    if n + 1 == len(terms):
+                        m.d.sync += s.eq(terms[n][j])
+                    elif j == last:
+                        m.d.sync += s.eq(terms[n][j] + terms[n + 1][j] + carry)
+                    else:
+                        co = Signal(name=f"carry_l{lane}_v{level}_{n // 2}_c{j}")
+                        m.d.sync += Cat(s, co).eq(terms[n][j] + terms[n + 1][j] + carry)
+                        carry = co
+                    out.append(s)
+                nxt.append(out)
             terms = nxt
         assert len(terms) == 1
-        return terms[0]
+        # Deskew: wait for the top chunk.
+        total = Cat(*(delay(m, c, last - j, name=f"deskew_l{lane}_c{j}") for j, c in enumerate(terms[0])))
+        return total.as_signed()
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ConfigError
-from .numerics import Fixed, round_shift, saturate
+from .numerics import Fixed, round_shift, saturate, signed_bits
 
-__all__ = ["FUNCTIONS", "METHODS", "VARIANTS", "PolyTable", "build_table", "choose_auto", "signed_bits",
+__all__ = ["FUNCTIONS", "METHODS", "VARIANTS", "PolyTable", "build_table", "choose_auto",
            "variant_name"]
 
 FUNCTIONS = {
@@ -169,11 +169,6 @@ class PolyTable:
 
     def cost(self) -> dict:
         return {"multipliers": self.multipliers, "table_bits": self.table_bits, "segments": self.segments}
-
-
-def signed_bits(lo: int, hi: int) -> int:
-    """Two's-complement bits that hold every integer in ``[lo, hi]``."""
-    return max(1, (hi if hi >= 0 else ~hi).bit_length() + 1, (lo if lo >= 0 else ~lo).bit_length() + 1)
 
 
 def _derivatives(fn: str, c: np.ndarray, order: int) -> list[np.ndarray]:

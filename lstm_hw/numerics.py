@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "ROUNDING_MODES", "Fixed", "bits_for", "round_shift", "saturate",
-    "requantize", "quantize_real",
+    "ROUNDING_MODES", "Fixed", "bits_for", "signed_bits", "rounding_offset", "round_shift",
+    "saturate", "requantize", "quantize_real",
 ]
 
 ROUNDING_MODES = ("half_up", "truncate")
@@ -38,6 +38,11 @@ def bits_for(value: int) -> int:
     if value < 0:
         raise ValueError(f"bits_for expects a non-negative value, got {value}")
     return max(1, int(value).bit_length())
+
+
+def signed_bits(lo: int, hi: int) -> int:
+    """Two's-complement bits that hold every integer in ``[lo, hi]``."""
+    return max(1, (hi if hi >= 0 else ~hi).bit_length() + 1, (lo if lo >= 0 else ~lo).bit_length() + 1)
 
 
 @dataclass(frozen=True)
@@ -114,19 +119,28 @@ class Fixed:
         return f"{kind}{self.bits}.{self.frac}"
 
 
+def rounding_offset(shift: int, mode: str) -> int:
+    """What :func:`round_shift` adds before its arithmetic shift: ``2**(shift-1)`` for ``half_up``, else 0.
+
+    ``round_shift(x, s, mode) == (x + rounding_offset(s, mode)) >> s`` for
+    ``s > 0``, so hardware may add the offset anywhere upstream of the shift
+    (for instance into a bias) and then just drop the bits.
+    """
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"unknown rounding mode {mode!r}; expected one of {ROUNDING_MODES}")
+    return 1 << (shift - 1) if mode == "half_up" and shift > 0 else 0
+
+
 def round_shift(x, shift: int, mode: str):
     """Drop ``shift`` fraction bits of the integer(s) ``x`` with rounding ``mode``.
 
     A negative ``shift`` scales up (exactly) instead.
     """
-    if mode not in ROUNDING_MODES:
-        raise ValueError(f"unknown rounding mode {mode!r}; expected one of {ROUNDING_MODES}")
+    offset = rounding_offset(shift, mode)
     x = np.asarray(x, dtype=np.int64)
     if shift <= 0:
         return x << -shift
-    if mode == "half_up":
-        x = x + (1 << (shift - 1))
-    return x >> shift
+    return (x + offset) >> shift
 
 
 def saturate(x, fmt: Fixed):

@@ -236,7 +236,7 @@ def _classify(cell: dict) -> str:
     return "seq"  # flip-flops, latches, block RAM and anything unknown end a path
 
 
-def logic_depth(netlist: Netlist, speed_grade: str = "-1") -> dict:
+def logic_depth(netlist: Netlist, speed_grade: str = "-1", *, over: int | None = None) -> dict:
     """Deepest combinational path between sequential elements, in logic levels and in estimated ns.
 
     Paths start at flip-flops, DSP48E1 and block-RAM outputs, distributed-RAM
@@ -245,6 +245,9 @@ def logic_depth(netlist: Netlist, speed_grade: str = "-1") -> dict:
     Vivado counts them (a distributed-RAM read counts as a LUT); INV and buffers
     are free. The estimate adds :data:`DELAY_MODEL` delays along the worst path,
     scaled by the speed grade: a rule of thumb, not timing closure.
+
+    With ``over``, ``deep_paths`` lists every endpoint (a register or port,
+    its bits taken together) reached by more than ``over`` levels, deepest first.
     """
     m = DELAY_MODEL
     drivers: dict = {}
@@ -338,9 +341,14 @@ def logic_depth(netlist: Netlist, speed_grade: str = "-1") -> dict:
 
     # Endpoints: every input of a sequential cell, and every output port.
     worst = {"ns": (-1.0, None, ""), "levels": (-1, None, "")}
+    deep: dict = {}
 
     def consider(bit, extra: float, endpoint: str):
         t, levels = at_bit(bit)
+        if over is not None and levels > over:
+            group = re.sub(r"\[\d+\]", "", endpoint)
+            if levels > deep.get(group, (0, None))[0]:
+                deep[group] = (levels, bit)
         if t + extra > worst["ns"][0]:
             worst["ns"] = (t + extra, bit, endpoint)
         if levels > worst["levels"][0]:
@@ -395,7 +403,7 @@ def logic_depth(netlist: Netlist, speed_grade: str = "-1") -> dict:
     def levels_of(types):
         return dict(sorted(Counter(t for t in types if t not in ("INV", "BUFG", "BUF")).items()))
 
-    return {
+    out = {
         "levels": max(levels, 0),
         "levels_path": {"from": l_start, "to": l_end, "cells": levels_of(l_types)},
         "estimated_period_ns": round(period, 2),
@@ -406,6 +414,11 @@ def logic_depth(netlist: Netlist, speed_grade: str = "-1") -> dict:
         "speed_grade": speed_grade,
         "speed_factor": factor,
     }
+    if over is not None:
+        out["deep_paths"] = [
+            {"levels": lv, "from": trace(bit, 3)[1], "to": group}
+            for group, (lv, bit) in sorted(deep.items(), key=lambda kv: (-kv[1][0], kv[0]))]
+    return out
 
 
 def _cell_label(netlist: Netlist, name: str) -> str:

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from lstm_hw.numerics import (
-    ROUNDING_MODES, Fixed, bits_for, quantize_real, requantize, round_shift, saturate,
+    ROUNDING_MODES, Fixed, bits_for, quantize_real, requantize, round_shift, rounding_offset, saturate,
+    signed_bits,
 )
 
 INT62 = st.integers(-(2 ** 62), 2 ** 62)
@@ -100,6 +101,21 @@ def test_round_shift_is_elementwise(xs, shift, mode):
     assert got.dtype == np.int64
     assert got.tolist() == [exact_round(Fraction(x * 2 ** max(0, -shift), 2 ** max(0, shift)), mode)
                             for x in xs]
+
+
+@settings(deadline=None, max_examples=150)
+@given(x=INT62, shift=st.integers(1, 40), mode=st.sampled_from(ROUNDING_MODES))
+def test_rounding_offset_then_shift_is_round_shift(x, shift, mode):
+    """Hardware may add the offset upstream (into a bias) and then only drop bits."""
+    assert int(round_shift(x, shift, mode)) == (x + rounding_offset(shift, mode)) >> shift
+
+
+@given(lo=st.integers(-(2 ** 70), 2 ** 70), span=st.integers(0, 2 ** 70))
+def test_signed_bits_is_the_narrowest_format(lo, span):
+    hi = lo + span
+    n = signed_bits(lo, hi)
+    assert -(2 ** (n - 1)) <= lo and hi < 2 ** (n - 1)
+    assert n == 1 or lo < -(2 ** (n - 2)) or hi >= 2 ** (n - 2)
 
 
 @pytest.mark.parametrize("mode", ["nearest", "half_even", "", None])

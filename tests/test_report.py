@@ -121,7 +121,7 @@ def test_throughput_from_the_metadata(rep, meta):
 
 def test_logic_depth_and_estimate(rep):
     t = rep["timing"]
-    assert 1 <= t["levels"] <= 20
+    assert 1 <= t["levels"] <= 6   # the goal, met by the default design
     assert sum(t["levels_path"]["cells"].values()) == t["levels"]
     # The estimate follows the stated model: at least the overhead plus 0.12 ns per level, at most 0.5 ns per level.
     assert 1.5 + 0.12 * t["period_path"]["levels"] <= t["estimated_period_ns"]

@@ -10,7 +10,8 @@ from test_activation import SIMULATORS, UnitBank, write_verilog
 
 from lstm_hw.config import Config, parse_config
 from lstm_hw.design import build_design
-from lstm_hw.generators.mvm import SparseMatVec
+from lstm_hw.weights import random_weights
+from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chunk_bounds
 from lstm_hw.golden import layer_preact
 from lstm_hw.sim.runner import run_cocotb
 
@@ -32,14 +33,9 @@ def vector_writes(plan, v, buf):
         yield {"buf": buf, "bank": col // plan.bank_width, "addr": col % plan.bank_width, "data": int(val)}
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_mvm_matches_golden(name):
-    design = build_design(parse_config(CONFIGS[name]))
+def run_and_check(design, vecs, firsts):
+    """Write each vector, run a step on it, and compare every pass with the golden pre-activations."""
     plan = design.layers[0]
-    rng = np.random.default_rng(7)
-    fmt = design.config.quant.activation
-    vecs = [rng.integers(fmt.min_int, fmt.max_int + 1, plan.columns) for _ in range(3)]
-    firsts = [0, 1, 0]
     dut = SparseMatVec(plan=plan, quant=design.config.quant)
     got = []
 
@@ -75,6 +71,57 @@ def test_mvm_matches_golden(name):
         want = layer_preact(design, plan, v[None])[0]
         np.testing.assert_array_equal(g[src >= 0], want[src[src >= 0]])
         assert not np.any(g[src < 0]), "padding rows must be zero"
+    return dut
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_mvm_matches_golden(name):
+    design = build_design(parse_config(CONFIGS[name]))
+    plan = design.layers[0]
+    rng = np.random.default_rng(7)
+    fmt = design.config.quant.activation
+    vecs = [rng.integers(fmt.min_int, fmt.max_int + 1, plan.columns) for _ in range(3)]
+    run_and_check(design, vecs, [0, 1, 0])
+
+
+# 16-bit weights and activations over 4 dense banks: a 38-bit sum in three chunks.
+WIDE = {"model": {"input_size": 6, "hidden_size": 5, "num_layers": 1},
+        "quant": {"weight": {"bits": 16, "frac": 10}},
+        "sparsity": {"banks": 4, "density": 1.0}, "hardware": {"rows": 2}}
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_mvm_extreme_sums(sign):
+    """Every weight at one end of its format and the bias at the same end: the sum reaches the edge
+    of ``sum_bits`` (rounding offset included) without wrapping, through the carry-pipelined tree."""
+    config = parse_config(WIDE)
+    q = config.quant
+    design = build_design(config, {
+        name: np.full(arr.shape, -1e9 * sign if name.startswith("weight") else 1e9 * sign)
+        for name, arr in random_weights(config).items()})
+    plan = design.layers[0]
+    assert np.all(plan.w == (q.weight.min_int if sign > 0 else q.weight.max_int))
+    act = q.activation
+    ends = [np.full(plan.columns, act.min_int), np.full(plan.columns, act.max_int),
+            np.where(np.arange(plan.columns) % 2, act.min_int, act.max_int)]
+    dut = run_and_check(design, ends, [0, 0, 1])
+    assert len(chunk_bounds(dut.sum_bits)) == 3
+    # The sum did reach beyond the pre-activation range: these outputs saturate.
+    want = layer_preact(design, plan, ends[0][None])[0]
+    assert np.all(np.abs(want) == (q.preact.max_int if sign > 0 else -q.preact.min_int))
+
+
+def test_chunk_bounds():
+    assert chunk_bounds(16) == [(0, 16)]
+    assert chunk_bounds(17) == [(0, 9), (9, 17)]
+    assert chunk_bounds(30) == [(0, 15), (15, 30)]
+    assert chunk_bounds(38) == [(0, 13), (13, 26), (26, 38)]
+    for width in range(1, 100):
+        bounds = chunk_bounds(width)
+        assert bounds[0][0] == 0 and bounds[-1][1] == width
+        assert all(hi == lo2 for (_, hi), (lo2, _) in zip(bounds, bounds[1:]))
+        assert all(0 < hi - lo <= CHUNK_BITS for lo, hi in bounds)
+        assert len(bounds) == -(-width // CHUNK_BITS)
 
 
 # Two units in one Verilog top, so each simulator builds once: the default

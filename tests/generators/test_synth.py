@@ -120,3 +120,13 @@ def test_large_weight_roms_in_block_ram(synthesized):
     assert missing == []
     if name == "bram_roms":
         assert len(large) == 2 and synth.resource_counts(netlist)["bram36"] >= 2
+
+
+#: The timing goal: at most this many logic levels (LUT, MUXF7/8, CARRY4) between registers.
+MAX_LOGIC_LEVELS = 6
+
+
+def test_logic_depth(synthesized):
+    name, _, _, netlist = synthesized
+    depth = synth.logic_depth(netlist, over=MAX_LOGIC_LEVELS)
+    assert depth["levels"] <= MAX_LOGIC_LEVELS, f"{name}: paths over {MAX_LOGIC_LEVELS} levels: {depth['deep_paths']}"
