@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..cell import ActivationTables, CellMath
-from ..numerics import ROUNDING_MODES
+from ..numerics import ROUNDING_MODES, rounding_offset
 from .activation import activation_unit
 from .fixed import delay, round_shift, saturate
 
@@ -24,10 +24,11 @@ class CellUpdate(wiring.Component):
                         parallel; a faster unit's output, and c_prev, are
                         delayed to the slowest one
         +1  operands    f, c_prev, i, g             none (DSP48E1 A/B registers)
-        +2  products    f * c_prev, i * g           multipliers (M registers)
-        +3  sum         aligned by fc_shift, ig_shift   one adder
-        +4  round       to the cell fraction bits   one constant add
-        +5  c_t         saturated to the cell format    compares and a mux
+        +2  products    f * c_prev + r, i * g       multipliers (f*c's P register adds
+                                                    the rounding offset r; M register)
+        +3  sum         aligned by fc_shift, ig_shift   one adder (a DSP48E1 post-adder)
+        +4  round       to the cell fraction bits   none: the offset is in, bits drop
+        +5  c_t         saturated to the cell format    a LUT test of the top bits, a mux
         cell tanh unit  tanh(c_t); z_o's gate is delayed to meet it
         +1  operands    o, tanh(c_t)                none
         +2  product     o * tanh(c_t)               multiplier
@@ -119,10 +120,16 @@ class CellUpdate(wiring.Component):
 
         f, i, g = (delay(m, gate[name], 1, name=f"{name}_op") for name in "fig")
         c_prev = delay(m, self.i.payload.c, self._gate_latency + 1, name="c_prev")
-        fc = delay(m, f * c_prev, 1, name="fc")
+        # The rounding offset rides in the f*c product's post-adder (a DSP48E1 C
+        # input), so rounding the sum is a plain bit drop: no carry chain.
+        # (Exact while shift - fc_shift = nonlin.frac >= 1; otherwise round after the sum.)
+        shift = cm.sum_frac - cm.cell.frac
+        offset = rounding_offset(shift, cm.rounding)
+        folded = offset % (1 << cm.fc_shift) == 0
+        fc = delay(m, f * c_prev + (offset >> cm.fc_shift if folded else 0), 1, name="fc")
         ig = delay(m, i * g, 1, name="ig")
         total = delay(m, (fc << cm.fc_shift) + (ig << cm.ig_shift), 1, name="total")
-        total = delay(m, round_shift(total, cm.sum_frac - cm.cell.frac, cm.rounding), 1, name="total_rounded")
+        total = delay(m, round_shift(total, shift, "truncate" if folded else cm.rounding), 1, name="total_rounded")
         c_t = Signal(cm.cell.shape())
         m.d.sync += c_t.eq(saturate(total, cm.cell))
 
