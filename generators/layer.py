@@ -140,8 +140,8 @@ class LSTMLayer(wiring.Component):
         h_valid = Signal()
         h_data = Signal(q.activation.shape())
         j = Signal(counter_shape(H))
-        h_bank = Signal(counter_shape(p.banks), init=I // B)
-        h_addr = Signal(counter_shape(B), init=I % B)
+        h_bank = Signal(counter_shape(p.banks), init=I % p.banks)   # h_j is column I + j
+        h_addr = Signal(counter_shape(B), init=I // p.banks)
         q_buf = Signal()               # vector half the running step reads
         step_first = Signal()
         step_last = Signal()
@@ -150,13 +150,13 @@ class LSTMLayer(wiring.Component):
         m.d.comb += step_done.eq(h_valid & (j == H - 1))
         with m.If(h_valid):
             with m.If(j == H - 1):
-                m.d.sync += [j.eq(0), h_bank.eq(I // B), h_addr.eq(I % B)]
+                m.d.sync += [j.eq(0), h_bank.eq(I % p.banks), h_addr.eq(I // p.banks)]
             with m.Else():
                 m.d.sync += j.eq(j + 1)
-                with m.If(h_addr == B - 1):
-                    m.d.sync += [h_addr.eq(0), h_bank.eq(h_bank + 1)]
+                with m.If(h_bank == p.banks - 1):
+                    m.d.sync += [h_bank.eq(0), h_addr.eq(h_addr + 1)]
                 with m.Else():
-                    m.d.sync += h_addr.eq(h_addr + 1)
+                    m.d.sync += h_bank.eq(h_bank + 1)
         out_elem = Signal(element_layout(q.activation.shape()))
         m.d.comb += [
             out_elem.data.eq(h_data),

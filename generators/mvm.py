@@ -36,9 +36,9 @@ def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
 def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan):
     """Where the next element of a ``length``-element vector goes in the banked vector store.
 
-    Elements come in order: element ``j`` goes to bank ``j // B``, address
-    ``j % B`` (``B = plan.bank_width``) of buffer half ``buf``, and ``buf``
-    flips after the last element. The cursor moves on every cycle with
+    Elements come in order: element ``j`` goes to bank ``j % banks``, address
+    ``j // banks`` (the interleaved banks of :mod:`lstm_hw.sparsity`) of buffer
+    half ``buf``, and ``buf`` flips after the last element. The cursor moves on every cycle with
     ``advance`` high. Returns ``(buf, bank, addr, last)``; ``last`` is high
     while the cursor is on the vector's last element.
     """
@@ -52,10 +52,10 @@ def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan):
             m.d.sync += [e.eq(0), bank.eq(0), addr.eq(0), buf.eq(~buf)]
         with m.Else():
             m.d.sync += e.eq(e + 1)
-            with m.If(addr == plan.bank_width - 1):
-                m.d.sync += [addr.eq(0), bank.eq(bank + 1)]
+            with m.If(bank == plan.banks - 1):
+                m.d.sync += [bank.eq(0), addr.eq(addr + 1)]
             with m.Else():
-                m.d.sync += addr.eq(addr + 1)
+                m.d.sync += bank.eq(bank + 1)
     return buf, bank, addr, last
 
 
@@ -218,7 +218,8 @@ class SparseMatVec(wiring.Component):
                 vp = vec.read_port()
                 m.d.comb += vp.addr.eq(Cat(rd.data.idx, buf1))
                 # Columns at or past the layer input width hold h_{t-1}: zero on a first step.
-                h_from = p.input_size - bank * p.bank_width
+                # Entry i of this bank is column i * banks + bank.
+                h_from = -(-(p.input_size - bank) // p.banks)
                 if h_from <= 0:
                     is_h = Const(1)
                 elif h_from >= p.bank_width:

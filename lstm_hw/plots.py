@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import UsageError
 from .numerics import Fixed
-from .sparsity import bank_width, utilisation
+from .sparsity import bank_columns, bank_width, utilisation
 
 __all__ = ["write_png", "plot_sparsity", "plot_weight_histogram", "plot_accuracy_vs_density", "ACCURACY_KINDS"]
 
@@ -82,9 +82,11 @@ def _block_density(mask: np.ndarray, rows_per: int, cols_per: int) -> np.ndarray
 
 
 def plot_sparsity(w: np.ndarray, banks: int, path: str | Path, title: str | None = None) -> Path:
-    """The non-zeros of ``w`` (dark) with the bank boundaries as vertical lines, as in the BBS paper.
+    """The non-zeros of ``w`` (dark), columns grouped by bank, bank boundaries as vertical lines.
 
-    Banks are as :func:`lstm_hw.sparsity.bank_loads` makes them. A matrix larger
+    Banks are as :func:`lstm_hw.sparsity.bank_loads` makes them: interleaved,
+    so the image shows bank 0's columns (0, banks, 2 banks, ...) first, then
+    bank 1's, as the BBS paper draws contiguous banks. A matrix larger
     than the image is shown in blocks shaded by their fraction of non-zeros;
     the bank lines are drawn at their exact columns whatever the blocking.
     """
@@ -93,6 +95,9 @@ def plot_sparsity(w: np.ndarray, banks: int, path: str | Path, title: str | None
     check_path(path)
     rows, cols = w.shape
     width = bank_width(cols, banks)
+    order = bank_columns(cols, banks).reshape(-1)
+    w = w[:, order[order >= 0]]             # bank-major: bank b is the b-th group of columns
+    edges = np.cumsum(np.count_nonzero(bank_columns(cols, banks) >= 0, axis=1))[:-1]
     rows_per, cols_per = (-(-n // m) if n else 1 for n, m in zip(w.shape, _MAX_CELLS))
     image = _block_density(w != 0, rows_per, cols_per) if w.size else np.zeros((1, 1))
     if title is None:
@@ -105,10 +110,11 @@ def plot_sparsity(w: np.ndarray, banks: int, path: str | Path, title: str | None
                           extent=(-0.5, image.shape[1] * cols_per - 0.5, image.shape[0] * rows_per - 0.5, -0.5))
         ax.set_xlim(-0.5, max(cols, 1) - 0.5)
         ax.set_ylim(max(rows, 1) - 0.5, -0.5)
-        for b in range(1, banks):
-            if b * width < cols:
-                ax.axvline(b * width - 0.5, color="C3", linewidth=0.8)
-        ax.set_xlabel("column" + (f" (blocks of {rows_per} × {cols_per})" if blocked else ""))
+        for edge in edges:
+            if edge < cols:
+                ax.axvline(edge - 0.5, color="C3", linewidth=0.8)
+        ax.set_xlabel("column, grouped by bank (c mod banks)"
+                      + (f" (blocks of {rows_per} × {cols_per})" if blocked else ""))
         ax.set_ylabel("row")
         ax.set_title(f"{title}\n{stats['nnz']} non-zeros (density {stats['nnz'] / max(w.size, 1):.3f}), "
                      f"bank load mean {stats['mean_load']:.2f} max {stats['k_max']}, "

@@ -2,9 +2,15 @@
 
 Row ``r`` of a layer matrix ``[W_ih | W_hh]`` (``4H x (I+H)``) is zero-padded
 on the right to ``banks * B`` columns, ``B = ceil((I+H) / banks)``, and split
-into ``banks`` contiguous banks of ``B`` columns. Every bank of every row keeps
-exactly ``k = max(1, floor(density * B + 1/2))`` stored weights (zeros allowed),
-so every processing element does the same work: one stored weight per cycle.
+into ``banks`` interleaved banks of ``B`` columns: column ``c`` is entry
+``c // banks`` of bank ``c % banks``. Every bank of every row keeps exactly
+``k = max(1, floor(density * B + 1/2))`` stored weights (zeros allowed), so
+every processing element does the same work: one stored weight per cycle.
+
+Interleaved rather than contiguous banks (as in the BBS paper) balance the
+work just as well, and put any ``banks`` consecutive vector elements in
+``banks`` different banks: the hardware writes a group of consecutive
+elements (the ``h_j`` of one pass, a wide input beat) in one cycle.
 
 For comparison, unstructured magnitude pruning over the whole matrix (as ESE,
 Han et al., FPGA'17, does) and what it costs on the same hardware: every bank
@@ -19,7 +25,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["bank_width", "kept_per_bank", "prune_bank_balanced", "pack_banks", "prune_unstructured", "bank_loads",
+__all__ = ["bank_width", "bank_columns", "kept_per_bank", "prune_bank_balanced", "pack_banks", "prune_unstructured", "bank_loads",
            "utilisation", "pack_padded"]
 
 
@@ -57,11 +63,19 @@ def kept_per_bank(width: int, density: float) -> int:
 
 
 def _banked(w: np.ndarray, banks: int) -> np.ndarray:
+    """``(rows, banks, B)``: entry ``i`` of bank ``b`` is column ``i * banks + b`` (zero past the last column)."""
     rows, cols = w.shape
     width = bank_width(cols, banks)
     padded = np.zeros((rows, banks * width), dtype=w.dtype)
     padded[:, :cols] = w
-    return padded.reshape(rows, banks, width)
+    return padded.reshape(rows, width, banks).transpose(0, 2, 1)
+
+
+def bank_columns(columns: int, banks: int) -> np.ndarray:
+    """``(banks, B)``: the matrix column of each in-bank entry, ``-1`` for padding."""
+    width = bank_width(columns, banks)
+    c = np.arange(width)[None, :] * banks + np.arange(banks)[:, None]
+    return np.where(c < columns, c, -1)
 
 
 def _top_k_columns(w: np.ndarray, banks: int, k: int) -> np.ndarray:
@@ -82,7 +96,8 @@ def prune_bank_balanced(w: np.ndarray, banks: int, density: float) -> np.ndarray
     k = kept_per_bank(bank_width(cols, banks), density)
     keep = np.zeros(_banked(w, banks).shape, dtype=bool)
     np.put_along_axis(keep, _top_k_columns(w, banks, k), True, axis=2)
-    return np.where(keep.reshape(rows, -1)[:, :cols], w, 0).astype(w.dtype)
+    keep = keep.transpose(0, 2, 1).reshape(rows, -1)   # back to column order: column c = i * banks + b
+    return np.where(keep[:, :cols], w, 0).astype(w.dtype)
 
 
 def pack_banks(w: np.ndarray, banks: int, k: int) -> tuple[np.ndarray, np.ndarray]:

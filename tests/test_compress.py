@@ -61,7 +61,7 @@ def per_bank_nonzeros(w: np.ndarray, banks: int) -> np.ndarray:
     width = bank_width(w.shape[1], banks)
     padded = np.zeros((w.shape[0], banks * width))
     padded[:, :w.shape[1]] = w
-    return np.count_nonzero(padded.reshape(w.shape[0], banks, width), axis=2)
+    return np.count_nonzero(padded.reshape(w.shape[0], width, banks), axis=1)   # column c in bank c % banks
 
 
 def layer_matrix(weights, k):

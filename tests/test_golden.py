@@ -142,7 +142,7 @@ def test_head_pruned_bank_balanced(name):
     assert head.k == kept_per_bank(bank_width(head.input_size, s.banks), s.head_density)
     padded = np.zeros((head.outputs, s.banks * head.bank_width), dtype=np.int64)
     padded[:, :head.input_size] = head.w_float != 0
-    assert padded.reshape(head.outputs, s.banks, -1).sum(axis=2).max() <= head.k
+    assert padded.reshape(head.outputs, -1, s.banks).sum(axis=1).max() <= head.k   # column c in bank c % banks
     # the LSTM layers are the same with or without a head
     lstm = build_design(parse_config(_lstm_only(HEAD_CONFIGS[name])))
     for a, b in zip(design.layers, lstm.layers):

@@ -80,14 +80,15 @@ def test_figures_differ(tmp_path):
 
 @pytest.mark.parametrize("cols, banks", [(12, 3), (1201, 3), (1300, 7), (130, 8)])
 def test_bank_lines_at_exact_columns(cols, banks, tmp_path):
-    """The red lines sit at the bank boundaries b * B - 1/2, also when the image is blocked (more than
-    600 columns) and a block straddles a boundary: measured in pixels between the axes' left and right spines."""
+    """The red lines sit at the bank boundaries of the bank-major column order (bank b holds columns
+    b, b + banks, ...), also when the image is blocked (more than 600 columns) and a block straddles a
+    boundary: measured in pixels between the axes' left and right spines."""
     path = plots.plot_sparsity(np.zeros((8, cols)), banks, tmp_path / "a.png")
     image = np.asarray(decoded(path).convert("RGB")).astype(int)
     red = np.flatnonzero(((image[:, :, 0] > 150) & (image[:, :, 1] < 80) & (image[:, :, 2] < 80)).sum(axis=0) > 100)
     left, right = np.flatnonzero((image.sum(axis=2) < 200).sum(axis=0) > 300)[:2]       # the axes' spines
-    width = math.ceil(cols / banks)
-    expected = [left + b * width / cols * (right - left) for b in range(1, banks) if b * width < cols]
+    edges = np.cumsum([len(range(b, cols, banks)) for b in range(banks)])[:-1]
+    expected = [left + e / cols * (right - left) for e in edges if e < cols]
     assert len(red) == len(expected)
     assert np.abs(red - np.array(expected)).max() <= 1.0
 

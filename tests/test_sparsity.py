@@ -32,9 +32,8 @@ def expected_k(width: int, density: float) -> int:
 
 
 def bank_columns(cols: int, banks: int, b: int) -> list[int]:
-    """Real (unpadded) columns of bank ``b``."""
-    width = expected_width(cols, banks)
-    return [c for c in range(b * width, (b + 1) * width) if c < cols]
+    """Real (unpadded) columns of bank ``b``: the banks interleave, column c is in bank c % banks."""
+    return list(range(b, cols, banks))
 
 
 def reference_prune(w: np.ndarray, banks: int, density: float) -> np.ndarray:
@@ -45,7 +44,7 @@ def reference_prune(w: np.ndarray, banks: int, density: float) -> np.ndarray:
     for r in range(rows):
         for b in range(banks):
             # padding columns are zeros; they take part in the ranking but hold nothing
-            candidates = range(b * width, (b + 1) * width)
+            candidates = [i * banks + b for i in range(width)]
             ranked = sorted(candidates, key=lambda c: (-abs(w[r, c]) if c < cols else 0, c))
             for c in ranked[:k]:
                 if c < cols:
@@ -129,21 +128,22 @@ def test_kept_per_bank_decimal_ties(width, density, k):
 # -- prune_bank_balanced ------------------------------------------------------------
 
 @pytest.mark.parametrize("w, banks, density, expected", [
-    # B = 3, k = 2: equal magnitudes keep the lower columns, whatever the sign
-    ([[2, -2, 2, 1, -1, 1]], 2, 0.5, [[2, -2, 0, 1, -1, 0]]),
-    ([[-5, 5, 5, 0, 0, 0]], 2, 0.5, [[-5, 5, 0, 0, 0, 0]]),
-    ([[1, 3, -3, 3, -1, -3]], 2, 0.5, [[0, 3, -3, 3, 0, -3]]),
+    # Two interleaved banks, B = 3, k = 2: bank 0 is columns 0, 2, 4 and bank 1 columns 1, 3, 5;
+    # equal magnitudes keep the lower columns, whatever the sign
+    ([[2, -2, 2, 1, -1, 1]], 2, 0.5, [[2, -2, 2, 1, 0, 0]]),
+    ([[-5, 5, 5, 0, 0, 0]], 2, 0.5, [[-5, 5, 5, 0, 0, 0]]),
+    ([[1, 3, -3, 3, -1, -3]], 2, 0.5, [[1, 3, -3, 3, 0, 0]]),
     # B = 3, k = 1 (0.75 + 0.5 floors to 1)
-    ([[1, -1, 1, 0.5, -0.5, 0.5]], 2, 0.25, [[1, 0, 0, 0.5, 0, 0]]),
-    ([[-1, 1, 1, -0.5, 0.5, -0.5]], 2, 0.25, [[-1, 0, 0, -0.5, 0, 0]]),
-    # 5 columns, 2 banks: B = 3, the last bank is [c3, c4, pad]
-    ([[1, 1, 1, 1, 1]], 2, 0.5, [[1, 1, 0, 1, 1]]),
+    ([[1, -1, 1, 0.5, -0.5, 0.5]], 2, 0.25, [[1, -1, 0, 0, 0, 0]]),
+    ([[-1, 1, 1, -0.5, 0.5, -0.5]], 2, 0.25, [[-1, 1, 0, 0, 0, 0]]),
+    # 5 columns, 2 banks: B = 3, bank 1 is [c1, c3, pad]
+    ([[1, 1, 1, 1, 1]], 2, 0.5, [[1, 1, 1, 1, 0]]),
     ([[0, 0, 0, 0, 7]], 2, 0.5, [[0, 0, 0, 0, 7]]),
-    ([[4, 4, 4, 4, 4]], 2, 0.25, [[4, 0, 0, 4, 0]]),
+    ([[4, 4, 4, 4, 4]], 2, 0.25, [[4, 4, 0, 0, 0]]),
     # one bank, B = 4, k = 2: the two largest magnitudes, not the two largest values
     ([[-9, 1, 2, 8]], 1, 0.5, [[-9, 0, 0, 8]]),
     # several rows are independent
-    ([[3, 3, 3, 3], [1, 2, 3, 4]], 2, 0.5, [[3, 0, 3, 0], [0, 2, 0, 4]]),
+    ([[3, 3, 3, 3], [1, 2, 3, 4]], 2, 0.5, [[3, 3, 0, 0], [0, 0, 3, 4]]),
 ])
 def test_prune_ties_to_lower_column(w, banks, density, expected):
     w = np.array(w, dtype=np.float64)
@@ -210,7 +210,7 @@ def test_prune_keeps_dtype(dtype):
     w = np.array([[1, -3, 2, 0, 5, -5]], dtype=dtype)
     got = prune_bank_balanced(w, 2, 0.25)
     assert got.dtype == dtype
-    assert got.tolist() == [[0, -3, 0, 0, 5, 0]]
+    assert got.tolist() == [[0, 0, 0, 0, 5, -5]]   # bank 0: c0, c2, c4; bank 1: c1, c3, c5
 
 
 # -- pack_banks -------------------------------------------------------------------
@@ -221,7 +221,7 @@ def unpack(values: np.ndarray, index: np.ndarray, cols: int, width: int) -> np.n
     for r in range(rows):
         for b in range(banks):
             for s in range(k):
-                out[r, b * width + index[r, b, s]] += values[r, b, s]
+                out[r, index[r, b, s] * banks + b] += values[r, b, s]
     assert not out[:, cols:].any(), "a stored weight landed in the padding"
     return out[:, :cols]
 
@@ -247,10 +247,10 @@ def test_pack_banks_reconstructs(case, density):
 
 
 def test_pack_banks_free_slots_hold_zeros():
-    w = np.array([[0, 0, 6, 0, 0, 0, 0, 0]], dtype=np.float64)     # 2 banks of 4, k = 3
+    w = np.array([[0, 0, 6, 0, 0, 0, 0, 0]], dtype=np.float64)     # 2 banks of 4, k = 3; c2 is bank 0's entry 1
     values, index = pack_banks(w, 2, 3)
     assert index.tolist() == [[[0, 1, 2], [0, 1, 2]]]
-    assert values.tolist() == [[[0, 0, 6], [0, 0, 0]]]
+    assert values.tolist() == [[[0, 6, 0], [0, 0, 0]]]
     w = np.array([[0, 0, 0, 5]], dtype=np.float64)                 # 1 bank of 4, k = 2
     values, index = pack_banks(w, 1, 2)
     assert index.tolist() == [[[0, 3]]] and values.tolist() == [[[0, 5]]]
@@ -258,8 +258,8 @@ def test_pack_banks_free_slots_hold_zeros():
 
 @pytest.mark.parametrize("w, banks, k", [
     ([[1, 2, 3, 4]], 1, 3),
-    ([[1, 2, 0, 0], [0, 0, 1, 0]], 2, 1),      # row 0, bank 0 holds two
-    ([[0, 0, 0, 0, 1, 1, 1]], 2, 2),           # the last, padded bank holds three
+    ([[1, 0, 2, 0], [0, 0, 1, 0]], 2, 1),      # row 0, bank 0 (c0, c2) holds two
+    ([[0, 0, 1, 0, 1, 0, 1]], 2, 2),           # bank 0 (c0, c2, c4, c6) holds three
 ])
 def test_pack_banks_rejects_overfull_bank(w, banks, k):
     with pytest.raises(ValueError):

@@ -30,7 +30,7 @@ CONFIGS = {
 
 def vector_writes(plan, v, buf):
     for col, val in enumerate(v):
-        yield {"buf": buf, "bank": col // plan.bank_width, "addr": col % plan.bank_width, "data": int(val)}
+        yield {"buf": buf, "bank": col % plan.banks, "addr": col // plan.banks, "data": int(val)}
 
 
 def run_and_check(design, vecs, firsts):
