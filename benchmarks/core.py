@@ -32,6 +32,8 @@ from lstm_hw.emit import design_files
 from lstm_hw.golden import float_lstm, run_golden_real
 from lstm_hw.sim.top import simulate_top
 
+from measure import random_codes, steady_cycles_per_step
+
 CASES = {
     "default (I5 H12 L2)": {},
     "I64 H64, 16 MACs": {"model": {"input_size": 64, "hidden_size": 64, "num_layers": 1}},
@@ -55,9 +57,7 @@ def run_case(name: str, overrides: dict, sim: str, steps: int) -> dict:
     top = design.config.hardware.top
     meta = json.loads(files[f"{top}.json"])
     model = design.config.model
-    rng = np.random.default_rng(2026)
-    fmt = design.config.quant.activation
-    x = rng.integers(fmt.min_int // 2, fmt.max_int // 2 + 1, (1, steps, model.input_size))
+    x = random_codes(design, 1, steps)
     with tempfile.TemporaryDirectory(prefix="lstm-hw-bench-") as work:
         t1 = time.perf_counter()
         res = simulate_top(design, x, sim=sim, build_dir=work)
@@ -73,8 +73,7 @@ def run_case(name: str, overrides: dict, sim: str, steps: int) -> dict:
     err_datapath = np.abs(y - float_lstm(design, xr, quantized_weights=True)[:, -y.shape[1]:])
     err_total = np.abs(y - float_lstm(design, xr)[:, -y.shape[1]:])
     h = model.hidden_size
-    firsts = np.array(res.output_cycles[::h][:steps])
-    measured = float(np.diff(firsts[1:]).mean()) if steps > 2 else float(firsts[1] - firsts[0])
+    measured = steady_cycles_per_step(res.output_cycles, h, steps)
     ideal = meta["ideal_cycles_per_timestep"]
     return {
         "case": name, "input_size": model.input_size, "hidden_size": h, "num_layers": model.num_layers,

@@ -3,8 +3,9 @@
     python benchmarks/soak.py --count N --sim icarus|verilator [--seed S] [--max-size M] [--keep DIR]
 
 Seeds S, S+1, ..., S+N-1 each give a config (``lstm_hw.randconfig.random_case``),
-a design and a short input; each runs under random idle (0.25) and output
-backpressure (0.3) with the protocol checker on both streams. One line per
+a design and a short input; each streams it in the four flow modes (none,
+random idle 0.25, random output backpressure 0.3, both) in one simulation,
+with the protocol checker on both streams. One line per
 seed; a failing seed replays with ``--seed SEED --count 1`` and its build
 directory (waveform-free logs) is kept. Exit 1 if any seed failed.
 """
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from lstm_hw.randconfig import random_case
+from lstm_hw.sim.flow import flow_modes
 from lstm_hw.sim.top import simulate_top
 
 
@@ -36,8 +38,9 @@ def run_seed(seed: int, sim: str, max_size: int, keep: Path) -> bool:
     config, design, x = random_case(seed, max_size=max_size)
     build = Path(tempfile.mkdtemp(prefix=f"soak_{sim}_{seed}_"))
     try:
-        res = simulate_top(design, x, sim=sim, build_dir=build, seed=seed, idle=0.25, backpressure=0.3)
-        ok, why = res.passed, f"{res.mismatches} mismatches, {res.failed_checks} failed checks"
+        modes = flow_modes(idle=0.25, backpressure=0.3)
+        res = simulate_top(design, x, sim=sim, build_dir=build, seed=seed, modes=modes)
+        ok, why = res.passed, res.summary()
     except Exception as e:  # a crash is a failure of this seed, not of the run
         ok, why = False, f"{type(e).__name__}: {e}"
     verdict = "pass" if ok else f"FAIL ({why})"

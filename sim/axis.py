@@ -112,6 +112,16 @@ class StreamDriver:
                 await RisingEdge(self._clk)
         self._valid.value = 0
 
+    def abort(self) -> None:
+        """Drop valid (and last) from now on, as a source must while reset is asserted.
+
+        Cancel the task running :meth:`send` first: the items it has not yet
+        transferred are dropped. A later :meth:`send` starts afresh.
+        """
+        self._valid.value = 0
+        if self._last is not None:
+            self._last.value = 0
+
 
 class StreamMonitor:
     """Drives ready on the sink side of a stream and records every handshake.

@@ -1,4 +1,4 @@
-"""cocotb testbench of the generated top: stream sequences in, compare with the golden model.
+"""cocotb testbench of the generated top: stream sequences in, once per flow mode, compare with the golden model.
 
 Everything it needs comes through environment variables set by
 :func:`lstm_hw.sim.top.simulate_top`:
@@ -6,14 +6,17 @@ Everything it needs comes through environment variables set by
 ``LSTM_HW_META``      the generated ``<top>.json`` (widths, sizes)
 ``LSTM_HW_X``         ``.npy`` input codes ``(N, T, I)``
 ``LSTM_HW_EXPECTED``  ``.npy`` golden output codes ``(N, T', H)``
-``LSTM_HW_RESULT``    ``.json`` written here: output codes, mismatches, cycle stamps
-``LSTM_HW_SEED``, ``LSTM_HW_IDLE``, ``LSTM_HW_BACKPRESSURE``
-                      seeded probability of an idle input cycle / a not-ready output cycle
+``LSTM_HW_RESULT``    ``.json`` written here: per mode the output codes, mismatches, cycle stamps
+``LSTM_HW_SEED``      the seed of every random idle and backpressure cycle
+``LSTM_HW_MODES``     the flow modes, as :func:`lstm_hw.sim.flow.modes_to_json` writes them
 
-Driver, monitor and scoreboard stay apart: the driver only sends, the monitor
-only records (with the cycle of each handshake), and the comparison happens at
-the end against the expected array. An :class:`AxiStreamChecker` watches each
-stream port from before reset; any protocol violation fails the test.
+All sequences stream once per mode, in the given order, in one simulation
+without reset in between; the expectation is the same every time. Driver,
+monitor and scoreboard stay apart: the driver only sends, the monitor only
+records (with the cycle of each handshake), and the comparison happens per
+mode against the expected array. An :class:`AxiStreamChecker` watches each
+stream port from before reset; any protocol violation fails the test, and so
+does any output beyond the expected ones.
 """
 
 import json
@@ -22,32 +25,12 @@ import os
 import cocotb
 import numpy as np
 from cocotb.clock import Clock
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import ClockCycles, RisingEdge
 
 from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
 from lstm_hw.sim.axis_checker import AxiStreamChecker
-
-
-def _flags(rng, p):
-    while True:
-        yield bool(p > 0 and rng.random() < p)
-
-
-class CycleStamps:
-    """Records the cycle number of every handshake on a valid/ready pair."""
-
-    def __init__(self, clk, valid, ready):
-        self.cycles = []
-        self._clk, self._valid, self._ready = clk, valid, ready
-        cocotb.start_soon(self._run())
-
-    async def _run(self):
-        n = 0
-        while True:
-            await RisingEdge(self._clk)
-            n += 1
-            if self._valid.value == 1 and self._ready.value == 1:
-                self.cycles.append(n)
+from lstm_hw.sim.bench import CycleStamps, score, sequence_items
+from lstm_hw.sim.flow import RandomFlags, mode_rng, modes_from_json
 
 
 @cocotb.test()
@@ -56,8 +39,9 @@ async def stream_sequences(dut):
     x = np.load(os.environ["LSTM_HW_X"])
     expected = np.load(os.environ["LSTM_HW_EXPECTED"])
     seed = int(os.environ.get("LSTM_HW_SEED", "1"))
-    dut._log.info("seed %d (replay with LSTM_HW_SEED=%d)", seed, seed)
-    rng = np.random.default_rng(seed)
+    modes = modes_from_json(os.environ["LSTM_HW_MODES"])
+    replay = f"seed {seed}, modes {', '.join(map(str, modes))} (replay: LSTM_HW_SEED={seed})"
+    dut._log.info("%s", replay)
     n_seq, t_len, n_in = x.shape
     assert n_in == meta["input"]["elements_per_timestep"]
     n_out = expected.size
@@ -72,30 +56,50 @@ async def stream_sequences(dut):
 
     in_stamps = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
     out_stamps = CycleStamps(dut.aclk, dut.m_axis_tvalid, dut.m_axis_tready)
-    monitor = StreamMonitor(dut, dut.aclk, "m_axis", signed_width=meta["output"]["bits"],
-                            backpressure=_flags(rng, float(os.environ.get("LSTM_HW_BACKPRESSURE", "0"))))
-    driver = StreamDriver(dut, dut.aclk, "s_axis", idle=_flags(rng, float(os.environ.get("LSTM_HW_IDLE", "0"))))
-    items = [(int(v), bool(t == t_len - 1 and i == n_in - 1))
-             for seq in x for t, row in enumerate(seq) for i, v in enumerate(row)]
-    cocotb.start_soon(driver.send(items))
-    budget = 64 * (meta["cycles_per_timestep"] + meta["latency_cycles"]) * max(1, n_seq * t_len) + 10_000
-    got = await monitor.wait_for(n_out, timeout_cycles=budget)
+    idle, stall = RandomFlags(), RandomFlags()
+    monitor = StreamMonitor(dut, dut.aclk, "m_axis", signed_width=meta["output"]["bits"], backpressure=stall)
+    driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
+    items = sequence_items(x)
+    period = meta["cycles_per_timestep"] + meta["latency_cycles"]
+    budget = 64 * period * max(1, n_seq * t_len) + 10_000
 
-    values = np.array([v for v, _ in got], dtype=np.int64).reshape(expected.shape)
-    lasts = np.array([last for _, last in got], dtype=bool).reshape(expected.shape)
-    want_last = np.zeros(expected.shape, dtype=bool)
-    want_last[:, -1, -1] = True
-    mismatch = np.argwhere(values != expected)
-    with open(os.environ["LSTM_HW_RESULT"], "w") as f:
-        json.dump({"output": values.tolist(), "mismatches": len(mismatch),
-                   "protocol_violations": sum(c.total for c in checkers),
-                   "input_cycles": in_stamps.cycles, "output_cycles": out_stamps.cycles[:n_out]}, f)
-    for idx in mismatch[:10]:
-        dut._log.error("mismatch at (seq, t, h) = %s: got %d, expected %d",
-                       tuple(int(v) for v in idx), values[tuple(idx)], expected[tuple(idx)])
+    results, failures = [], []
+    result_path = os.environ["LSTM_HW_RESULT"]
+    for index, mode in enumerate(modes):
+        idle.set(mode.idle, mode_rng(seed, index, 0))
+        stall.set(mode.backpressure, mode_rng(seed, index, 1))
+        first_in, first_out = len(in_stamps.cycles), len(monitor.items)
+        await driver.send(items)
+        try:
+            got = (await monitor.wait_for(first_out + n_out, timeout_cycles=budget))[first_out:]
+        except AssertionError as e:
+            failures.append(f"mode {mode.name}: {e}")
+            results.append({"mode": mode.name, "timeout": True, "received": len(monitor.items) - first_out})
+            break
+        result = score(got, list(expected))
+        for k, (t, h), have, want in result.mismatches[:10]:
+            dut._log.error("mode %s: mismatch at (seq, t, h) = (%d, %d, %d): got %d, expected %d",
+                           mode.name, k, t, h, have, want)
+        if result.mismatches:
+            failures.append(f"mode {mode.name}: {len(result.mismatches)} of {n_out} outputs differ from golden")
+        if not result.last_ok:
+            failures.append(f"mode {mode.name}: m_axis_tlast is not exactly on each sequence's last element")
+        results.append({"mode": mode.name, "timeout": False, "output": np.stack(result.values).tolist(),
+                        "mismatches": len(result.mismatches), "last_ok": result.last_ok,
+                        "input_cycles": in_stamps.cycles[first_in:],
+                        "output_cycles": out_stamps.cycles[first_out:first_out + n_out]})
+    # Nothing may follow the last expected output.
+    await ClockCycles(dut.aclk, 2 * period + 16)
+    stray = len(monitor.items) - len(modes) * n_out if len(results) == len(modes) else 0
+    if stray:
+        failures.append(f"{stray} outputs beyond the expected {len(modes) * n_out}")
     violations = [checker.report() for checker in checkers if checker.total]
+    with open(result_path, "w") as f:
+        json.dump({"seed": seed, "modes": results, "stray_outputs": stray,
+                   "protocol_violations": sum(c.total for c in checkers)}, f)
     for report in violations:
         dut._log.error("%s", report)
-    assert not violations, "\n".join(violations)
-    assert len(mismatch) == 0, f"{len(mismatch)} of {values.size} outputs differ from the golden model"
-    assert np.array_equal(lasts, want_last), "m_axis_tlast is not exactly on each sequence's last element"
+    failures += violations
+    for failure in failures:
+        dut._log.error("%s", failure)
+    assert not failures, f"{replay}:\n" + "\n".join(failures)

@@ -48,8 +48,8 @@ def test_random_configs_build_and_run_golden(block):
 @pytest.mark.cocotb
 @pytest.mark.parametrize("sim, seed", [(sim, s) for sim, seeds in SIM_SEEDS.items() for s in seeds])
 def test_random_config_cocotb(sim, seed, tmp_path):
+    from lstm_hw.sim.flow import flow_modes
     from lstm_hw.sim.top import simulate_top
     config, design, x = random_case(seed, max_size=SIM_MAX_SIZE)
-    res = simulate_top(design, x, sim=sim, build_dir=tmp_path, seed=seed, idle=0.25, backpressure=0.3)
-    assert res.passed, (f"random config seed {seed} (max_size {SIM_MAX_SIZE}) under {sim}: {res.mismatches} "
-                        f"mismatches, {res.failed_checks} failed checks; config {config}")
+    res = simulate_top(design, x, sim=sim, build_dir=tmp_path, seed=seed, modes=flow_modes(idle=0.25, backpressure=0.3))
+    assert res.passed, f"random config seed {seed} (max_size {SIM_MAX_SIZE}); config {config}\n{res.summary()}"

@@ -1,0 +1,297 @@
+"""The benchmark suite: one table of speed, utilisation, resources and throughput for five designs.
+
+    python benchmarks/suite.py [--only NAME ...] [--no-sim] [--no-golden] [--no-lint]
+                               [--synth] [--synth-timeout S] [--report-json NAME=FILE ...]
+
+Designs: ``tiny`` (the embedded default), ``digits`` (the shape of
+examples/digits.py), ``hidden64`` and ``hidden256`` (the cases of
+benchmarks/report.py) and ``ese`` (examples/ese_timit.toml). For each:
+
+1. ``lstm-hw generate`` in a child process: wall time and peak memory.
+2. Verilator lint of the generated Verilog with the reviewed waivers.
+3. The golden model on a batch of sequences, on one core (best run).
+4. The generated Verilog under Verilator against the golden model, bit-exact:
+   the build time, the simulation speed, and the cycles per timestep at
+   steady state from the handshake stamps (benchmarks/measure.py).
+5. Resources from Yosys (``lstm-hw report``): taken from
+   benchmarks/results/report.json for the designs report.py covers, from an
+   earlier run of this suite on the same config, from ``--report-json``
+   (the output of ``lstm-hw report --json``), or, with ``--synth``,
+   synthesized here (killed after ``--synth-timeout`` seconds).
+6. Throughput at 200 MHz (``lstm_hw.report.throughput``) with the measured
+   cycles per timestep (the metadata's prediction where not simulated).
+
+Prints stage lines on stderr, the Markdown table on stdout, and writes
+benchmarks/results/suite.json (designs left out keep their previous figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+from lstm_hw.compress import config_toml
+from lstm_hw.config import load_config, parse_config
+from lstm_hw.design import build_design
+from lstm_hw.report import throughput
+from lstm_hw.tools import verilator_lint
+
+import report as report_bench
+from measure import generate_timed, golden_speed, random_codes, simulate_timed, steady_cycles_per_step
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "suite.json"
+REPORT_RESULTS = HERE / "results" / "report.json"
+WAIVER = Path(str(resources.files("lstm_hw.constraints").joinpath("amaranth.vlt")))
+CLOCK_MHZ = 200.0
+
+
+@dataclass(frozen=True)
+class Case:
+    """One design of the suite and how much of it to run."""
+
+    config: dict | Path          # overrides of the default config, or a TOML file
+    sequences: int               # simulated in RTL
+    steps: int                   # timesteps per simulated sequence
+    golden_batch: int            # sequences per golden-model call
+    golden_steps: int
+    report_case: str | None = None   # the benchmarks/report.py case with the same config
+
+
+CASES = {
+    "tiny": Case({}, 2, 16, 64, 16, report_case="default (I5 H12 L2)"),
+    "digits": Case({"model": {"input_size": 8, "hidden_size": 32, "num_layers": 1, "return_sequences": False,
+                              "output_size": 10},
+                    "sparsity": {"banks": 4, "density": 0.25}}, 4, 8, 64, 8),
+    "hidden64": Case(report_bench.CASES["I64 H64"], 1, 8, 64, 16, report_case="I64 H64"),
+    "hidden256": Case(report_bench.CASES["I128 H256"], 1, 4, 64, 16, report_case="I128 H256"),
+    "ese": Case(HERE.parent / "examples" / "ese_timit.toml", 1, 3, 8, 4),
+}
+
+
+def say(name: str, text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {text}", file=sys.stderr, flush=True)
+
+
+def case_config(case: Case):
+    return load_config(case.config) if isinstance(case.config, Path) else parse_config(case.config)
+
+
+def synth_child(config_path: Path, timeout: float) -> dict:
+    """``lstm-hw report --json`` in a child process group, killed after *timeout* s; figures or the reason."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "lstm_hw", "report", str(config_path), "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"synthesized": False, "reason": f"Yosys did not finish within {timeout:g} s", "seconds": timeout}
+    seconds = round(time.perf_counter() - t0)
+    if proc.returncode != 0:
+        return {"synthesized": False, "seconds": seconds,
+                "reason": f"lstm-hw report failed: {err.decode(errors='replace').strip().splitlines()[-1:]}"}
+    return {"synthesized": True, "source": "benchmarks/suite.py --synth", "seconds": seconds,
+            **synth_figures(json.loads(out))}
+
+
+def synth_figures(rep: dict) -> dict:
+    """The figures of an ``lstm-hw report`` the table uses."""
+    res = rep["resources"]
+    return {"dsp": rep["dsp"]["total"], "dsp_macs": rep["dsp"]["mac_arrays"], "lut": res["luts"], "ff": res["ffs"],
+            "bram36": res["bram36"], "tool": rep["synthesis"]["tool"],
+            "synth_cycles_per_timestep": rep["performance"]["cycles_per_timestep"]}
+
+
+def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict) -> dict | None:
+    """Synthesis figures made elsewhere for this exact design, or None.
+
+    A figure counts only if its design had this config (report.py's cases are
+    the same overrides; earlier suite rows carry their config) and the same
+    cycles per timestep as the design generated now: otherwise the
+    architecture changed since, and it is stale.
+    """
+    if name in given:
+        rep = json.loads(Path(given[name]).read_text())
+        return {"synthesized": True, "source": f"lstm-hw report --json ({given[name]})", **synth_figures(rep)}
+    candidates = []
+    if case.report_case and REPORT_RESULTS.exists():
+        rows = {r["case"]: r for r in json.loads(REPORT_RESULTS.read_text())}
+        if case.report_case in rows:
+            row = rows[case.report_case]
+            candidates.append({"synthesized": True, "source": f"benchmarks/results/report.json ({case.report_case})",
+                               "seconds": row.get("seconds"), **synth_figures(row)})
+    old = previous.get(name, {})
+    if old.get("config_toml") == toml and old.get("synthesis", {}).get("synthesized"):
+        candidates.append(old["synthesis"])
+    for cand in candidates:
+        if (cand["synth_cycles_per_timestep"] == meta["cycles_per_timestep"]
+                and cand["dsp_macs"] == meta["macs"]):
+            return cand
+    return None
+
+
+def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
+    config = case_config(case)
+    toml = config_toml(config)
+    config_path = work / f"{name}.toml"
+    config_path.write_text(toml)
+    model = config.model
+    row: dict = {"case": name, "date": date.today().isoformat(), "config_toml": toml, "input_size": model.input_size, "hidden_size": model.hidden_size,
+                 "num_layers": model.num_layers, "density": config.sparsity.density, "banks": config.sparsity.banks,
+                 "rows": config.hardware.rows, "weight_bits": config.quant.weight.bits, "part": config.hardware.part}
+
+    say(name, "generate (lstm-hw generate, child process)")
+    out = work / name
+    row.update(generate_timed(config_path, out))
+    top = config.hardware.top
+    meta = json.loads((out / f"{top}.json").read_text())
+    verilog = out / f"{top}.v"
+    row.update(verilog_mib=round(verilog.stat().st_size / 2**20, 1), macs=meta["macs"],
+               ideal_cycles_per_timestep=meta["ideal_cycles_per_timestep"],
+               predicted_cycles_per_timestep=meta["cycles_per_timestep"], layers=meta["layers"])
+    say(name, f"generated in {row['generation_s']} s, peak {row['generation_peak_rss_mib']} MiB, "
+              f"{row['verilog_mib']} MiB of Verilog")
+
+    if not args.no_lint:
+        say(name, "verilator --lint-only with the waivers")
+        t0 = time.perf_counter()
+        warnings = verilator_lint([verilog], top, WAIVER, wall=False)
+        row.update(lint_warnings=len(warnings), lint_s=round(time.perf_counter() - t0, 1))
+        if warnings:
+            say(name, f"lint: {len(warnings)} warnings, first: {warnings[0]}")
+
+    design = build_design(config)
+    if not args.no_golden:
+        say(name, f"golden model, {case.golden_batch} x {case.golden_steps} steps, one core")
+        row.update(golden_speed(design, batch=case.golden_batch, steps=case.golden_steps))
+
+    if not args.no_sim:
+        say(name, f"Verilator: {case.sequences} x {case.steps} steps against the golden model")
+        x = random_codes(design, case.sequences, case.steps)
+        sim = simulate_timed(design, x, build_dir=work / f"{name}-sim")
+        res = sim.pop("result")
+        if not sim["passed"]:
+            raise SystemExit(f"{name}: the RTL differs from the golden model ({sim['mismatches']} mismatches)")
+        # Per-step outputs time the steps; without them (return_sequences = false) the inputs do,
+        # since the double-buffered vector store takes x_{t+2} only once step t is done.
+        if model.return_sequences:
+            stamps, beats = res.output_cycles, meta["output"]["elements_per_timestep"]
+        else:
+            stamps, beats = res.input_cycles, model.input_size
+        measured = steady_cycles_per_step(stamps, beats, case.steps)
+        row.update(verilator_build_s=sim["build_s"], verilator_run_s=sim["run_s"],
+                   simulated_cycles=sim["simulated_cycles"], simulated_cycles_per_s=sim["cycles_per_s"],
+                   verilator_timesteps_per_s=round(case.sequences * case.steps / sim["run_s"], 1),
+                   bit_exact_outputs=int(res.output.size), measured_cycles_per_timestep=measured,
+                   measured_from="output" if model.return_sequences else "input")
+        say(name, f"bit-exact; build {sim['build_s']} s, {measured:.1f} cycles/step "
+                  f"(predicted {meta['cycles_per_timestep']}, ideal {meta['ideal_cycles_per_timestep']:g})")
+    elif name in previous and previous[name].get("config_toml") == toml \
+            and previous[name].get("predicted_cycles_per_timestep") == meta["cycles_per_timestep"]:
+        keep = ("verilator_build_s", "verilator_run_s", "simulated_cycles", "simulated_cycles_per_s",
+                "verilator_timesteps_per_s", "bit_exact_outputs", "measured_cycles_per_timestep", "measured_from")
+        row.update({k: previous[name][k] for k in keep if k in previous[name]})
+
+    synth = known_synthesis(name, case, toml, meta, previous, args.report_json)
+    if synth is None and args.synth:
+        say(name, f"synthesize (lstm-hw report, at most {args.synth_timeout:.0f} s)")
+        synth = synth_child(config_path, args.synth_timeout)
+    if synth is None:
+        synth = {"synthesized": False, "reason": "not synthesized (run with --synth)"}
+    row["synthesis"] = synth
+    say(name, "resources: " + (f"{synth['dsp']} DSP, {synth['lut']} LUT, {synth['ff']} FF, {synth['bram36']:g} BRAM36"
+                                f" ({synth['source']})" if synth["synthesized"] else synth["reason"]))
+
+    cycles = row.get("measured_cycles_per_timestep", meta["cycles_per_timestep"])
+    perf = throughput({**meta, "cycles_per_timestep": cycles}, CLOCK_MHZ)
+    dsps = synth["dsp"] if synth["synthesized"] else None
+    row.update(cycles_per_timestep=cycles, cycles_source="measured" if "measured_cycles_per_timestep" in row
+               else "predicted", utilisation=meta["ideal_cycles_per_timestep"] / cycles,
+               real_gops=perf["real_gops"], effective_gops=perf["effective_gops"],
+               real_gops_per_dsp=perf["real_gops"] / dsps if dsps else None,
+               real_gops_per_mac=perf["real_gops"] / meta["macs"], dsp_limit_gops=2 * CLOCK_MHZ / 1000)
+    return row
+
+
+def _f(v, fmt: str, missing: str = "—") -> str:
+    return missing if v is None else format(v, fmt)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| Design | Shape | MACs | Generation s (peak MiB) | Verilator build s | Verilator timesteps/s "
+             "(cycles/s) | Golden seq/s (timesteps/s) | Cycles/step ideal / actual | Utilisation | DSP | LUT | FF "
+             "| BRAM36 | GOP/s real / effective | GOP/s per DSP (limit 0.4) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        s = r["synthesis"]
+        shape = f"I{r['input_size']} H{r['hidden_size']} L{r['num_layers']}, d {r['density']:g}, w{r['weight_bits']}"
+        actual = f"{r['cycles_per_timestep']:.0f}" + ("" if r["cycles_source"] == "measured" else " (predicted)")
+        sim = (f"{r['verilator_timesteps_per_s']:g} ({r['simulated_cycles_per_s']:,})"
+               if "verilator_timesteps_per_s" in r else "—")
+        gold = (f"{r['golden_sequences_per_s']:,.0f} ({r['golden_timesteps_per_s']:,})"
+                if "golden_sequences_per_s" in r else "—")
+        res = ([f"{s['dsp']}", f"{s['lut']:,}", f"{s['ff']:,}", f"{s['bram36']:g}"] if s["synthesized"]
+               else ["not synthesized"] + [""] * 3)
+        per_dsp = (f"{r['real_gops_per_dsp']:.3f}" if r["real_gops_per_dsp"] is not None
+                   else f"{r['real_gops_per_mac']:.3f} per MAC")
+        lines.append(f"| {r['case']} | {shape} | {r['macs']} | {r['generation_s']:.1f} ({r['generation_peak_rss_mib']})"
+                     f" | {_f(r.get('verilator_build_s'), '.0f')} | {sim} | {gold} "
+                     f"| {r['ideal_cycles_per_timestep']:.0f} / {actual} | {r['utilisation']:.1%} | "
+                     + " | ".join(res) + f" | {r['real_gops']:.2f} / {r['effective_gops']:.2f} | {per_dsp} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=list(CASES), help="designs to run (default: all)")
+    ap.add_argument("--no-sim", action="store_true", help="skip the Verilator runs (keep earlier figures)")
+    ap.add_argument("--no-golden", action="store_true", help="skip the golden-model speed")
+    ap.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
+    ap.add_argument("--synth", action="store_true", help="synthesize designs with no synthesis figures yet")
+    ap.add_argument("--synth-timeout", type=float, default=3600, help="seconds per synthesis (default 3600)")
+    ap.add_argument("--report-json", nargs="*", default=[], metavar="NAME=FILE",
+                    help="use this `lstm-hw report --json` output for design NAME")
+    ap.add_argument("--work", type=Path, help="keep the generated designs and builds here (default: a temp dir)")
+    args = ap.parse_args()
+    given = dict(item.split("=", 1) for item in args.report_json)
+    unknown = set(given) - set(CASES)
+    if unknown:
+        ap.error(f"--report-json: unknown designs {sorted(unknown)}")
+    args.report_json = given
+    os.environ["CCACHE_DISABLE"] = "1"    # Verilator build times are cold builds
+    previous = {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
+    rows = dict(previous)
+    with tempfile.TemporaryDirectory(prefix="lstm-hw-suite-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        for name, case in CASES.items():
+            if args.only and name not in args.only:
+                continue
+            rows[name] = run_case(name, case, args, previous, work.resolve())
+            save(rows)   # after every design: the big ones are slow
+    print(table([rows[n] for n in CASES if n in rows]))
+
+
+def save(rows: dict) -> None:
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}", "clock_mhz": CLOCK_MHZ,
+        "results": [rows[n] for n in CASES if n in rows]}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

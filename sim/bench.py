@@ -1,0 +1,69 @@
+"""Pieces shared by the benches of the generated top: input beats, handshake stamps and the scoreboard.
+
+The scoreboard works on sequences of any lengths: the expectation is a list
+of golden output arrays ``(T'_k, O)``, one per sequence, and tlast belongs on
+the last element of each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cocotb
+import numpy as np
+from cocotb.triggers import RisingEdge
+
+__all__ = ["CycleStamps", "Score", "score", "sequence_items"]
+
+
+class CycleStamps:
+    """Records the edge number (from 1) of every handshake on a valid/ready pair; starts at construction."""
+
+    def __init__(self, clk, valid, ready):
+        self.cycles: list[int] = []
+        self.edge = 0
+        self._clk, self._valid, self._ready = clk, valid, ready
+        cocotb.start_soon(self._run())
+
+    async def _run(self):
+        while True:
+            await RisingEdge(self._clk)
+            self.edge += 1
+            if self._valid.value == 1 and self._ready.value == 1:
+                self.cycles.append(self.edge)
+
+
+def sequence_items(sequences) -> list[tuple[int, bool]]:
+    """The input beats ``(code, last)`` of sequences ``(T_k, I)``: tlast on each sequence's last element."""
+    return [(int(v), bool(t == len(seq) - 1 and i == len(row) - 1))
+            for seq in sequences for t, row in enumerate(seq) for i, v in enumerate(row)]
+
+
+@dataclass(frozen=True)
+class Score:
+    """The comparison of output beats with the golden model."""
+
+    values: list[np.ndarray]           # per sequence, shaped like its expectation
+    mismatches: list[tuple[int, tuple[int, int], int, int]]  # (sequence, (t, h), got, expected)
+    last_ok: bool
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches and self.last_ok
+
+
+def score(got: list[tuple[int, bool]], expected: list[np.ndarray]) -> Score:
+    """Compare output beats ``(value, last)`` with the golden arrays of consecutive sequences."""
+    sizes = [e.size for e in expected]
+    if len(got) != sum(sizes):
+        raise ValueError(f"{len(got)} beats for {sum(sizes)} expected outputs")
+    bounds = np.cumsum([0] + sizes)
+    values, mismatches, last_ok = [], [], True
+    for k, (want, lo, hi) in enumerate(zip(expected, bounds, bounds[1:])):
+        beats = got[lo:hi]
+        have = np.array([v for v, _ in beats], dtype=np.int64).reshape(want.shape)
+        values.append(have)
+        mismatches += [(k, tuple(int(i) for i in idx), int(have[tuple(idx)]), int(want[tuple(idx)]))
+                       for idx in np.argwhere(have != want)]
+        last_ok &= [last for _, last in beats] == [False] * (len(beats) - 1) + [True]
+    return Score(values=values, mismatches=mismatches, last_ok=last_ok)

@@ -1,0 +1,115 @@
+"""The benchmark helpers (benchmarks/measure.py, benchmarks/suite.py): what they measure and how they report it."""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
+
+import measure  # noqa: E402
+import suite  # noqa: E402
+from lstm_hw.compress import config_toml  # noqa: E402
+from lstm_hw.config import parse_config  # noqa: E402
+from lstm_hw.design import build_design  # noqa: E402
+
+
+def test_steady_cycles_skip_the_first_interval():
+    # 3 beats per step; steps start at 0, 10, 30, 50: the pipeline fills in the first interval
+    starts = [0, 10, 30, 50]
+    stamps = [s + k for s in starts for k in range(3)]
+    assert measure.steady_cycles_per_step(stamps, 3, 4) == 20.0
+    assert measure.steady_cycles_per_step(stamps, 3, 2) == 10.0   # two steps: the one interval there is
+
+
+def test_steady_cycles_refuses_too_few_steps_or_stamps():
+    with pytest.raises(ValueError, match="at least 2"):
+        measure.steady_cycles_per_step([0, 1, 2], 3, 1)
+    with pytest.raises(ValueError, match="stamps"):
+        measure.steady_cycles_per_step([0, 1, 2, 10], 3, 3)
+
+
+def test_results_xml_sums_real_and_simulated_time(tmp_path):
+    xml = tmp_path / "results.xml"
+    xml.write_text(
+        '<testsuites><testsuite name="s">'
+        '<testcase name="a" time="1.5"><properties><property name="sim_time_unit" value="us" />'
+        '<property name="sim_time_duration" value="2.5" /></properties></testcase>'
+        '<testcase name="b" time="0.5"><properties><property name="sim_time_unit" value="ns" />'
+        '<property name="sim_time_duration" value="700" /></properties></testcase>'
+        "</testsuite></testsuites>")
+    assert measure._results_xml(xml) == (2.0, 3200.0)
+
+
+def test_random_codes_shape_and_range():
+    design = build_design(parse_config({}))
+    x = measure.random_codes(design, 3, 5)
+    fmt = design.config.quant.activation
+    assert x.shape == (3, 5, design.config.model.input_size)
+    assert x.min() >= fmt.min_int // 2 and x.max() <= fmt.max_int // 2
+    assert np.array_equal(x, measure.random_codes(design, 3, 5))   # seeded
+
+
+def test_generate_timed_runs_the_cli(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(config_toml(parse_config({})))
+    got = measure.generate_timed(path, tmp_path / "out")
+    assert got["generation_s"] > 0 and got["generation_peak_rss_mib"] > 10
+    assert json.loads((tmp_path / "out" / "lstm_top.json").read_text())["macs"] == 32
+
+
+def test_generate_timed_reports_the_cli_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[sparsity]\ndensity = 1.5\n")
+    with pytest.raises(RuntimeError, match="sparsity.density"):
+        measure.generate_timed(path, tmp_path / "out")
+
+
+def test_golden_speed_on_one_core_restores_affinity():
+    before = os.sched_getaffinity(0)
+    got = measure.golden_speed(build_design(parse_config({})), batch=4, steps=3, min_seconds=0.0)
+    assert os.sched_getaffinity(0) == before
+    assert got["golden_runs"] >= 2 and got["golden_timesteps_per_s"] > 0
+    assert got["golden_timesteps_per_s"] == pytest.approx(got["golden_sequences_per_s"] * 3, rel=0.01)
+
+
+def test_synth_child_gives_up_after_the_timeout(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text(config_toml(parse_config({})))
+    got = suite.synth_child(path, timeout=0.2)
+    assert got == {"synthesized": False, "reason": "Yosys did not finish within 0.2 s", "seconds": 0.2}
+
+
+def _report(cycles: int, macs: int) -> dict:
+    return {"resources": {"luts": 10, "ffs": 20, "bram36": 1.5}, "dsp": {"total": macs + 8, "mac_arrays": macs},
+            "synthesis": {"tool": "Yosys"}, "performance": {"cycles_per_timestep": cycles}}
+
+
+def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
+    case = suite.Case({}, 1, 2, 1, 1)
+    meta = {"cycles_per_timestep": 72, "macs": 32}
+    given = tmp_path / "rep.json"
+    given.write_text(json.dumps(_report(72, 32)))
+    got = suite.known_synthesis("tiny", case, "toml", meta, {}, {"tiny": str(given)})
+    assert got["synthesized"] and got["lut"] == 10 and got["dsp"] == 40
+    # an earlier suite row counts with the same config and schedule, not with another config
+    old = {"tiny": {"config_toml": "toml", "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 32))}}}
+    assert suite.known_synthesis("tiny", case, "toml", meta, old, {})["ff"] == 20
+    assert suite.known_synthesis("tiny", case, "other toml", meta, old, {}) is None
+    # a synthesis of an older schedule (other cycles per timestep) is stale
+    stale = {"tiny": {"config_toml": "toml", "synthesis": {"synthesized": True, **suite.synth_figures(_report(80, 32))}}}
+    assert suite.known_synthesis("tiny", case, "toml", meta, stale, {}) is None
+
+
+def test_table_marks_predicted_cycles_and_missing_synthesis():
+    row = {"case": "x", "input_size": 3, "hidden_size": 4, "num_layers": 1, "density": 0.5, "weight_bits": 8,
+           "macs": 16, "generation_s": 1.0, "generation_peak_rss_mib": 100, "ideal_cycles_per_timestep": 10.0,
+           "cycles_per_timestep": 20, "cycles_source": "predicted", "utilisation": 0.5, "real_gops": 1.0,
+           "effective_gops": 2.0, "real_gops_per_dsp": None, "real_gops_per_mac": 0.0625,
+           "synthesis": {"synthesized": False, "reason": "r"}}
+    line = suite.table([row]).splitlines()[2]
+    assert "10 / 20 (predicted)" in line and "not synthesized" in line and "0.062 per MAC" in line
+    assert line.count("|") == suite.table([row]).splitlines()[0].count("|")
