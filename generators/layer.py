@@ -31,14 +31,19 @@ class LSTMLayer(wiring.Component):
     compute pipeline never stalls). Pre-activations are gathered into whole
     hidden units (the four gates of unit ``j``) and go through
     ``max(1, rows / 4)`` :class:`CellUpdate` lanes, each with its own
-    cell-state memory. The ``h`` values are serialised one per cycle into the
-    vector store (for ``t + 1``) and the output FIFO.
+    cell-state memory. The lanes' ``h`` values of a pass are consecutive
+    columns, so (the banks being interleaved) in different banks: with at
+    least as many banks as lanes they go into the vector store (for ``t + 1``)
+    in one cycle and into the output FIFO as one word; otherwise they are
+    serialised one per cycle. The FIFO hands out one element per cycle.
 
-    Latency and throughput: see :attr:`step_cycles` and
-    :attr:`first_output_cycles`; with ready inputs and outputs, a timestep
-    takes ``passes x k`` issue cycles plus the pipeline tail, or the
-    ``I + H`` element transfers through the single vector write port if that
-    is longer.
+    Latency and throughput: see :attr:`step_cycles`, :attr:`stream_cycles`
+    and :attr:`first_output_cycles`; with ready inputs and outputs, a
+    timestep takes ``passes x k`` issue cycles plus the pipeline tail, or the
+    element transfers if that is longer: ``I`` loads plus the ``h`` writes
+    through the vector store's write port (``H`` cycles, or ``passes`` when
+    the ``rows / 4`` cell lanes write a pass's ``h`` at once, which they do
+    when there are at least as many banks as lanes), and ``H`` outputs.
 
     Parameters
     ----------
@@ -63,7 +68,12 @@ class LSTMLayer(wiring.Component):
         self._design = design
         self._plan = plan
         self._emit_all = bool(emit_all)
-        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant)
+        u_lanes = plan.units_per_pass
+        # The h_j of one pass are consecutive columns, so in different banks when there are
+        # at least as many banks as lanes: then they are written in one cycle.
+        self._parallel_h = 1 < u_lanes <= plan.banks
+        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant,
+                                 group_writes=u_lanes - 1 if self._parallel_h else 0)
         self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
         elem = element_layout(design.io_format.shape())
         super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})
@@ -74,7 +84,13 @@ class LSTMLayer(wiring.Component):
 
     @property
     def fifo_depth(self) -> int:
-        return 2 * self._plan.hidden
+        """Output FIFO depth: two steps of ``h``, in elements (in words of a pass's ``h`` when parallel)."""
+        return 2 * (self._plan.passes if self._parallel_h else self._plan.hidden)
+
+    @property
+    def parallel_h(self) -> bool:
+        """A pass's ``h_j`` (one per cell lane) go into the vector store in one cycle."""
+        return self._parallel_h
 
     @property
     def _gather_latency(self) -> int:
@@ -86,7 +102,7 @@ class LSTMLayer(wiring.Component):
 
     @property
     def _serial_latency(self) -> int:
-        return 0 if self._plan.units_per_pass == 1 else 2  # FIFO write to first read
+        return 0 if self._plan.units_per_pass == 1 or self._parallel_h else 2  # FIFO write to first read
 
     def h_write_times(self) -> list[int]:
         """Cycle of each ``h_j`` write, counted from a step's start command, inputs ready."""
@@ -97,11 +113,30 @@ class LSTMLayer(wiring.Component):
         for j in range(p.hidden):
             last_pass = (j // u_lanes + 1) * per_unit - 1 if p.rows < 4 else j // u_lanes
             ready = base + (last_pass + 1) * p.k - 1
-            if u_lanes > 1:
+            if u_lanes > 1 and not self._parallel_h:
                 ready = max(ready + self._serial_latency, free)
             times.append(ready)
             free = ready + 1
         return times
+
+    def output_times(self) -> list[int]:
+        """Cycle of each ``h_j`` on ``o``, counted like :meth:`h_write_times`, ``o`` always ready, empty FIFO."""
+        out, free = [], 0
+        for t in self.h_write_times():
+            out.append(max(t + self._fifo_latency, free))
+            free = out[-1] + 1
+        return out
+
+    @property
+    def write_cycles(self) -> int:
+        """Cycles per step in which ``h`` writes hold the vector store's write port (the loader waits)."""
+        return self._plan.passes if self._parallel_h else self._plan.hidden
+
+    @property
+    def stream_cycles(self) -> int:
+        """Cycles per step the element streams need: ``I`` loads (which wait out the ``h`` writes), ``H`` outputs."""
+        load = self._plan.input_size + self.write_cycles
+        return max(load, self._plan.hidden) if self._emit_all else load
 
     @property
     def step_cycles(self) -> int:
@@ -111,12 +146,12 @@ class LSTMLayer(wiring.Component):
     @property
     def first_output_cycles(self) -> int:
         """Cycles from a step's start command to its first ``h`` on ``o`` (empty FIFO)."""
-        return self.h_write_times()[0] + self._fifo_latency
+        return self.output_times()[0]
 
     @property
     def last_output_cycles(self) -> int:
         """Cycles from a step's start command to its last ``h`` on ``o`` (empty FIFO, ``o`` ready)."""
-        return self.h_write_times()[-1] + self._fifo_latency
+        return self.output_times()[-1]
 
     def elaborate(self, platform):
         m = Module()
@@ -127,19 +162,48 @@ class LSTMLayer(wiring.Component):
         for u, cell in enumerate(self._cells):
             m.submodules[f"cell{u}"] = cell
 
-        # -- output FIFO (credit: a step starts only if all its h fit) --------
-        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
-                                                          depth=self.fifo_depth)
-        m.d.comb += [
-            self.o.valid.eq(ofifo.r_rdy),
-            self.o.payload.eq(ofifo.r_data),
-            ofifo.r_en.eq(self.o.ready),
-        ]
+        u_lanes = p.units_per_pass
+        parallel = self._parallel_h
 
-        # -- h writer: one h_j per cycle into the vector store and the FIFO ---
-        h_valid = Signal()
+        # -- output FIFO (credit: a step starts only if all its h fit) --------
+        if parallel:   # one word per pass, read out one element per cycle
+            word = data.StructLayout({"h": data.ArrayLayout(q.activation.shape(), u_lanes),
+                                      "n": range(1, u_lanes + 1), "last": 1})
+            m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=word.size, depth=self.fifo_depth)
+            r_word = Signal(word)
+            o_idx = Signal(counter_shape(u_lanes))
+            o_end = o_idx == r_word.n - 1
+            m.d.comb += [r_word.eq(ofifo.r_data), self.o.valid.eq(ofifo.r_rdy),
+                         self.o.payload.last.eq(r_word.last & o_end)]
+            with m.Switch(o_idx):  # a case, not a wide shift as ``r_word.h[o_idx]`` would emit
+                for u in range(u_lanes - 1):
+                    with m.Case(u):
+                        m.d.comb += self.o.payload.data.eq(r_word.h[u])
+                with m.Default():
+                    m.d.comb += self.o.payload.data.eq(r_word.h[u_lanes - 1])
+            with m.If(self.o.valid & self.o.ready):
+                with m.If(o_end):
+                    m.d.sync += o_idx.eq(0)
+                    m.d.comb += ofifo.r_en.eq(1)
+                with m.Else():
+                    m.d.sync += o_idx.eq(o_idx + 1)
+            step_words = p.passes
+        else:
+            m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
+                                                              depth=self.fifo_depth)
+            m.d.comb += [
+                self.o.valid.eq(ofifo.r_rdy),
+                self.o.payload.eq(ofifo.r_data),
+                ofifo.r_en.eq(self.o.ready),
+            ]
+            step_words = H
+
+        # -- h writer: into the vector store (for t + 1) and the FIFO ----------
+        # Serial: one h_j per cycle. Parallel: the u_lanes h_j of a pass at once.
+        h_valid = Signal()             # a write this cycle (serial: h_data; parallel: lane_hs)
         h_data = Signal(q.activation.shape())
-        j = Signal(counter_shape(H))
+        n_writes = p.passes if parallel else H
+        j = Signal(counter_shape(n_writes))
         h_bank = Signal(counter_shape(p.banks), init=I % p.banks)   # h_j is column I + j
         h_addr = Signal(counter_shape(B), init=I // p.banks)
         q_buf = Signal()               # vector half the running step reads
@@ -147,23 +211,25 @@ class LSTMLayer(wiring.Component):
         step_last = Signal()
         step_emit = Signal()
         step_done = Signal()
-        m.d.comb += step_done.eq(h_valid & (j == H - 1))
+        stride = u_lanes if parallel else 1     # columns the writer moves per write (< banks)
+        m.d.comb += step_done.eq(h_valid & (j == n_writes - 1))
         with m.If(h_valid):
-            with m.If(j == H - 1):
+            with m.If(j == n_writes - 1):
                 m.d.sync += [j.eq(0), h_bank.eq(I % p.banks), h_addr.eq(I // p.banks)]
             with m.Else():
                 m.d.sync += j.eq(j + 1)
-                with m.If(h_bank == p.banks - 1):
-                    m.d.sync += [h_bank.eq(0), h_addr.eq(h_addr + 1)]
+                with m.If(h_bank >= p.banks - stride):
+                    m.d.sync += [h_bank.eq(h_bank + stride - p.banks), h_addr.eq(h_addr + 1)]
                 with m.Else():
-                    m.d.sync += h_bank.eq(h_bank + 1)
-        out_elem = Signal(element_layout(q.activation.shape()))
-        m.d.comb += [
-            out_elem.data.eq(h_data),
-            out_elem.last.eq(step_last & (j == H - 1)),
-            ofifo.w_data.eq(out_elem),
-            ofifo.w_en.eq(h_valid & step_emit),
-        ]
+                    m.d.sync += h_bank.eq(h_bank + stride)
+        if not parallel:
+            out_elem = Signal(element_layout(q.activation.shape()))
+            m.d.comb += [
+                out_elem.data.eq(h_data),
+                out_elem.last.eq(step_last & (j == H - 1)),
+                ofifo.w_data.eq(out_elem),
+                ofifo.w_en.eq(h_valid & step_emit),
+            ]
 
         # -- loader: x_t elements into the free vector half ------------------
         x_full = Signal(2)             # half n holds a complete x
@@ -183,6 +249,29 @@ class LSTMLayer(wiring.Component):
             wr.addr.eq(Mux(h_valid, h_addr, l_addr)),
             wr.data.eq(Mux(h_valid, h_data, self.i.payload.data)),
         ]
+        lane_hs = [Signal(q.activation.shape(), name=f"h_lane{u}") for u in range(u_lanes)]
+        lane_ok = Signal(u_lanes)      # parallel: lane u holds a real unit (not padding)
+        if parallel:
+            m.d.comb += h_data.eq(lane_hs[0])
+            for u in range(1, u_lanes):
+                port = mvm.wr_group[u - 1]
+                wrap = h_bank >= p.banks - u
+                m.d.comb += [
+                    port.valid.eq(h_valid & lane_ok[u]),
+                    port.payload.buf.eq(~q_buf),
+                    port.payload.bank.eq(Mux(wrap, h_bank + u - p.banks, h_bank + u)),
+                    port.payload.addr.eq(Mux(wrap, h_addr + 1, h_addr)),
+                    port.payload.data.eq(lane_hs[u]),
+                ]
+            w_word = Signal(word)
+            for u in range(u_lanes):
+                m.d.comb += w_word.h[u].eq(lane_hs[u])
+            m.d.comb += [
+                w_word.n.eq(sum(lane_ok[u] for u in range(u_lanes))),
+                w_word.last.eq(step_last & (j == n_writes - 1)),
+                ofifo.w_data.eq(w_word),
+                ofifo.w_en.eq(h_valid & step_emit),
+            ]
 
         # -- step control ------------------------------------------------------
         running = Signal()
@@ -190,7 +279,7 @@ class LSTMLayer(wiring.Component):
         q_full = Mux(q_buf, x_full[1], x_full[0])
         q_last = Mux(q_buf, x_last[1], x_last[0])
         emit = 1 if self._emit_all else q_last
-        room = ofifo.level <= self.fifo_depth - H
+        room = ofifo.level <= self.fifo_depth - step_words
         m.d.comb += [
             mvm.cmd.valid.eq(~running & q_full & (~emit | room)),
             mvm.cmd.payload.buf.eq(q_buf),
@@ -207,7 +296,6 @@ class LSTMLayer(wiring.Component):
                 m.d.sync += x_full[half].eq(0)
 
         # -- gather the four gates of each hidden unit -------------------------
-        u_lanes = p.units_per_pass
         preact = q.preact.shape()
         unit_valid = Signal(u_lanes)
         slot = Signal(counter_shape(-(-H // u_lanes)))
@@ -259,8 +347,13 @@ class LSTMLayer(wiring.Component):
             ]
             lane_h.append((cell.o.valid, cell.o.payload.h))
 
-        # -- serialise h: one per cycle ----------------------------------------
-        if u_lanes == 1:
+        # -- h of the cell lanes: all at once, or serialised one per cycle -----
+        if parallel:
+            # The lanes run in lock step: lane 0 is valid for every pass.
+            m.d.comb += h_valid.eq(lane_h[0][0])
+            for u in range(u_lanes):
+                m.d.comb += [lane_hs[u].eq(lane_h[u][1]), lane_ok[u].eq(lane_h[u][0])]
+        elif u_lanes == 1:
             m.d.comb += [h_valid.eq(lane_h[0][0]), h_data.eq(lane_h[0][1])]
         else:
             word = data.StructLayout({"h": data.ArrayLayout(q.activation.shape(), u_lanes),

@@ -98,11 +98,17 @@ class SparseMatVec(wiring.Component):
         The scheduled layer (ROM contents, sizes).
     quant : QuantConfig
         Number formats.
+    group_writes : int
+        Extra write ports (``wr_group``), for a group of elements in different banks.
 
     Members
     -------
     wr : In(stream.Signature(vector_write_layout, always_ready=True))
         Vector element writes; always accepted, effective the next cycle.
+    wr_group : In(stream.Signature(vector_write_layout, always_ready=True)).array(group_writes)
+        Further writes in the same cycle (present when ``group_writes > 0``).
+        Every memory has one write port: the valid writes of a cycle, ``wr``
+        included, must all go to different banks.
     cmd : In(stream.Signature({"buf": 1, "first": 1}))
         Start a step on vector half ``buf``. ``first`` reads ``h_{t-1}`` as
         zero (a sequence's first step). Ready while no step is issuing.
@@ -110,17 +116,23 @@ class SparseMatVec(wiring.Component):
         The pre-activations of hardware rows ``pass x rows ..``; no backpressure.
     """
 
-    def __init__(self, *, plan: LayerPlan, quant: QuantConfig):
+    def __init__(self, *, plan: LayerPlan, quant: QuantConfig, group_writes: int = 0):
         if not isinstance(plan, LayerPlan):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         if not isinstance(quant, QuantConfig):
             raise TypeError(f"quant must be a QuantConfig, not {quant!r}")
+        if not isinstance(group_writes, int) or not 0 <= group_writes < plan.banks:
+            raise ValueError(f"group_writes must be an integer from 0 to banks - 1 = {plan.banks - 1}, "
+                             f"got {group_writes!r}")
         self._plan = plan
         self._quant = quant
         self._tree_levels = bits_for(plan.banks) if plan.banks > 0 else 0  # ceil(log2(banks + 1))
         self._chunks = chunk_bounds(self.sum_bits)
+        write = stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)
+        group = {"wr_group": In(write).array(group_writes)} if group_writes else {}
         super().__init__({
-            "wr": In(stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)),
+            "wr": In(write),
+            **group,
             "cmd": In(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
             "o": Out(stream.Signature(data.StructLayout({
                 "pass": counter_shape(plan.passes),
@@ -198,6 +210,17 @@ class SparseMatVec(wiring.Component):
         elem = q.activation.shape()
         rom_layout = data.StructLayout({"w": q.weight.shape(), "idx": unsigned(p.index_bits)})
         bias_shift = q.product.frac - q.bias_format.frac
+        # The write into each bank's vector copies (at most one port writes a bank in a cycle).
+        bank_wr = []
+        for bank in range(p.banks):
+            en = Signal(name=f"vwr_en_b{bank}")
+            waddr = Signal(p.index_bits + 1, name=f"vwr_addr_b{bank}")
+            wdata = Signal(elem, name=f"vwr_data_b{bank}")
+            for port in [self.wr, *getattr(self, "wr_group", [])]:
+                with m.If(port.valid & equals(port.payload.bank, bank)):
+                    m.d.comb += [en.eq(1), waddr.eq(Cat(port.payload.addr, port.payload.buf)),
+                                 wdata.eq(port.payload.data)]
+            bank_wr.append((en, waddr, wdata))
         sums = []
         for lane in range(p.rows):
             terms = []
@@ -210,11 +233,7 @@ class SparseMatVec(wiring.Component):
                 rd = rom.read_port()
                 m.d.comb += rd.addr.eq(addr)
                 wp = vec.write_port()
-                m.d.comb += [
-                    wp.addr.eq(Cat(self.wr.payload.addr, self.wr.payload.buf)),
-                    wp.data.eq(self.wr.payload.data),
-                    wp.en.eq(self.wr.valid & equals(self.wr.payload.bank, bank)),
-                ]
+                m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]), wp.data.eq(bank_wr[bank][2])]
                 vp = vec.read_port()
                 m.d.comb += vp.addr.eq(Cat(rd.data.idx, buf1))
                 # Columns at or past the layer input width hold h_{t-1}: zero on a first step.

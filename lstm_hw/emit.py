@@ -73,7 +73,7 @@ def metadata(design: Design, top) -> dict:
             "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
             "issue_cycles_per_timestep": p.issue_cycles,
             "compute_cycles_per_timestep": layer.step_cycles,
-            "stream_cycles_per_timestep": p.input_size + p.hidden,
+            "stream_cycles_per_timestep": layer.stream_cycles,
         })
     head = _head_metadata(top)
     stages = per_layer + ([head] if head else [])
