@@ -27,17 +27,18 @@ class CellUpdate(wiring.Component):
         +2  products    f * c_prev + r, i * g       multipliers (f*c's P register adds
                                                     the rounding offset r; M register)
         +3  sum         aligned by fc_shift, ig_shift   one adder (a DSP48E1 post-adder)
-        +4  round       to the cell fraction bits   none: the offset is in, bits drop
-        +5  c_t         saturated to the cell format    a LUT test of the top bits, a mux
+        +4  c_t         rounded (bits drop: r is in) and saturated to the cell
+                        format                      a LUT test of the top bits, a mux
         cell tanh unit  tanh(c_t); z_o's gate is delayed to meet it
         +1  operands    o, tanh(c_t)                none
-        +2  product     o * tanh(c_t)               multiplier
-        +3  round       to the activation fraction bits   one constant add
-        +4  h_t         saturated to the activation format   compares and a mux
+        +2  product     o * tanh(c_t) + r'          multiplier and post-adder (P register)
+        +3  h_t         rounded (bits drop) and saturated to the activation format
 
     ``c_t`` is delayed to leave in the same beat as ``h_t``. Latency is
-    ``gate + 5 + cell_tanh + 4`` cycles (25 with the default configuration's
-    activation units); throughput is one update per cycle. There is no
+    ``gate + 4 + cell_tanh + 3`` cycles (21 with the default configuration's
+    activation units); throughput is one update per cycle. (Should the offset
+    ``r`` not be a whole multiple of ``2**fc_shift``, which needs
+    ``nonlin.frac < 1``, the sum is rounded in a stage of its own.) There is no
     backpressure: both ports are always ready and ``valid`` only travels down
     the pipeline.
 
@@ -59,8 +60,8 @@ class CellUpdate(wiring.Component):
     """
 
     # Stages after the gate units up to c_t, and after the cell tanh unit up to h_t.
-    _C_STAGES = 5
-    _H_STAGES = 4
+    _C_STAGES = 4
+    _H_STAGES = 3
 
     def __init__(self, *, tables: ActivationTables, math: CellMath):
         if not isinstance(tables, ActivationTables):
@@ -101,7 +102,18 @@ class CellUpdate(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from an input transfer to its output valid."""
-        return self._gate_latency + self._C_STAGES + self._tanh.latency + self._H_STAGES
+        return self._gate_latency + self._c_stages + self._tanh.latency + self._H_STAGES
+
+    @property
+    def _c_stages(self) -> int:
+        """Stages after the gate units up to c_t: one more when the rounding offset cannot be folded."""
+        return self._C_STAGES + (0 if self._offset_folds else 1)
+
+    @property
+    def _offset_folds(self) -> bool:
+        """The sum's rounding offset is a whole multiple of ``2**fc_shift`` (true when ``nonlin.frac >= 1``)."""
+        cm = self._math
+        return rounding_offset(cm.sum_frac - cm.cell.frac, cm.rounding) % (1 << cm.fc_shift) == 0
 
     @property
     def _gate_latency(self) -> int:
@@ -125,23 +137,25 @@ class CellUpdate(wiring.Component):
         # (Exact while shift - fc_shift = nonlin.frac >= 1; otherwise round after the sum.)
         shift = cm.sum_frac - cm.cell.frac
         offset = rounding_offset(shift, cm.rounding)
-        folded = offset % (1 << cm.fc_shift) == 0
+        folded = self._offset_folds
         fc = delay(m, f * c_prev + (offset >> cm.fc_shift if folded else 0), 1, name="fc")
         ig = delay(m, i * g, 1, name="ig")
         total = delay(m, (fc << cm.fc_shift) + (ig << cm.ig_shift), 1, name="total")
-        total = delay(m, round_shift(total, shift, "truncate" if folded else cm.rounding), 1, name="total_rounded")
+        if not folded:
+            total = delay(m, round_shift(total, shift, cm.rounding), 1, name="total_rounded")
         c_t = Signal(cm.cell.shape())
-        m.d.sync += c_t.eq(saturate(total, cm.cell))
+        m.d.sync += c_t.eq(saturate(round_shift(total, shift, "truncate") if folded else total, cm.cell))
 
         m.submodules.tanh_cell = tanh = self._tanh
         m.d.comb += [tanh.i.payload.eq(c_t),
-                     tanh.i.valid.eq(delay(m, slowest.o.valid, self._C_STAGES, name="valid_c"))]
+                     tanh.i.valid.eq(delay(m, slowest.o.valid, self._c_stages, name="valid_c"))]
 
-        o = delay(m, gate["o"], self._C_STAGES + tanh.latency + 1, name="o_op")
+        o = delay(m, gate["o"], self._c_stages + tanh.latency + 1, name="o_op")
         t = delay(m, tanh.o.payload, 1, name="tanh_op")
-        h = delay(m, o * t, 1, name="oh")
-        h = delay(m, round_shift(h, 2 * cm.nonlin.frac - cm.activation.frac, cm.rounding), 1, name="h_rounded")
-        m.d.sync += [self.o.payload.h.eq(saturate(h, cm.activation)),
+        # The rounding offset again rides in the post-adder (the DSP48E1 drops its M register).
+        h_shift = 2 * cm.nonlin.frac - cm.activation.frac
+        h = delay(m, o * t + rounding_offset(h_shift, cm.rounding), 1, name="oh")
+        m.d.sync += [self.o.payload.h.eq(saturate(round_shift(h, h_shift, "truncate"), cm.activation)),
                      self.o.payload.c.eq(delay(m, c_t, tanh.latency + self._H_STAGES - 1, name="c_t"))]
         m.d.comb += self.o.valid.eq(delay(m, tanh.o.valid, self._H_STAGES, name="valid_h"))
         return m
