@@ -5,7 +5,9 @@
 
 Designs: ``tiny`` (the embedded default), ``digits`` (the shape of
 examples/digits.py), ``hidden64`` and ``hidden256`` (the cases of
-benchmarks/report.py) and ``ese`` (examples/ese_timit.toml). For each:
+benchmarks/report.py), ``ese`` (examples/ese_timit.toml) and ``koios`` (the
+shape and numbers of VTR's koios ``lstm.v``: I100 H64, dense, Q4.12, 41 x 16
+= 656 MACs, as many as its multipliers). For each:
 
 1. ``lstm-hw generate`` in a child process: wall time and peak memory.
 2. Verilator lint of the generated Verilog with the reviewed waivers.
@@ -77,7 +79,20 @@ CASES = {
     "hidden64": Case(report_bench.CASES["I64 H64"], 1, 8, 64, 16, report_case="I64 H64"),
     "hidden256": Case(report_bench.CASES["I128 H256"], 1, 4, 64, 16, report_case="I128 H256"),
     "ese": Case(HERE.parent / "examples" / "ese_timit.toml", 1, 3, 8, 4),
+    # VTR koios lstm.v's shape and numbers (I100 H64, dense, Q4.12, 656 multipliers) for logic per MAC
+    "koios": Case({"model": {"input_size": 100, "hidden_size": 64, "num_layers": 1},
+                   "quant": {"weight": {"bits": 16, "frac": 12}},
+                   "sparsity": {"banks": 41, "density": 1.0},
+                   "hardware": {"rows": 16, "part": "xc7k325tffg900-2"}}, 1, 8, 64, 16),
 }
+
+
+def source_state() -> str:
+    """The commit measured, and whether the generator's sources differed from it."""
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "lstm_hw", "generators")
+    return git("rev-parse", "--short", "HEAD") + (" with uncommitted generator changes" if dirty else "")
 
 
 def say(name: str, text: str) -> None:
@@ -149,9 +164,10 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
     config_path = work / f"{name}.toml"
     config_path.write_text(toml)
     model = config.model
-    row: dict = {"case": name, "date": date.today().isoformat(), "config_toml": toml, "input_size": model.input_size, "hidden_size": model.hidden_size,
-                 "num_layers": model.num_layers, "density": config.sparsity.density, "banks": config.sparsity.banks,
-                 "rows": config.hardware.rows, "weight_bits": config.quant.weight.bits, "part": config.hardware.part}
+    row: dict = {"case": name, "date": date.today().isoformat(), "commit": source_state(), "config_toml": toml,
+                 "input_size": model.input_size, "hidden_size": model.hidden_size, "num_layers": model.num_layers,
+                 "density": config.sparsity.density, "banks": config.sparsity.banks, "rows": config.hardware.rows,
+                 "weight_bits": config.quant.weight.bits, "part": config.hardware.part}
 
     say(name, "generate (lstm-hw generate, child process)")
     out = work / name
@@ -272,25 +288,31 @@ def main() -> None:
         ap.error(f"--report-json: unknown designs {sorted(unknown)}")
     args.report_json = given
     os.environ["CCACHE_DISABLE"] = "1"    # Verilator build times are cold builds
-    previous = {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
-    rows = dict(previous)
+    previous = load_results()
+    ran = {}
     with tempfile.TemporaryDirectory(prefix="lstm-hw-suite-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name, case in CASES.items():
             if args.only and name not in args.only:
                 continue
-            rows[name] = run_case(name, case, args, previous, work.resolve())
-            save(rows)   # after every design: the big ones are slow
+            ran[name] = run_case(name, case, args, previous, work.resolve())
+            save(ran)   # after every design: the big ones are slow
+    rows = load_results()
     print(table([rows[n] for n in CASES if n in rows]))
 
 
+def load_results() -> dict:
+    return {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
+
+
 def save(rows: dict) -> None:
+    """Write *rows* into results/suite.json over what it holds now (another run may have added designs)."""
+    merged = {**load_results(), **rows}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}", "clock_mhz": CLOCK_MHZ,
-        "results": [rows[n] for n in CASES if n in rows]}, indent=2) + "\n")
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "clock_mhz": CLOCK_MHZ, "results": [merged[n] for n in CASES if n in merged]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
