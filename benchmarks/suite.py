@@ -130,13 +130,16 @@ def synth_figures(rep: dict) -> dict:
             "synth_cycles_per_timestep": rep["performance"]["cycles_per_timestep"]}
 
 
-def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict) -> dict | None:
+def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict,
+                    synth: bool = False) -> dict | None:
     """Synthesis figures made elsewhere for this exact design, or None.
 
     A figure counts only if its design had this config (report.py's cases are
     the same overrides; earlier suite rows carry their config) and the same
-    cycles per timestep as the design generated now: otherwise the
-    architecture changed since, and it is stale.
+    MACs. With other cycles per timestep than the design generated now, the
+    architecture changed since: without *synth* such a figure is returned
+    marked ``stale`` (the table flags it), with *synth* it is not returned, so
+    that the design is synthesized again.
     """
     if name in given:
         rep = json.loads(Path(given[name]).read_text())
@@ -151,10 +154,13 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
     old = previous.get(name, {})
     if old.get("config_toml") == toml and old.get("synthesis", {}).get("synthesized"):
         candidates.append(old["synthesis"])
-    for cand in candidates:
-        if (cand["synth_cycles_per_timestep"] == meta["cycles_per_timestep"]
-                and cand["dsp_macs"] == meta["macs"]):
+    same_macs = [c for c in candidates if c["dsp_macs"] == meta["macs"]]
+    for cand in same_macs:
+        if cand["synth_cycles_per_timestep"] == meta["cycles_per_timestep"]:
             return cand
+    if same_macs and not synth:
+        return {**same_macs[0], "stale": f"synthesized when the design took {same_macs[0]['synth_cycles_per_timestep']}"
+                                         f" cycles per timestep (now {meta['cycles_per_timestep']})"}
     return None
 
 
@@ -221,7 +227,7 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
                 "verilator_timesteps_per_s", "bit_exact_outputs", "measured_cycles_per_timestep", "measured_from")
         row.update({k: previous[name][k] for k in keep if k in previous[name]})
 
-    synth = known_synthesis(name, case, toml, meta, previous, args.report_json)
+    synth = known_synthesis(name, case, toml, meta, previous, args.report_json, args.synth)
     if synth is None and args.synth:
         say(name, f"synthesize (lstm-hw report, at most {args.synth_timeout:.0f} s)")
         synth = synth_child(config_path, args.synth_timeout)
@@ -229,7 +235,8 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
         synth = {"synthesized": False, "reason": "not synthesized (run with --synth)"}
     row["synthesis"] = synth
     say(name, "resources: " + (f"{synth['dsp']} DSP, {synth['lut']} LUT, {synth['ff']} FF, {synth['bram36']:g} BRAM36"
-                                f" ({synth['source']})" if synth["synthesized"] else synth["reason"]))
+                                f" ({synth['source']}{'; ' + synth['stale'] if 'stale' in synth else ''})"
+                                if synth["synthesized"] else synth["reason"]))
 
     cycles = row.get("measured_cycles_per_timestep", meta["cycles_per_timestep"])
     perf = throughput({**meta, "cycles_per_timestep": cycles}, CLOCK_MHZ)
@@ -259,8 +266,9 @@ def table(rows: list[dict]) -> str:
                if "verilator_timesteps_per_s" in r else "—")
         gold = (f"{r['golden_sequences_per_s']:,.0f} ({r['golden_timesteps_per_s']:,})"
                 if "golden_sequences_per_s" in r else "—")
-        res = ([f"{s['dsp']}", f"{s['lut']:,}", f"{s['ff']:,}", f"{s['bram36']:g}"] if s["synthesized"]
-               else ["not synthesized"] + [""] * 3)
+        mark = " *" if s.get("stale") else ""
+        res = ([f"{s['dsp']}{mark}", f"{s['lut']:,}{mark}", f"{s['ff']:,}{mark}", f"{s['bram36']:g}{mark}"]
+               if s["synthesized"] else ["not synthesized"] + [""] * 3)
         per_dsp = (f"{r['real_gops_per_dsp']:.3f}" if r["real_gops_per_dsp"] is not None
                    else f"{r['real_gops_per_mac']:.3f} per MAC")
         lines.append(f"| {r['case']} | {shape} | {r['macs']} | {r['generation_s']:.1f} ({r['generation_peak_rss_mib']})"
@@ -300,6 +308,9 @@ def main() -> None:
             save(ran)   # after every design: the big ones are slow
     rows = load_results()
     print(table([rows[n] for n in CASES if n in rows]))
+    stale = [f"{n}: {rows[n]['synthesis']['stale']}" for n in CASES if n in rows and "stale" in rows[n]["synthesis"]]
+    if stale:
+        print("\n* Synthesized at an earlier revision of the generator: " + "; ".join(stale) + ".")
 
 
 def load_results() -> dict:
