@@ -5,7 +5,9 @@
 
 Designs: ``tiny`` (the embedded default), ``digits`` (the shape of
 examples/digits.py), ``hidden64`` and ``hidden256`` (the cases of
-benchmarks/report.py) and ``ese`` (examples/ese_timit.toml). For each:
+benchmarks/report.py), ``ese`` (examples/ese_timit.toml) and ``koios`` (the
+shape and numbers of VTR's koios ``lstm.v``: I100 H64, dense, Q4.12, 41 x 16
+= 656 MACs, as many as its multipliers). For each:
 
 1. ``lstm-hw generate`` in a child process: wall time and peak memory.
 2. Verilator lint of the generated Verilog with the reviewed waivers.
@@ -77,7 +79,20 @@ CASES = {
     "hidden64": Case(report_bench.CASES["I64 H64"], 1, 8, 64, 16, report_case="I64 H64"),
     "hidden256": Case(report_bench.CASES["I128 H256"], 1, 4, 64, 16, report_case="I128 H256"),
     "ese": Case(HERE.parent / "examples" / "ese_timit.toml", 1, 3, 8, 4),
+    # VTR koios lstm.v's shape and numbers (I100 H64, dense, Q4.12, 656 multipliers) for logic per MAC
+    "koios": Case({"model": {"input_size": 100, "hidden_size": 64, "num_layers": 1},
+                   "quant": {"weight": {"bits": 16, "frac": 12}},
+                   "sparsity": {"banks": 41, "density": 1.0},
+                   "hardware": {"rows": 16, "part": "xc7k325tffg900-2"}}, 1, 8, 64, 16),
 }
+
+
+def source_state() -> str:
+    """The commit measured, and whether the generator's sources differed from it."""
+    def git(*a):
+        return subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "lstm_hw", "generators")
+    return git("rev-parse", "--short", "HEAD") + (" with uncommitted generator changes" if dirty else "")
 
 
 def say(name: str, text: str) -> None:
@@ -115,13 +130,16 @@ def synth_figures(rep: dict) -> dict:
             "synth_cycles_per_timestep": rep["performance"]["cycles_per_timestep"]}
 
 
-def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict) -> dict | None:
+def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict,
+                    synth: bool = False) -> dict | None:
     """Synthesis figures made elsewhere for this exact design, or None.
 
     A figure counts only if its design had this config (report.py's cases are
     the same overrides; earlier suite rows carry their config) and the same
-    cycles per timestep as the design generated now: otherwise the
-    architecture changed since, and it is stale.
+    MACs. With other cycles per timestep than the design generated now, the
+    architecture changed since: without *synth* such a figure is returned
+    marked ``stale`` (the table flags it), with *synth* it is not returned, so
+    that the design is synthesized again.
     """
     if name in given:
         rep = json.loads(Path(given[name]).read_text())
@@ -136,10 +154,13 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
     old = previous.get(name, {})
     if old.get("config_toml") == toml and old.get("synthesis", {}).get("synthesized"):
         candidates.append(old["synthesis"])
-    for cand in candidates:
-        if (cand["synth_cycles_per_timestep"] == meta["cycles_per_timestep"]
-                and cand["dsp_macs"] == meta["macs"]):
+    same_macs = [c for c in candidates if c["dsp_macs"] == meta["macs"]]
+    for cand in same_macs:
+        if cand["synth_cycles_per_timestep"] == meta["cycles_per_timestep"]:
             return cand
+    if same_macs and not synth:
+        return {**same_macs[0], "stale": f"synthesized when the design took {same_macs[0]['synth_cycles_per_timestep']}"
+                                         f" cycles per timestep (now {meta['cycles_per_timestep']})"}
     return None
 
 
@@ -149,9 +170,10 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
     config_path = work / f"{name}.toml"
     config_path.write_text(toml)
     model = config.model
-    row: dict = {"case": name, "date": date.today().isoformat(), "config_toml": toml, "input_size": model.input_size, "hidden_size": model.hidden_size,
-                 "num_layers": model.num_layers, "density": config.sparsity.density, "banks": config.sparsity.banks,
-                 "rows": config.hardware.rows, "weight_bits": config.quant.weight.bits, "part": config.hardware.part}
+    row: dict = {"case": name, "date": date.today().isoformat(), "commit": source_state(), "config_toml": toml,
+                 "input_size": model.input_size, "hidden_size": model.hidden_size, "num_layers": model.num_layers,
+                 "density": config.sparsity.density, "banks": config.sparsity.banks, "rows": config.hardware.rows,
+                 "weight_bits": config.quant.weight.bits, "part": config.hardware.part}
 
     say(name, "generate (lstm-hw generate, child process)")
     out = work / name
@@ -205,7 +227,7 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
                 "verilator_timesteps_per_s", "bit_exact_outputs", "measured_cycles_per_timestep", "measured_from")
         row.update({k: previous[name][k] for k in keep if k in previous[name]})
 
-    synth = known_synthesis(name, case, toml, meta, previous, args.report_json)
+    synth = known_synthesis(name, case, toml, meta, previous, args.report_json, args.synth)
     if synth is None and args.synth:
         say(name, f"synthesize (lstm-hw report, at most {args.synth_timeout:.0f} s)")
         synth = synth_child(config_path, args.synth_timeout)
@@ -213,7 +235,8 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
         synth = {"synthesized": False, "reason": "not synthesized (run with --synth)"}
     row["synthesis"] = synth
     say(name, "resources: " + (f"{synth['dsp']} DSP, {synth['lut']} LUT, {synth['ff']} FF, {synth['bram36']:g} BRAM36"
-                                f" ({synth['source']})" if synth["synthesized"] else synth["reason"]))
+                                f" ({synth['source']}{'; ' + synth['stale'] if 'stale' in synth else ''})"
+                                if synth["synthesized"] else synth["reason"]))
 
     cycles = row.get("measured_cycles_per_timestep", meta["cycles_per_timestep"])
     perf = throughput({**meta, "cycles_per_timestep": cycles}, CLOCK_MHZ)
@@ -243,8 +266,9 @@ def table(rows: list[dict]) -> str:
                if "verilator_timesteps_per_s" in r else "—")
         gold = (f"{r['golden_sequences_per_s']:,.0f} ({r['golden_timesteps_per_s']:,})"
                 if "golden_sequences_per_s" in r else "—")
-        res = ([f"{s['dsp']}", f"{s['lut']:,}", f"{s['ff']:,}", f"{s['bram36']:g}"] if s["synthesized"]
-               else ["not synthesized"] + [""] * 3)
+        mark = " *" if s.get("stale") else ""
+        res = ([f"{s['dsp']}{mark}", f"{s['lut']:,}{mark}", f"{s['ff']:,}{mark}", f"{s['bram36']:g}{mark}"]
+               if s["synthesized"] else ["not synthesized"] + [""] * 3)
         per_dsp = (f"{r['real_gops_per_dsp']:.3f}" if r["real_gops_per_dsp"] is not None
                    else f"{r['real_gops_per_mac']:.3f} per MAC")
         lines.append(f"| {r['case']} | {shape} | {r['macs']} | {r['generation_s']:.1f} ({r['generation_peak_rss_mib']})"
@@ -272,25 +296,34 @@ def main() -> None:
         ap.error(f"--report-json: unknown designs {sorted(unknown)}")
     args.report_json = given
     os.environ["CCACHE_DISABLE"] = "1"    # Verilator build times are cold builds
-    previous = {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
-    rows = dict(previous)
+    previous = load_results()
+    ran = {}
     with tempfile.TemporaryDirectory(prefix="lstm-hw-suite-") as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         for name, case in CASES.items():
             if args.only and name not in args.only:
                 continue
-            rows[name] = run_case(name, case, args, previous, work.resolve())
-            save(rows)   # after every design: the big ones are slow
+            ran[name] = run_case(name, case, args, previous, work.resolve())
+            save(ran)   # after every design: the big ones are slow
+    rows = load_results()
     print(table([rows[n] for n in CASES if n in rows]))
+    stale = [f"{n}: {rows[n]['synthesis']['stale']}" for n in CASES if n in rows and "stale" in rows[n]["synthesis"]]
+    if stale:
+        print("\n* Synthesized at an earlier revision of the generator: " + "; ".join(stale) + ".")
+
+
+def load_results() -> dict:
+    return {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
 
 
 def save(rows: dict) -> None:
+    """Write *rows* into results/suite.json over what it holds now (another run may have added designs)."""
+    merged = {**load_results(), **rows}
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps({
-        "date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}", "clock_mhz": CLOCK_MHZ,
-        "results": [rows[n] for n in CASES if n in rows]}, indent=2) + "\n")
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "clock_mhz": CLOCK_MHZ, "results": [merged[n] for n in CASES if n in merged]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -198,21 +198,21 @@ async def resets(dut):
         name, when, count = case["name"], case["when"], case["count"]
         cut = bench.cases[f"{name}.cut"]
         bench.set_mode(case["mode"])
-        in0, out0 = len(bench.in_stamps.cycles), len(bench.monitor.items)
+        out0 = len(bench.monitor.items)
         task = cocotb.start_soon(bench.driver.send(sequence_items([cut])))
-        waited, seen = 0, None
+        taken, waited, seen = 0, 0, None
         for _ in range(bench.budget([cut])):
             await RisingEdge(dut.aclk)
-            taken = len(bench.in_stamps.cycles) - in0
+            # Sampled here, not taken from the stamps or monitor, which may update after this task at an edge.
             s = (int(dut.s_axis_tvalid.value), int(dut.s_axis_tready.value))
             m = (int(dut.m_axis_tvalid.value), int(dut.m_axis_tready.value))
+            taken += s == (1, 1)
             if when == "inputs" and taken >= count:
                 seen = {"inputs_taken": taken}
             elif when == "input_stalled" and taken >= count and s == (1, 0):
                 seen = {"inputs_taken": taken, "s_axis_stalled": True}
-            elif when == "output_stalled":
-                if len(bench.monitor.items) - out0 >= count:
-                    bench.stall.set(1.0)
+            elif when == "output_stalled" and len(bench.monitor.items) - out0 >= count:
+                bench.stall.set(1.0)  # from here on the sink holds tready low; random stalls before do not count
                 waited = waited + 1 if m == (1, 0) else 0
                 if waited >= STALL_EDGES:
                     seen = {"inputs_taken": taken, "m_axis_stalled_edges": waited}

@@ -99,9 +99,16 @@ def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
     old = {"tiny": {"config_toml": "toml", "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 32))}}}
     assert suite.known_synthesis("tiny", case, "toml", meta, old, {})["ff"] == 20
     assert suite.known_synthesis("tiny", case, "other toml", meta, old, {}) is None
-    # a synthesis of an older schedule (other cycles per timestep) is stale
-    stale = {"tiny": {"config_toml": "toml", "synthesis": {"synthesized": True, **suite.synth_figures(_report(80, 32))}}}
-    assert suite.known_synthesis("tiny", case, "toml", meta, stale, {}) is None
+    # a synthesis of an older schedule (other cycles per timestep) is marked stale, or redone with synth
+    stale = {"tiny": {"config_toml": "toml",
+                      "synthesis": {"synthesized": True, **suite.synth_figures(_report(80, 32))}}}
+    got = suite.known_synthesis("tiny", case, "toml", meta, stale, {})
+    assert got["lut"] == 10 and "took 80 cycles per timestep (now 72)" in got["stale"]
+    assert suite.known_synthesis("tiny", case, "toml", meta, stale, {}, synth=True) is None
+    # another MAC array is another design
+    other = {"tiny": {"config_toml": "toml",
+                      "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 16))}}}
+    assert suite.known_synthesis("tiny", case, "toml", meta, other, {}) is None
 
 
 def test_table_marks_predicted_cycles_and_missing_synthesis():
@@ -113,3 +120,12 @@ def test_table_marks_predicted_cycles_and_missing_synthesis():
     line = suite.table([row]).splitlines()[2]
     assert "10 / 20 (predicted)" in line and "not synthesized" in line and "0.062 per MAC" in line
     assert line.count("|") == suite.table([row]).splitlines()[0].count("|")
+
+
+def test_save_merges_with_what_another_run_wrote(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "RESULTS", tmp_path / "suite.json")
+    suite.save({"ese": {"case": "ese", "v": 1}})
+    suite.save({"tiny": {"case": "tiny", "v": 2}})
+    suite.save({"ese": {"case": "ese", "v": 3}})
+    assert [(r["case"], r["v"]) for r in json.loads((tmp_path / "suite.json").read_text())["results"]] == [
+        ("tiny", 2), ("ese", 3)]
