@@ -205,6 +205,9 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
         x = random_codes(design, case.sequences, case.steps)
         sim = simulate_timed(design, x, build_dir=work / f"{name}-sim")
         res = sim.pop("result")
+        if res.meta != meta:   # the simulated design is built in this process, the generated one in a child
+            raise SystemExit(f"{name}: the generator changed while the suite ran (the simulated design's "
+                             "metadata differs from the generated one's); run again")
         if not sim["passed"]:
             raise SystemExit(f"{name}: the RTL differs from the golden model ({sim['mismatches']} mismatches)")
         # Per-step outputs time the steps; without them (return_sequences = false) the inputs do,
