@@ -141,10 +141,11 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
     marked ``stale`` (the table flags it), with *synth* it is not returned, so
     that the design is synthesized again.
     """
+    candidates = []
     if name in given:
         rep = json.loads(Path(given[name]).read_text())
-        return {"synthesized": True, "source": f"lstm-hw report --json ({given[name]})", **synth_figures(rep)}
-    candidates = []
+        candidates.append({"synthesized": True, "source": f"lstm-hw report --json ({given[name]})",
+                           **synth_figures(rep)})
     if case.report_case and REPORT_RESULTS.exists():
         rows = {r["case"]: r for r in json.loads(REPORT_RESULTS.read_text())}
         if case.report_case in rows:

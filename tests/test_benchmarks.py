@@ -94,7 +94,9 @@ def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
     given = tmp_path / "rep.json"
     given.write_text(json.dumps(_report(72, 32)))
     got = suite.known_synthesis("tiny", case, "toml", meta, {}, {"tiny": str(given)})
-    assert got["synthesized"] and got["lut"] == 10 and got["dsp"] == 40
+    assert got["synthesized"] and got["lut"] == 10 and got["dsp"] == 40 and "stale" not in got
+    given.write_text(json.dumps(_report(75, 32)))
+    assert "stale" in suite.known_synthesis("tiny", case, "toml", meta, {}, {"tiny": str(given)})
     # an earlier suite row counts with the same config and schedule, not with another config
     old = {"tiny": {"config_toml": "toml", "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 32))}}}
     assert suite.known_synthesis("tiny", case, "toml", meta, old, {})["ff"] == 20
