@@ -1,5 +1,6 @@
 """The gate matrix-vector product of one layer, bank-balanced sparse."""
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -221,21 +222,26 @@ class SparseMatVec(wiring.Component):
                     m.d.comb += [en.eq(1), waddr.eq(Cat(port.payload.addr, port.payload.buf)),
                                  wdata.eq(port.payload.data)]
             bank_wr.append((en, waddr, wdata))
+        w_bits = q.weight.bits
+        packed = (rom_w.astype(np.int64) & ((1 << w_bits) - 1)) | (rom_idx.astype(np.int64) << w_bits)
         sums = []
         for lane in range(p.rows):
             terms = []
             for bank in range(p.banks):
-                rom = memory.Memory(shape=rom_layout, depth=n_pass * k, init=[
-                    {"w": int(w), "idx": int(i)} for w, i in zip(rom_w[lane, bank], rom_idx[lane, bank])])
+                # Packed as plain integers (the layout's bits: w low, idx high): building
+                # one layout constant per entry dominated the elaboration of deep ROMs.
+                rom = memory.Memory(shape=unsigned(rom_layout.size), depth=n_pass * k,
+                                    init=packed[lane, bank].tolist())
                 vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[])
                 m.submodules[f"rom_l{lane}_b{bank}"] = rom
                 m.submodules[f"vec_l{lane}_b{bank}"] = vec
                 rd = rom.read_port()
                 m.d.comb += rd.addr.eq(addr)
+                entry = rom_layout(rd.data)
                 wp = vec.write_port()
                 m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]), wp.data.eq(bank_wr[bank][2])]
                 vp = vec.read_port()
-                m.d.comb += vp.addr.eq(Cat(rd.data.idx, buf1))
+                m.d.comb += vp.addr.eq(Cat(entry.idx, buf1))
                 # Columns at or past the layer input width hold h_{t-1}: zero on a first step.
                 # Entry i of this bank is column i * banks + bank.
                 h_from = -(-(p.input_size - bank) // p.banks)
@@ -244,10 +250,10 @@ class SparseMatVec(wiring.Component):
                 elif h_from >= p.bank_width:
                     is_h = Const(0)
                 else:
-                    is_h = rd.data.idx >= h_from
+                    is_h = entry.idx >= h_from
                 mask2 = Signal(name=f"mask_l{lane}_b{bank}")
                 w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
-                m.d.sync += [mask2.eq(first1 & is_h), w2.eq(rd.data.w)]
+                m.d.sync += [mask2.eq(first1 & is_h), w2.eq(entry.w)]
                 # DSP48E1 shape: A/B operand registers, M register, P accumulator.
                 a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
                 b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
