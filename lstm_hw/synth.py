@@ -122,7 +122,13 @@ def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[st
     if res.returncode != 0 or not netlist_path.exists():
         lines = [ln.strip() for ln in (log + res.stdout + res.stderr).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("ERROR")]
-        reason = errors[-1] if errors else (lines[-1] if lines else f"exit code {res.returncode}, no output")
+        code = res.returncode
+        status = (f"killed by signal {-code}" if code < 0 else f"exit code {code}") + (
+            " (out of memory?)" if code in (-9, 137) else "")
+        if errors:
+            reason = f"{errors[-1]} ({status})"
+        else:   # the log may end mid-line when Yosys is killed
+            reason = f"{status}, no error message; log ends: {lines[-1][:120]!r}" if lines else f"{status}, no output"
         raise UsageError(f"yosys failed: {reason}")
     return Netlist.from_json(json.loads(netlist_path.read_text()), top, log)
 

@@ -193,4 +193,16 @@ def test_yosys_failure_is_one_line(tmp_path, monkeypatch):
     fake.chmod(0o755)
     res = _invoke("report", "--yosys", fake)
     assert res.exit_code == 2
-    assert res.stderr.splitlines()[-1] == "error: yosys failed: ERROR: out of cheese"
+    assert res.stderr.splitlines()[-1] == "error: yosys failed: ERROR: out of cheese (exit code 1)"
+
+
+def test_yosys_killed_says_so(tmp_path, monkeypatch):
+    """A Yosys that dies without an ERROR line (killed, or out of memory) is reported with its signal."""
+    monkeypatch.setattr(synth, "synthesize", _SYNTHESIZE)
+    fake = tmp_path / "yosys"
+    fake.write_text("#!/bin/sh\n[ \"$1\" = -V ] && echo 'Yosys 0.0' && exit 0\nprintf 'ABC: starting G' >&2\nkill -9 $$\n")
+    fake.chmod(0o755)
+    res = _invoke("report", "--yosys", fake)
+    assert res.exit_code == 2
+    assert res.stderr.splitlines()[-1] == (
+        "error: yosys failed: killed by signal 9 (out of memory?), no error message; log ends: 'ABC: starting G'")
