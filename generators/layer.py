@@ -250,9 +250,9 @@ class LSTMLayer(wiring.Component):
             wr.addr.eq(Mux(h_valid, h_addr, l_addr)),
             wr.data.eq(Mux(h_valid, h_data, self.i.payload.data)),
         ]
-        lane_hs = [Signal(q.activation.shape(), name=f"h_lane{u}") for u in range(u_lanes)]
-        lane_ok = Signal(u_lanes)      # parallel: lane u holds a real unit (not padding)
         if parallel:
+            lane_hs = [Signal(q.activation.shape(), name=f"h_lane{u}") for u in range(u_lanes)]
+            lane_ok = Signal(u_lanes)  # lane u holds a real unit (not padding)
             m.d.comb += h_data.eq(lane_hs[0])
             for u in range(1, u_lanes):
                 port = mvm.wr_group[u - 1]
