@@ -170,23 +170,9 @@ class LSTMLayer(wiring.Component):
             word = data.StructLayout({"h": data.ArrayLayout(q.activation.shape(), u_lanes),
                                       "n": range(1, u_lanes + 1), "last": 1})
             m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=word.size, depth=self.fifo_depth)
-            r_word = Signal(word)
-            o_idx = Signal(counter_shape(u_lanes))
-            o_end = o_idx == r_word.n - 1
-            m.d.comb += [r_word.eq(ofifo.r_data), self.o.valid.eq(ofifo.r_rdy),
-                         self.o.payload.last.eq(r_word.last & o_end)]
-            with m.Switch(o_idx):  # a case, not a wide shift as ``r_word.h[o_idx]`` would emit
-                for u in range(u_lanes - 1):
-                    with m.Case(u):
-                        m.d.comb += self.o.payload.data.eq(r_word.h[u])
-                with m.Default():
-                    m.d.comb += self.o.payload.data.eq(r_word.h[u_lanes - 1])
-            with m.If(self.o.valid & self.o.ready):
-                with m.If(o_end):
-                    m.d.sync += o_idx.eq(0)
-                    m.d.comb += ofifo.r_en.eq(1)
-                with m.Else():
-                    m.d.sync += o_idx.eq(o_idx + 1)
+            r_word, o_end = _unpack_words(m, ofifo, word, self.o.payload.data, self.o.valid & self.o.ready,
+                                          name="o")
+            m.d.comb += [self.o.valid.eq(ofifo.r_rdy), self.o.payload.last.eq(r_word.last & o_end)]
             step_words = p.passes
         else:
             m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
@@ -364,20 +350,34 @@ class LSTMLayer(wiring.Component):
             m.d.comb += [w_word.h[u].eq(lane_h[u][1]) for u in range(u_lanes)]
             n_valid = sum(lane_h[u][0] for u in range(u_lanes))
             m.d.comb += [w_word.n.eq(n_valid), hfifo.w_data.eq(w_word), hfifo.w_en.eq(lane_h[0][0])]
-            r_word = Signal(word)
-            idx = Signal(counter_shape(u_lanes))
-            m.d.comb += [r_word.eq(hfifo.r_data), h_valid.eq(hfifo.r_rdy)]
-            with m.Switch(idx):  # a case, not a wide shift as ``r_word.h[idx]`` would emit
-                for u in range(u_lanes - 1):
-                    with m.Case(u):
-                        m.d.comb += h_data.eq(r_word.h[u])
-                with m.Default():
-                    m.d.comb += h_data.eq(r_word.h[u_lanes - 1])
-            with m.If(hfifo.r_rdy):
-                with m.If(idx == r_word.n - 1):
-                    m.d.sync += idx.eq(0)
-                    m.d.comb += hfifo.r_en.eq(1)
-                with m.Else():
-                    m.d.sync += idx.eq(idx + 1)
+            m.d.comb += h_valid.eq(hfifo.r_rdy)
+            _unpack_words(m, hfifo, word, h_data, hfifo.r_rdy, name="h")
         return m
+
+
+def _unpack_words(m, word_fifo, word, data_out, take, *, name: str):
+    """Hand out the first ``n`` elements ``h[0..n-1]`` of each word of ``word_fifo``, one at a time.
+
+    ``data_out`` shows the current element; each cycle with ``take`` high
+    moves on, and the word leaves the FIFO with its last element. Returns the
+    current word and a signal high on its last element.
+    """
+    r_word = Signal(word, name=f"{name}_word")
+    lanes = word["h"].shape.length
+    idx = Signal(counter_shape(lanes), name=f"{name}_idx")
+    end = idx == r_word.n - 1
+    m.d.comb += r_word.eq(word_fifo.r_data)
+    with m.Switch(idx):  # a case, not a wide shift as ``r_word.h[idx]`` would emit
+        for u in range(lanes - 1):
+            with m.Case(u):
+                m.d.comb += data_out.eq(r_word.h[u])
+        with m.Default():
+            m.d.comb += data_out.eq(r_word.h[lanes - 1])
+    with m.If(take):
+        with m.If(end):
+            m.d.sync += idx.eq(0)
+            m.d.comb += word_fifo.r_en.eq(1)
+        with m.Else():
+            m.d.sync += idx.eq(idx + 1)
+    return r_word, end
 
