@@ -124,17 +124,20 @@ class PolyActivation(wiring.Component):
         x = self.i.payload
         abits = ceil_log2(t.segments)
         width = t.seg_shift + abits
+        # u holds bits [lo, width) of the folded (or offset) input: the segment address and,
+        # for a polynomial, the offset dx within the segment. A larger |x| takes the tail
+        # (`inside` is 0), so no bit above `width` is kept.
+        lo = 0 if d else t.seg_shift
+        u = Signal(unsigned(width - lo), name="u") if width > lo else None
         if t.fold:
-            u = Signal(unsigned(max(1, width, t.in_fmt.bits)), name="u")
-            m.d.sync += u.eq(abs(x))
+            if u is not None:
+                m.d.sync += u.eq(abs(x)[lo:])
             neg = delay(m, x < 0, 1, name="neg")
             inside = delay(m, (x > -t.range_codes) & (x < t.range_codes), 1, name="inside")
             below = None
         else:
-            fmt_in = t.in_fmt
-            u = Signal(signed(max(width + 1, signed_bits(fmt_in.min_int + t.range_codes,
-                                                          fmt_in.max_int + t.range_codes))), name="u")
-            m.d.sync += u.eq(x + t.range_codes)
+            if u is not None:
+                m.d.sync += u.eq((x + t.range_codes)[lo:])
             neg = None
             below = delay(m, x < -t.range_codes, 1, name="below")
             inside = delay(m, (x >= -t.range_codes) & (x < t.range_codes), 1, name="inside")
@@ -145,10 +148,11 @@ class PolyActivation(wiring.Component):
             shape=data.StructLayout(columns), depth=max(2, 1 << abits),
             init=[{f"c{j}": int(c) for j, c in enumerate(row)} for row in t.coefs])
         read = rom.read_port(domain="sync")
-        m.d.comb += read.addr.eq(u[t.seg_shift:width] if abits else 0)
-        tv = Signal(signed(signed_bits(-t.centre, (1 << t.seg_shift) - 1 - t.centre)), name="t")
-        dx = u[:t.seg_shift] if t.seg_shift else Const(0, 1)
-        m.d.sync += tv.eq(dx - t.centre)
+        m.d.comb += read.addr.eq(u[t.seg_shift - lo:] if abits else 0)
+        if d:
+            tv = Signal(signed(signed_bits(-t.centre, (1 << t.seg_shift) - 1 - t.centre)), name="t")
+            dx = u[:t.seg_shift] if t.seg_shift else Const(0, 1)
+            m.d.sync += tv.eq(dx - t.centre)
 
         # Horner steps: operands, product, round_shift + add.
         acc = read.data[f"c{d}"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -123,12 +123,14 @@ class CellUpdate(wiring.Component):
         cm = self._math
         m = Module()
 
-        gate = {}
+        gate, valid = {}, []
         for name, unit in self._gates.items():
             m.submodules[f"{name}_gate"] = unit
             m.d.comb += [unit.i.payload.eq(self.i.payload[name]), unit.i.valid.eq(self.i.valid)]
             gate[name] = delay(m, unit.o.payload, self._gate_latency - unit.latency, name=name)
-        slowest = max(self._gates.values(), key=lambda unit: unit.latency)
+            valid.append(delay(m, unit.o.valid, self._gate_latency - unit.latency, name=f"{name}_valid"))
+        # Every gate's valid, aligned: they are equal, and synthesis merges the copies.
+        gates_valid = Cat(*valid).all()
 
         f, i, g = (delay(m, gate[name], 1, name=f"{name}_op") for name in "fig")
         c_prev = delay(m, self.i.payload.c, self._gate_latency + 1, name="c_prev")
@@ -140,22 +142,25 @@ class CellUpdate(wiring.Component):
         folded = self._offset_folds
         fc = delay(m, f * c_prev + (offset >> cm.fc_shift if folded else 0), 1, name="fc")
         ig = delay(m, i * g, 1, name="ig")
-        total = delay(m, (fc << cm.fc_shift) + (ig << cm.ig_shift), 1, name="total")
-        if not folded:
-            total = delay(m, round_shift(total, shift, cm.rounding), 1, name="total_rounded")
+        total = (fc << cm.fc_shift) + (ig << cm.ig_shift)
+        if folded:  # only the bits above the rounding point are registered
+            total = delay(m, round_shift(total, shift, "truncate"), 1, name="total")
+        else:
+            total = delay(m, round_shift(delay(m, total, 1, name="total"), shift, cm.rounding), 1,
+                          name="total_rounded")
         c_t = Signal(cm.cell.shape())
-        m.d.sync += c_t.eq(saturate(round_shift(total, shift, "truncate") if folded else total, cm.cell))
+        m.d.sync += c_t.eq(saturate(total, cm.cell))
 
         m.submodules.tanh_cell = tanh = self._tanh
         m.d.comb += [tanh.i.payload.eq(c_t),
-                     tanh.i.valid.eq(delay(m, slowest.o.valid, self._c_stages, name="valid_c"))]
+                     tanh.i.valid.eq(delay(m, gates_valid, self._c_stages, name="valid_c"))]
 
         o = delay(m, gate["o"], self._c_stages + tanh.latency + 1, name="o_op")
         t = delay(m, tanh.o.payload, 1, name="tanh_op")
         # The rounding offset again rides in the post-adder (the DSP48E1 drops its M register).
         h_shift = 2 * cm.nonlin.frac - cm.activation.frac
-        h = delay(m, o * t + rounding_offset(h_shift, cm.rounding), 1, name="oh")
-        m.d.sync += [self.o.payload.h.eq(saturate(round_shift(h, h_shift, "truncate"), cm.activation)),
+        h = delay(m, round_shift(o * t + rounding_offset(h_shift, cm.rounding), h_shift, "truncate"), 1, name="oh")
+        m.d.sync += [self.o.payload.h.eq(saturate(h, cm.activation)),
                      self.o.payload.c.eq(delay(m, c_t, tanh.latency + self._H_STAGES - 1, name="c_t"))]
         m.d.comb += self.o.valid.eq(delay(m, tanh.o.valid, self._H_STAGES, name="valid_h"))
         return m

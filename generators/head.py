@@ -136,7 +136,6 @@ class DenseHead(wiring.Component):
             start.eq((~running | step_end) & Mux(nxt, x_full[1], x_full[0]) & (pending <= depth - O)),
             mvm.cmd.valid.eq(start),
             mvm.cmd.payload.buf.eq(nxt),
-            mvm.cmd.payload.first.eq(0),
         ]
         with m.If(step_end):
             m.d.sync += [running.eq(0), q_buf.eq(~q_buf)]

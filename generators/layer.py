@@ -319,7 +319,6 @@ class LSTMLayer(wiring.Component):
             m.d.comb += rd.addr.eq(slot)
             g1 = delay(m, gates[u], 1, name=f"gates{u}")
             v1 = delay(m, unit_valid[u], 1, name=f"uvalid{u}")
-            s1 = delay(m, slot, 1, name=f"slot{u}")
             m.d.comb += [
                 cell.i.valid.eq(v1),
                 cell.i.payload.i.eq(g1[0]), cell.i.payload.f.eq(g1[1]),
@@ -327,11 +326,10 @@ class LSTMLayer(wiring.Component):
                 cell.i.payload.c.eq(Mux(step_first, 0, rd.data)),
             ]
             wp = cmem.write_port()
-            m.d.comb += [
-                wp.addr.eq(delay(m, s1, cell.latency, name=f"cslot{u}")),
-                wp.data.eq(cell.o.payload.c),
-                wp.en.eq(cell.o.valid),
-            ]
+            m.d.comb += [wp.data.eq(cell.o.payload.c), wp.en.eq(cell.o.valid)]
+            if len(wp.addr):  # a one-entry memory has no address to carry along
+                s1 = delay(m, slot, 1, name=f"slot{u}")
+                m.d.comb += wp.addr.eq(delay(m, s1, cell.latency, name=f"cslot{u}"))
             lane_h.append((cell.o.valid, cell.o.payload.h))
 
         # -- h of the cell lanes: all at once, or serialised one per cycle -----

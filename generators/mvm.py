@@ -134,12 +134,23 @@ class SparseMatVec(wiring.Component):
         super().__init__({
             "wr": In(write),
             **group,
-            "cmd": In(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
+            "cmd": In(stream.Signature(data.StructLayout({"buf": 1, **({"first": 1} if self._has_h else {})}))),
             "o": Out(stream.Signature(data.StructLayout({
                 "pass": counter_shape(plan.passes),
                 "z": data.ArrayLayout(quant.preact.shape(), plan.rows),
             }), always_ready=True)),
         })
+
+    @property
+    def _h_from(self) -> list[int]:
+        """Per bank, the first entry that holds ``h_{t-1}`` (entry i of bank b is column i * banks + b)."""
+        p = self._plan
+        return [-(-(p.input_size - bank) // p.banks) for bank in range(p.banks)]
+
+    @property
+    def _has_h(self) -> bool:
+        """Some column holds ``h_{t-1}``: a layer's plan, not a dense head's."""
+        return min(self._h_from) < self._plan.bank_width
 
     @property
     def plan(self) -> LayerPlan:
@@ -179,6 +190,8 @@ class SparseMatVec(wiring.Component):
         rom_w, rom_idx, rom_b = p.roms()
 
         # Issue counters: stage 0 of the pipeline.
+        # `first` zeroes h_{t-1} on a sequence's first step; a plan with no h column has no `first`.
+        h_from, has_h = self._h_from, self._has_h
         busy = Signal()
         pas = Signal(counter_shape(n_pass))
         c = Signal(counter_shape(k))
@@ -187,8 +200,9 @@ class SparseMatVec(wiring.Component):
         first = Signal()
         m.d.comb += self.cmd.ready.eq(~busy)
         with m.If(self.cmd.valid & ~busy):
-            m.d.sync += [busy.eq(1), pas.eq(0), c.eq(0), addr.eq(0),
-                         buf.eq(self.cmd.payload.buf), first.eq(self.cmd.payload.first)]
+            m.d.sync += [busy.eq(1), pas.eq(0), c.eq(0), addr.eq(0), buf.eq(self.cmd.payload.buf)]
+            if has_h:
+                m.d.sync += first.eq(self.cmd.payload.first)
         with m.Elif(busy):
             m.d.sync += addr.eq(addr + 1)
             with m.If(c == k - 1):
@@ -203,7 +217,7 @@ class SparseMatVec(wiring.Component):
         first_c = busy & equals(c, 0)
         last_c = busy & (c == k - 1)
         buf1 = delay(m, buf, 1, name="buf")
-        first1 = delay(m, first, 1, name="first")
+        first1 = delay(m, first, 1, name="first") if has_h else None
         first_c4 = delay(m, first_c, 4, name="first_c")
         last_c4 = delay(m, last_c, 4, name="last_c")
         pass4 = delay(m, pas, 4, name="pass")
@@ -243,17 +257,15 @@ class SparseMatVec(wiring.Component):
                 vp = vec.read_port()
                 m.d.comb += vp.addr.eq(Cat(entry.idx, buf1))
                 # Columns at or past the layer input width hold h_{t-1}: zero on a first step.
-                # Entry i of this bank is column i * banks + bank.
-                h_from = -(-(p.input_size - bank) // p.banks)
-                if h_from <= 0:
+                if h_from[bank] <= 0:
                     is_h = Const(1)
-                elif h_from >= p.bank_width:
+                elif h_from[bank] >= p.bank_width:
                     is_h = Const(0)
                 else:
-                    is_h = entry.idx >= h_from
+                    is_h = entry.idx >= h_from[bank]
                 mask2 = Signal(name=f"mask_l{lane}_b{bank}")
                 w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
-                m.d.sync += [mask2.eq(first1 & is_h), w2.eq(entry.w)]
+                m.d.sync += [mask2.eq(first1 & is_h if first1 is not None else 0), w2.eq(entry.w)]
                 # DSP48E1 shape: A/B operand registers, M register, P accumulator.
                 a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
                 b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
@@ -282,38 +294,48 @@ class SparseMatVec(wiring.Component):
         pass_out = delay(m, pass4, 1 + self._tree_levels + skew, name="pass_out")
         for lane, total in enumerate(sums):
             # The offset is in the sum already: "truncate" just drops the bits.
-            m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac, q.preact, "truncate"))
+            m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac - self._drop, q.preact, "truncate"))
         m.d.sync += [self.o.valid.eq(done), self.o.payload["pass"].eq(pass_out)]
         return m
+
+    @property
+    def _drop(self) -> int:
+        """Low bits of the gate sum that rounding drops: the adder tree's last level does not register them."""
+        q = self._quant
+        return max(0, q.product.frac - q.preact.frac)
 
     def _adder_tree(self, m, terms, lane):
         """Carry-pipelined pairwise sum of ``sum_bits``-wide terms; a register after each level.
 
-        Returns the whole sum, ``tree_levels + chunks - 1`` cycles after the terms.
+        Returns the sum without its low :attr:`_drop` bits, ``tree_levels + chunks - 1``
+        cycles after the terms.
         """
-        chunks, last = self._chunks, len(self._chunks) - 1
+        chunks, last, drop = self._chunks, len(self._chunks) - 1, self._drop
+        assert drop < chunks[last][1]
         # Skew the terms: chunk j enters j cycles after chunk 0.
         terms = [[delay(m, term[lo:hi], j, name=f"skew_l{lane}_t{n}_c{j}") for j, (lo, hi) in enumerate(chunks)]
                  for n, term in enumerate(terms)]
         for level in range(self._tree_levels):
+            # The last level registers only the bits above `drop` (a chunk wholly below it, only its carry).
+            cuts = [min(hi - lo, max(0, drop - lo)) if level == self._tree_levels - 1 else 0 for lo, hi in chunks]
             nxt = []
             for n in range(0, len(terms), 2):
                 out, carry = [], Const(0)
                 for j, (lo, hi) in enumerate(chunks):
-                    s = Signal(hi - lo, name=f"sum_l{lane}_v{level}_{n // 2}_c{j}")
-                    if n + 1 == len(terms):
-                        m.d.sync += s.eq(terms[n][j])
-                    elif j == last:
-                        m.d.sync += s.eq(terms[n][j] + terms[n + 1][j] + carry)
-                    else:
-                        co = Signal(name=f"carry_l{lane}_v{level}_{n // 2}_c{j}")
-                        m.d.sync += Cat(s, co).eq(terms[n][j] + terms[n + 1][j] + carry)
-                        carry = co
+                    width = hi - lo - cuts[j]
+                    s = Signal(width, name=f"sum_l{lane}_v{level}_{n // 2}_c{j}") if width else None
+                    total = terms[n][j] if n + 1 == len(terms) else terms[n][j] + terms[n + 1][j] + carry
+                    if s is not None:
+                        m.d.sync += s.eq(total[cuts[j]:hi - lo])
+                    if j < last and n + 1 < len(terms):
+                        carry = Signal(name=f"carry_l{lane}_v{level}_{n // 2}_c{j}")
+                        m.d.sync += carry.eq(total[hi - lo])
                     out.append(s)
                 nxt.append(out)
             terms = nxt
         assert len(terms) == 1
         # Deskew: wait for the top chunk.
-        total = Cat(*(delay(m, c, last - j, name=f"deskew_l{lane}_c{j}") for j, c in enumerate(terms[0])))
+        total = Cat(*(delay(m, c, last - j, name=f"deskew_l{lane}_c{j}")
+                      for j, c in enumerate(terms[0]) if c is not None))
         return total.as_signed()
 
