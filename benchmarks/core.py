@@ -82,7 +82,7 @@ def run_case(name: str, overrides: dict, sim: str, steps: int) -> dict:
         "ideal_cycles_per_timestep": ideal, "predicted_cycles_per_timestep": meta["cycles_per_timestep"],
         "measured_cycles_per_timestep": measured, "utilisation": ideal / measured,
         "latency_cycles": meta["latency_cycles"], "generation_s": round(gen_s, 2),
-        "verilog_kib": round(len(files[f"{top}.v"]) / 1024), "simulation_s": round(sim_s, 1), "sim": sim,
+        "verilog_kib": round(sum(len(files[source]) for source in meta["sources"]) / 1024), "simulation_s": round(sim_s, 1), "sim": sim,
         "bit_exact_outputs": int(res.output.size),
         "max_abs_error_datapath": float(err_datapath.max()), "mean_abs_error_datapath": float(err_datapath.mean()),
         "max_abs_error_vs_float_weights": float(err_total.max()),

@@ -181,17 +181,17 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
     row.update(generate_timed(config_path, out))
     top = config.hardware.top
     meta = json.loads((out / f"{top}.json").read_text())
-    verilog = out / f"{top}.v"
-    row.update(verilog_mib=round(verilog.stat().st_size / 2**20, 1), macs=meta["macs"],
+    verilog = [out / source for source in meta["sources"]]
+    row.update(verilog_mib=round(sum(v.stat().st_size for v in verilog) / 2**20, 1), macs=meta["macs"],
                ideal_cycles_per_timestep=meta["ideal_cycles_per_timestep"],
                predicted_cycles_per_timestep=meta["cycles_per_timestep"], layers=meta["layers"])
     say(name, f"generated in {row['generation_s']} s, peak {row['generation_peak_rss_mib']} MiB, "
               f"{row['verilog_mib']} MiB of Verilog")
 
     if not args.no_lint:
-        say(name, "verilator --lint-only with the waivers")
+        say(name, "verilator --lint-only -Wall with the waivers")
         t0 = time.perf_counter()
-        warnings = verilator_lint([verilog], top, WAIVER, wall=False)
+        warnings = verilator_lint(verilog, top, WAIVER, wall=True)
         row.update(lint_warnings=len(warnings), lint_s=round(time.perf_counter() - t0, 1))
         if warnings:
             say(name, f"lint: {len(warnings)} warnings, first: {warnings[0]}")

@@ -20,8 +20,9 @@ from . import __version__
 from .design import Design
 from .errors import UsageError
 from .parts import board, parse_part
+from .verilog_files import split_modules
 
-__all__ = ["build_top", "verilog_text", "metadata", "design_files", "vivado_files", "output_names", "write_files"]
+__all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names", "write_files"]
 
 
 def build_top(design: Design):
@@ -30,9 +31,15 @@ def build_top(design: Design):
 
 
 def verilog_text(top, name: str) -> str:
+    """Amaranth's Verilog for ``top``: every module in one text, as Amaranth emits it."""
     os.environ["AMARANTH_USE_YOSYS"] = "builtin"  # a system Yosys would change the output
     from amaranth.back import verilog
     return verilog.convert(top, name=name, emit_src=False)
+
+
+def verilog_files(top, name: str) -> dict[str, str]:
+    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires."""
+    return split_modules(verilog_text(top, name), name)
 
 
 def _latency(top) -> int:
@@ -58,11 +65,11 @@ def _head_metadata(top) -> dict | None:
     }
 
 
-def metadata(design: Design, top) -> dict:
+def metadata(design: Design, top, sources: list[str]) -> dict:
     c = design.config
     fmt, out_fmt = design.io_format, design.output_format
     name = c.hardware.top
-    sources, constraints, scripts = output_names(c)
+    constraints, scripts = output_names(c)
     per_layer = []
     for layer in top.layers:
         p = layer.plan
@@ -108,9 +115,10 @@ def design_files(design: Design) -> dict[str, bytes]:
     """Every output file, by name, fully rendered in memory."""
     top = build_top(design)
     name = design.config.hardware.top
-    meta = metadata(design, top)
+    sources = verilog_files(top, name)
+    meta = metadata(design, top, list(sources))
     texts = {
-        f"{name}.v": verilog_text(top, name),
+        **sources,
         f"{name}.json": json.dumps(meta, indent=2) + "\n",
         **vivado_files(design.config, meta),
     }
@@ -120,11 +128,11 @@ def design_files(design: Design) -> dict[str, bytes]:
 
 # -- Vivado hand-off: constraints and scripts ------------------------------------------
 
-def output_names(config) -> tuple[list[str], list[str], list[str]]:
-    """(sources, constraints, scripts) that ``design_files`` writes besides the metadata."""
+def output_names(config) -> tuple[list[str], list[str]]:
+    """(constraints, scripts) that ``design_files`` writes besides the Verilog and the metadata."""
     h = config.hardware
     constraints = [f"{h.top}.xdc"] + ([f"{h.top}_board.xdc"] if h.board else [])
-    return [f"{h.top}.v"], constraints, ["build.tcl", "package_ip.tcl"]
+    return constraints, ["build.tcl", "package_ip.tcl"]
 
 
 def _template(file: str, **values: str) -> str:
@@ -150,7 +158,8 @@ def vivado_files(config, meta: dict) -> dict[str, str]:
     """``<top>.xdc``, the board XDC if a board is set, ``build.tcl`` and ``package_ip.tcl``."""
     h = config.hardware
     part = parse_part(h.part)
-    sources, constraints, scripts = output_names(config)
+    sources = meta["sources"]
+    constraints, scripts = output_names(config)
     common = {"generator": f"lstm-hw {__version__}", "top": _tcl_word(h.top), "part": _tcl_word(part.name),
               "clock_mhz": f"{h.clock_mhz:g}"}
     files = {constraints[0]: _template("clock.xdc", **common, period_ns=f"{1000.0 / h.clock_mhz:.3f}")}

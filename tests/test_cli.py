@@ -79,9 +79,16 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
 
 
-def file_names(top: str, board: bool = False) -> list[str]:
+def file_names(top: str, board: bool = False, submodules: list[str] = ()) -> list[str]:
     names = [f"{top}.{ext}" for ext in ("v", "json", "xdc")] + ["build.tcl", "package_ip.tcl"]
-    return sorted(names + ([f"{top}_board.xdc"] if board else []))
+    return sorted(names + [f"{top}__{sub}.v" for sub in submodules] + ([f"{top}_board.xdc"] if board else []))
+
+
+def submodules_of(out: Path, top: str) -> list[str]:
+    """The submodule paths (``layer0__mvm``) of the Verilog files the metadata lists after the top."""
+    sources = json.loads((out / f"{top}.json").read_text())["sources"]
+    assert sources[0] == f"{top}.v"
+    return [source.removeprefix(f"{top}__").removesuffix(".v") for source in sources[1:]]
 
 
 def expected_k(width: int, density: float) -> int:
@@ -91,14 +98,22 @@ def expected_k(width: int, density: float) -> int:
 def check_outputs(out: Path, cfg: Config):
     """The three files, and metadata consistent with the config (derived here, not read back)."""
     top, m = cfg.hardware.top, cfg.model
-    assert sorted(os.listdir(out)) == file_names(top, bool(cfg.hardware.board))   # no temporary files left behind
     meta = json.loads((out / f"{top}.json").read_text())
+    # One Verilog file per module, the top first; no temporary files left behind.
+    submodules = submodules_of(out, top)
+    assert sorted(os.listdir(out)) == file_names(top, bool(cfg.hardware.board), submodules)
     assert sorted(meta["sources"] + [f"{top}.json"] + meta["constraints"] + meta["scripts"]) == sorted(os.listdir(out))
     assert meta["constraints"][0] == f"{top}.xdc" and meta["scripts"] == ["build.tcl", "package_ip.tcl"]
     bits, frac = cfg.quant.activation.bits, cfg.quant.activation.frac
     tdata = 8 * math.ceil(bits / 8)
     assert meta["top"] == top
-    assert meta["sources"] == [f"{top}.v"]
+    assert meta["sources"][0] == f"{top}.v"
+    # Every layer is a submodule, with its MVM and cell lanes, in a file named after its path.
+    for layer in range(m.num_layers):
+        assert {f"layer{layer}", f"layer{layer}__mvm", f"layer{layer}__cell0"} <= set(submodules)
+    for source in meta["sources"]:
+        assert re.search(rf"^module {source.removesuffix('.v')}\(", (out / source).read_text(), re.MULTILINE)
+        assert (out / source).read_text().count("\nmodule ") == 1, source
     for port, elements in (("input", m.input_size), ("output", m.hidden_size)):
         assert meta[port]["bits"] == bits
         assert meta[port]["frac"] == frac
@@ -184,7 +199,7 @@ def test_generate_refuses_non_empty_dir_then_force(tmp_path, monkeypatch):
     write(tmp_path / "small.toml", SMALL_TOML)
     assert invoke("generate", "small.toml").exit_code == 0
     before = snapshot(tmp_path / "out")
-    assert sorted(before) == file_names("lstm_top")
+    assert sorted(before) == file_names("lstm_top", submodules=submodules_of(tmp_path / "out", "lstm_top"))
 
     assert_one_line_error(invoke("generate", "small.toml"), "out", "--force")
     assert snapshot(tmp_path / "out") == before                   # contents and mtimes
@@ -322,7 +337,7 @@ def test_generate_is_deterministic_across_processes(tmp_path):
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr.decode()
     a, b = (snapshot(cwd / "out") for cwd in runs)
-    assert sorted(a) == file_names("my_lstm")
+    assert sorted(a) == file_names("my_lstm", submodules=submodules_of(runs[0] / "out", "my_lstm"))
     assert {n: d for n, (d, _) in a.items()} == {n: d for n, (d, _) in b.items()}
     meta = check_outputs(runs[0] / "out", cfg)
     assert meta["input"]["tdata_width"] == 16 and meta["input"]["bits"] == 12

@@ -42,7 +42,7 @@ def test_metadata_reports_utilisation():
     design = build_design(unstructured())
     top = build_top(design)
     Fragment.get(top, None)  # elaborated, as generate does (and no UnusedElaboratable warning)
-    for entry, layer in zip(metadata(design, top)["layers"], design.layers):
+    for entry, layer in zip(metadata(design, top, sources=[])["layers"], design.layers):
         assert entry["pe_utilisation"] == pytest.approx(layer.nnz / layer.stored, abs=1e-4)
         assert entry["pe_utilisation"] < 1
 

@@ -7,6 +7,7 @@ implementation steps, and where reports, checkpoints and the bitstream go.
 """
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -88,12 +89,15 @@ def option(call, name):
 
 def test_files_and_metadata_lists(generated):
     d, files, meta = generated["plain"]
-    assert list(files) == ["lstm_small.v", "lstm_small.json", "lstm_small.xdc", "build.tcl", "package_ip.tcl"]
-    assert (meta["sources"], meta["constraints"], meta["scripts"]) == (
-        ["lstm_small.v"], ["lstm_small.xdc"], ["build.tcl", "package_ip.tcl"])
+    sources = meta["sources"]
+    # One file per module: the top, then each submodule named after its path.
+    assert sources[0] == "lstm_small.v" and {"lstm_small__layer0.v", "lstm_small__layer0__mvm.v"} <= set(sources)
+    assert all(re.fullmatch(r"lstm_small(__\w+)?\.v", s) for s in sources), sources
+    assert list(files) == [*sources, "lstm_small.json", "lstm_small.xdc", "build.tcl", "package_ip.tcl"]
+    assert (meta["constraints"], meta["scripts"]) == (["lstm_small.xdc"], ["build.tcl", "package_ip.tcl"])
     d, files, meta = generated["board"]
     assert meta["constraints"] == ["lstm_top.xdc", "lstm_top_board.xdc"]
-    assert list(files) == ["lstm_top.v", "lstm_top.json", "lstm_top.xdc", "lstm_top_board.xdc",
+    assert list(files) == [*meta["sources"], "lstm_top.json", "lstm_top.xdc", "lstm_top_board.xdc",
                            "build.tcl", "package_ip.tcl"]
     assert meta["config"]["hardware"]["board"] == "kc705"
 
@@ -108,7 +112,8 @@ def test_output_is_byte_identical_across_runs(generated):
                                          (1, "1000.000"), (166.6667, "6.000"), (800, "1.250")])
 def test_ooc_xdc_period(mhz, period):
     cfg = parse_config({"hardware": {"clock_mhz": mhz}})
-    meta = {"config": cfg.to_dict(), "macs": 1, "cycles_per_timestep": 1, "generator": "lstm-hw test"}
+    meta = {"config": cfg.to_dict(), "macs": 1, "cycles_per_timestep": 1, "generator": "lstm-hw test",
+            "sources": ["lstm_top.v"]}
     xdc = vivado_files(cfg, meta)["lstm_top.xdc"]
     assert f"{1000 / mhz:.3f}" == period
     assert f"\ncreate_clock -period {period} -name aclk [get_ports aclk]\n" in xdc
@@ -117,16 +122,17 @@ def test_ooc_xdc_period(mhz, period):
 
 def test_no_board_no_board_xdc():
     cfg = parse_config({})
-    assert output_names(cfg)[1] == ["lstm_top.xdc"]
+    assert output_names(cfg)[0] == ["lstm_top.xdc"]
     cfg = parse_config({"hardware": {"board": "pynq-z2"}})
-    assert output_names(cfg)[1] == ["lstm_top.xdc", "lstm_top_board.xdc"]
+    assert output_names(cfg)[0] == ["lstm_top.xdc", "lstm_top_board.xdc"]
 
 
 @pytest.mark.parametrize("name", boards())
 def test_board_xdc(name):
     b = boards()[name]
     cfg = parse_config({"hardware": {"part": b.part, "board": name}})
-    meta = {"config": cfg.to_dict(), "macs": 1, "cycles_per_timestep": 1, "generator": "lstm-hw test"}
+    meta = {"config": cfg.to_dict(), "macs": 1, "cycles_per_timestep": 1, "generator": "lstm-hw test",
+            "sources": ["lstm_top.v"]}
     xdc = vivado_files(cfg, meta)["lstm_top_board.xdc"]
     for pin in (*b.clock, b.reset):
         assert f"set_property -dict {{PACKAGE_PIN {pin.pin} IOSTANDARD {pin.iostandard}}} [get_ports {pin.port}]" in xdc

@@ -98,7 +98,7 @@ def check_timing(design, top, x, in_cycles, out_cycles):
 
     Only with return_sequences: otherwise the first output waits for the whole sequence.
     """
-    meta = metadata(design, top)
+    meta = metadata(design, top, sources=[])
     n_in, n_out = design.config.model.input_size, meta["output"]["elements_per_timestep"]
     if design.config.model.return_sequences:
         assert out_cycles[0] - in_cycles[n_in - 1] == meta["latency_cycles"]
