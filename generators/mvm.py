@@ -10,7 +10,7 @@ from ..config import QuantConfig
 from ..numerics import bits_for, rounding_offset, signed_bits
 from .fixed import counter_shape, delay, equals, requantize
 
-__all__ = ["SparseMatVec", "vector_cursor", "vector_write_layout", "CHUNK_BITS", "chunk_bounds"]
+__all__ = ["SparseMatVec", "rom_words", "vector_cursor", "vector_write_layout", "CHUNK_BITS", "chunk_bounds"]
 
 #: The widest add in one cycle outside a DSP48E1: a LUT and four CARRY4s, five
 #: logic levels with the carry in from a register.
@@ -60,13 +60,31 @@ def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan):
     return buf, bank, addr, last
 
 
+def rom_words(rom_w: np.ndarray, rom_idx: np.ndarray, w_bits: int, idx_bits: int) -> list[int]:
+    """The weight ROM's words: entry ``lane * banks + bank`` of word ``a`` is PE (lane, bank)'s
+    ``(w, idx)`` at address ``a`` (``w`` in the low ``w_bits`` bits, ``idx`` above it).
+
+    ``rom_w`` and ``rom_idx`` are ``(rows, banks, depth)``, as :meth:`LayerPlan.roms` gives them.
+    The words are built from packed bytes: Python big-integer arithmetic per entry is slow at
+    ESE scale (720 PEs x 798 addresses).
+    """
+    rows, banks, depth = rom_w.shape
+    entry_bits = w_bits + idx_bits
+    entries = (rom_w.astype(np.int64) & ((1 << w_bits) - 1)) | (rom_idx.astype(np.int64) << w_bits)
+    entries = entries.reshape(rows * banks, depth).T                   # (depth, PE)
+    bits = (entries[:, :, None] >> np.arange(entry_bits)) & 1           # (depth, PE, bit), LSB first
+    packed = np.packbits(bits.reshape(depth, -1).astype(np.uint8), axis=1, bitorder="little")
+    return [int.from_bytes(row.tobytes(), "little") for row in packed]
+
+
 class SparseMatVec(wiring.Component):
     """``z = W [x_t; h_{t-1}] + b`` for all four gates of a layer, with bank-balanced sparse ``W``.
 
     There are ``rows x banks`` processing elements (PEs). PE ``(lane, bank)``
-    owns a weight ROM of ``(weight, in-bank index)`` pairs in schedule order
-    (see :mod:`lstm_hw.design`) and its own copy of its bank of the vector, so
-    no two PEs ever contend for a memory port. Each cycle every PE reads one
+    reads ``(weight, in-bank index)`` pairs in schedule order (see
+    :mod:`lstm_hw.design`) from its field of one wide weight ROM, whose every
+    word holds one entry for each PE (:func:`rom_words`), and has its own copy
+    of its bank of the vector, so no two PEs ever contend for a memory port. Each cycle every PE reads one
     stored weight, fetches the vector element its index selects, multiplies
     and accumulates; after ``k`` cycles a registered adder tree sums the banks
     and the bias, and the sum is rounded and saturated to the pre-activation
@@ -236,22 +254,23 @@ class SparseMatVec(wiring.Component):
                     m.d.comb += [en.eq(1), waddr.eq(Cat(port.payload.addr, port.payload.buf)),
                                  wdata.eq(port.payload.data)]
             bank_wr.append((en, waddr, wdata))
-        w_bits = q.weight.bits
-        packed = (rom_w.astype(np.int64) & ((1 << w_bits) - 1)) | (rom_idx.astype(np.int64) << w_bits)
+        # Every PE reads the same ROM address each cycle, so all the weights live in one
+        # ROM word per address: PE (lane, bank) owns entry lane * banks + bank of it.
+        # One wide memory fills whole block RAMs, where one narrow ROM per PE would take
+        # a block RAM each for a fraction of its width.
+        rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * p.banks), depth=n_pass * k,
+                            init=rom_words(rom_w, rom_idx, q.weight.bits, p.index_bits))
+        m.submodules.rom = rom
+        rd = rom.read_port()
+        m.d.comb += rd.addr.eq(addr)
         sums = []
         for lane in range(p.rows):
             terms = []
             for bank in range(p.banks):
-                # Packed as plain integers (the layout's bits: w low, idx high): building
-                # one layout constant per entry dominated the elaboration of deep ROMs.
-                rom = memory.Memory(shape=unsigned(rom_layout.size), depth=n_pass * k,
-                                    init=packed[lane, bank].tolist())
                 vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[])
-                m.submodules[f"rom_l{lane}_b{bank}"] = rom
                 m.submodules[f"vec_l{lane}_b{bank}"] = vec
-                rd = rom.read_port()
-                m.d.comb += rd.addr.eq(addr)
-                entry = rom_layout(rd.data)
+                pe = lane * p.banks + bank
+                entry = rom_layout(rd.data[pe * rom_layout.size:(pe + 1) * rom_layout.size])
                 wp = vec.write_port()
                 m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]), wp.data.eq(bank_wr[bank][2])]
                 vp = vec.read_port()

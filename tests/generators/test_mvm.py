@@ -11,7 +11,7 @@ from test_activation import SIMULATORS, UnitBank, write_verilog
 from lstm_hw.config import Config, parse_config
 from lstm_hw.design import build_design
 from lstm_hw.weights import random_weights
-from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chunk_bounds
+from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chunk_bounds, rom_words
 from lstm_hw.golden import layer_preact
 from lstm_hw.sim.runner import run_cocotb
 
@@ -109,6 +109,25 @@ def test_mvm_extreme_sums(sign):
     # The sum did reach beyond the pre-activation range: these outputs saturate.
     want = layer_preact(design, plan, ends[0][None])[0]
     assert np.all(np.abs(want) == (q.preact.max_int if sign > 0 else -q.preact.min_int))
+
+
+@pytest.mark.parametrize("rows, banks, depth, w_bits, idx_bits", [(1, 1, 1, 4, 1), (3, 5, 7, 8, 3), (2, 9, 4, 16, 6)])
+def test_rom_words_fields(rows, banks, depth, w_bits, idx_bits):
+    """Each PE's (w, idx) comes back out of its field of the shared word, negative weights included."""
+    rng = np.random.default_rng(rows * 100 + banks)
+    w = rng.integers(-(1 << (w_bits - 1)), 1 << (w_bits - 1), (rows, banks, depth))
+    w[0, 0, 0] = -(1 << (w_bits - 1))
+    idx = rng.integers(0, 1 << idx_bits, (rows, banks, depth))
+    words = rom_words(w, idx, w_bits, idx_bits)
+    entry = w_bits + idx_bits
+    assert len(words) == depth and all(0 <= word < 1 << (entry * rows * banks) for word in words)
+    for a, word in enumerate(words):
+        for lane in range(rows):
+            for bank in range(banks):
+                field = word >> (entry * (lane * banks + bank)) & ((1 << entry) - 1)
+                got_w = field & ((1 << w_bits) - 1)
+                got_w -= (got_w >> (w_bits - 1)) << w_bits          # back to signed
+                assert (got_w, field >> w_bits) == (w[lane, bank, a], idx[lane, bank, a])
 
 
 def test_chunk_bounds():

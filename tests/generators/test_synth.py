@@ -32,7 +32,7 @@ CONFIGS = {
     "dense_awkward_r1": E2E_CONFIGS["dense_awkward_r1"],
     "head": {"model": {"input_size": 3, "hidden_size": 6, "num_layers": 1, "output_size": 3},
              "sparsity": {"banks": 3, "head_density": 0.5}},
-    "bram_roms": BRAM_ROMS,     # two PEs, each with a 2304 x 13-bit ROM (29952 bits)
+    "bram_roms": BRAM_ROMS,     # two PEs, sharing a 2304 x 26-bit ROM (59904 bits)
 }
 #: A weight ROM at least this large must be block RAM. Yosys 0.23 moves ROMs to
 #: RAMB18E1 from about 9 Kbit (512 x 18 and 256 x 36 go to BRAM, 512 x 16 and
@@ -108,18 +108,17 @@ def test_large_weight_roms_in_block_ram(synthesized):
     for cell_name, cell in netlist.cells.items():
         if cell["type"] in ("RAMB18E1", "RAMB36E1"):
             path = synth.cell_hierarchy(cell_name)
-            rom = next((p for p in path if p.startswith("rom_l")), None)
-            if rom:
-                in_bram[(".".join(path[:path.index(rom)]), rom)] += 1
-    large = []
+            if "rom" in path:
+                in_bram[".".join(path[:path.index("rom")])] += 1 if cell["type"] == "RAMB36E1" else 0.5
+    large = {}
     for n, plan in enumerate(design.layers):
-        bits = plan.passes * plan.k * (weight_bits + plan.index_bits)
+        bits = plan.passes * plan.k * (weight_bits + plan.index_bits) * plan.rows * plan.banks
         if bits >= BRAM_THRESHOLD_BITS:
-            large += [(f"layer{n}.mvm", f"rom_l{lane}_b{bank}") for lane in range(plan.rows) for bank in range(plan.banks)]
-    missing = [rom for rom in large if not in_bram[rom]]
-    assert missing == []
+            large[f"layer{n}.mvm"] = bits
+    # Every large weight ROM is in block RAM, and all of it: at least its bits' worth of BRAM36.
+    assert {mvm: in_bram[mvm] >= bits / (36 * 1024) for mvm, bits in large.items()} == {mvm: True for mvm in large}
     if name == "bram_roms":
-        assert len(large) == 2 and synth.resource_counts(netlist)["bram36"] >= 2
+        assert len(large) == 1 and synth.resource_counts(netlist)["bram36"] >= 2
 
 
 #: The timing goal: at most this many logic levels (LUT, MUXF7/8, CARRY4) between registers.
