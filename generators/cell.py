@@ -159,7 +159,10 @@ class CellUpdate(wiring.Component):
         t = delay(m, tanh.o.payload, 1, name="tanh_op")
         # The rounding offset again rides in the post-adder (the DSP48E1 drops its M register).
         h_shift = 2 * cm.nonlin.frac - cm.activation.frac
-        h = delay(m, round_shift(o * t + rounding_offset(h_shift, cm.rounding), h_shift, "truncate"), 1, name="oh")
+        # All of o*t + offset is registered: only a full-width register packs into the
+        # DSP48E1's P register (the bits below the rounding point are not read).
+        oh_p = delay(m, o * t + rounding_offset(h_shift, cm.rounding), 1, name="oh_p")
+        h = round_shift(oh_p, h_shift, "truncate")
         m.d.sync += [self.o.payload.h.eq(saturate(h, cm.activation)),
                      self.o.payload.c.eq(delay(m, c_t, tanh.latency + self._H_STAGES - 1, name="c_t"))]
         m.d.comb += self.o.valid.eq(delay(m, tanh.o.valid, self._H_STAGES, name="valid_h"))

@@ -33,7 +33,8 @@ from collections import Counter
 
 __all__ = ["split_modules", "module_file_name", "drop_dead_wires"]
 
-_MODULE = re.compile(r"^module (\\\S+ |[A-Za-z_][\w$]*)\((.*)\);$")
+# Yosys breaks the port list after every 21 ports: the header is joined up to ");".
+_MODULE = re.compile(r"^module (\\\S+ |[A-Za-z_][\w$]*)\((.*)\);$", re.DOTALL)
 _INSTANCE = re.compile(r"^  (\\\S+ ) ([A-Za-z_][\w$]*|\\\S+ ) \($")
 _NAME = r"(\\\S+ |[A-Za-z_][\w$]*)"
 # Amaranth declares a zero-width signal (a one-entry memory's address) as `wire [-1:0] a;`.
@@ -120,26 +121,28 @@ def split_modules(text: str, top: str) -> dict[str, str]:
     parsed = []
     for block in blocks:
         at = next((i for i, line in enumerate(block) if line.startswith("module ")), None)
-        m = _MODULE.match(block[at]) if at is not None else None
+        end = next((i for i in range(at, len(block)) if block[i].endswith(");")), None) if at is not None else None
+        m = _MODULE.match("\n".join(block[at:end + 1])) if end is not None else None
         if m is None:
             raise ValueError(f"unrecognised module header in Yosys output: {block[at or 0]!r}")
         names[m.group(1)] = module_file_name(_key(m.group(1)), top)
-        ports = {_key(p) for p in m.group(2).split(", ")}
-        parsed.append((block, at, ports))
+        ports = {_key(p) for p in m.group(2).replace("\n", "").split(",")}
+        parsed.append((block[:at], block[at:end + 1], block[end + 1:-1], ports))
     plain = list(names.values())
     if len(set(plain)) != len(plain) or top not in plain:
         raise ValueError(f"module names collide or no top {top!r} after renaming: {sorted(plain)}")
 
     files = {}
-    for block, at, ports in parsed:
-        name = names[_MODULE.match(block[at]).group(1)]
+    for attributes, module, block, ports in parsed:
+        old = _MODULE.match("\n".join(module)).group(1)
+        name = names[old]
         body = []
-        for line in drop_dead_wires(block[at + 1:-1], ports):
+        for line in drop_dead_wires(block, ports):
             m = _INSTANCE.match(line)
             if m and m.group(1) in names:
                 line = f"  {names[m.group(1)]} {m.group(2)} ("
             body.append(line)
-        head = block[:at] + [f"module {name}({_MODULE.match(block[at]).group(2)});"]
-        files[f"{name}.v"] = "\n".join([header, "", *head, *body, "endmodule", ""])
+        module = [f"module {name}(" + module[0].removeprefix(f"module {old}(")] + module[1:]
+        files[f"{name}.v"] = "\n".join([header, "", *attributes, *module, *body, "endmodule", ""])
     top_file = f"{top}.v"
     return {top_file: files.pop(top_file), **files}

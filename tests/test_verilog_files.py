@@ -99,6 +99,17 @@ def test_dead_wires_go_live_ones_stay():
     assert "  assign o[3:0] = r;" in sub and "  assign o[4] = 1'h0;" in sub and "  wire clk;" in sub
 
 
+def test_wrapped_port_list():
+    """Yosys breaks a module's port list after every 21 ports; the next line starts with ", "."""
+    ports = [f"p{n}" for n in range(23)]
+    header = "module \\t.w (" + ", ".join(ports[:21]) + "\n, " + ", ".join(ports[21:]) + ");"
+    body = "".join(f"  input {p};\n  wire {p};\n" for p in ports)
+    text = HEADER + "\nmodule t(a);\n  input a;\n  wire a;\nendmodule\n\n" + header + "\n" + body + "endmodule\n"
+    sub = split_modules(text, "t")["t__w.v"]
+    assert "module t__w(" + ", ".join(ports[:21]) + "\n, p21, p22);\n" in sub
+    assert all(f"  wire {p};" in sub for p in ports)    # every one is a port, so none is dropped
+
+
 def test_a_port_named_like_a_dead_wire_is_no_read():
     """``.a(b)`` names the instance's port ``a``: it reads ``b``, not the local wire ``a``."""
     body = ["  wire a;", "  wire b;", "  sub u (", "    .a(b)", "  );", "  assign a = b;"]
