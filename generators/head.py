@@ -24,8 +24,8 @@ class DenseHead(wiring.Component):
     output format ``quant.output``.
 
     Structure: a :class:`SparseMatVec` with one row lane and ``banks``
-    processing elements (one multiplier per bank, each with its weight/index
-    ROM and its copy of its vector bank, DSP48E1-shaped registers, adder tree,
+    processing elements (one multiplier per bank, each with its field of the
+    shared weight/index ROM and its copy of its vector bank, DSP48E1-shaped registers, adder tree,
     bias, one rounding and saturation into the output format). A loader
     writes ``h_{t+1}`` into the free half of the double-buffered vector store
     while step ``t`` computes; a step starts once its ``h`` is loaded and the

@@ -22,7 +22,8 @@ from .errors import UsageError
 from .parts import board, parse_part
 from .verilog_files import split_modules
 
-__all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names", "write_files"]
+__all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
+           "write_files"]
 
 
 def build_top(design: Design):

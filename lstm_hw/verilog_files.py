@@ -42,7 +42,8 @@ _WIRE = re.compile(rf"^  wire (?:signed )?(?:\[-?\d+:\d+\] )?{_NAME};$")
 _ASSIGN = re.compile(rf"^  assign {_NAME}(?: ?\[\d+(?::\d+)?\])? = .*;$")
 _ATTRIBUTE = re.compile(r"^ *\(\*.*\*\)$")
 # What is not a name: attributes, comments, strings, sized literals, and port names (".port(").
-_NOT_NAMES = re.compile(r"\(\*.*?\*\)|/\*.*?\*/|\"(?:[^\"\\]|\\.)*\"|\d*'[sS]?[bodhBODH][0-9a-fA-FxXzZ_?]+|\.[A-Za-z_][\w$]*\(")
+_NOT_NAMES = re.compile(r"\(\*.*?\*\)|/\*.*?\*/|\"(?:[^\"\\]|\\.)*\""
+                        r"|\d*'[sS]?[bodhBODH][0-9a-fA-FxXzZ_?]+|\.[A-Za-z_][\w$]*\(")
 _TOKEN = re.compile(r"\\\S+|(?<![\w$])[A-Za-z_][\w$]*")
 
 
