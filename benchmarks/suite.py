@@ -200,6 +200,8 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
     if not args.no_golden:
         say(name, f"golden model, {case.golden_batch} x {case.golden_steps} steps, one core")
         row.update(golden_speed(design, batch=case.golden_batch, steps=case.golden_steps))
+    elif previous.get(name, {}).get("config_toml") == toml:   # the same model: keep its golden figures
+        row.update({k: v for k, v in previous[name].items() if k.startswith("golden_")})
 
     if not args.no_sim:
         say(name, f"Verilator: {case.sequences} x {case.steps} steps against the golden model")
@@ -286,7 +288,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=list(CASES), help="designs to run (default: all)")
     ap.add_argument("--no-sim", action="store_true", help="skip the Verilator runs (keep earlier figures)")
-    ap.add_argument("--no-golden", action="store_true", help="skip the golden-model speed")
+    ap.add_argument("--no-golden", action="store_true", help="skip the golden-model speed (keep earlier figures)")
     ap.add_argument("--no-lint", action="store_true", help="skip Verilator lint")
     ap.add_argument("--synth", action="store_true", help="synthesize designs with no synthesis figures yet")
     ap.add_argument("--synth-timeout", type=float, default=3600, help="seconds per synthesis (default 3600)")
