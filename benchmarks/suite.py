@@ -46,7 +46,7 @@ from pathlib import Path
 from lstm_hw.compress import config_toml
 from lstm_hw.config import load_config, parse_config
 from lstm_hw.design import build_design
-from lstm_hw.report import throughput
+from lstm_hw.report import throughput, verilog_digest
 from lstm_hw.tools import verilator_lint
 
 import report as report_bench
@@ -127,19 +127,22 @@ def synth_figures(rep: dict) -> dict:
     res = rep["resources"]
     return {"dsp": rep["dsp"]["total"], "dsp_macs": rep["dsp"]["mac_arrays"], "lut": res["luts"], "ff": res["ffs"],
             "bram36": res["bram36"], "tool": rep["synthesis"]["tool"],
-            "synth_cycles_per_timestep": rep["performance"]["cycles_per_timestep"]}
+            "synth_cycles_per_timestep": rep["performance"]["cycles_per_timestep"],
+            "verilog_sha256": rep["synthesis"].get("verilog_sha256")}
 
 
 def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict,
-                    synth: bool = False) -> dict | None:
+                    synth: bool = False, *, verilog_sha256: str) -> dict | None:
     """Synthesis figures made elsewhere for this exact design, or None.
 
     A figure counts only if its design had this config (report.py's cases are
     the same overrides; earlier suite rows carry their config) and the same
-    MACs. With other cycles per timestep than the design generated now, the
-    architecture changed since: without *synth* such a figure is returned
-    marked ``stale`` (the table flags it), with *synth* it is not returned, so
-    that the design is synthesized again.
+    MACs, and it is current only if it synthesized the very Verilog generated
+    now (*verilog_sha256*, :func:`lstm_hw.report.verilog_digest`). Otherwise
+    the generator changed since: without *synth* such a figure is returned
+    marked ``stale`` (the table flags it, saying whether the schedule changed
+    too), with *synth* it is not returned, so that the design is synthesized
+    again.
     """
     candidates = []
     if name in given:
@@ -157,11 +160,16 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
         candidates.append(old["synthesis"])
     same_macs = [c for c in candidates if c["dsp_macs"] == meta["macs"]]
     for cand in same_macs:
-        if cand["synth_cycles_per_timestep"] == meta["cycles_per_timestep"]:
+        if cand.get("verilog_sha256") == verilog_sha256:
             return cand
     if same_macs and not synth:
-        return {**same_macs[0], "stale": f"synthesized when the design took {same_macs[0]['synth_cycles_per_timestep']}"
-                                         f" cycles per timestep (now {meta['cycles_per_timestep']})"}
+        cand = same_macs[0]
+        if cand["synth_cycles_per_timestep"] != meta["cycles_per_timestep"]:
+            why = (f"synthesized when the design took {cand['synth_cycles_per_timestep']}"
+                   f" cycles per timestep (now {meta['cycles_per_timestep']})")
+        else:
+            why = "synthesized from other Verilog (same schedule)"
+        return {**cand, "stale": why}
     return None
 
 
@@ -233,7 +241,8 @@ def run_case(name: str, case: Case, args, previous: dict, work: Path) -> dict:
                 "verilator_timesteps_per_s", "bit_exact_outputs", "measured_cycles_per_timestep", "measured_from")
         row.update({k: previous[name][k] for k in keep if k in previous[name]})
 
-    synth = known_synthesis(name, case, toml, meta, previous, args.report_json, args.synth)
+    digest = verilog_digest({source: (out / source).read_bytes() for source in meta["sources"]})
+    synth = known_synthesis(name, case, toml, meta, previous, args.report_json, args.synth, verilog_sha256=digest)
     if synth is None and args.synth:
         say(name, f"synthesize (lstm-hw report, at most {args.synth_timeout:.0f} s)")
         synth = synth_child(config_path, args.synth_timeout)

@@ -9,6 +9,7 @@ plain functions of the metadata and the counts, so they can be checked alone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from . import synth
 from .design import Design
 from .parts import Part, parse_part
 
-__all__ = ["build_report", "operations", "throughput", "utilization", "verdict", "format_text", "DEPTH_RULE",
+__all__ = ["build_report", "verilog_digest", "operations", "throughput", "utilization", "verdict", "format_text", "DEPTH_RULE",
            "OPS_RULE"]
 
 #: Elementwise operations per hidden unit and timestep: 4 bias adds, 5 activations
@@ -109,6 +110,15 @@ def _weight_memory(design: Design, counts: dict) -> dict:
             "efficiency": round(bits / bram_bits, 4) if bram_bits else None}
 
 
+def verilog_digest(sources: dict[str, bytes]) -> str:
+    """SHA-256 of the Verilog sources (names and contents, in order): which design a synthesis saw."""
+    h = hashlib.sha256()
+    for name, content in sources.items():
+        h.update(f"{name}\0{len(content)}\0".encode())
+        h.update(content)
+    return h.hexdigest()
+
+
 def build_report(design: Design, *, yosys: str | None = None, progress=None, keep_dir: str | Path | None = None) -> dict:
     """Generate, synthesize and analyse ``design``; every figure as a JSON-ready dict.
 
@@ -141,7 +151,8 @@ def build_report(design: Design, *, yosys: str | None = None, progress=None, kee
         "top": top,
         "part": {"name": part.name, "device": part.device.name, "family": part.device.family,
                  "package": part.package, "speed_grade": part.speed_grade},
-        "synthesis": {"tool": version, "command": f"synth_xilinx -family xc7 -top {top} -flatten -noiopad -noclkbuf"},
+        "synthesis": {"tool": version, "command": f"synth_xilinx -family xc7 -top {top} -flatten -noiopad -noclkbuf",
+                      "verilog_sha256": verilog_digest({name: files[name] for name in meta["sources"]})},
         "resources": {k: v for k, v in counts.items() if k != "cells"},
         "cells": counts["cells"],
         "utilization": util,

@@ -83,34 +83,52 @@ def test_synth_child_gives_up_after_the_timeout(tmp_path):
     assert got == {"synthesized": False, "reason": "Yosys did not finish within 0.2 s", "seconds": 0.2}
 
 
-def _report(cycles: int, macs: int) -> dict:
+def _report(cycles: int, macs: int, digest: str = "v1") -> dict:
     return {"resources": {"luts": 10, "ffs": 20, "bram36": 1.5}, "dsp": {"total": macs + 8, "mac_arrays": macs},
-            "synthesis": {"tool": "Yosys"}, "performance": {"cycles_per_timestep": cycles}}
+            "synthesis": {"tool": "Yosys", "verilog_sha256": digest}, "performance": {"cycles_per_timestep": cycles}}
 
 
 def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
     case = suite.Case({}, 1, 2, 1, 1)
     meta = {"cycles_per_timestep": 72, "macs": 32}
+
+    def known(previous, given, synth=False, toml="toml"):
+        return suite.known_synthesis("tiny", case, toml, meta, previous, given, synth, verilog_sha256="v1")
+
     given = tmp_path / "rep.json"
     given.write_text(json.dumps(_report(72, 32)))
-    got = suite.known_synthesis("tiny", case, "toml", meta, {}, {"tiny": str(given)})
+    got = known({}, {"tiny": str(given)})
     assert got["synthesized"] and got["lut"] == 10 and got["dsp"] == 40 and "stale" not in got
-    given.write_text(json.dumps(_report(75, 32)))
-    assert "stale" in suite.known_synthesis("tiny", case, "toml", meta, {}, {"tiny": str(given)})
-    # an earlier suite row counts with the same config and schedule, not with another config
+    given.write_text(json.dumps(_report(75, 32, "v0")))
+    assert "stale" in known({}, {"tiny": str(given)})
+    # an earlier suite row counts with the same config and Verilog, not with another config
     old = {"tiny": {"config_toml": "toml", "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 32))}}}
-    assert suite.known_synthesis("tiny", case, "toml", meta, old, {})["ff"] == 20
-    assert suite.known_synthesis("tiny", case, "other toml", meta, old, {}) is None
+    assert known(old, {})["ff"] == 20
+    assert known(old, {}, toml="other toml") is None
     # a synthesis of an older schedule (other cycles per timestep) is marked stale, or redone with synth
     stale = {"tiny": {"config_toml": "toml",
-                      "synthesis": {"synthesized": True, **suite.synth_figures(_report(80, 32))}}}
-    got = suite.known_synthesis("tiny", case, "toml", meta, stale, {})
+                      "synthesis": {"synthesized": True, **suite.synth_figures(_report(80, 32, "v0"))}}}
+    got = known(stale, {})
     assert got["lut"] == 10 and "took 80 cycles per timestep (now 72)" in got["stale"]
-    assert suite.known_synthesis("tiny", case, "toml", meta, stale, {}, synth=True) is None
+    assert known(stale, {}, synth=True) is None
+    # the same schedule from other Verilog (the generator changed) is stale too; so is a figure with no digest
+    for digest in ("v0", None):
+        other_verilog = {"tiny": {"config_toml": "toml",
+                                  "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 32, digest))}}}
+        assert known(other_verilog, {})["stale"] == "synthesized from other Verilog (same schedule)"
+        assert known(other_verilog, {}, synth=True) is None
     # another MAC array is another design
     other = {"tiny": {"config_toml": "toml",
                       "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 16))}}}
-    assert suite.known_synthesis("tiny", case, "toml", meta, other, {}) is None
+    assert known(other, {}) is None
+
+
+def test_verilog_digest_sees_names_contents_and_order():
+    from lstm_hw.report import verilog_digest
+    a = verilog_digest({"a.v": b"x", "b.v": b"y"})
+    assert a == verilog_digest({"a.v": b"x", "b.v": b"y"}) and len(a) == 64
+    assert len({a, verilog_digest({"a.v": b"x", "b.v": b"z"}), verilog_digest({"b.v": b"y", "a.v": b"x"}),
+                verilog_digest({"a.v": b"xb.v", "": b"y"}), verilog_digest({"a.v": b"x"})}) == 5
 
 
 def test_table_marks_predicted_cycles_and_missing_synthesis():
