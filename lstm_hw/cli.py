@@ -7,6 +7,7 @@ The CLI only parses options, calls the library and prints. Every
 from __future__ import annotations
 
 import functools
+import re
 import shutil
 import sys
 import tempfile
@@ -110,6 +111,21 @@ def main():
     """Generate bank-balanced sparse, approximate LSTM accelerators for Xilinx 7-series FPGAs."""
 
 
+def _previous_sources(out: Path, top: str) -> set[str]:
+    """The Verilog files an earlier ``generate`` of ``top`` listed in ``out/<top>.json``, if it is there and sound.
+
+    Only names of the form ``<top>.v`` or ``<top>__<path>.v`` count, so nothing
+    but this generator's own output is ever replaced or removed.
+    """
+    import json
+    try:
+        sources = json.loads((out / f"{top}.json").read_text("utf-8"))["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    pattern = re.compile(rf"{re.escape(top)}(__\w+)?\.v")
+    return {s for s in sources if isinstance(s, str) and pattern.fullmatch(s)} if isinstance(sources, list) else set()
+
+
 @main.command()
 @config_arg
 @weights_opt
@@ -127,11 +143,16 @@ def generate(config, weights, out_dir, force):
     if out.is_dir() and any(out.iterdir()) and not force:  # refuse before the slow part
         raise UsageError(f"{out}: directory is not empty (use --force to overwrite)")
     files = design_files(design)
+    top = design.config.hardware.top
+    stale = _previous_sources(out, top) - set(files)
     written = write_files(out, files, force=force)
     import json
-    meta = json.loads(files[f"{design.config.hardware.top}.json"])
+    meta = json.loads(files[f"{top}.json"])
     for path in written:
         click.echo(f"wrote {path}")
+    for name in sorted(stale):  # a submodule the new design no longer has
+        (out / name).unlink(missing_ok=True)
+        click.echo(f"removed {out / name} (Verilog of the previous generation)")
     click.echo(f"{meta['macs']} MACs, {meta['cycles_per_timestep']} cycles/timestep "
                f"(ideal {meta['ideal_cycles_per_timestep']}), latency {meta['latency_cycles']} cycles, "
                f"generated in {time.perf_counter() - t0:.1f} s")

@@ -211,6 +211,45 @@ def test_generate_refuses_non_empty_dir_then_force(tmp_path, monkeypatch):
     check_outputs(tmp_path / "out", load_config(tmp_path / "small.toml"))
 
 
+def test_generate_force_removes_verilog_the_new_design_no_longer_has(tmp_path, monkeypatch):
+    """Two layers, then one: --force removes layer 1's files (listed by the old metadata), nothing else."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "two.toml", SMALL_TOML.replace("num_layers = 1", "num_layers = 2"))
+    write(tmp_path / "one.toml", SMALL_TOML)
+    assert invoke("generate", "two.toml").exit_code == 0
+    out = tmp_path / "out"
+    old = set(submodules_of(out, "lstm_top"))
+    assert {"layer1", "layer1__mvm"} <= old
+    write(out / "notes.txt", "mine")
+    write(out / "lstm_top__mine.v", "// mine, not in the metadata")
+    result = invoke("generate", "one.toml", "--force")
+    assert result.exit_code == 0, result.output
+    new = set(submodules_of(out, "lstm_top"))
+    assert not any(s.startswith("layer1") for s in new)
+    for gone in old - new:
+        assert not (out / f"lstm_top__{gone}.v").exists()
+        assert f"removed {Path('out') / f'lstm_top__{gone}.v'} (Verilog of the previous generation)" in result.output
+    assert (out / "notes.txt").read_text() == "mine" and (out / "lstm_top__mine.v").exists()
+    assert sorted(os.listdir(out)) == sorted(file_names("lstm_top", submodules=sorted(new))
+                                             + ["notes.txt", "lstm_top__mine.v"])
+
+
+def test_generate_force_ignores_unsound_old_metadata(tmp_path, monkeypatch):
+    """A <top>.json that is not ours (or is broken) makes --force remove nothing."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "small.toml", SMALL_TOML)
+    out = tmp_path / "out"
+    for text in ("{not json", '{"sources": "lstm_top__x.v"}', '{"sources": ["../escape.v", "lstm_top__x.v"]}', "[]"):
+        out.mkdir(exist_ok=True)
+        write(out / "lstm_top.json", text)
+        write(out / "lstm_top__x.v", "// kept unless the old metadata lists it")
+        write(tmp_path / "escape.v", "// outside")
+        result = invoke("generate", "small.toml", "--force")
+        assert result.exit_code == 0, result.output
+        assert (tmp_path / "escape.v").exists()
+        assert (out / "lstm_top__x.v").exists() == ("lstm_top__x.v\"]" not in text), text
+
+
 def test_generate_refuses_dir_holding_other_files(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
