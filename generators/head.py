@@ -25,8 +25,9 @@ class DenseHead(wiring.Component):
 
     Structure: a :class:`SparseMatVec` with one row lane and ``banks``
     processing elements (one multiplier per bank, each with its field of the
-    shared weight/index ROM and its copy of its vector bank, DSP48E1-shaped registers, adder tree,
-    bias, one rounding and saturation into the output format). A loader
+    shared weight/index ROM and its copy of its vector bank, DSP48E1-shaped
+    registers, adder tree, bias, one rounding and saturation into the output
+    format). A loader
     writes ``h_{t+1}`` into the free half of the double-buffered vector store
     while step ``t`` computes; a step starts once its ``h`` is loaded and the
     output FIFO has room for its ``O`` results counting those still in flight

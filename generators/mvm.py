@@ -84,7 +84,8 @@ class SparseMatVec(wiring.Component):
     reads ``(weight, in-bank index)`` pairs in schedule order (see
     :mod:`lstm_hw.design`) from its field of one wide weight ROM, whose every
     word holds one entry for each PE (:func:`rom_words`), and has its own copy
-    of its bank of the vector, so no two PEs ever contend for a memory port. Each cycle every PE reads one
+    of its bank of the vector, so no two PEs ever contend for a vector port.
+    Each cycle every PE reads one
     stored weight, fetches the vector element its index selects, multiplies
     and accumulates; after ``k`` cycles a registered adder tree sums the banks
     and the bias, and the sum is rounded and saturated to the pre-activation
