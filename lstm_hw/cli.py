@@ -7,7 +7,6 @@ The CLI only parses options, calls the library and prints. Every
 from __future__ import annotations
 
 import functools
-import re
 import shutil
 import sys
 import tempfile
@@ -118,12 +117,12 @@ def _previous_sources(out: Path, top: str) -> set[str]:
     but this generator's own output is ever replaced or removed.
     """
     import json
+    from .verilog_files import is_module_file
     try:
         sources = json.loads((out / f"{top}.json").read_text("utf-8"))["sources"]
     except (OSError, ValueError, KeyError, TypeError):
         return set()
-    pattern = re.compile(rf"{re.escape(top)}(__\w+)?\.v")
-    return {s for s in sources if isinstance(s, str) and pattern.fullmatch(s)} if isinstance(sources, list) else set()
+    return {s for s in sources if isinstance(s, str) and is_module_file(s, top)} if isinstance(sources, list) else set()
 
 
 @main.command()

@@ -95,9 +95,10 @@ def plot_sparsity(w: np.ndarray, banks: int, path: str | Path, title: str | None
     check_path(path)
     rows, cols = w.shape
     width = bank_width(cols, banks)
-    order = bank_columns(cols, banks).reshape(-1)
+    columns = bank_columns(cols, banks)
+    order = columns.reshape(-1)
     w = w[:, order[order >= 0]]             # bank-major: bank b is the b-th group of columns
-    edges = np.cumsum(np.count_nonzero(bank_columns(cols, banks) >= 0, axis=1))[:-1]
+    edges = np.cumsum(np.count_nonzero(columns >= 0, axis=1))[:-1]
     rows_per, cols_per = (-(-n // m) if n else 1 for n, m in zip(w.shape, _MAX_CELLS))
     image = _block_density(w != 0, rows_per, cols_per) if w.size else np.zeros((1, 1))
     if title is None:

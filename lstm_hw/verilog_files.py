@@ -31,7 +31,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-__all__ = ["split_modules", "module_file_name", "drop_dead_wires"]
+__all__ = ["split_modules", "module_file_name", "is_module_file", "drop_dead_wires"]
 
 # Yosys breaks the port list after every 21 ports: the header is joined up to ");".
 _MODULE = re.compile(r"^module (\\\S+ |[A-Za-z_][\w$]*)\((.*)\);$", re.DOTALL)
@@ -57,6 +57,11 @@ def module_file_name(module: str, top: str) -> str:
     if module != top and not module.startswith(top + "."):
         raise ValueError(f"module {module!r} is not the top {top!r} or under it")
     return module.replace(".", "__")
+
+
+def is_module_file(name: str, top: str) -> bool:
+    """``name`` is a file :func:`split_modules` writes for ``top``: ``<top>.v`` or ``<top>__<path>.v``."""
+    return re.fullmatch(rf"{re.escape(top)}(__\w+)?\.v", name) is not None
 
 
 def _reads(lines: list[str]) -> Counter:

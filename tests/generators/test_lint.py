@@ -38,11 +38,14 @@ RULE_WAIVERS = {"lint_off -rule WIDTHEXPAND", "lint_off -rule PROCASSINIT",
 def verilog(request, tmp_path_factory):
     """(Verilog files, top, config name) of one end-to-end config, written as ``generate`` does."""
     design = build_design(parse_config(E2E_CONFIGS[request.param]))
-    out = tmp_path_factory.mktemp(request.param)
+    return _write(design, tmp_path_factory.mktemp(request.param)), design.config.hardware.top, request.param
+
+
+def _write(design, out) -> list:
+    """Write the design's files into ``out`` as ``generate`` does; its Verilog sources, top first."""
     files = design_files(design)
     write_files(out, files)
-    top = design.config.hardware.top
-    return [out / source for source in json.loads(files[f"{top}.json"])["sources"]], top, request.param
+    return [out / source for source in json.loads(files[f"{design.config.hardware.top}.json"])["sources"]]
 
 
 def test_verilator_lint_clean_with_waivers(verilog):
@@ -87,11 +90,8 @@ def test_verilator_wall_clean_with_waivers(verilog):
 
 
 def _wall(design, out):
-    files = design_files(design)
-    write_files(out, files)
-    top = design.config.hardware.top
-    sources = [out / source for source in json.loads(files[f"{top}.json"])["sources"]]
-    return sources, verilator_lint(sources, top, WAIVER, wall=True)
+    sources = _write(design, out)
+    return sources, verilator_lint(sources, design.config.hardware.top, WAIVER, wall=True)
 
 
 def test_wide_port_list_wall_clean(tmp_path):
