@@ -25,10 +25,11 @@ class LSTMLayer(wiring.Component):
     per emitted timestep). A sequence starts from ``h = c = 0``.
 
     Structure: a loader writes ``x_{t+1}`` into the free half of the
-    :class:`SparseMatVec` vector store while step ``t`` computes; a step
-    starts once its ``x`` is loaded, the previous step's ``h`` is written back
-    and the output FIFO has room for the whole step (credit-based, so the
-    compute pipeline never stalls). Pre-activations are gathered into whole
+    :class:`SparseMatVec` vector store while step ``t`` computes; a step's
+    input phase (``W_ih x + b``) starts once its ``x`` is loaded, overlapping
+    the previous step's tail, and its recurrent phase once the previous
+    step's ``h`` is written back and the output FIFO has room for the whole
+    step (credit-based, so the compute pipeline never stalls). Pre-activations are gathered into whole
     hidden units (the four gates of unit ``j``) and go through
     ``max(1, rows / 4)`` :class:`CellUpdate` lanes, each with its own
     cell-state memory. The lanes' ``h`` values of a pass are consecutive
@@ -39,7 +40,8 @@ class LSTMLayer(wiring.Component):
 
     Latency and throughput: see :attr:`step_cycles`, :attr:`stream_cycles`
     and :attr:`first_output_cycles`; with ready inputs and outputs, a
-    timestep takes ``passes x k`` issue cycles plus the pipeline tail, or the
+    timestep takes ``passes x k_h`` recurrent issue cycles plus the longer of
+    the input phase and the pipeline tail (:attr:`tail_cycles`), or the
     element transfers if that is longer: ``I`` loads plus the ``h`` writes
     through the vector store's write port (``H`` cycles, or ``passes`` when
     the ``rows / 4`` cell lanes write a pass's ``h`` at once, which they do
@@ -84,8 +86,9 @@ class LSTMLayer(wiring.Component):
 
     @property
     def fifo_depth(self) -> int:
-        """Output FIFO depth: two steps of ``h``, in elements (in words of a pass's ``h`` when parallel)."""
-        return 2 * (self._plan.passes if self._parallel_h else self._plan.hidden)
+        """Output FIFO depth: two steps of ``h``, in elements (in words of a pass's ``h`` when parallel),
+        and one word for the registered credit check."""
+        return 2 * (self._plan.passes if self._parallel_h else self._plan.hidden) + 1
 
     @property
     def parallel_h(self) -> bool:
@@ -105,14 +108,14 @@ class LSTMLayer(wiring.Component):
         return 0 if self._plan.units_per_pass == 1 or self._parallel_h else 2  # FIFO write to first read
 
     def h_write_times(self) -> list[int]:
-        """Cycle of each ``h_j`` write, counted from a step's start command, inputs ready."""
+        """Cycle of each ``h_j`` write, counted from the step's ``h_go`` (its recurrent phase starts next cycle)."""
         p = self._plan
         u_lanes, per_unit = p.units_per_pass, max(1, 4 // p.rows)
         base = 1 + self._mvm.latency + self._gather_latency + self._cells[0].latency
         times, free = [], 0
         for j in range(p.hidden):
             last_pass = (j // u_lanes + 1) * per_unit - 1 if p.rows < 4 else j // u_lanes
-            ready = base + (last_pass + 1) * p.k - 1
+            ready = base + (last_pass + 1) * p.k_h - 1
             if u_lanes > 1 and not self._parallel_h:
                 ready = max(ready + self._serial_latency, free)
             times.append(ready)
@@ -140,18 +143,30 @@ class LSTMLayer(wiring.Component):
 
     @property
     def step_cycles(self) -> int:
-        """Cycles per timestep when compute-bound: start command to the next start command."""
-        return self.h_write_times()[-1] + 1
+        """Cycles per timestep when compute-bound: one ``h_go`` to the next.
+
+        After a step's recurrent phase the next step's command (taken the cycle after its
+        last issue) runs its input phase; the next recurrent phase starts when that is
+        done or when this step's last ``h`` is written, whichever is later.
+        """
+        p = self._plan
+        return max(p.passes * p.k_h + 1 + self._mvm.x_cycles, self.h_write_times()[-1] + 1)
+
+    @property
+    def tail_cycles(self) -> int:
+        """Cycles from a step's last recurrent issue cycle to its last ``h`` write: what the input phase hides."""
+        p = self._plan
+        return self.h_write_times()[-1] - p.passes * p.k_h
 
     @property
     def first_output_cycles(self) -> int:
-        """Cycles from a step's start command to its first ``h`` on ``o`` (empty FIFO)."""
-        return self.output_times()[0]
+        """Cycles from a step's start command to its first ``h`` on ``o`` (idle layer, empty FIFO)."""
+        return self._mvm.x_cycles + self.output_times()[0]
 
     @property
     def last_output_cycles(self) -> int:
-        """Cycles from a step's start command to its last ``h`` on ``o`` (empty FIFO, ``o`` ready)."""
-        return self.output_times()[-1]
+        """Cycles from a step's start command to its last ``h`` on ``o`` (idle layer, empty FIFO, ``o`` ready)."""
+        return self._mvm.x_cycles + self.output_times()[-1]
 
     def elaborate(self, platform):
         m = Module()
@@ -190,9 +205,10 @@ class LSTMLayer(wiring.Component):
         h_data = Signal(q.activation.shape())
         n_writes = p.passes if parallel else H
         j = Signal(counter_shape(n_writes))
-        h_bank = Signal(counter_shape(p.banks), init=I % p.banks)   # h_j is column I + j
-        h_addr = Signal(counter_shape(B), init=I // p.banks)
-        q_buf = Signal()               # vector half the running step reads
+        h_bank = Signal(counter_shape(p.banks))           # h_j: bank j % banks, entry x_width + j // banks
+        h_addr = Signal(counter_shape(B), init=p.x_width)
+        q_buf = Signal()               # vector half of the next step to command
+        step_buf = Signal()            # vector half the step in its recurrent phase reads
         step_first = Signal()
         step_last = Signal()
         step_emit = Signal()
@@ -201,7 +217,7 @@ class LSTMLayer(wiring.Component):
         m.d.comb += step_done.eq(h_valid & (j == n_writes - 1))
         with m.If(h_valid):
             with m.If(j == n_writes - 1):
-                m.d.sync += [j.eq(0), h_bank.eq(I % p.banks), h_addr.eq(I // p.banks)]
+                m.d.sync += [j.eq(0), h_bank.eq(0), h_addr.eq(p.x_width)]
             with m.Else():
                 m.d.sync += j.eq(j + 1)
                 # (With one bank every move wraps; a constant, not a ">= 0" compare lint flags.)
@@ -231,7 +247,7 @@ class LSTMLayer(wiring.Component):
         wr = mvm.wr.payload
         m.d.comb += [
             mvm.wr.valid.eq(h_valid | loading),
-            wr.buf.eq(Mux(h_valid, ~q_buf, l_buf)),
+            wr.buf.eq(Mux(h_valid, ~step_buf, l_buf)),
             wr.bank.eq(Mux(h_valid, h_bank, l_bank)),
             wr.addr.eq(Mux(h_valid, h_addr, l_addr)),
             wr.data.eq(Mux(h_valid, h_data, self.i.payload.data)),
@@ -245,7 +261,7 @@ class LSTMLayer(wiring.Component):
                 wrap = h_bank >= p.banks - u
                 m.d.comb += [
                     port.valid.eq(h_valid & lane_ok[u]),
-                    port.payload.buf.eq(~q_buf),
+                    port.payload.buf.eq(~step_buf),
                     port.payload.bank.eq(Mux(wrap, h_bank + u - p.banks, h_bank + u)),
                     port.payload.addr.eq(Mux(wrap, h_addr + 1, h_addr)),
                     port.payload.data.eq(lane_hs[u]),
@@ -261,25 +277,36 @@ class LSTMLayer(wiring.Component):
             ]
 
         # -- step control ------------------------------------------------------
-        running = Signal()
-        seq_first = Signal(init=1)     # the next step starts a sequence
+        # A step's command (its input phase) goes as soon as its x is loaded; its
+        # recurrent phase (h_go) waits until the previous step's h is all written
+        # and the output FIFO has room for the whole step (credit, so the compute
+        # pipeline never stalls). The input phase overlaps the previous step's tail.
+        seq_first = Signal(init=1)     # the next step commanded starts a sequence
+        pend_first, pend_last, pend_emit, pend_buf = Signal(), Signal(), Signal(), Signal()  # commanded step
+        pending_h = Signal()           # the step in its recurrent phase has h left to write
         q_full = Mux(q_buf, x_full[1], x_full[0])
         q_last = Mux(q_buf, x_last[1], x_last[0])
-        emit = 1 if self._emit_all else q_last
-        room = ofifo.level <= self.fifo_depth - step_words
+        # Registered, so a word written in the cycle it is computed is not counted: one word of margin.
+        room = Signal()
+        m.d.sync += room.eq(ofifo.level <= self.fifo_depth - step_words - 1)
         m.d.comb += [
-            mvm.cmd.valid.eq(~running & q_full & (~emit | room)),
+            mvm.cmd.valid.eq(q_full),
             mvm.cmd.payload.buf.eq(q_buf),
             mvm.cmd.payload.first.eq(seq_first),
+            mvm.h_ready.eq(~pending_h & (~pend_emit | room)),
         ]
         with m.If(mvm.cmd.valid & mvm.cmd.ready):
-            m.d.sync += [running.eq(1), step_first.eq(seq_first), step_last.eq(q_last), step_emit.eq(emit)]
-        with m.If(step_done):
-            m.d.sync += [running.eq(0), q_buf.eq(~q_buf), seq_first.eq(step_last)]
+            m.d.sync += [q_buf.eq(~q_buf), seq_first.eq(q_last), pend_first.eq(seq_first),
+                         pend_last.eq(q_last), pend_emit.eq(1 if self._emit_all else q_last), pend_buf.eq(q_buf)]
+        with m.If(mvm.h_go):
+            m.d.sync += [pending_h.eq(1), step_first.eq(pend_first), step_last.eq(pend_last),
+                         step_emit.eq(pend_emit), step_buf.eq(pend_buf)]
+        with m.Elif(step_done):
+            m.d.sync += pending_h.eq(0)
         for half in range(2):
             with m.If(loading & l_end & (l_buf == half)):
                 m.d.sync += [x_full[half].eq(1), x_last[half].eq(self.i.payload.last)]
-            with m.Elif(step_done & (q_buf == half)):
+            with m.Elif(mvm.h_go & (pend_buf == half)):  # the input phase has read its x
                 m.d.sync += x_full[half].eq(0)
 
         # -- gather the four gates of each hidden unit -------------------------

@@ -10,7 +10,8 @@ from ..config import QuantConfig
 from ..numerics import bits_for, rounding_offset, signed_bits
 from .fixed import counter_shape, delay, equals, requantize
 
-__all__ = ["SparseMatVec", "rom_words", "vector_cursor", "vector_write_layout", "CHUNK_BITS", "chunk_bounds"]
+__all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "vector_write_layout", "CHUNK_BITS",
+           "chunk_bounds"]
 
 #: The widest add in one cycle outside a DSP48E1: a LUT and four CARRY4s, five
 #: logic levels with the carry in from a register.
@@ -32,6 +33,18 @@ def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
         "addr": unsigned(plan.index_bits),
         "data": elem_shape,
     })
+
+
+def vector_address(plan: LayerPlan, column: int) -> tuple[int, int]:
+    """``(bank, entry)`` of column ``column`` of ``[x; h]`` in the banked vector store.
+
+    ``x_i`` is entry ``i // banks`` of bank ``i % banks``; ``h_j`` is entry
+    ``x_width + j // banks`` of bank ``j % banks`` (see :mod:`lstm_hw.design`).
+    """
+    if column < plan.input_size:
+        return column % plan.banks, column // plan.banks
+    j = column - plan.input_size
+    return j % plan.banks, plan.x_width + j // plan.banks
 
 
 def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan):
@@ -87,10 +100,19 @@ class SparseMatVec(wiring.Component):
     of its bank of the vector, so no two PEs ever contend for a vector port.
     Each cycle every PE reads one
     stored weight, fetches the vector element its index selects, multiplies
-    and accumulates; after ``k`` cycles a registered adder tree sums the banks
+    and accumulates; after a pass a registered adder tree sums the banks
     and the bias, and the sum is rounded and saturated to the pre-activation
     format. Accumulation is exact (the accumulator is wide enough), so the
     result equals :func:`lstm_hw.golden.layer_preact` bit for bit.
+
+    A step of a layer runs in two phases. The input phase (``k_x`` cycles
+    per pass) sums ``W_ih x_t`` and the bias, exactly, into a partial-sum
+    memory per lane; the recurrent phase (``k_h`` cycles per pass) adds
+    ``W_hh h_{t-1}`` to them and gives the result on ``o``. Between the two
+    the unit waits for ``h_ready`` (``h_{t-1}`` is in the vector store): the
+    input phase of a step needs no ``h`` and overlaps the end of the step
+    before. A plan with no ``h`` part (a dense head) runs the input phase
+    only, with its result on ``o``.
 
     The adder tree is carry-pipelined: a sum wider than :data:`CHUNK_BITS` is
     split into chunks (:func:`chunk_bounds`), chunk ``j`` travels ``j`` cycles
@@ -109,8 +131,10 @@ class SparseMatVec(wiring.Component):
     Every combinational path is at most one multiplier or one chunk adder deep.
 
     Latency: :attr:`latency` cycles from a pass's last issue cycle to its
-    result on ``o``. Throughput: ``rows`` pre-activations every ``k`` cycles;
-    a command issues ``passes x k`` cycles back to back.
+    result on ``o``. Throughput: ``rows`` pre-activations every ``k_h`` cycles
+    in the recurrent phase; a command issues ``passes x k_x`` cycles, waits
+    :attr:`x_cycles` ``- 1 - passes x k_x`` cycles or until ``h_ready``, then
+    issues ``passes x k_h`` cycles; the next command is taken the cycle after.
 
     Parameters
     ----------
@@ -124,14 +148,20 @@ class SparseMatVec(wiring.Component):
     Members
     -------
     wr : In(stream.Signature(vector_write_layout, always_ready=True))
-        Vector element writes; always accepted, effective the next cycle.
+        Vector element writes (:func:`vector_address`); always accepted, effective the next cycle.
     wr_group : In(stream.Signature(vector_write_layout, always_ready=True)).array(group_writes)
         Further writes in the same cycle (present when ``group_writes > 0``).
         Every memory has one write port: the valid writes of a cycle, ``wr``
         included, must all go to different banks.
     cmd : In(stream.Signature({"buf": 1, "first": 1}))
         Start a step on vector half ``buf``. ``first`` reads ``h_{t-1}`` as
-        zero (a sequence's first step). Ready while no step is issuing.
+        zero (a sequence's first step). Ready while no step is in progress.
+        A plan with no ``h`` part has no ``first``.
+    h_ready : In(1)
+        The recurrent phase may start (only with an ``h`` part).
+    h_go : Out(1)
+        High in the cycle the unit leaves the wait for the recurrent phase, whose
+        first issue cycle is the next one (only with an ``h`` part).
     o : Out(stream.Signature({"pass": ..., "z": ArrayLayout(preact, rows)}, always_ready=True))
         The pre-activations of hardware rows ``pass x rows ..``; no backpressure.
     """
@@ -150,10 +180,12 @@ class SparseMatVec(wiring.Component):
         self._chunks = chunk_bounds(self.sum_bits)
         write = stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)
         group = {"wr_group": In(write).array(group_writes)} if group_writes else {}
+        recurrent = {"h_ready": In(1), "h_go": Out(1)} if self._has_h else {}
         super().__init__({
             "wr": In(write),
             **group,
             "cmd": In(stream.Signature(data.StructLayout({"buf": 1, **({"first": 1} if self._has_h else {})}))),
+            **recurrent,
             "o": Out(stream.Signature(data.StructLayout({
                 "pass": counter_shape(plan.passes),
                 "z": data.ArrayLayout(quant.preact.shape(), plan.rows),
@@ -161,15 +193,9 @@ class SparseMatVec(wiring.Component):
         })
 
     @property
-    def _h_from(self) -> list[int]:
-        """Per bank, the first entry that holds ``h_{t-1}`` (entry i of bank b is column i * banks + b)."""
-        p = self._plan
-        return [-(-(p.input_size - bank) // p.banks) for bank in range(p.banks)]
-
-    @property
     def _has_h(self) -> bool:
-        """Some column holds ``h_{t-1}``: a layer's plan, not a dense head's."""
-        return min(self._h_from) < self._plan.bank_width
+        """The plan has a recurrent phase: a layer's plan, not a dense head's."""
+        return self._plan.k_h > 0
 
     @property
     def plan(self) -> LayerPlan:
@@ -181,6 +207,29 @@ class SparseMatVec(wiring.Component):
         return 5 + self._tree_levels + len(self._chunks) - 1 + 1
 
     @property
+    def input_gap(self) -> int:
+        """Wait cycles, at least, between the input phase's last issue cycle and ``h_go``.
+
+        The recurrent phase reads pass ``p``'s partial sum 4 cycles after its last issue
+        cycle of the pass; the input phase writes it ``latency - 1`` cycles after its own.
+        """
+        p = self._plan
+        if not self._has_h:
+            return 0
+        need = max((n + 1) * (p.k_x - p.k_h) for n in (0, p.passes - 1)) + self.latency - 5 - p.passes * p.k_x
+        return max(0, need)
+
+    @property
+    def x_cycles(self) -> int:
+        """Cycles from taking a command to ``h_go``, ``h_ready`` high: the input phase and the gap.
+
+        The recurrent phase then issues from the cycle after ``h_go``. Without an ``h``
+        part, the issue cycles plus one.
+        """
+        p = self._plan
+        return p.passes * p.k_x + 1 + self.input_gap
+
+    @property
     def rounding_offset(self) -> int:
         """The rounding constant added with the bias, so the output stage only drops bits."""
         q = self._quant
@@ -190,7 +239,7 @@ class SparseMatVec(wiring.Component):
     def sum_bits(self) -> int:
         """Width of the exact gate sum: every bank's products, the aligned bias and the rounding offset.
 
-        Every accumulator and adder-tree node is this wide and wraps modulo
+        Every accumulator, adder-tree node and partial sum is this wide and wraps modulo
         ``2**sum_bits``; only the final sum has to fit, so partial sums may wrap.
         """
         q, p = self._quant, self._plan
@@ -204,42 +253,60 @@ class SparseMatVec(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         p, q = self._plan, self._quant
-        k, n_pass = p.k, p.passes
+        n_pass, two = p.passes, self._has_h
         acc_shape = signed(self.sum_bits)
         rom_w, rom_idx, rom_b = p.roms()
 
-        # Issue counters: stage 0 of the pipeline.
-        # `first` zeroes h_{t-1} on a sequence's first step; a plan with no h column has no `first`.
-        h_from, has_h = self._h_from, self._has_h
+        # Issue counters: stage 0 of the pipeline. `phase` is 1 in the recurrent phase;
+        # `first` zeroes h_{t-1} there on a sequence's first step.
         busy = Signal()
+        waiting = Signal()
+        phase = Signal()
         pas = Signal(counter_shape(n_pass))
-        c = Signal(counter_shape(k))
-        addr = Signal(counter_shape(n_pass * k))
+        c = Signal(counter_shape(max(p.k_x, p.k_h)))
+        addr = Signal(counter_shape(n_pass * p.k))
         buf = Signal()
         first = Signal()
-        m.d.comb += self.cmd.ready.eq(~busy)
-        with m.If(self.cmd.valid & ~busy):
-            m.d.sync += [busy.eq(1), pas.eq(0), c.eq(0), addr.eq(0), buf.eq(self.cmd.payload.buf)]
-            if has_h:
+        last_c = busy & (Mux(phase, equals(c, p.k_h - 1), equals(c, p.k_x - 1)) if two else equals(c, p.k_x - 1))
+        m.d.comb += self.cmd.ready.eq(~busy & ~waiting)
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [busy.eq(1), phase.eq(0), pas.eq(0), c.eq(0), addr.eq(0), buf.eq(self.cmd.payload.buf)]
+            if two:
                 m.d.sync += first.eq(self.cmd.payload.first)
         with m.Elif(busy):
             m.d.sync += addr.eq(addr + 1)
-            with m.If(c == k - 1):
+            with m.If(last_c):
                 m.d.sync += c.eq(0)
                 with m.If(pas == n_pass - 1):
-                    m.d.sync += busy.eq(0)
+                    m.d.sync += [busy.eq(0), pas.eq(0)]
+                    if two:
+                        m.d.sync += waiting.eq(~phase)
                 with m.Else():
                     m.d.sync += pas.eq(pas + 1)
             with m.Else():
                 m.d.sync += c.eq(c + 1)
+        if two:
+            # The wait between the phases: `input_gap` cycles at least, then until h_ready.
+            gap = self.input_gap
+            wcount = Signal(counter_shape(gap + 1))
+            gap_ok = Const(1) if gap == 0 else wcount >= gap
+            with m.If(self.cmd.valid & self.cmd.ready):
+                m.d.sync += wcount.eq(0)
+            with m.Elif(waiting):
+                with m.If(~gap_ok):
+                    m.d.sync += wcount.eq(wcount + 1)
+                with m.If(self.h_ready & gap_ok):
+                    m.d.sync += [waiting.eq(0), busy.eq(1), phase.eq(1)]
+                    m.d.comb += self.h_go.eq(1)
 
         first_c = busy & equals(c, 0)
-        last_c = busy & (c == k - 1)
         buf1 = delay(m, buf, 1, name="buf")
-        first1 = delay(m, first, 1, name="first") if has_h else None
+        mask1 = delay(m, first & phase, 1, name="mask") if two else None
         first_c4 = delay(m, first_c, 4, name="first_c")
         last_c4 = delay(m, last_c, 4, name="last_c")
         pass4 = delay(m, pas, 4, name="pass")
+        phase4 = delay(m, phase, 4, name="phase") if two else None
+        phase5 = delay(m, phase4, 1, name="phase5") if two else None
 
         elem = q.activation.shape()
         rom_layout = data.StructLayout({"w": q.weight.shape(), "idx": unsigned(p.index_bits)})
@@ -259,12 +326,12 @@ class SparseMatVec(wiring.Component):
         # ROM word per address: PE (lane, bank) owns entry lane * banks + bank of it.
         # One wide memory fills whole block RAMs, where one narrow ROM per PE would take
         # a block RAM each for a fraction of its width.
-        rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * p.banks), depth=n_pass * k,
+        rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * p.banks), depth=n_pass * p.k,
                             init=rom_words(rom_w, rom_idx, q.weight.bits, p.index_bits))
         m.submodules.rom = rom
         rd = rom.read_port()
         m.d.comb += rd.addr.eq(addr)
-        sums = []
+        sums, psum_writes = [], []
         for lane in range(p.rows):
             terms = []
             for bank in range(p.banks):
@@ -276,16 +343,10 @@ class SparseMatVec(wiring.Component):
                 m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]), wp.data.eq(bank_wr[bank][2])]
                 vp = vec.read_port()
                 m.d.comb += vp.addr.eq(Cat(entry.idx, buf1))
-                # Columns at or past the layer input width hold h_{t-1}: zero on a first step.
-                if h_from[bank] <= 0:
-                    is_h = Const(1)
-                elif h_from[bank] >= p.bank_width:
-                    is_h = Const(0)
-                else:
-                    is_h = entry.idx >= h_from[bank]
+                # Every entry of the recurrent phase holds h_{t-1}: zero on a first step.
                 mask2 = Signal(name=f"mask_l{lane}_b{bank}")
                 w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
-                m.d.sync += [mask2.eq(first1 & is_h if first1 is not None else 0), w2.eq(entry.w)]
+                m.d.sync += [mask2.eq(mask1 if two else 0), w2.eq(entry.w)]
                 # DSP48E1 shape: A/B operand registers, M register, P accumulator.
                 a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
                 b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
@@ -300,13 +361,22 @@ class SparseMatVec(wiring.Component):
                     acc.eq(Mux(first_c4, 0, acc) + prod),
                 ]
                 terms.append(acc)
-            # The bias, aligned to the product's fraction bits, plus the rounding offset.
+            # The bias, aligned to the product's fraction bits, plus the rounding offset;
+            # in the recurrent phase, the input phase's partial sum (which holds them) instead.
             bias_rom = memory.Memory(shape=acc_shape, depth=n_pass, init=[
                 (int(v) << bias_shift) + self.rounding_offset for v in rom_b[lane]])
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(pass4)
-            terms.append(brd.data)
+            if two:
+                psum = memory.Memory(shape=acc_shape, depth=n_pass, init=[])
+                m.submodules[f"psum_l{lane}"] = psum
+                prd = psum.read_port()
+                m.d.comb += prd.addr.eq(pass4)
+                terms.append(Mux(phase5, prd.data, brd.data))
+                psum_writes.append(psum.write_port())
+            else:
+                terms.append(brd.data)
             sums.append(self._adder_tree(m, terms, lane))
 
         skew = len(self._chunks) - 1
@@ -315,14 +385,24 @@ class SparseMatVec(wiring.Component):
         for lane, total in enumerate(sums):
             # The offset is in the sum already: "truncate" just drops the bits.
             m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac - self._drop, q.preact, "truncate"))
-        m.d.sync += [self.o.valid.eq(done), self.o.payload["pass"].eq(pass_out)]
+        if two:
+            recurrent_out = delay(m, phase4, 1 + self._tree_levels + skew, name="phase_out")
+            for wp, total in zip(psum_writes, sums):
+                m.d.comb += [wp.en.eq(done & ~recurrent_out), wp.addr.eq(pass_out), wp.data.eq(total)]
+            m.d.sync += self.o.valid.eq(done & recurrent_out)
+        else:
+            m.d.sync += self.o.valid.eq(done)
+        m.d.sync += self.o.payload["pass"].eq(pass_out)
         return m
 
     @property
     def _drop(self) -> int:
-        """Low bits of the gate sum that rounding drops: the adder tree's last level does not register them."""
+        """Low bits of the gate sum that rounding drops: the adder tree's last level does not register them.
+
+        None with a recurrent phase: the input phase's partial sums keep every bit.
+        """
         q = self._quant
-        return max(0, q.product.frac - q.preact.frac)
+        return 0 if self._has_h else max(0, q.product.frac - q.preact.frac)
 
     def _adder_tree(self, m, terms, lane):
         """Carry-pipelined pairwise sum of ``sum_bits``-wide terms; a register after each level.

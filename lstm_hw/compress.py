@@ -202,8 +202,9 @@ def config_toml(config: Config, comments: dict[str, str] | None = None, header: 
 # -- the pipeline ------------------------------------------------------------------
 
 def _prune_groups(config: Config, weights: dict) -> list[tuple[tuple[str, ...], float]]:
-    groups = [((f"weight_ih_l{k}", f"weight_hh_l{k}"), config.sparsity.density)
-              for k in range(config.model.num_layers)]
+    # Each matrix on its own, as build_design prunes them (the two phases of a step).
+    groups = [((f"weight_{part}_l{k}",), config.sparsity.density)
+              for k in range(config.model.num_layers) for part in ("ih", "hh")]
     if config.model.output_size and config.sparsity.head_density < 1.0:
         groups.append((("fc.weight",), config.sparsity.head_density))
     return groups

@@ -96,6 +96,7 @@ class HardwareConfig:
     clock_mhz: float = 200.0
     rows: int = 4                # weight rows computed at once; MACs = banks x rows
     board: str = ""              # a known board (lstm_hw.parts.boards()) carrying the part: adds a board XDC
+    io_lanes: int = 1            # vector elements per stream beat (s_axis, m_axis and between layers)
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ clock_mhz = 200
 rows = 4
 board = ""                               # "" or a board carrying the part: pynq-z2, zedboard,
                                          # arty-a7-35, arty-a7-100, kc705; adds <top>_board.xdc
+io_lanes = 1                             # elements per stream beat, 1 to banks
 """
 
 
@@ -384,6 +386,21 @@ def _check_config(c: Config):
         raise ConfigError("hardware.clock_mhz", f"must be between 1 and 800, got {h.clock_mhz:g}")
     if not (h.rows in (1, 2) or (h.rows >= 4 and h.rows % 4 == 0)) or h.rows > 256:
         raise ConfigError("hardware.rows", f"must be 1, 2 or a multiple of 4 up to 256, got {h.rows}")
+    if not 1 <= h.io_lanes <= s.banks:
+        raise ConfigError("hardware.io_lanes", f"must be from 1 to sparsity.banks = {s.banks} (a beat's elements "
+                                               f"go into different banks in one cycle), got {h.io_lanes}")
+    group = h_write_group(c)
+    if group % h.io_lanes and h.io_lanes % group:
+        raise ConfigError("hardware.io_lanes", f"must divide, or be a multiple of, the {group} h values a layer "
+                                               f"writes per cycle (rows / 4, when banks >= rows / 4), "
+                                               f"got {h.io_lanes}")
+
+
+def h_write_group(config: Config) -> int:
+    """The ``h`` values a layer writes per cycle: its ``rows / 4`` cell lanes' when there are at
+    least as many banks (they are consecutive columns, so in different banks), else one."""
+    lanes = max(1, config.hardware.rows // 4)
+    return lanes if lanes <= config.sparsity.banks else 1
 
 
 def _check_range(value: float, path: str, fmt: Fixed, segments: int, span: int = 1):

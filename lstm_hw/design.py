@@ -6,9 +6,19 @@ the numbers they use cannot drift apart.
 
 Schedule of a layer (``R = hardware.rows`` row lanes, ``banks`` PEs per lane):
 hardware row ``r' = 4 j + gate`` is PyTorch row ``gate * H + j``, so the four
-gates of hidden unit ``j`` are adjacent. Pass ``p`` computes rows
-``p R .. p R + R - 1`` in ``k`` cycles, one stored weight per PE per cycle.
-Rows past ``4H`` (when ``R`` does not divide ``4H``) are zero.
+gates of hidden unit ``j`` are adjacent. ``W_ih`` and ``W_hh`` are pruned
+separately, each bank-balanced (``k_x`` and ``k_h`` stored weights per bank
+of every row), and a timestep runs in two phases: the input phase computes
+``W_ih x_t + b`` for every pass (``k_x`` cycles each) into stored partial
+sums, and the recurrent phase adds ``W_hh h_{t-1}`` (``k_h`` cycles per
+pass). Only the recurrent phase waits for ``h_{t-1}``, so the input phase of
+step ``t`` overlaps the end of step ``t - 1``. Pass ``p`` computes rows
+``p R .. p R + R - 1``, one stored weight per PE per cycle. Rows past ``4H``
+(when ``R`` does not divide ``4H``) are zero.
+
+The vector store holds ``x`` in entries ``0 .. x_width - 1`` of every bank
+(element ``i`` in bank ``i % banks``, entry ``i // banks``) and ``h`` after
+them (``h_j`` in bank ``j % banks``, entry ``x_width + j // banks``).
 
 The optional head (``model.output_size = O > 0``) is the same kind of matrix:
 :class:`HeadPlan` schedules ``fc.weight`` (``O x H``) on one row lane, row
@@ -43,13 +53,20 @@ class LayerPlan:
     input_size: int       # I of this layer
     hidden: int           # H
     banks: int
-    bank_width: int       # B: columns per bank
-    k: int                # stored weights per bank per row
+    bank_width: int       # B: vector entries per bank (x_width for x, the rest for h)
+    k: int                # stored weights per bank per row: k_x + k_h
     rows: int             # R: row lanes
     w: np.ndarray         # int64 (4H, I+H), quantized and pruned, PyTorch row order
     b: np.ndarray         # int64 (4H,), bias format (b_ih + b_hh, quantized once)
     w_float: np.ndarray   # float64 (4H, I+H), pruned, before quantization
     b_float: np.ndarray   # float64 (4H,)
+    x_width: int          # vector entries per bank that hold x
+    k_x: int              # stored weights of W_ih per bank per row (the input phase)
+
+    @property
+    def k_h(self) -> int:
+        """Stored weights of ``W_hh`` per bank per row (the recurrent phase); 0 for a head."""
+        return self.k - self.k_x
 
     @property
     def columns(self) -> int:
@@ -88,18 +105,25 @@ class LayerPlan:
         return np.where(unit < self.hidden, gate * self.hidden + unit, -1)
 
     def roms(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """ROM contents: weights and indices ``(rows, banks, passes*k)``, biases ``(rows, passes)``."""
-        values, index = pack_banks(self.w, self.banks, self.k)             # (4H, banks, k)
-        src = self.hw_rows()
+        """ROM contents: weights and indices ``(rows, banks, passes*k)``, biases ``(rows, passes)``.
+
+        Address ``p * k_x + c`` holds cycle ``c`` of pass ``p`` of the input phase (indices into
+        the ``x`` entries), and ``passes * k_x + p * k_h + c`` the same of the recurrent phase
+        (indices ``x_width ..`` into the ``h`` entries).
+        """
+        I, src = self.input_size, self.hw_rows()
         pad = src < 0
-        vals = np.where(pad[:, None, None], 0, values[np.maximum(src, 0)])
-        idx = np.where(pad[:, None, None], 0, index[np.maximum(src, 0)])
+        phases = [(self.w[:, :I], self.k_x, 0)] + ([(self.w[:, I:], self.k_h, self.x_width)] if self.k_h else [])
+        vals, idx = [], []
+        for w, k, base in phases:
+            values, index = pack_banks(w, self.banks, k)                   # (4H, banks, k)
+            # hardware row p*R + l -> lane l, pass p; address p*k + c within the phase
+            for out, a in ((vals, values), (idx, index + base)):
+                a = np.where(pad[:, None, None], 0, a[np.maximum(src, 0)])
+                a = a.reshape(self.passes, self.rows, self.banks, k)
+                out.append(a.transpose(1, 2, 0, 3).reshape(self.rows, self.banks, self.passes * k))
         bias = np.where(pad, 0, self.b[np.maximum(src, 0)])
-        # hardware row p*R + l -> lane l, pass p; address p*k + c
-        def lanes(a):
-            a = a.reshape(self.passes, self.rows, self.banks, self.k)
-            return a.transpose(1, 2, 0, 3).reshape(self.rows, self.banks, self.passes * self.k)
-        return lanes(vals), lanes(idx), bias.reshape(self.passes, self.rows).T.copy()
+        return np.concatenate(vals, axis=2), np.concatenate(idx, axis=2), bias.reshape(self.passes, self.rows).T.copy()
 
 
 @dataclass(frozen=True, eq=False)
@@ -180,15 +204,17 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -
     q, s, m = config.quant, config.sparsity, config.model
     layers = []
     for n in range(m.num_layers):
-        w = np.concatenate([weights[f"weight_ih_l{n}"], weights[f"weight_hh_l{n}"]], axis=1)
-        w, k = prune(w, s.banks, s.density, s.pattern)
+        # W_ih and W_hh each bank-balanced: the two phases of a step each keep every PE busy.
+        w_ih, k_x = prune(weights[f"weight_ih_l{n}"], s.banks, s.density, s.pattern)
+        w_hh, k_h = prune(weights[f"weight_hh_l{n}"], s.banks, s.density, s.pattern)
+        w = np.concatenate([w_ih, w_hh], axis=1)
         b = weights[f"bias_ih_l{n}"] + weights[f"bias_hh_l{n}"]
-        width = bank_width(w.shape[1], s.banks)
+        x_width = bank_width(w_ih.shape[1], s.banks)
         layers.append(LayerPlan(
             index=n, input_size=config.layer_input_size(n), hidden=m.hidden_size, banks=s.banks,
-            bank_width=width, k=k, rows=config.hardware.rows,
+            bank_width=x_width + bank_width(w_hh.shape[1], s.banks), k=k_x + k_h, rows=config.hardware.rows,
             w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format),
-            w_float=w, b_float=b))
+            w_float=w, b_float=b, x_width=x_width, k_x=k_x))
     head = None
     if m.output_size > 0:
         w, k = prune(weights["fc.weight"], s.banks, s.head_density, s.pattern)
@@ -197,6 +223,7 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -
         head = HeadPlan(
             index=m.num_layers, input_size=m.hidden_size, hidden=0, banks=s.banks, bank_width=width,
             k=k, rows=1, outputs=m.output_size,
-            w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format), w_float=w, b_float=b)
+            w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format), w_float=w, b_float=b,
+            x_width=width, k_x=k)
     return Design(config=config, layers=tuple(layers), tables=ActivationTables.from_config(config),
                   cell=CellMath.from_config(config), head=head)

@@ -76,10 +76,13 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         p = layer.plan
         per_layer.append({
             "input_size": p.input_size, "hidden_size": p.hidden, "banks": p.banks, "bank_width": p.bank_width,
-            "weights_per_bank": p.k, "rows": p.rows, "passes": p.passes, "macs": p.banks * p.rows,
+            "weights_per_bank": p.k, "input_weights_per_bank": p.k_x, "recurrent_weights_per_bank": p.k_h,
+            "rows": p.rows, "passes": p.passes, "macs": p.banks * p.rows,
             "nnz": p.nnz, "stored_weights": p.stored, "pe_utilisation": round(p.nnz / p.stored, 4),
             "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
             "issue_cycles_per_timestep": p.issue_cycles,
+            "input_phase_cycles": p.passes * p.k_x, "recurrent_phase_cycles": p.passes * p.k_h,
+            "tail_cycles": layer.tail_cycles,
             "compute_cycles_per_timestep": layer.step_cycles,
             "stream_cycles_per_timestep": layer.stream_cycles,
         })

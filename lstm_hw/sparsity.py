@@ -1,7 +1,8 @@
 """Bank-balanced sparsity (Cao et al., FPGA'19), as the hardware stores it.
 
-Row ``r`` of a layer matrix ``[W_ih | W_hh]`` (``4H x (I+H)``) is zero-padded
-on the right to ``banks * B`` columns, ``B = ceil((I+H) / banks)``, and split
+Row ``r`` of a weight matrix (``W_ih`` and ``W_hh`` of a layer each on its own,
+as :mod:`lstm_hw.design` prunes them, ``n`` columns) is zero-padded
+on the right to ``banks * B`` columns, ``B = ceil(n / banks)``, and split
 into ``banks`` interleaved banks of ``B`` columns: column ``c`` is entry
 ``c // banks`` of bank ``c % banks``. Every bank of every row keeps exactly
 ``k = max(1, floor(density * B + 1/2))`` stored weights (zeros allowed), so

@@ -3,8 +3,9 @@
 The top holds one or more ``SparseMatVec`` units, each with the ports
 ``<name>__wr__payload``, ``<name>__wr__valid`` (always ready),
 ``<name>__cmd__payload``, ``<name>__cmd__valid``, ``<name>__cmd__ready``,
-``<name>__o__payload`` and ``<name>__o__valid`` (always ready), plus ``clk``
-and ``rst`` (active high). Each unit runs its steps as the layer does: write a
+``<name>__o__payload`` and ``<name>__o__valid`` (always ready), and with a
+recurrent phase ``<name>__h_ready`` (held high here) and ``<name>__h_go``,
+plus ``clk`` and ``rst`` (active high). Each unit runs its steps as the layer does: write a
 step's vector into its buffer half one element per cycle, issue the command,
 and go straight on to the next step's writes into the other half while the
 command runs. Every output word (pass number and pre-activations, packed)
@@ -28,6 +29,8 @@ from lstm_hw.sim.tb_activation import ALWAYS_READY, spec, start
 
 async def drive(dut, name: str, unit: dict) -> None:
     """One unit's steps: writes, then command, back to back."""
+    if hasattr(dut, f"{name}__h_ready"):
+        getattr(dut, f"{name}__h_ready").value = 1
     writes = StreamDriver(dut, dut.clk, f"{name}__wr", **ALWAYS_READY)
     cmds = StreamDriver(dut, dut.clk, f"{name}__cmd", **AMARANTH_STREAM)
     for step_writes, cmd in zip(unit["writes"], unit["cmds"]):

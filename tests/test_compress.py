@@ -64,10 +64,6 @@ def per_bank_nonzeros(w: np.ndarray, banks: int) -> np.ndarray:
     return np.count_nonzero(padded.reshape(w.shape[0], width, banks), axis=1)   # column c in bank c % banks
 
 
-def layer_matrix(weights, k):
-    return np.concatenate([weights[f"weight_ih_l{k}"], weights[f"weight_hh_l{k}"]], axis=1)
-
-
 def read_outputs(out):
     cfg = load_config(out / "config.toml")
     return cfg, load_weights(out / "weights.npz", cfg), json.loads((out / "report.json").read_text())
@@ -82,11 +78,10 @@ def test_without_data_prunes_exactly_per_bank(tmp_path):
     cfg, weights, report = read_outputs(tmp_path / "out")
     assert (cfg.model.input_size, cfg.model.hidden_size, cfg.model.num_layers, cfg.model.output_size) == (3, 6, 2, 2)
     original = {k: v.detach().numpy() for k, v in net.lstm.state_dict().items()}
-    for k in range(2):
-        w = layer_matrix(weights, k)
-        k_bank = kept_per_bank(bank_width(w.shape[1], 2), 0.5)
-        assert np.all(per_bank_nonzeros(w, 2) == k_bank)
-        np.testing.assert_array_equal(w, prune_bank_balanced(layer_matrix(original, k), 2, 0.5))
+    for name in ("weight_ih_l0", "weight_hh_l0", "weight_ih_l1", "weight_hh_l1"):  # each matrix on its own
+        w = weights[name]
+        assert np.all(per_bank_nonzeros(w, 2) == kept_per_bank(bank_width(w.shape[1], 2), 0.5))
+        np.testing.assert_array_equal(w, prune_bank_balanced(original[name], 2, 0.5))
     assert np.all(per_bank_nonzeros(weights["fc.weight"], 2) == kept_per_bank(3, 0.5))
     assert [g["max_nonzero_per_bank"] for g in report["pruning"]] == [g["kept_per_bank"] for g in report["pruning"]]
     assert report["data"] is None and report["losses"] == {}
@@ -143,9 +138,10 @@ def test_finetune_is_reproducible_masked_and_helps(tmp_path):
     for f in ("weights.npz", "config.toml"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
     cfg, weights, report = read_outputs(tmp_path / "a")
-    w = layer_matrix(weights, 0)
-    assert np.all(per_bank_nonzeros(w, 2) == kept_per_bank(bank_width(11, 2), 0.3))
-    np.testing.assert_array_equal(prune_bank_balanced(w, 2, 0.3), w)  # generate keeps them as they are
+    for name in ("weight_ih_l0", "weight_hh_l0"):
+        w = weights[name]
+        assert np.all(per_bank_nonzeros(w, 2) == kept_per_bank(bank_width(w.shape[1], 2), 0.3))
+        np.testing.assert_array_equal(prune_bank_balanced(w, 2, 0.3), w)  # generate keeps them as they are
     losses = report["losses"]
     assert len(losses["epochs"]) == 6 and all(math.isfinite(v) for v in losses["epochs"])
     assert report["finetune"]["density_schedule"][-1] == 0.3
@@ -314,9 +310,10 @@ def test_unstructured_pattern_reports_its_utilisation(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[sparsity]\npattern = "unstructured"\ndensity = 0.25\nbanks = 4\n')
     report = compress(model, cfg, tmp_path / "out")
-    entry, = report["pruning"]
-    assert entry["nonzero"] == int(np.floor(0.25 * 32 * 16 + 0.5))
-    assert entry["pe_utilisation"] == pytest.approx(entry["nonzero"] / (32 * 4 * entry["max_nonzero_per_bank"]),
-                                                    abs=1e-6)
-    assert entry["pe_utilisation"] < 1
+    assert [entry["weights"] for entry in report["pruning"]] == [["weight_ih_l0"], ["weight_hh_l0"]]
+    for entry in report["pruning"]:  # each matrix pruned on its own
+        assert entry["nonzero"] == int(np.floor(0.25 * 32 * 8 + 0.5))
+        assert entry["pe_utilisation"] == pytest.approx(entry["nonzero"] / (32 * 4 * entry["max_nonzero_per_bank"]),
+                                                        abs=1e-6)
+        assert entry["pe_utilisation"] < 1
     assert load_config(tmp_path / "out" / "config.toml").sparsity.pattern == "unstructured"

@@ -18,14 +18,17 @@ def unstructured(density=0.3, **model):
 def test_unstructured_pads_every_bank_to_the_fullest():
     design = build_design(unstructured())
     for layer in design.layers:
-        loads = bank_loads(layer.w_float, layer.banks)
-        assert layer.k == loads.max()
+        # W_ih and W_hh are pruned, and padded, each on its own.
+        ih, hh = layer.w_float[:, :layer.input_size], layer.w_float[:, layer.input_size:]
+        loads = [bank_loads(w, layer.banks) for w in (ih, hh)]
+        assert (layer.k_x, layer.k_h) == (loads[0].max(), loads[1].max())
         assert layer.nnz <= np.count_nonzero(layer.w_float)
         assert layer.stored == layer.w.shape[0] * layer.banks * layer.k
         assert layer.nnz < layer.stored, "unstructured pruning leaves some banks emptier than the fullest"
         # Same overall density as asked, but not per bank.
-        assert np.count_nonzero(layer.w_float) == int(np.floor(0.3 * layer.w_float.size + 0.5))
-        assert loads.min() < loads.max()
+        for w in (ih, hh):
+            assert np.count_nonzero(w) == int(np.floor(0.3 * w.size + 0.5))
+        assert loads[1].min() < loads[1].max()
 
 
 def test_bank_balanced_is_fully_utilised_at_the_same_density():
@@ -33,7 +36,8 @@ def test_bank_balanced_is_fully_utilised_at_the_same_density():
                                     "sparsity": {"density": 0.3, "banks": 4}}))
     un = build_design(unstructured())
     for b, u in zip(bb.layers, un.layers):
-        assert b.k == kept_per_bank(bank_width(b.columns, 4), 0.3)
+        assert b.k_x == kept_per_bank(bank_width(b.input_size, 4), 0.3)
+        assert b.k_h == kept_per_bank(bank_width(b.hidden, 4), 0.3)
         assert u.k > b.k
         assert u.issue_cycles > b.issue_cycles
 

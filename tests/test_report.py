@@ -109,8 +109,7 @@ def test_throughput_from_the_metadata(rep, meta):
     real = sum(2 * l["nnz"] + 13 * l["hidden_size"] for l in meta["layers"])
     dense = sum(8 * l["hidden_size"] * (l["input_size"] + l["hidden_size"]) + 13 * l["hidden_size"]
                 for l in meta["layers"])
-    # Default: every bank of both layers keeps k = 3 (the 17 columns of layer 0 interleave 5, 4, 4, 4).
-    assert (p["real_per_timestep"], p["effective_per_timestep"]) == (real, dense) == (2616, 4248)
+    assert (p["real_per_timestep"], p["effective_per_timestep"]) == (real, dense)
     assert p["real_gops"] == pytest.approx(real * clock * 1e6 / cycles / 1e9, rel=1e-3)
     assert p["effective_gops"] == pytest.approx(dense * clock * 1e6 / cycles / 1e9, rel=1e-3)
     assert p["ideal_effective_gops"] == pytest.approx(dense * clock * 1e6 / meta["ideal_cycles_per_timestep"] / 1e9,

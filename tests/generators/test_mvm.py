@@ -11,7 +11,7 @@ from test_activation import SIMULATORS, UnitBank, write_verilog
 from lstm_hw.config import Config, parse_config
 from lstm_hw.design import build_design
 from lstm_hw.weights import random_weights
-from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chunk_bounds, rom_words
+from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chunk_bounds, rom_words, vector_address
 from lstm_hw.golden import layer_preact
 from lstm_hw.sim.runner import run_cocotb
 
@@ -25,12 +25,16 @@ CONFIGS = {
               "model": {"input_size": 3, "hidden_size": 5}},
     "r12_bw1": {"sparsity": {"banks": 11, "density": 1.0}, "hardware": {"rows": 12},
                 "model": {"input_size": 2, "hidden_size": 9, "num_layers": 1}},
+    # One pass: the recurrent phase must wait out the input phase's partial-sum write.
+    "one_pass": {"sparsity": {"banks": 3, "density": 0.5}, "hardware": {"rows": 8},
+                 "model": {"input_size": 3, "hidden_size": 2, "num_layers": 1}},
 }
 
 
 def vector_writes(plan, v, buf):
     for col, val in enumerate(v):
-        yield {"buf": buf, "bank": col % plan.banks, "addr": col // plan.banks, "data": int(val)}
+        bank, addr = vector_address(plan, col)
+        yield {"buf": buf, "bank": bank, "addr": addr, "data": int(val)}
 
 
 def run_and_check(design, vecs, firsts):
@@ -40,6 +44,9 @@ def run_and_check(design, vecs, firsts):
     got = []
 
     async def bench(ctx):
+        # h_ready always high: the recurrent phase starts as early as the partial sums allow,
+        # so any hazard between the phases' partial-sum writes and reads shows in the results.
+        ctx.set(dut.h_ready, 1)
         for step, (v, first) in enumerate(zip(vecs, firsts)):
             buf = step % 2
             for wr in vector_writes(plan, v, buf):
@@ -51,13 +58,17 @@ def run_and_check(design, vecs, firsts):
             ctx.set(dut.cmd.payload, {"buf": buf, "first": first})
             await ctx.tick().until(dut.cmd.ready)
             ctx.set(dut.cmd.valid, 0)
-            rows = []
+            rows, cycle, go = [], 1, []  # the command was taken in cycle 0
             while len(rows) < plan.passes:
+                if ctx.get(dut.h_go):
+                    go.append(cycle)
                 await ctx.tick()
+                cycle += 1
                 if ctx.get(dut.o.valid):
                     assert ctx.get(dut.o.payload["pass"]) == len(rows)
                     rows.append([ctx.get(dut.o.payload.z[r]) for r in range(plan.rows)])
             got.append(np.array(rows).reshape(-1))
+            assert go == [dut.x_cycles], "h_go: once, x_cycles after the command"
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -82,6 +93,20 @@ def test_mvm_matches_golden(name):
     fmt = design.config.quant.activation
     vecs = [rng.integers(fmt.min_int, fmt.max_int + 1, plan.columns) for _ in range(3)]
     run_and_check(design, vecs, [0, 1, 0])
+
+
+def test_mvm_input_gap_is_tight(monkeypatch):
+    """One cycle less than ``input_gap`` between the phases reads a stale partial sum."""
+    design = build_design(parse_config(CONFIGS["one_pass"]))
+    plan = design.layers[0]
+    rng = np.random.default_rng(3)
+    fmt = design.config.quant.activation
+    vecs = [rng.integers(fmt.min_int, fmt.max_int + 1, plan.columns) for _ in range(3)]
+    gap = run_and_check(design, vecs, [0, 0, 0]).input_gap
+    assert plan.passes == 1 and gap > 0
+    monkeypatch.setattr(SparseMatVec, "input_gap", property(lambda self: gap - 1))
+    with pytest.raises(AssertionError, match="not equal"):
+        run_and_check(design, vecs, [0, 0, 0])
 
 
 # 16-bit weights and activations over 4 dense banks: a 38-bit sum in three chunks.
@@ -175,7 +200,7 @@ def unit_spec(name: str, rng) -> tuple[SparseMatVec, dict]:
         for p in range(plan.passes):
             rows = z[p * plan.rows:(p + 1) * plan.rows]
             spec["expected"].append(word(o_layout, {"pass": p, "z": [int(x) for x in rows]}))
-    spec["timeout"] = plan.passes * plan.k + dut.latency + 2
+    spec["timeout"] = dut.x_cycles + plan.passes * plan.k_h + dut.latency + 2
     return dut, spec
 
 
