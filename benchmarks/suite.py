@@ -83,7 +83,7 @@ CASES = {
     "koios": Case({"model": {"input_size": 100, "hidden_size": 64, "num_layers": 1},
                    "quant": {"weight": {"bits": 16, "frac": 12}},
                    "sparsity": {"banks": 41, "density": 1.0},
-                   "hardware": {"rows": 16, "part": "xc7k325tffg900-2"}}, 1, 8, 64, 16),
+                   "hardware": {"rows": 16, "part": "xc7k325tffg900-2", "io_lanes": 4}}, 1, 8, 64, 16),
 }
 
 

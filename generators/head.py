@@ -2,15 +2,15 @@
 
 from dataclasses import replace
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..design import Design
-from .fixed import delay, equals
+from .fixed import counter_shape, delay, equals
 from .layer import element_layout
-from .mvm import SparseMatVec, vector_cursor
+from .mvm import SparseMatVec, group_slot, vector_cursor
 
 __all__ = ["DenseHead"]
 
@@ -62,10 +62,14 @@ class DenseHead(wiring.Component):
         self._plan = design.head
         quant = design.config.quant
         # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
-        self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format))
+        self._lanes = lanes = design.config.hardware.io_lanes
+        if lanes > self._plan.banks:
+            raise ValueError(f"io_lanes {lanes} must be at most banks = {self._plan.banks}")
+        self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
+                                 group_writes=lanes - 1)
         super().__init__({
-            "i": In(stream.Signature(element_layout(design.io_format.shape()))),
-            "o": Out(stream.Signature(element_layout(design.output_format.shape()))),
+            "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes))),
+            "o": Out(stream.Signature(element_layout(design.output_format.shape(), lanes))),
         })
 
     @property
@@ -79,18 +83,24 @@ class DenseHead(wiring.Component):
 
     @property
     def stream_cycles(self) -> int:
-        """The loader's bound on a step: ``H`` element writes through the vector store's one write port."""
-        return self._plan.input_size
+        """The loader's bound on a step: ``ceil(H / io_lanes)`` input beats."""
+        return -(-self._plan.input_size // self._lanes)
+
+    @property
+    def step_beats(self) -> int:
+        """Output beats per step: ``ceil(O / io_lanes)``."""
+        return -(-self._plan.outputs // self._lanes)
 
     @property
     def fifo_depth(self) -> int:
-        # One step's results plus every result that can be in flight: no credit stall while o is ready.
-        return self._plan.outputs + self._mvm.latency + 4
+        # One step's beats plus every result that can be in flight: no credit stall while o is ready.
+        return self.step_beats + self._mvm.latency + 4
 
     @property
     def first_output_cycles(self) -> int:
-        """Cycles from a step's start command to its first ``y`` on ``o`` (empty FIFO)."""
-        return self._plan.k + self._mvm.latency + 2  # issue, pipeline, SyncFIFOBuffered write to read
+        """Cycles from a step's start command to its first beat on ``o`` (empty FIFO)."""
+        # The beat is complete with result min(io_lanes, O) - 1; issue, pipeline, FIFO write to read.
+        return min(self._lanes, self._plan.outputs) * self._plan.k + self._mvm.latency + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -101,29 +111,33 @@ class DenseHead(wiring.Component):
         # -- output FIFO, and the credit of results not yet read --------------
         depth = self.fifo_depth
         m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()), depth=depth)
+        lanes, beats = self._lanes, self.step_beats
         m.d.comb += [
             self.o.valid.eq(ofifo.r_rdy),
             self.o.payload.eq(ofifo.r_data),
             ofifo.r_en.eq(self.o.ready),
         ]
-        pending = Signal(range(depth + 1))   # results reserved by started steps, not yet read from o
+        pending = Signal(range(depth + 1))   # beats reserved by started steps, not yet read from o
 
         # -- loader: h_t elements into the free vector half --------------------
         x_full = Signal(2)                   # half n holds a complete h
         x_last = Signal(2)                   # ... of a sequence's last output step
         loading = Signal()
-        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=H, plan=p)
+        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=H, plan=p, lanes=lanes)
+        in_last_lanes = H - (-(-H // lanes) - 1) * lanes   # elements in a step's last beat
         m.d.comb += [
             self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0])),
             loading.eq(self.i.valid & self.i.ready),
         ]
-        m.d.comb += [
-            mvm.wr.valid.eq(loading),
-            mvm.wr.payload.buf.eq(l_buf),
-            mvm.wr.payload.bank.eq(l_bank),
-            mvm.wr.payload.addr.eq(l_addr),
-            mvm.wr.payload.data.eq(self.i.payload.data),
-        ]
+        for e, port in enumerate([mvm.wr, *getattr(mvm, "wr_group", [])]):
+            bank, addr = group_slot(p, l_bank, l_addr, e)
+            m.d.comb += [
+                port.valid.eq(loading & (1 if e < in_last_lanes else ~l_end)),
+                port.payload.buf.eq(l_buf),
+                port.payload.bank.eq(bank),
+                port.payload.addr.eq(addr),
+                port.payload.data.eq(self.i.payload.data[e]),
+            ]
 
         # -- step control: the next step issues right after the running one ----
         running = Signal()
@@ -134,7 +148,7 @@ class DenseHead(wiring.Component):
         start = Signal()
         m.d.comb += [
             # mvm.cmd is ready whenever running is low or step_end is high, so valid never waits.
-            start.eq((~running | step_end) & Mux(nxt, x_full[1], x_full[0]) & (pending <= depth - O)),
+            start.eq((~running | step_end) & Mux(nxt, x_full[1], x_full[0]) & (pending <= depth - beats)),
             mvm.cmd.valid.eq(start),
             mvm.cmd.payload.buf.eq(nxt),
         ]
@@ -148,16 +162,33 @@ class DenseHead(wiring.Component):
             with m.Elif(step_end & (q_buf == half)):
                 m.d.sync += x_full[half].eq(0)
         read = self.o.valid & self.o.ready
-        m.d.sync += pending.eq(pending + Mux(start, O, 0) - read)
+        m.d.sync += pending.eq(pending + Mux(start, beats, 0) - read)
 
         # -- results into the FIFO ----------------------------------------------
         # step_last is stable over a step's issue cycles; a pass leaves mvm ``latency`` cycles after its last one.
+        # Results are packed into beats as they come, one per pass: `lanes` a beat.
         out_last = delay(m, step_last, mvm.latency, name="step_last")
-        out_elem = Signal(element_layout(self._design.output_format.shape()))
+        y = mvm.o.payload.z[0]
+        out_end = equals(mvm.o.payload["pass"], O - 1)
+        w_beat = Signal(element_layout(self._design.output_format.shape(), lanes))
+        if lanes == 1:
+            m.d.comb += w_beat.data[0].eq(y)
+            beat_full = Const(1)
+        else:
+            pos = Signal(counter_shape(lanes))
+            held = [Signal(self._design.output_format.shape(), name=f"y_held{e}") for e in range(lanes - 1)]
+            beat_full = pos == lanes - 1
+            for e in range(lanes):   # results already held, this one, zeros after it
+                later = 0 if e == lanes - 1 else Mux(pos > e, held[e], 0)
+                m.d.comb += w_beat.data[e].eq(Mux(equals(pos, e), y, later))
+            with m.If(mvm.o.valid):
+                m.d.sync += pos.eq(Mux(beat_full | out_end, 0, pos + 1))
+                for e in range(lanes - 1):
+                    with m.If(equals(pos, e)):
+                        m.d.sync += held[e].eq(y)
         m.d.comb += [
-            out_elem.data.eq(mvm.o.payload.z[0]),
-            out_elem.last.eq(out_last & equals(mvm.o.payload["pass"], O - 1)),
-            ofifo.w_data.eq(out_elem),
-            ofifo.w_en.eq(mvm.o.valid),
+            w_beat.last.eq(out_last & out_end),
+            ofifo.w_data.eq(w_beat),
+            ofifo.w_en.eq(mvm.o.valid & (beat_full | out_end)),
         ]
         return m

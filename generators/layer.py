@@ -7,14 +7,18 @@ from amaranth.lib.wiring import In, Out
 from ..design import Design, LayerPlan
 from .cell import CellUpdate
 from .fixed import counter_shape, delay, equals
-from .mvm import SparseMatVec, vector_cursor
+from .mvm import SparseMatVec, group_slot, vector_cursor
 
 __all__ = ["LSTMLayer", "element_layout"]
 
 
-def element_layout(shape) -> data.StructLayout:
-    """A vector element on a stream: its value and ``last`` (last element of a sequence)."""
-    return data.StructLayout({"data": shape, "last": 1})
+def element_layout(shape, lanes: int = 1) -> data.StructLayout:
+    """A beat of vector elements on a stream: ``lanes`` values and ``last`` (last beat of a sequence).
+
+    Each timestep's elements fill beats in order, ``data[0]`` first; its last
+    beat may be partial, with the unused lanes zero.
+    """
+    return data.StructLayout({"data": data.ArrayLayout(shape, lanes), "last": 1})
 
 
 class LSTMLayer(wiring.Component):
@@ -74,10 +78,15 @@ class LSTMLayer(wiring.Component):
         # The h_j of one pass are consecutive columns, so in different banks when there are
         # at least as many banks as lanes: then they are written in one cycle.
         self._parallel_h = 1 < u_lanes <= plan.banks
-        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant,
-                                 group_writes=u_lanes - 1 if self._parallel_h else 0)
+        self._lanes = lanes = design.config.hardware.io_lanes
+        group = self.h_group
+        if lanes > plan.banks or (group % lanes and lanes % group):
+            raise ValueError(f"io_lanes {lanes} must be at most banks = {plan.banks} and divide, or be a "
+                             f"multiple of, the {group} h values written per cycle")
+        # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
+        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(group, lanes) - 1)
         self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
-        elem = element_layout(design.io_format.shape())
+        elem = element_layout(design.io_format.shape(), lanes)
         super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})
 
     @property
@@ -85,10 +94,26 @@ class LSTMLayer(wiring.Component):
         return self._plan
 
     @property
+    def h_group(self) -> int:
+        """``h`` values written per cycle: a pass's ``rows / 4`` when :attr:`parallel_h`, else 1."""
+        return self._plan.units_per_pass if self._parallel_h else 1
+
+    @property
+    def _packs(self) -> bool:
+        """The FIFO holds output beats, packed from ``h`` groups as they are written (``h_group``
+        divides ``io_lanes``); otherwise it holds a pass's ``h`` group and hands it out in beats."""
+        return self._lanes % self.h_group == 0
+
+    @property
+    def step_words(self) -> int:
+        """Output FIFO words per emitted step."""
+        writes = self._plan.passes if self._parallel_h else self._plan.hidden
+        return -(-writes // (self._lanes // self.h_group)) if self._packs else writes
+
+    @property
     def fifo_depth(self) -> int:
-        """Output FIFO depth: two steps of ``h``, in elements (in words of a pass's ``h`` when parallel),
-        and one word for the registered credit check."""
-        return 2 * (self._plan.passes if self._parallel_h else self._plan.hidden) + 1
+        """Output FIFO depth: two steps' words, and one word for the registered credit check."""
+        return 2 * self.step_words + 1
 
     @property
     def parallel_h(self) -> bool:
@@ -123,9 +148,15 @@ class LSTMLayer(wiring.Component):
         return times
 
     def output_times(self) -> list[int]:
-        """Cycle of each ``h_j`` on ``o``, counted like :meth:`h_write_times`, ``o`` always ready, empty FIFO."""
+        """Cycle of each output beat on ``o``, counted like :meth:`h_write_times`, ``o`` always ready, empty FIFO.
+
+        A beat is ready once its last ``h`` is written (packed beats go into the FIFO then; a
+        pass's group goes in with its last ``h`` too), and the FIFO gives one beat per cycle.
+        """
+        H, lanes, writes = self._plan.hidden, self._lanes, self.h_write_times()
         out, free = [], 0
-        for t in self.h_write_times():
+        for beat in range(-(-H // lanes)):
+            t = writes[min((beat + 1) * lanes, H) - 1]
             out.append(max(t + self._fifo_latency, free))
             free = out[-1] + 1
         return out
@@ -137,9 +168,11 @@ class LSTMLayer(wiring.Component):
 
     @property
     def stream_cycles(self) -> int:
-        """Cycles per step the element streams need: ``I`` loads (which wait out the ``h`` writes), ``H`` outputs."""
-        load = self._plan.input_size + self.write_cycles
-        return max(load, self._plan.hidden) if self._emit_all else load
+        """Cycles per step the streams need: ``ceil(I / io_lanes)`` input beats (which wait out the
+        ``h`` writes), ``ceil(H / io_lanes)`` output beats."""
+        p, lanes = self._plan, self._lanes
+        load = -(-p.input_size // lanes) + self.write_cycles
+        return max(load, -(-p.hidden // lanes)) if self._emit_all else load
 
     @property
     def step_cycles(self) -> int:
@@ -173,37 +206,20 @@ class LSTMLayer(wiring.Component):
         p, d = self._plan, self._design
         q = d.config.quant
         H, I, B = p.hidden, p.input_size, p.bank_width
+        act = q.activation.shape()
         m.submodules.mvm = mvm = self._mvm
         for u, cell in enumerate(self._cells):
             m.submodules[f"cell{u}"] = cell
 
         u_lanes = p.units_per_pass
         parallel = self._parallel_h
-
-        # -- output FIFO (credit: a step starts only if all its h fit) --------
-        if parallel:   # one word per pass, read out one element per cycle
-            word = data.StructLayout({"h": data.ArrayLayout(q.activation.shape(), u_lanes),
-                                      "n": range(1, u_lanes + 1), "last": 1})
-            m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=word.size, depth=self.fifo_depth)
-            r_word, o_end = _unpack_words(m, ofifo, word, self.o.payload.data, self.o.valid & self.o.ready,
-                                          name="o")
-            m.d.comb += [self.o.valid.eq(ofifo.r_rdy), self.o.payload.last.eq(r_word.last & o_end)]
-            step_words = p.passes
-        else:
-            m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()),
-                                                              depth=self.fifo_depth)
-            m.d.comb += [
-                self.o.valid.eq(ofifo.r_rdy),
-                self.o.payload.eq(ofifo.r_data),
-                ofifo.r_en.eq(self.o.ready),
-            ]
-            step_words = H
+        lanes, group = self._lanes, self.h_group
+        n_writes = p.passes if parallel else H   # h writes per step, `group` values each
 
         # -- h writer: into the vector store (for t + 1) and the FIFO ----------
         # Serial: one h_j per cycle. Parallel: the u_lanes h_j of a pass at once.
         h_valid = Signal()             # a write this cycle (serial: h_data; parallel: lane_hs)
-        h_data = Signal(q.activation.shape())
-        n_writes = p.passes if parallel else H
+        h_data = Signal(act)
         j = Signal(counter_shape(n_writes))
         h_bank = Signal(counter_shape(p.banks))           # h_j: bank j % banks, entry x_width + j // banks
         h_addr = Signal(counter_shape(B), init=p.x_width)
@@ -212,68 +228,104 @@ class LSTMLayer(wiring.Component):
         step_first = Signal()
         step_last = Signal()
         step_emit = Signal()
+        step_end = j == n_writes - 1   # with h_valid: the step's last write
         step_done = Signal()
-        stride = u_lanes if parallel else 1     # columns the writer moves per write (< banks)
-        m.d.comb += step_done.eq(h_valid & (j == n_writes - 1))
+        m.d.comb += step_done.eq(h_valid & step_end)
         with m.If(h_valid):
-            with m.If(j == n_writes - 1):
+            with m.If(step_end):
                 m.d.sync += [j.eq(0), h_bank.eq(0), h_addr.eq(p.x_width)]
             with m.Else():
                 m.d.sync += j.eq(j + 1)
                 # (With one bank every move wraps; a constant, not a ">= 0" compare lint flags.)
-                with m.If(Const(1) if p.banks <= stride else h_bank >= p.banks - stride):
-                    m.d.sync += [h_bank.eq(h_bank + stride - p.banks), h_addr.eq(h_addr + 1)]
+                with m.If(Const(1) if p.banks <= group else h_bank >= p.banks - group):
+                    m.d.sync += [h_bank.eq(h_bank + group - p.banks), h_addr.eq(h_addr + 1)]
                 with m.Else():
-                    m.d.sync += h_bank.eq(h_bank + stride)
-        if not parallel:
-            out_elem = Signal(element_layout(q.activation.shape()))
-            m.d.comb += [
-                out_elem.data.eq(h_data),
-                out_elem.last.eq(step_last & (j == H - 1)),
-                ofifo.w_data.eq(out_elem),
-                ofifo.w_en.eq(h_valid & step_emit),
-            ]
-
-        # -- loader: x_t elements into the free vector half ------------------
-        x_full = Signal(2)             # half n holds a complete x
-        x_last = Signal(2)             # ... of a sequence's last step
-        loading = Signal()
-        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=I, plan=p)
-        l_full = Mux(l_buf, x_full[1], x_full[0])
-        m.d.comb += [
-            self.i.ready.eq(~l_full & ~h_valid),  # h write-back has the port first
-            loading.eq(self.i.valid & self.i.ready),
-        ]
-        wr = mvm.wr.payload
-        m.d.comb += [
-            mvm.wr.valid.eq(h_valid | loading),
-            wr.buf.eq(Mux(h_valid, ~step_buf, l_buf)),
-            wr.bank.eq(Mux(h_valid, h_bank, l_bank)),
-            wr.addr.eq(Mux(h_valid, h_addr, l_addr)),
-            wr.data.eq(Mux(h_valid, h_data, self.i.payload.data)),
-        ]
+                    m.d.sync += h_bank.eq(h_bank + group)
         if parallel:
-            lane_hs = [Signal(q.activation.shape(), name=f"h_lane{u}") for u in range(u_lanes)]
+            lane_hs = [Signal(act, name=f"h_lane{u}") for u in range(u_lanes)]
             lane_ok = Signal(u_lanes)  # lane u holds a real unit (not padding)
             m.d.comb += h_data.eq(lane_hs[0])
-            for u in range(1, u_lanes):
-                port = mvm.wr_group[u - 1]
-                wrap = h_bank >= p.banks - u
-                m.d.comb += [
-                    port.valid.eq(h_valid & lane_ok[u]),
-                    port.payload.buf.eq(~step_buf),
-                    port.payload.bank.eq(Mux(wrap, h_bank + u - p.banks, h_bank + u)),
-                    port.payload.addr.eq(Mux(wrap, h_addr + 1, h_addr)),
-                    port.payload.data.eq(lane_hs[u]),
-                ]
+            h_group = [Mux(lane_ok[u], lane_hs[u], 0) for u in range(u_lanes)]   # padding lanes zero
+        else:
+            h_group = [h_data]
+
+        # -- output FIFO (credit: a recurrent phase starts only if all its h fit) --
+        if self._packs:
+            # Beats are packed as the h groups are written: `lanes // group` groups a beat.
+            beat = element_layout(act, lanes)
+            m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=beat.size, depth=self.fifo_depth)
+            m.d.comb += [
+                self.o.valid.eq(ofifo.r_rdy),
+                self.o.payload.eq(ofifo.r_data),
+                ofifo.r_en.eq(self.o.ready),
+            ]
+            w_beat = Signal(beat)
+            chunks = lanes // group
+            if chunks == 1:
+                m.d.comb += [w_beat.data[e].eq(h_group[e]) for e in range(lanes)]
+                beat_full = Const(1)
+            else:
+                pos = Signal(counter_shape(chunks))      # the group's place in the beat
+                held = [Signal(act, name=f"o_held{e}") for e in range(lanes - group)]
+                beat_full = pos == chunks - 1
+                for c in range(chunks):   # groups already held, this one, zeros after it
+                    for e in range(group):
+                        later = 0 if c == chunks - 1 else Mux(pos > c, held[c * group + e], 0)
+                        m.d.comb += w_beat.data[c * group + e].eq(Mux(equals(pos, c), h_group[e], later))
+                with m.If(h_valid):
+                    m.d.sync += pos.eq(Mux(beat_full | step_end, 0, pos + 1))
+                    for c in range(chunks - 1):
+                        with m.If(equals(pos, c)):
+                            m.d.sync += [held[c * group + e].eq(h_group[e]) for e in range(group)]
+            m.d.comb += [
+                w_beat.last.eq(step_last & step_end),
+                ofifo.w_data.eq(w_beat),
+                ofifo.w_en.eq(h_valid & step_emit & (beat_full | step_end)),
+            ]
+        else:
+            # A pass's h group is one word, handed out `lanes` at a time.
+            word = data.StructLayout({"h": data.ArrayLayout(act, u_lanes), "n": range(1, u_lanes + 1), "last": 1})
+            m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=word.size, depth=self.fifo_depth)
+            outs = [self.o.payload.data[e] for e in range(lanes)]
+            r_word, o_end = _unpack_words(m, ofifo, word, outs, self.o.valid & self.o.ready, name="o")
+            m.d.comb += [self.o.valid.eq(ofifo.r_rdy), self.o.payload.last.eq(r_word.last & o_end)]
             w_word = Signal(word)
             for u in range(u_lanes):
                 m.d.comb += w_word.h[u].eq(lane_hs[u])
             m.d.comb += [
                 w_word.n.eq(sum(lane_ok[u] for u in range(u_lanes))),
-                w_word.last.eq(step_last & (j == n_writes - 1)),
+                w_word.last.eq(step_last & step_end),
                 ofifo.w_data.eq(w_word),
                 ofifo.w_en.eq(h_valid & step_emit),
+            ]
+        step_words = self.step_words
+
+        # -- loader: x_t beats into the free vector half ---------------------
+        x_full = Signal(2)             # half n holds a complete x
+        x_last = Signal(2)             # ... of a sequence's last step
+        loading = Signal()
+        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=I, plan=p, lanes=lanes)
+        in_last_lanes = I - (-(-I // lanes) - 1) * lanes   # elements in a step's last beat
+        l_full = Mux(l_buf, x_full[1], x_full[0])
+        m.d.comb += [
+            self.i.ready.eq(~l_full & ~h_valid),  # h write-back has the ports first
+            loading.eq(self.i.valid & self.i.ready),
+        ]
+        # Write ports: element e of a beat, or h value e of a group, goes through port e.
+        ports = [mvm.wr, *getattr(mvm, "wr_group", [])]
+        for e, port in enumerate(ports):
+            hb, ha = group_slot(p, h_bank, h_addr, e)
+            lb, la = group_slot(p, l_bank, l_addr, e)
+            h_ok = (Const(1) if e == 0 or not parallel else lane_ok[e]) if e < group else Const(0)
+            l_ok = (Const(1) if e < in_last_lanes else ~l_end) if e < lanes else Const(0)
+            h_val = h_group[e] if e < group else 0
+            l_val = self.i.payload.data[e] if e < lanes else 0
+            m.d.comb += [
+                port.valid.eq(Mux(h_valid, h_ok, loading & l_ok)),
+                port.payload.buf.eq(Mux(h_valid, ~step_buf, l_buf)),
+                port.payload.bank.eq(Mux(h_valid, hb, lb)),
+                port.payload.addr.eq(Mux(h_valid, ha, la)),
+                port.payload.data.eq(Mux(h_valid, h_val, l_val)),
             ]
 
         # -- step control ------------------------------------------------------
@@ -376,28 +428,32 @@ class LSTMLayer(wiring.Component):
             n_valid = sum(lane_h[u][0] for u in range(u_lanes))
             m.d.comb += [w_word.n.eq(n_valid), hfifo.w_data.eq(w_word), hfifo.w_en.eq(lane_h[0][0])]
             m.d.comb += h_valid.eq(hfifo.r_rdy)
-            _unpack_words(m, hfifo, word, h_data, hfifo.r_rdy, name="h")
+            _unpack_words(m, hfifo, word, [h_data], hfifo.r_rdy, name="h")
         return m
 
 
-def _unpack_words(m, word_fifo, word, data_out, take, *, name: str):
-    """Hand out the first ``n`` elements ``h[0..n-1]`` of each word of ``word_fifo``, one at a time.
+def _unpack_words(m, word_fifo, word, outs, take, *, name: str):
+    """Hand out the first ``n`` elements ``h[0..n-1]`` of each word of ``word_fifo``, ``len(outs)`` at a time.
 
-    ``data_out`` shows the current element; each cycle with ``take`` high
-    moves on, and the word leaves the FIFO with its last element. Returns the
-    current word and a signal high on its last element.
+    ``outs`` show the current elements (zero past ``n``); each cycle with
+    ``take`` high moves on, and the word leaves the FIFO with its last
+    elements. ``len(outs)`` must divide the word's lanes. Returns the current
+    word and a signal high on its last elements.
     """
     r_word = Signal(word, name=f"{name}_word")
-    lanes = word["h"].shape.length
-    idx = Signal(counter_shape(lanes), name=f"{name}_idx")
-    end = idx == r_word.n - 1
+    lanes, per = word["h"].shape.length, len(outs)
+    assert lanes % per == 0
+    places = lanes // per
+    idx = Signal(counter_shape(places), name=f"{name}_idx")
+    end = idx == r_word.n - 1 if per == 1 else (idx + 1) * per >= r_word.n
     m.d.comb += r_word.eq(word_fifo.r_data)
     with m.Switch(idx):  # a case, not a wide shift as ``r_word.h[idx]`` would emit
-        for u in range(lanes - 1):
-            with m.Case(u):
-                m.d.comb += data_out.eq(r_word.h[u])
-        with m.Default():
-            m.d.comb += data_out.eq(r_word.h[lanes - 1])
+        for c in range(places):
+            with (m.Case(c) if c < places - 1 else m.Default()):
+                for e, out in enumerate(outs):
+                    lane = c * per + e
+                    # (One element at a time: idx never passes n - 1, so no mask.)
+                    m.d.comb += out.eq(r_word.h[lane] if per == 1 else Mux(lane < r_word.n, r_word.h[lane], 0))
     with m.If(take):
         with m.If(end):
             m.d.sync += idx.eq(0)
@@ -405,4 +461,3 @@ def _unpack_words(m, word_fifo, word, data_out, take, *, name: str):
         with m.Else():
             m.d.sync += idx.eq(idx + 1)
     return r_word, end
-

@@ -10,8 +10,8 @@ from ..config import QuantConfig
 from ..numerics import bits_for, rounding_offset, signed_bits
 from .fixed import counter_shape, delay, equals, requantize
 
-__all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "vector_write_layout", "CHUNK_BITS",
-           "chunk_bounds"]
+__all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "group_slot", "vector_write_layout",
+           "CHUNK_BITS", "chunk_bounds"]
 
 #: The widest add in one cycle outside a DSP48E1: a LUT and four CARRY4s, five
 #: logic levels with the carry in from a register.
@@ -47,30 +47,43 @@ def vector_address(plan: LayerPlan, column: int) -> tuple[int, int]:
     return j % plan.banks, plan.x_width + j // plan.banks
 
 
-def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan):
-    """Where the next element of a ``length``-element vector goes in the banked vector store.
+def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan, lanes: int = 1):
+    """Where the next beat of a ``length``-element vector goes in the banked vector store, ``lanes`` per beat.
 
-    Elements come in order: element ``j`` goes to bank ``j % banks``, address
+    Elements come in order, ``lanes`` per beat (the last beat of the vector
+    may be partial): element ``j`` goes to bank ``j % banks``, address
     ``j // banks`` (the interleaved banks of :mod:`lstm_hw.sparsity`) of buffer
-    half ``buf``, and ``buf`` flips after the last element. The cursor moves on every cycle with
-    ``advance`` high. Returns ``(buf, bank, addr, last)``; ``last`` is high
-    while the cursor is on the vector's last element.
+    half ``buf``, and ``buf`` flips after the last beat. The cursor moves on every cycle with
+    ``advance`` high. Returns ``(buf, bank, addr, last)`` for the beat's first
+    element (see :func:`group_slot` for the others); ``last`` is high while the
+    cursor is on the vector's last beat. ``lanes`` must not exceed ``banks``.
     """
+    assert 1 <= lanes <= plan.banks
+    beats = -(-length // lanes)
     buf = Signal()
-    e = Signal(counter_shape(length))
+    e = Signal(counter_shape(beats))
     bank = Signal(counter_shape(plan.banks))
     addr = Signal(counter_shape(plan.bank_width))
-    last = e == length - 1
+    last = e == beats - 1
     with m.If(advance):
         with m.If(last):
             m.d.sync += [e.eq(0), bank.eq(0), addr.eq(0), buf.eq(~buf)]
         with m.Else():
             m.d.sync += e.eq(e + 1)
-            with m.If(bank == plan.banks - 1):
-                m.d.sync += [bank.eq(0), addr.eq(addr + 1)]
+            # (With lanes = banks every move wraps; a constant, not a ">= 0" compare lint flags.)
+            with m.If(Const(1) if lanes == plan.banks else bank >= plan.banks - lanes):
+                m.d.sync += [bank.eq(bank + lanes - plan.banks), addr.eq(addr + 1)]
             with m.Else():
-                m.d.sync += bank.eq(bank + 1)
+                m.d.sync += bank.eq(bank + lanes)
     return buf, bank, addr, last
+
+
+def group_slot(plan: LayerPlan, bank, addr, offset: int):
+    """``(bank, addr)`` of the element ``offset`` columns after the one at ``(bank, addr)``, ``offset < banks``."""
+    if offset == 0:
+        return bank, addr
+    wrap = bank >= plan.banks - offset
+    return Mux(wrap, bank + offset - plan.banks, bank + offset), Mux(wrap, addr + 1, addr)
 
 
 def rom_words(rom_w: np.ndarray, rom_idx: np.ndarray, w_bits: int, idx_bits: int) -> list[int]:

@@ -18,8 +18,12 @@ class LSTMTop(wiring.Component):
     AXI4-Stream slave ``s_axis`` and master ``m_axis`` from the port names,
     and the clock ``aclk`` with active-low synchronous reset ``aresetn``.
 
-    Stream contract: one element per beat in the activation format,
-    sign-extended to ``tdata_width = 8 * ceil(bits / 8)``. Input order
+    Stream contract: ``lanes = hardware.io_lanes`` elements per beat in the
+    activation format, each sign-extended to ``8 * ceil(bits / 8)`` bits and
+    packed little end first (element ``e`` of a beat in bits ``e * w ..``), so
+    ``tdata_width = lanes * 8 * ceil(bits / 8)``. Each timestep starts a new
+    beat; its last beat may be partial, with the unused input lanes ignored
+    and the unused output lanes zero. Input order
     ``x_0[0..I-1], x_1[0..I-1], ...``; ``s_axis_tlast`` on the last element of
     a sequence's last timestep. While ``aresetn`` is low, ``m_axis_tvalid``
     and ``s_axis_tready`` are low (combinationally, so also at the first edge
@@ -90,18 +94,23 @@ class LSTMTop(wiring.Component):
         for a, b in zip(stages, stages[1:]):
             wiring.connect(m, a.o, b.i)
 
-        bits = self._design.io_format.bits
+        d = self._design
+        bits, lanes = d.io_format.bits, d.lanes
+        w_in, w_out = d.tdata_width // lanes, d.output_tdata_width // lanes
         first, last = stages[0], stages[-1]
-        out = Signal(self._design.output_format.shape())
+        for e in range(lanes):
+            out = Signal(d.output_format.shape(), name=f"out{e}")
+            m.d.comb += [
+                first.i.payload.data[e].eq(self.s_axis_tdata[e * w_in:e * w_in + bits]),
+                out.eq(last.o.payload.data[e]),
+                self.m_axis_tdata[e * w_out:(e + 1) * w_out].eq(out),  # sign-extends: out is signed
+            ]
         m.d.comb += [
-            first.i.payload.data.eq(self.s_axis_tdata[:bits]),
             first.i.payload.last.eq(self.s_axis_tlast),
             first.i.valid.eq(self.s_axis_tvalid),
             # Gated by aresetn so that neither port handshakes while reset is
             # held, including the first edge of a reset that lands mid-transfer.
             self.s_axis_tready.eq(first.i.ready & self.aresetn),
-            out.eq(last.o.payload.data),
-            self.m_axis_tdata.eq(out),  # sign-extends: out is signed
             self.m_axis_tlast.eq(last.o.payload.last),
             self.m_axis_tvalid.eq(last.o.valid & self.aresetn),
             last.o.ready.eq(self.m_axis_tready),

@@ -175,13 +175,18 @@ class Design:
         return self.head.outputs if self.head is not None else self.config.model.hidden_size
 
     @property
+    def lanes(self) -> int:
+        """Elements per stream beat (``hardware.io_lanes``)."""
+        return self.config.hardware.io_lanes
+
+    @property
     def tdata_width(self) -> int:
-        """Input ``tdata`` width; :attr:`output_tdata_width` for the output."""
-        return stream_width(self.io_format)
+        """Input ``tdata`` width: ``lanes`` elements of whole bytes; :attr:`output_tdata_width` for the output."""
+        return self.lanes * stream_width(self.io_format)
 
     @property
     def output_tdata_width(self) -> int:
-        return stream_width(self.output_format)
+        return self.lanes * stream_width(self.output_format)
 
 
 def prune(w: np.ndarray, banks: int, density: float, pattern: str) -> tuple[np.ndarray, int]:

@@ -96,10 +96,11 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         "sources": sources,
         "constraints": constraints,
         "scripts": scripts,
-        "input": {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width,
+        "input": {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width, "lanes": design.lanes,
                   "elements_per_timestep": c.model.input_size},
         "output": {"bits": out_fmt.bits, "frac": out_fmt.frac, "tdata_width": design.output_tdata_width,
-                   "elements_per_timestep": design.output_size, "return_sequences": c.model.return_sequences},
+                   "lanes": design.lanes, "elements_per_timestep": design.output_size,
+                   "return_sequences": c.model.return_sequences},
         "macs": sum(x["macs"] for x in stages),
         "cycles_per_timestep": max(max(x["compute_cycles_per_timestep"], x["stream_cycles_per_timestep"])
                                    for x in stages),

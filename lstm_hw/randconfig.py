@@ -116,6 +116,11 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
     if out_size:
         sparsity["head_density"] = _density(rng)
 
+    rows = int(rng.choice(ROWS))
+    # Elements per beat: 1 half the time, else any count the banks and the h writes allow.
+    group = max(1, rows // 4) if max(1, rows // 4) <= sparsity["banks"] else 1
+    lanes = [n for n in range(1, sparsity["banks"] + 1) if group % n == 0 or n % group == 0]
+    io_lanes = 1 if rng.random() < 0.5 else int(rng.choice(lanes))
     return {
         "model": {"input_size": i_size, "hidden_size": h_size, "num_layers": layers,
                   "return_sequences": bool(rng.random() < 0.5), "output_size": out_size,
@@ -123,7 +128,7 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
         "quant": quant,
         "sparsity": sparsity,
         "activation": activation,
-        "hardware": {"rows": int(rng.choice(ROWS))},
+        "hardware": {"rows": rows, "io_lanes": io_lanes},
     }
 
 

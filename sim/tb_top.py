@@ -29,7 +29,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
 from lstm_hw.sim.axis_checker import AxiStreamChecker
-from lstm_hw.sim.bench import CycleStamps, score, sequence_items
+from lstm_hw.sim.beats import beats_per_step, element_cycles, input_beats, output_elements
+from lstm_hw.sim.bench import CycleStamps, score
 from lstm_hw.sim.flow import RandomFlags, mode_rng, modes_from_json
 
 
@@ -45,6 +46,9 @@ async def stream_sequences(dut):
     n_seq, t_len, n_in = x.shape
     assert n_in == meta["input"]["elements_per_timestep"]
     n_out = expected.size
+    lanes, per_step = meta["input"]["lanes"], meta["output"]["elements_per_timestep"]
+    out_width = meta["output"]["tdata_width"] // lanes
+    n_beats = n_out // per_step * beats_per_step(per_step, lanes)
 
     cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
     dut.s_axis_tvalid.value = 0
@@ -57,9 +61,9 @@ async def stream_sequences(dut):
     in_stamps = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
     out_stamps = CycleStamps(dut.aclk, dut.m_axis_tvalid, dut.m_axis_tready)
     idle, stall = RandomFlags(), RandomFlags()
-    monitor = StreamMonitor(dut, dut.aclk, "m_axis", signed_width=meta["output"]["bits"], backpressure=stall)
+    monitor = StreamMonitor(dut, dut.aclk, "m_axis", backpressure=stall)   # raw beats, unpacked below
     driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
-    items = sequence_items(x)
+    items = input_beats(x, lanes, meta["input"]["tdata_width"] // lanes)
     period = meta["cycles_per_timestep"] + meta["latency_cycles"]
     budget = 64 * period * max(1, n_seq * t_len) + 10_000
 
@@ -71,12 +75,20 @@ async def stream_sequences(dut):
         first_in, first_out = len(in_stamps.cycles), len(monitor.items)
         await driver.send(items)
         try:
-            got = (await monitor.wait_for(first_out + n_out, timeout_cycles=budget))[first_out:]
+            beats = (await monitor.wait_for(first_out + n_beats, timeout_cycles=budget))[first_out:]
         except AssertionError as e:
             failures.append(f"mode {mode.name}: {e}")
-            results.append({"mode": mode.name, "timeout": True, "received": len(monitor.items) - first_out})
+            results.append({"mode": mode.name, "timeout": True, "received": len(monitor.items) - first_out,
+                            "wanted": n_beats})
             break
-        result = score(got, list(expected))
+        try:
+            got = output_elements(beats, lanes, out_width, meta["output"]["bits"], per_step)
+        except ValueError as e:
+            failures.append(f"mode {mode.name}: m_axis_tdata packing: {e}")
+            results.append({"mode": mode.name, "timeout": False, "output": np.zeros(expected.shape).tolist(),
+                            "mismatches": n_out, "last_ok": False, "input_cycles": [], "output_cycles": []})
+            continue
+        result = score([(v, last) for v, last, _ in got], list(expected))
         for k, (t, h), have, want in result.mismatches[:10]:
             dut._log.error("mode %s: mismatch at (seq, t, h) = (%d, %d, %d): got %d, expected %d",
                            mode.name, k, t, h, have, want)
@@ -86,13 +98,14 @@ async def stream_sequences(dut):
             failures.append(f"mode {mode.name}: m_axis_tlast is not exactly on each sequence's last element")
         results.append({"mode": mode.name, "timeout": False, "output": np.stack(result.values).tolist(),
                         "mismatches": len(result.mismatches), "last_ok": result.last_ok,
-                        "input_cycles": in_stamps.cycles[first_in:],
-                        "output_cycles": out_stamps.cycles[first_out:first_out + n_out]})
+                        "input_cycles": element_cycles(in_stamps.cycles[first_in:], n_in, lanes),
+                        "output_cycles": element_cycles(out_stamps.cycles[first_out:first_out + n_beats],
+                                                         per_step, lanes)})
     # Nothing may follow the last expected output.
     await ClockCycles(dut.aclk, 2 * period + 16)
-    stray = len(monitor.items) - len(modes) * n_out if len(results) == len(modes) else 0
+    stray = len(monitor.items) - len(modes) * n_beats if len(results) == len(modes) else 0
     if stray:
-        failures.append(f"{stray} outputs beyond the expected {len(modes) * n_out}")
+        failures.append(f"{stray} output beats beyond the expected {len(modes) * n_beats}")
     violations = [checker.report() for checker in checkers if checker.total]
     with open(result_path, "w") as f:
         json.dump({"seed": seed, "modes": results, "stray_outputs": stray,

@@ -48,7 +48,7 @@ class SimResult:
     modes: tuple[ModeResult, ...]
     failed_checks: int          # cocotb tests that failed (mismatches, tlast, protocol, timeout, ...)
     protocol_violations: int    # on s_axis and m_axis together
-    stray_outputs: int          # outputs beyond the expected ones
+    stray_outputs: int          # output beats beyond the expected ones
     meta: dict
 
     @property
@@ -132,7 +132,7 @@ def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, se
     for item in res["modes"]:
         if item["timeout"]:
             raise LstmHwError(f"simulation under {sim} (seed {seed}), mode {item['mode']}: only {item['received']} "
-                              f"of {expected.size} outputs arrived (see {build_dir / sim / 'test.log'})")
+                              f"of {item['wanted']} output beats arrived (see {build_dir / sim / 'test.log'})")
     results = tuple(ModeResult(mode=mode, output=np.array(item["output"], dtype=np.int64).reshape(expected.shape),
                                mismatches=item["mismatches"], last_ok=item["last_ok"],
                                input_cycles=item["input_cycles"], output_cycles=item["output_cycles"])

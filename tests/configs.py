@@ -5,7 +5,8 @@ I+H, bank width 1), every row-lane arrangement (1, 2, 4, 8, 12 rows), both
 rounding modes, narrow formats, return_sequences on and off, every
 activation method (folded and not, and one chosen by ``auto``), and heads:
 dense with every h_t, sparse with h_T only, and one that bounds throughput,
-each with an output format other than the activation format.
+each with an output format other than the activation format; and several
+elements per stream beat (``io_lanes``), packed and unpacked every way.
 """
 
 E2E_CONFIGS = {
@@ -42,4 +43,16 @@ E2E_CONFIGS = {
     # ESE-style unstructured sparsity: every bank padded to the fullest bank's count.
     "unstructured": {"model": {"input_size": 6, "hidden_size": 8, "num_layers": 1, "output_size": 3},
                      "sparsity": {"pattern": "unstructured", "density": 0.3, "head_density": 0.5}},
+    # Several elements per beat (io_lanes), every way of forming the output beats, partial last beats:
+    # one h per cycle packed two to a beat, between two layers too;
+    "lanes2_serial": {"model": {"input_size": 5, "hidden_size": 7, "num_layers": 2},
+                      "hardware": {"io_lanes": 2}},
+    # two h per cycle (8 rows) packed two groups to a beat, and a head's 5 outputs in beats of 4;
+    "lanes4_parallel_head": {"model": {"input_size": 6, "hidden_size": 9, "num_layers": 1, "output_size": 5},
+                             "sparsity": {"banks": 4, "density": 0.5}, "hardware": {"rows": 8, "io_lanes": 4},
+                             "quant": {"output": {"bits": 12, "frac": 8}}},
+    # four h per cycle (16 rows) handed out two at a time, only h_T emitted.
+    "lanes2_unpack_last": {"model": {"input_size": 3, "hidden_size": 10, "num_layers": 1,
+                                     "return_sequences": False},
+                           "sparsity": {"banks": 5, "density": 0.6}, "hardware": {"rows": 16, "io_lanes": 2}},
 }

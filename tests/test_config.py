@@ -147,6 +147,10 @@ VALID = {
     "rows_2": {"hardware": {"rows": 2}},
     "rows_12": {"hardware": {"rows": 12}},
     "rows_256": {"hardware": {"rows": 256}},
+    "io_lanes_banks": {"hardware": {"io_lanes": 4}},
+    "io_lanes_multiple_of_group": {"hardware": {"rows": 8, "io_lanes": 4}},   # 2 h per cycle, 2 groups a beat
+    "io_lanes_divides_group": {"hardware": {"rows": 16, "io_lanes": 2}},      # 4 h per cycle, 2 beats
+    "io_lanes_serial_h": {"hardware": {"rows": 12, "io_lanes": 2}, "sparsity": {"banks": 2}},  # 3 lanes > 2 banks
     "top_underscore": {"hardware": {"top": "_lstm2"}},
     "top_keyword_case": {"hardware": {"top": "Module"}},
     "part_artix": {"hardware": {"part": "xc7a35tcpg236-1"}},
@@ -301,6 +305,10 @@ INVALID = [
     ({"hardware": {"rows": 3}}, "hardware.rows"),
     ({"hardware": {"rows": 6}}, "hardware.rows"),
     ({"hardware": {"rows": 260}}, "hardware.rows"),
+    ({"hardware": {"io_lanes": 0}}, "hardware.io_lanes"),
+    ({"hardware": {"io_lanes": 5}}, "hardware.io_lanes"),                  # more than the 4 banks
+    ({"hardware": {"rows": 12, "io_lanes": 2}}, "hardware.io_lanes"),      # 3 h per cycle: neither divides
+    ({"hardware": {"io_lanes": 2.0}}, "hardware.io_lanes"),
     ({"hardware": {"top": ""}}, "hardware.top"),
     ({"hardware": {"top": "1lstm"}}, "hardware.top"),
     ({"hardware": {"top": "lstm-top"}}, "hardware.top"),

@@ -56,9 +56,9 @@ def run_head(design, h, lasts, *, idle=(0,), ready=(1,), cycles=20_000, dut=None
             ctx.set(dut.o.ready, r)
             ctx.set(dut.i.valid, send)
             if send:
-                ctx.set(dut.i.payload, {"data": cur[0], "last": cur[1]})
+                ctx.set(dut.i.payload, {"data": [cur[0]], "last": cur[1]})
             _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload)
-            beat = (int(o_payload.data), bool(o_payload.last))
+            beat = (int(o_payload.data[0]), bool(o_payload.last))
             if held is not None:
                 assert o_valid and beat == held, "o withdrew valid or changed its payload before the handshake"
             held = beat if o_valid and not r else None

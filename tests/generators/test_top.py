@@ -15,6 +15,7 @@ from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import build_top, metadata
 from lstm_hw.golden import run_golden
+from lstm_hw.sim.beats import beats_per_step, element_cycles, input_beats, output_elements
 
 from configs import E2E_CONFIGS
 
@@ -31,15 +32,12 @@ def make_input(design, n_seq, t_len, seed=0):
 
 
 def amaranth_run(design, x, ready_pattern=None):
-    """Stream ``x`` through LSTMTop in Amaranth's simulator; return (top, outputs, handshake cycles)."""
+    """Stream ``x`` through LSTMTop in Amaranth's simulator; return (top, outputs, handshake cycles per element)."""
     top = build_top(design)
-    fmt, width = design.output_format, design.output_tdata_width
-    in_width = design.tdata_width
-    n_in = design.config.model.input_size
-    items = [(int(v), t == x.shape[1] - 1 and i == n_in - 1)
-             for seq in x for t, row in enumerate(seq) for i, v in enumerate(row)]
-    n_out = run_golden(design, x).size
-    got, stamps = [], {"in": [], "out": []}
+    lanes, n_in, n_out_step = design.lanes, design.config.model.input_size, design.output_size
+    items = input_beats(x, lanes, design.tdata_width // lanes)
+    n_beats = len(run_golden(design, x).reshape(-1, n_out_step)) * beats_per_step(n_out_step, lanes)
+    beats, stamps = [], {"in": [], "out": []}
 
     async def clock(ctx):
         while True:
@@ -56,13 +54,13 @@ def amaranth_run(design, x, ready_pattern=None):
         pending = iter(items)
         cur = next(pending, None)
         for cycle in range(200_000):
-            if len(got) == n_out:
+            if len(beats) == n_beats:
                 return
             ready = 1 if ready_pattern is None else ready_pattern[cycle % len(ready_pattern)]
             ctx.set(top.m_axis_tready, ready)
             ctx.set(top.s_axis_tvalid, cur is not None)
             if cur is not None:
-                ctx.set(top.s_axis_tdata, cur[0] & ((1 << in_width) - 1))
+                ctx.set(top.s_axis_tdata, cur[0])
                 ctx.set(top.s_axis_tlast, cur[1])
             _, _, s_ready, m_valid, m_data, m_last = await ctx.tick().sample(
                 top.s_axis_tready, top.m_axis_tvalid, top.m_axis_tdata, top.m_axis_tlast)
@@ -70,17 +68,18 @@ def amaranth_run(design, x, ready_pattern=None):
                 stamps["in"].append(cycle)
                 cur = next(pending, None)
             if m_valid and ready:
-                raw = m_data & ((1 << fmt.bits) - 1)
-                assert m_data >> fmt.bits in (0, (1 << (width - fmt.bits)) - 1), "tdata not sign-extended"
-                got.append((raw - (1 << fmt.bits) if raw >> (fmt.bits - 1) else raw, bool(m_last)))
+                beats.append((m_data, bool(m_last)))
                 stamps["out"].append(cycle)
-        raise AssertionError(f"only {len(got)} of {n_out} outputs")
+        raise AssertionError(f"only {len(beats)} of {n_beats} output beats")
 
     sim = Simulator(top)
     sim.add_process(clock)
     sim.add_testbench(bench)
     sim.run()
-    return top, got, stamps
+    # Sign extension and zero unused lanes are checked here.
+    got = output_elements(beats, lanes, design.output_tdata_width // lanes, design.output_format.bits, n_out_step)
+    stamps = {"in": element_cycles(stamps["in"], n_in, lanes), "out": element_cycles(stamps["out"], n_out_step, lanes)}
+    return top, [(v, last) for v, last, _ in got], stamps
 
 
 def check_outputs(design, x, got):
