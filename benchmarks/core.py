@@ -44,6 +44,12 @@ CASES = {
     "I128 H256, 16 MACs": {"model": {"input_size": 128, "hidden_size": 256, "num_layers": 1}},
     "I128 H256, 128 MACs": {"model": {"input_size": 128, "hidden_size": 256, "num_layers": 1},
                             "sparsity": {"banks": 8}, "hardware": {"rows": 16}},
+    "I128 H128, 64 MACs": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
+                           "sparsity": {"banks": 8, "density": 0.125}, "hardware": {"rows": 8}},
+    "I128 H128, 512 MACs, 2 lanes": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
+                                     "sparsity": {"banks": 32}, "hardware": {"rows": 16, "io_lanes": 2}},
+    "I128 H128, 1024 MACs, 4 lanes": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
+                                      "sparsity": {"banks": 64}, "hardware": {"rows": 16, "io_lanes": 4}},
 }
 
 RESULTS = Path(__file__).parent / "results" / "core.json"
