@@ -18,10 +18,11 @@ __all__ = ["DenseHead"]
 class DenseHead(wiring.Component):
     """The head ``nn.Linear(H, O)`` over a stream of ``h_t`` elements, bank-balanced sparse.
 
-    ``i`` carries ``h_t`` element by element (``H`` per timestep, ``last`` on
-    the final element of a sequence); ``o`` carries ``y_t`` likewise (``O``
-    per timestep, ``last`` on the sequence's last output element), in the
-    output format ``quant.output``.
+    ``i`` carries ``h_t`` in beats of ``io_lanes`` elements (``ceil(H / io_lanes)``
+    per timestep, ``last`` on the final beat of a sequence); ``o`` carries
+    ``y_t`` likewise (``ceil(O / io_lanes)`` beats per timestep, ``last`` on
+    the sequence's last output beat), in the output format ``quant.output``;
+    results are packed into beats as they come, one per pass.
 
     Structure: a :class:`SparseMatVec` with one row lane and ``banks``
     processing elements (one multiplier per bank, each with its field of the
@@ -49,8 +50,8 @@ class DenseHead(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(element_layout(activation)))
-    o : Out(stream.Signature(element_layout(output)))
+    i : In(stream.Signature(element_layout(activation, io_lanes)))
+    o : Out(stream.Signature(element_layout(output, io_lanes)))
     """
 
     def __init__(self, *, design: Design):
@@ -62,9 +63,7 @@ class DenseHead(wiring.Component):
         self._plan = design.head
         quant = design.config.quant
         # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
-        self._lanes = lanes = design.config.hardware.io_lanes
-        if lanes > self._plan.banks:
-            raise ValueError(f"io_lanes {lanes} must be at most banks = {self._plan.banks}")
+        self._lanes = lanes = design.config.hardware.io_lanes   # at most banks (the config checks)
         self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
                                  group_writes=lanes - 1)
         super().__init__({

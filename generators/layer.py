@@ -4,6 +4,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..config import h_write_group
 from ..design import Design, LayerPlan
 from .cell import CellUpdate
 from .fixed import counter_shape, delay, equals
@@ -24,8 +25,9 @@ def element_layout(shape, lanes: int = 1) -> data.StructLayout:
 class LSTMLayer(wiring.Component):
     """One LSTM layer over a stream of vector elements.
 
-    ``i`` carries ``x_t`` element by element (``I`` per timestep, ``last`` on
-    the final element of a sequence); ``o`` carries ``h_t`` likewise (``H``
+    ``i`` carries ``x_t`` in beats of ``io_lanes`` elements (``ceil(I / io_lanes)``
+    per timestep, see :func:`element_layout`; ``last`` on the final beat of a
+    sequence); ``o`` carries ``h_t`` likewise (``ceil(H / io_lanes)`` beats
     per emitted timestep). A sequence starts from ``h = c = 0``.
 
     Structure: a loader writes ``x_{t+1}`` into the free half of the
@@ -62,8 +64,8 @@ class LSTMLayer(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(element_layout(activation)))
-    o : Out(stream.Signature(element_layout(activation)))
+    i : In(stream.Signature(element_layout(activation, io_lanes)))
+    o : Out(stream.Signature(element_layout(activation, io_lanes)))
     """
 
     def __init__(self, *, design: Design, plan: LayerPlan, emit_all: bool = True):
@@ -74,17 +76,14 @@ class LSTMLayer(wiring.Component):
         self._design = design
         self._plan = plan
         self._emit_all = bool(emit_all)
-        u_lanes = plan.units_per_pass
         # The h_j of one pass are consecutive columns, so in different banks when there are
-        # at least as many banks as lanes: then they are written in one cycle.
-        self._parallel_h = 1 < u_lanes <= plan.banks
+        # at least as many banks as lanes: then they are written in one cycle. The config
+        # checks io_lanes against that group (and the banks).
+        self._h_group = h_write_group(design.config)
+        self._parallel_h = self._h_group > 1
         self._lanes = lanes = design.config.hardware.io_lanes
-        group = self.h_group
-        if lanes > plan.banks or (group % lanes and lanes % group):
-            raise ValueError(f"io_lanes {lanes} must be at most banks = {plan.banks} and divide, or be a "
-                             f"multiple of, the {group} h values written per cycle")
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
-        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(group, lanes) - 1)
+        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(self._h_group, lanes) - 1)
         self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
         elem = element_layout(design.io_format.shape(), lanes)
         super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})
@@ -96,7 +95,7 @@ class LSTMLayer(wiring.Component):
     @property
     def h_group(self) -> int:
         """``h`` values written per cycle: a pass's ``rows / 4`` when :attr:`parallel_h`, else 1."""
-        return self._plan.units_per_pass if self._parallel_h else 1
+        return self._h_group
 
     @property
     def _packs(self) -> bool:
@@ -245,9 +244,9 @@ class LSTMLayer(wiring.Component):
             lane_hs = [Signal(act, name=f"h_lane{u}") for u in range(u_lanes)]
             lane_ok = Signal(u_lanes)  # lane u holds a real unit (not padding)
             m.d.comb += h_data.eq(lane_hs[0])
-            h_group = [Mux(lane_ok[u], lane_hs[u], 0) for u in range(u_lanes)]   # padding lanes zero
+            h_vals = [Mux(lane_ok[u], lane_hs[u], 0) for u in range(u_lanes)]   # padding lanes zero
         else:
-            h_group = [h_data]
+            h_vals = [h_data]
 
         # -- output FIFO (credit: a recurrent phase starts only if all its h fit) --
         if self._packs:
@@ -262,7 +261,7 @@ class LSTMLayer(wiring.Component):
             w_beat = Signal(beat)
             chunks = lanes // group
             if chunks == 1:
-                m.d.comb += [w_beat.data[e].eq(h_group[e]) for e in range(lanes)]
+                m.d.comb += [w_beat.data[e].eq(h_vals[e]) for e in range(lanes)]
                 beat_full = Const(1)
             else:
                 pos = Signal(counter_shape(chunks))      # the group's place in the beat
@@ -271,12 +270,12 @@ class LSTMLayer(wiring.Component):
                 for c in range(chunks):   # groups already held, this one, zeros after it
                     for e in range(group):
                         later = 0 if c == chunks - 1 else Mux(pos > c, held[c * group + e], 0)
-                        m.d.comb += w_beat.data[c * group + e].eq(Mux(equals(pos, c), h_group[e], later))
+                        m.d.comb += w_beat.data[c * group + e].eq(Mux(equals(pos, c), h_vals[e], later))
                 with m.If(h_valid):
                     m.d.sync += pos.eq(Mux(beat_full | step_end, 0, pos + 1))
                     for c in range(chunks - 1):
                         with m.If(equals(pos, c)):
-                            m.d.sync += [held[c * group + e].eq(h_group[e]) for e in range(group)]
+                            m.d.sync += [held[c * group + e].eq(h_vals[e]) for e in range(group)]
             m.d.comb += [
                 w_beat.last.eq(step_last & step_end),
                 ofifo.w_data.eq(w_beat),
@@ -318,7 +317,7 @@ class LSTMLayer(wiring.Component):
             lb, la = group_slot(p, l_bank, l_addr, e)
             h_ok = (Const(1) if e == 0 or not parallel else lane_ok[e]) if e < group else Const(0)
             l_ok = (Const(1) if e < in_last_lanes else ~l_end) if e < lanes else Const(0)
-            h_val = h_group[e] if e < group else 0
+            h_val = h_vals[e] if e < group else 0
             l_val = self.i.payload.data[e] if e < lanes else 0
             m.d.comb += [
                 port.valid.eq(Mux(h_valid, h_ok, loading & l_ok)),
