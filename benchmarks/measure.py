@@ -1,7 +1,9 @@
 """Measurements shared by the benchmark scripts: generation, RTL simulation and the golden model, timed.
 
-- :func:`generate_timed` runs ``lstm-hw generate`` in a child process and
-  reads that child's own wall time and peak resident memory (``os.wait4``).
+- :func:`generate_timed` runs ``lstm-hw generate`` in a child process: its
+  wall time, and its peak resident memory as the child's own ``VmHWM``
+  (``ru_maxrss`` would not do: Linux keeps it across ``execve``, so a child
+  forked from a large benchmark process reports the parent's size).
 - :func:`simulate_timed` runs :func:`lstm_hw.sim.top.simulate_top` and splits
   its time into the simulator build and the simulation itself (from the build
   log's and cocotb's ``results.xml`` figures).
@@ -54,6 +56,20 @@ def steady_cycles_per_step(stamps, beats_per_step: int, steps: int) -> float:
     return float(gaps.mean())
 
 
+#: Runs the CLI, then reports the process's peak resident memory (kB) from /proc on stderr.
+_GENERATE = """
+import atexit, sys
+def _peak():
+    with open("/proc/self/status") as f:
+        kb = next(line.split()[1] for line in f if line.startswith("VmHWM:"))
+    sys.stderr.write("\\nLSTM_HW_VMHWM_KB " + kb + "\\n")
+atexit.register(_peak)
+from lstm_hw.cli import main
+sys.argv[0] = "lstm-hw"
+main()
+"""
+
+
 def generate_timed(config_path: Path, out_dir: Path) -> dict:
     """Run ``lstm-hw generate CONFIG -o OUT --force`` as a child; its wall seconds and peak RSS in MiB.
 
@@ -61,15 +77,13 @@ def generate_timed(config_path: Path, out_dir: Path) -> dict:
     it is what a user of the command waits.
     """
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "lstm_hw", "generate", str(config_path), "-o", str(out_dir),
-                             "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    err = proc.stderr.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", _GENERATE, "generate", str(config_path), "-o", str(out_dir),
+                           "--force"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"lstm-hw generate {config_path} failed: {err.decode(errors='replace').strip()}")
-    return {"generation_s": round(seconds, 2), "generation_peak_rss_mib": round(usage.ru_maxrss / 1024)}
+        raise RuntimeError(f"lstm-hw generate {config_path} failed: {proc.stderr.strip()}")
+    kb = int(proc.stderr.rsplit("LSTM_HW_VMHWM_KB ", 1)[1].split()[0])
+    return {"generation_s": round(seconds, 2), "generation_peak_rss_mib": round(kb / 1024)}
 
 
 def _results_xml(path: Path) -> tuple[float, float]:

@@ -61,6 +61,15 @@ def test_generate_timed_runs_the_cli(tmp_path):
     assert json.loads((tmp_path / "out" / "lstm_top.json").read_text())["macs"] == 32
 
 
+def test_generate_timed_peak_is_the_childs_own(tmp_path):
+    """A large parent does not show in the child's peak (ru_maxrss would carry it over the fork and exec)."""
+    path = tmp_path / "c.toml"
+    path.write_text(config_toml(parse_config({})))
+    ballast = np.ones((128, 1024, 1024))    # 1 GiB resident in this process
+    got = measure.generate_timed(path, tmp_path / "out")
+    assert ballast.sum() > 0 and 10 < got["generation_peak_rss_mib"] < 512
+
+
 def test_generate_timed_reports_the_cli_error(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[sparsity]\ndensity = 1.5\n")
