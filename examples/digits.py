@@ -138,8 +138,8 @@ def main() -> None:
                   + f" [{row['seconds']} s]", flush=True)
             if density == 0.25 and bits == 8:
                 layer = design.layers[0]
-                plot_sparsity(layer.w_float, BANKS, out / "sparsity_d0.25.png",
-                              title="Layer 0 [W_ih | W_hh], density 0.25, 4 banks")
+                plot_sparsity(layer.w_float[:, layer.input_size:], BANKS, out / "sparsity_d0.25.png",
+                              title="Layer 0 W_hh, density 0.25, 4 banks")
                 plot_weight_histogram(layer.w_float, config.quant.weight, out / "weights_d0.25_w8.png",
                                       title="Layer 0 weights, density 0.25")
 

@@ -408,16 +408,22 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
 
 
 def write_weight_plots(config: Config, weights: dict, out_dir) -> list[Path]:
-    """Per layer (and head): the sparsity pattern with bank boundaries, and the weight histogram with
-    the weight format's range, as ``sparsity_<name>.png`` and ``weights_<name>.png`` in ``out_dir``."""
+    """Per layer (and head): the sparsity pattern of each matrix with bank boundaries
+    (``sparsity_l<k>_ih.png``, ``sparsity_l<k>_hh.png``, ``sparsity_fc.png``), and the weight histogram
+    with the weight format's range (``weights_l<k>.png``, ``weights_fc.png``), in ``out_dir``."""
     from .plots import plot_sparsity, plot_weight_histogram
     out, banks, fmt = Path(out_dir), config.sparsity.banks, config.quant.weight
-    mats = {f"l{k}": (np.concatenate([weights[f"weight_ih_l{k}"], weights[f"weight_hh_l{k}"]], axis=1),
-                      f"Layer {k} [W_ih | W_hh]") for k in range(config.model.num_layers)}
-    if "fc.weight" in weights:
-        mats["fc"] = (weights["fc.weight"], "Head fc.weight")
     written = []
-    for name, (w, label) in mats.items():
-        written.append(plot_sparsity(w, banks, out / f"sparsity_{name}.png", title=f"{label}, {banks} banks"))
-        written.append(plot_weight_histogram(w, fmt, out / f"weights_{name}.png", title=f"{label} weights"))
+    for k in range(config.model.num_layers):
+        # Each matrix is banked (and pruned) on its own: one sparsity picture each.
+        for part in ("ih", "hh"):
+            written.append(plot_sparsity(weights[f"weight_{part}_l{k}"], banks, out / f"sparsity_l{k}_{part}.png",
+                                         title=f"Layer {k} W_{part}, {banks} banks"))
+        w = np.concatenate([weights[f"weight_ih_l{k}"], weights[f"weight_hh_l{k}"]], axis=1)
+        written.append(plot_weight_histogram(w, fmt, out / f"weights_l{k}.png", title=f"Layer {k} weights"))
+    if "fc.weight" in weights:
+        written.append(plot_sparsity(weights["fc.weight"], banks, out / "sparsity_fc.png",
+                                     title=f"Head fc.weight, {banks} banks"))
+        written.append(plot_weight_histogram(weights["fc.weight"], fmt, out / "weights_fc.png",
+                                             title="Head fc.weight weights"))
     return written

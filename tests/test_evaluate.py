@@ -141,7 +141,7 @@ def test_pictures_from_compress_and_evaluate(tmp_path):
     result = CliRunner().invoke(main, ["compress", str(path), "-c", str(cfg), "-o", str(tmp_path / "out"),
                                        "--plots"])
     assert result.exit_code == 0, result.output
-    for name in ("sparsity_l0", "weights_l0", "sparsity_fc", "weights_fc"):
+    for name in ("sparsity_l0_ih", "sparsity_l0_hh", "weights_l0", "sparsity_fc", "weights_fc"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
@@ -155,7 +155,7 @@ def test_pictures_from_compress_and_evaluate(tmp_path):
     quarter = replace(config, sparsity=replace(config.sparsity, density=0.25))
     assert sweep[2]["golden"] == score(run_golden_real(build_design(quarter, weights), x), y)["accuracy"]
     assert (tmp_path / "pics" / "accuracy_vs_density.png").read_bytes()[:4] == b"\x89PNG"
-    assert (tmp_path / "pics" / "sparsity_l0.png").exists()
+    assert (tmp_path / "pics" / "sparsity_l0_hh.png").exists()
 
 
 @pytest.mark.parametrize("value, needle", [("1,x", "--densities: expected numbers"), ("0.5,1.5", "--densities: 1.5")])
