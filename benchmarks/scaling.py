@@ -1,6 +1,6 @@
 """Scaling with hidden size: generation time and cycles per timestep, as a plot (docs/scaling.png).
 
-    python benchmarks/scaling.py [--hidden 16 32 ... 1024] [--sim-max-hidden 256] [--steps 3]
+    python benchmarks/scaling.py [--hidden 16 32 ... 1024] [--sim-max-hidden 256] [--steps 6]
 
 One layer, input = hidden, density 0.125, 8 banks x 8 rows (64 MACs), the
 default formats. For each hidden size: ``lstm-hw generate`` in a child
@@ -99,7 +99,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--hidden", type=int, nargs="*", default=[16, 32, 64, 128, 256, 512, 1024])
     ap.add_argument("--sim-max-hidden", type=int, default=256, help="simulate up to this hidden size")
-    ap.add_argument("--steps", type=int, default=3, help="timesteps per simulation (at least 2)")
+    ap.add_argument("--steps", type=int, default=6,
+                    help="timesteps per simulation (at least 2; 6 gives an even number of intervals after the "
+                         "first, since a stream-bound design may alternate between two periods)")
     ap.add_argument("--plot-only", action="store_true", help="redraw the plot from scaling.json")
     args = ap.parse_args()
     if args.plot_only:
@@ -115,6 +117,10 @@ def main() -> None:
             print(f"    generated in {r['generation_s']} s ({r['generation_peak_rss_mib']} MiB); cycles/step ideal "
                   f"{r['ideal_cycles_per_timestep']:g}, predicted {r['predicted_cycles_per_timestep']}, measured "
                   f"{r.get('measured_cycles_per_timestep', '—')}", file=sys.stderr, flush=True)
+    # Sizes not run this time keep their earlier figures.
+    kept = [r for r in (json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else [])
+            if r["hidden_size"] not in args.hidden]
+    rows = sorted(kept + rows, key=lambda r: r["hidden_size"])
     RESULTS.write_text(json.dumps({"density": DENSITY, "banks": BANKS, "rows": ROWS, "results": rows}, indent=2) + "\n")
     plot(rows, PLOT)
     print(f"wrote {RESULTS} and {PLOT}", file=sys.stderr)
