@@ -115,6 +115,21 @@ def test_top_amaranth(name):
     check_timing(design, top, x, stamps["in"], stamps["out"])
 
 
+def test_stream_bound_layer_averages_the_metadata_period():
+    """A stream-bound layer may alternate between two periods; over whole pairs of steps they
+    average the metadata's cycles per timestep (the loads plus the h writes through the port)."""
+    design = build_design(parse_config({"model": {"input_size": 64, "hidden_size": 64, "num_layers": 1},
+                                        "sparsity": {"banks": 8, "density": 0.125}, "hardware": {"rows": 8}}))
+    x = make_input(design, 1, 8)
+    top, got, stamps = amaranth_run(design, x)
+    check_outputs(design, x, got)
+    meta = metadata(design, top, sources=[])
+    layer = meta["layers"][0]
+    assert layer["stream_cycles_per_timestep"] > layer["compute_cycles_per_timestep"]
+    periods = np.diff(stamps["out"][::64])[1:7]   # six intervals after the first
+    assert periods.mean() == meta["cycles_per_timestep"]
+
+
 def test_top_amaranth_backpressure():
     """Output stalls (the FIFO credit path) change nothing in the values."""
     design = build_design(parse_config(CONFIGS["r8_last_only"]))
