@@ -35,11 +35,11 @@ class DenseHead(wiring.Component):
     (credit-based, so the pipeline never stalls and ``o`` may apply any
     backpressure).
 
-    Throughput: one timestep every ``max(O k + 1, H)`` cycles with a ready
-    ``o`` and ``h`` arriving back to back: ``O k + 1`` to compute (``k``
-    stored weights per bank of a row, one issue cycle each, plus one command
-    cycle; :attr:`step_cycles`), ``H`` to load the next ``h``
-    (:attr:`stream_cycles`). Steps issue back to back. Latency:
+    Throughput: one timestep every ``max(O k + 1, ceil(H / io_lanes))`` cycles
+    with a ready ``o`` and ``h`` arriving back to back: ``O k + 1`` to compute
+    (``k`` stored weights per bank of a row, one issue cycle each, plus one
+    command cycle; :attr:`step_cycles`), ``ceil(H / io_lanes)`` beats to load
+    the next ``h`` (:attr:`stream_cycles`). Steps issue back to back. Latency:
     ``1 +`` :attr:`first_output_cycles` cycles from the last ``h`` element of a
     step to its first output, ``k + 10`` to ``k + 18`` depending on ``banks``.
 
