@@ -2,14 +2,14 @@
 
 from dataclasses import replace
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import fifo, wiring
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
 from ..design import Design
-from .fixed import counter_shape, delay, equals
-from .layer import element_layout
+from .fixed import delay, equals
+from .layer import element_layout, pack_beat
 from .mvm import SparseMatVec, group_slot, vector_cursor
 
 __all__ = ["DenseHead"]
@@ -128,7 +128,7 @@ class DenseHead(wiring.Component):
             self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0])),
             loading.eq(self.i.valid & self.i.ready),
         ]
-        for e, port in enumerate([mvm.wr, *getattr(mvm, "wr_group", [])]):
+        for e, port in enumerate(mvm.write_ports):
             bank, addr = group_slot(p, l_bank, l_addr, e)
             m.d.comb += [
                 port.valid.eq(loading & (1 if e < in_last_lanes else ~l_end)),
@@ -170,21 +170,7 @@ class DenseHead(wiring.Component):
         y = mvm.o.payload.z[0]
         out_end = equals(mvm.o.payload["pass"], O - 1)
         w_beat = Signal(element_layout(self._design.output_format.shape(), lanes))
-        if lanes == 1:
-            m.d.comb += w_beat.data[0].eq(y)
-            beat_full = Const(1)
-        else:
-            pos = Signal(counter_shape(lanes))
-            held = [Signal(self._design.output_format.shape(), name=f"y_held{e}") for e in range(lanes - 1)]
-            beat_full = pos == lanes - 1
-            for e in range(lanes):   # results already held, this one, zeros after it
-                later = 0 if e == lanes - 1 else Mux(pos > e, held[e], 0)
-                m.d.comb += w_beat.data[e].eq(Mux(equals(pos, e), y, later))
-            with m.If(mvm.o.valid):
-                m.d.sync += pos.eq(Mux(beat_full | out_end, 0, pos + 1))
-                for e in range(lanes - 1):
-                    with m.If(equals(pos, e)):
-                        m.d.sync += held[e].eq(y)
+        beat_full = pack_beat(m, w_beat.data, [y], mvm.o.valid, out_end, name="y")
         m.d.comb += [
             w_beat.last.eq(out_last & out_end),
             ofifo.w_data.eq(w_beat),

@@ -10,7 +10,7 @@ from .cell import CellUpdate
 from .fixed import counter_shape, delay, equals
 from .mvm import SparseMatVec, group_slot, vector_cursor
 
-__all__ = ["LSTMLayer", "element_layout"]
+__all__ = ["LSTMLayer", "element_layout", "pack_beat"]
 
 
 def element_layout(shape, lanes: int = 1) -> data.StructLayout:
@@ -20,6 +20,35 @@ def element_layout(shape, lanes: int = 1) -> data.StructLayout:
     beat may be partial, with the unused lanes zero.
     """
     return data.StructLayout({"data": data.ArrayLayout(shape, lanes), "last": 1})
+
+
+def pack_beat(m, beat_data, vals, take, end, *, name: str):
+    """Pack groups of ``len(vals)`` values, one group per cycle with ``take``, into ``beat_data``.
+
+    ``beat_data`` (an array of ``lanes`` elements, a multiple of the group)
+    shows the groups taken so far in this beat, the current one in its place
+    and zeros after it. Returns ``full``: high while the current group
+    completes the beat. The beat ends there or with ``end`` (a step's last
+    group), and the next group starts a new one.
+    """
+    lanes, group = len(beat_data), len(vals)
+    chunks = lanes // group
+    if chunks == 1:
+        m.d.comb += [beat_data[e].eq(vals[e]) for e in range(lanes)]
+        return Const(1)
+    pos = Signal(counter_shape(chunks), name=f"{name}_pos")     # the group's place in the beat
+    held = [Signal.like(beat_data[e], name=f"{name}_held{e}") for e in range(lanes - group)]
+    full = pos == chunks - 1
+    for c in range(chunks):   # groups already held, this one, zeros after it
+        for e in range(group):
+            later = 0 if c == chunks - 1 else Mux(pos > c, held[c * group + e], 0)
+            m.d.comb += beat_data[c * group + e].eq(Mux(equals(pos, c), vals[e], later))
+    with m.If(take):
+        m.d.sync += pos.eq(Mux(full | end, 0, pos + 1))
+        for c in range(chunks - 1):
+            with m.If(equals(pos, c)):
+                m.d.sync += [held[c * group + e].eq(vals[e]) for e in range(group)]
+    return full
 
 
 class LSTMLayer(wiring.Component):
@@ -259,23 +288,7 @@ class LSTMLayer(wiring.Component):
                 ofifo.r_en.eq(self.o.ready),
             ]
             w_beat = Signal(beat)
-            chunks = lanes // group
-            if chunks == 1:
-                m.d.comb += [w_beat.data[e].eq(h_vals[e]) for e in range(lanes)]
-                beat_full = Const(1)
-            else:
-                pos = Signal(counter_shape(chunks))      # the group's place in the beat
-                held = [Signal(act, name=f"o_held{e}") for e in range(lanes - group)]
-                beat_full = pos == chunks - 1
-                for c in range(chunks):   # groups already held, this one, zeros after it
-                    for e in range(group):
-                        later = 0 if c == chunks - 1 else Mux(pos > c, held[c * group + e], 0)
-                        m.d.comb += w_beat.data[c * group + e].eq(Mux(equals(pos, c), h_vals[e], later))
-                with m.If(h_valid):
-                    m.d.sync += pos.eq(Mux(beat_full | step_end, 0, pos + 1))
-                    for c in range(chunks - 1):
-                        with m.If(equals(pos, c)):
-                            m.d.sync += [held[c * group + e].eq(h_vals[e]) for e in range(group)]
+            beat_full = pack_beat(m, w_beat.data, h_vals, h_valid, step_end, name="o")
             m.d.comb += [
                 w_beat.last.eq(step_last & step_end),
                 ofifo.w_data.eq(w_beat),
@@ -311,8 +324,7 @@ class LSTMLayer(wiring.Component):
             loading.eq(self.i.valid & self.i.ready),
         ]
         # Write ports: element e of a beat, or h value e of a group, goes through port e.
-        ports = [mvm.wr, *getattr(mvm, "wr_group", [])]
-        for e, port in enumerate(ports):
+        for e, port in enumerate(mvm.write_ports):
             hb, ha = group_slot(p, h_bank, h_addr, e)
             lb, la = group_slot(p, l_bank, l_addr, e)
             h_ok = (Const(1) if e == 0 or not parallel else lane_ok[e]) if e < group else Const(0)

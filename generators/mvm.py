@@ -206,6 +206,11 @@ class SparseMatVec(wiring.Component):
         })
 
     @property
+    def write_ports(self) -> list:
+        """``wr`` and the ``wr_group`` ports, in that order: element ``e`` of a group goes through port ``e``."""
+        return [self.wr, *getattr(self, "wr_group", [])]
+
+    @property
     def _has_h(self) -> bool:
         """The plan has a recurrent phase: a layer's plan, not a dense head's."""
         return self._plan.k_h > 0
@@ -330,7 +335,7 @@ class SparseMatVec(wiring.Component):
             en = Signal(name=f"vwr_en_b{bank}")
             waddr = Signal(p.index_bits + 1, name=f"vwr_addr_b{bank}")
             wdata = Signal(elem, name=f"vwr_data_b{bank}")
-            for port in [self.wr, *getattr(self, "wr_group", [])]:
+            for port in self.write_ports:
                 with m.If(port.valid & equals(port.payload.bank, bank)):
                     m.d.comb += [en.eq(1), waddr.eq(Cat(port.payload.addr, port.payload.buf)),
                                  wdata.eq(port.payload.data)]
