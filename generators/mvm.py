@@ -7,15 +7,36 @@ from amaranth.lib.wiring import In, Out
 
 from ..design import LayerPlan
 from ..config import QuantConfig
-from ..numerics import bits_for, rounding_offset, signed_bits
+from ..numerics import rounding_offset, signed_bits
 from .fixed import counter_shape, delay, equals, requantize
 
 __all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "group_slot", "vector_write_layout",
-           "CHUNK_BITS", "chunk_bounds"]
+           "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
 #: The widest add in one cycle outside a DSP48E1: a LUT and four CARRY4s, five
 #: logic levels with the carry in from a register.
 CHUNK_BITS = 16
+
+
+#: The longest chain of DSP48E1s that sum their products through their post-adders
+#: (``P = M + C``). Every bank beyond the first of a chain saves a fabric adder and
+#: costs a cycle of latency; four keeps the latency within a cycle or two of a plain
+#: adder tree while cutting the fabric adders per MAC to about a quarter.
+CHAIN_MAX = 4
+
+
+def chain_groups(banks: int, chain_max: int = CHAIN_MAX) -> list[list[int]]:
+    """The banks split into the fewest chains of consecutive banks, at most ``chain_max`` long, as even as possible."""
+    if banks < 1:
+        raise ValueError(f"banks must be at least 1, got {banks}")
+    n = -(-banks // chain_max)
+    base, extra = divmod(banks, n)
+    groups, start = [], 0
+    for g in range(n):
+        size = base + (1 if g < extra else 0)
+        groups.append(list(range(start, start + size)))
+        start += size
+    return groups
 
 
 def chunk_bounds(width: int, max_bits: int = CHUNK_BITS) -> list[tuple[int, int]]:
@@ -90,7 +111,8 @@ def rom_words(rom_w: np.ndarray, rom_idx: np.ndarray, w_bits: int, idx_bits: int
     """The weight ROM's words: entry ``lane * banks + bank`` of word ``a`` is PE (lane, bank)'s
     ``(w, idx)`` at address ``a`` (``w`` in the low ``w_bits`` bits, ``idx`` above it).
 
-    ``rom_w`` and ``rom_idx`` are ``(rows, banks, depth)``, as :meth:`LayerPlan.roms` gives them.
+    ``rom_w`` and ``rom_idx`` are ``(rows, banks, depth)``, as :meth:`LayerPlan.roms` gives them
+    (or the banks at one chain position of them).
     The words are built from packed bytes: Python big-integer arithmetic per entry is slow at
     ESE scale (720 PEs x 798 addresses).
     """
@@ -106,17 +128,27 @@ def rom_words(rom_w: np.ndarray, rom_idx: np.ndarray, w_bits: int, idx_bits: int
 class SparseMatVec(wiring.Component):
     """``z = W [x_t; h_{t-1}] + b`` for all four gates of a layer, with bank-balanced sparse ``W``.
 
-    There are ``rows x banks`` processing elements (PEs). PE ``(lane, bank)``
-    reads ``(weight, in-bank index)`` pairs in schedule order (see
-    :mod:`lstm_hw.design`) from its field of one wide weight ROM, whose every
-    word holds one entry for each PE (:func:`rom_words`), and has its own copy
-    of its bank of the vector, so no two PEs ever contend for a vector port.
-    Each cycle every PE reads one
-    stored weight, fetches the vector element its index selects, multiplies
-    and accumulates; after a pass a registered adder tree sums the banks
-    and the bias, and the sum is rounded and saturated to the pre-activation
-    format. Accumulation is exact (the accumulator is wide enough), so the
-    result equals :func:`lstm_hw.golden.layer_preact` bit for bit.
+    There are ``rows x banks`` processing elements (PEs), one DSP48E1 each.
+    PE ``(lane, bank)`` reads ``(weight, in-bank index)`` pairs in schedule
+    order (see :mod:`lstm_hw.design`) from its field of a wide weight ROM in
+    block RAM, and has its own copy of its bank of the vector, so no two PEs
+    ever contend for a vector port. Each cycle every PE reads one stored
+    weight, fetches the vector element its index selects and multiplies.
+
+    The banks of a lane are summed in chains of up to :data:`CHAIN_MAX`
+    (:func:`chain_groups`): each PE's post-adder adds the previous PE's sum,
+    ``P = M + C``, so a chain sums its products inside the DSP48E1s. Chain
+    position ``j`` runs ``j`` cycles behind position 0: its ROM (one per
+    position, :func:`rom_words`, every PE at the position reading the same
+    address), its vector half and mask, and the writes into its vector copies
+    are all delayed ``j`` cycles, so each position sees the vector store as
+    position 0 does. A registered adder tree sums the chains of a lane each
+    cycle, and an accumulator sums a pass's slots, starting from the bias;
+    the pass's sum is then rounded and saturated to the pre-activation
+    format. Every sum is exact (wide enough), so the result equals
+    :func:`lstm_hw.golden.layer_preact` bit for bit. Fabric adders per lane:
+    ``chains - 1`` in the tree and the accumulator, about a quarter of a
+    plain adder tree's ``banks``.
 
     A step of a layer runs in two phases. The input phase (``k_x`` cycles
     per pass) sums ``W_ih x_t`` and the bias, exactly, into a partial-sum
@@ -127,21 +159,23 @@ class SparseMatVec(wiring.Component):
     before. A plan with no ``h`` part (a dense head) runs the input phase
     only, with its result on ``o``.
 
-    The adder tree is carry-pipelined: a sum wider than :data:`CHUNK_BITS` is
-    split into chunks (:func:`chunk_bounds`), chunk ``j`` travels ``j`` cycles
-    behind chunk 0, and each chunk adds the carry its lower neighbour
-    registered one cycle earlier. So no carry chain is longer than one chunk,
-    at the cost of ``chunks - 1`` cycles once (not per level). The rounding
-    constant rides in the bias ROM, so rounding is a plain bit drop, and
-    saturation tests the top bits; the output register is a few LUTs deep.
+    The adder tree and the accumulator are carry-pipelined: a sum wider than
+    :data:`CHUNK_BITS` is split into chunks (:func:`chunk_bounds`), chunk ``j``
+    travels ``j`` cycles behind chunk 0, and each chunk adds the carry its
+    lower neighbour registered one cycle earlier. So no carry chain is longer
+    than one chunk, at the cost of ``chunks - 1`` cycles once (not per
+    level). The rounding constant rides in the bias, so rounding is a plain
+    bit drop, and saturation tests the top bits; the output register is a
+    few LUTs deep.
 
     The vector store is double-buffered (``buf``): a step reads one half while
     the next step's ``x`` and ``h`` are written into the other.
 
-    Pipeline per PE: ROM read, vector read, operand registers, product
-    register, accumulator (the shape of one DSP48E1 MACC), then the adder tree
-    (one register per level), the chunk deskew and the rounding register.
-    Every combinational path is at most one multiplier or one chunk adder deep.
+    Pipeline: ROM read, vector read, operand registers, product register,
+    chain sum (the shape of one DSP48E1: A/B, M and P registers), ``chain``
+    positions, then the tree (one register per level), the accumulator, the
+    chunk deskew and the rounding register. Every combinational path is at
+    most one multiplier or one chunk adder deep.
 
     Latency: :attr:`latency` cycles from a pass's last issue cycle to its
     result on ``o``. Throughput: ``rows`` pre-activations every ``k_h`` cycles
@@ -161,7 +195,8 @@ class SparseMatVec(wiring.Component):
     Members
     -------
     wr : In(stream.Signature(vector_write_layout, always_ready=True))
-        Vector element writes (:func:`vector_address`); always accepted, effective the next cycle.
+        Vector element writes (:func:`vector_address`); always accepted, effective two cycles later
+        (a read from the cycle after next sees them).
     wr_group : In(stream.Signature(vector_write_layout, always_ready=True)).array(group_writes)
         Further writes in the same cycle (present when ``group_writes > 0``).
         Every memory has one write port: the valid writes of a cycle, ``wr``
@@ -189,7 +224,9 @@ class SparseMatVec(wiring.Component):
                              f"got {group_writes!r}")
         self._plan = plan
         self._quant = quant
-        self._tree_levels = bits_for(plan.banks) if plan.banks > 0 else 0  # ceil(log2(banks + 1))
+        self._groups = chain_groups(plan.banks)
+        self._chain = max(len(g) for g in self._groups)             # DSP48E1s in the longest chain
+        self._tree_levels = (len(self._groups) - 1).bit_length()    # ceil(log2(chains))
         self._chunks = chunk_bounds(self.sum_bits)
         write = stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)
         group = {"wr_group": In(write).array(group_writes)} if group_writes else {}
@@ -221,20 +258,24 @@ class SparseMatVec(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the last issue cycle of a pass to its ``o.valid``."""
-        return 5 + self._tree_levels + len(self._chunks) - 1 + 1
+        """Cycles from the last issue cycle of a pass to its ``o.valid``: ``5 + chain + tree_levels + chunks``."""
+        return 5 + self._chain + self._tree_levels + len(self._chunks)
 
     @property
     def input_gap(self) -> int:
         """Wait cycles, at least, between the input phase's last issue cycle and ``h_go``.
 
-        The recurrent phase reads pass ``p``'s partial sum 4 cycles after its last issue
-        cycle of the pass; the input phase writes it ``latency - 1`` cycles after its own.
+        The recurrent phase reads pass ``n``'s partial sum ``3 + chain + tree_levels`` cycles
+        after the pass's first issue cycle; the input phase writes it ``latency - 1`` cycles
+        after the pass's last, and a read sees a write from the cycle after. With the recurrent
+        phase issuing from ``passes x k_x + 1 + gap`` cycles after the input phase, pass ``n``
+        needs ``gap >= (n + 1) k_x - n k_h + chunks - passes x k_x``: linear in ``n``, so the
+        first or the last pass decides.
         """
         p = self._plan
         if not self._has_h:
             return 0
-        need = max((n + 1) * (p.k_x - p.k_h) for n in (0, p.passes - 1)) + self.latency - 5 - p.passes * p.k_x
+        need = max((n + 1) * p.k_x - n * p.k_h for n in (0, p.passes - 1)) + len(self._chunks) - p.passes * p.k_x
         return max(0, need)
 
     @property
@@ -318,93 +359,123 @@ class SparseMatVec(wiring.Component):
                     m.d.comb += self.h_go.eq(1)
 
         first_c = busy & equals(c, 0)
-        buf1 = delay(m, buf, 1, name="buf")
-        mask1 = delay(m, first & phase, 1, name="mask") if two else None
-        first_c4 = delay(m, first_c, 4, name="first_c")
-        last_c4 = delay(m, last_c, 4, name="last_c")
-        pass4 = delay(m, pas, 4, name="pass")
-        phase4 = delay(m, phase, 4, name="phase") if two else None
-        phase5 = delay(m, phase4, 1, name="phase5") if two else None
-
+        G, L, C = self._chain, self._tree_levels, len(self._chunks)
         elem = q.activation.shape()
         rom_layout = data.StructLayout({"w": q.weight.shape(), "idx": unsigned(p.index_bits)})
         bias_shift = q.product.frac - q.bias_format.frac
+        position = {bank: G - len(banks) + i for banks in self._groups for i, bank in enumerate(banks)}
+        # The write ports, registered: the writer's address arithmetic and the bank decode
+        # are then a cycle apart.
+        ports = [(delay(m, port.valid, 1, name=f"wr{e}_valid"), delay(m, port.payload, 1, name=f"wr{e}"))
+                 for e, port in enumerate(self.write_ports)]
         # The write into each bank's vector copies (at most one port writes a bank in a cycle).
         bank_wr = []
         for bank in range(p.banks):
             en = Signal(name=f"vwr_en_b{bank}")
             waddr = Signal(p.index_bits + 1, name=f"vwr_addr_b{bank}")
             wdata = Signal(elem, name=f"vwr_data_b{bank}")
-            for port in self.write_ports:
-                with m.If(port.valid & equals(port.payload.bank, bank)):
-                    m.d.comb += [en.eq(1), waddr.eq(Cat(port.payload.addr, port.payload.buf)),
-                                 wdata.eq(port.payload.data)]
-            bank_wr.append((en, waddr, wdata))
-        # Every PE reads the same ROM address each cycle, so all the weights live in one
-        # ROM word per address: PE (lane, bank) owns entry lane * banks + bank of it.
-        # One wide memory fills whole block RAMs, where one narrow ROM per PE would take
-        # a block RAM each for a fraction of its width.
-        rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * p.banks), depth=n_pass * p.k,
-                            init=rom_words(rom_w, rom_idx, q.weight.bits, p.index_bits))
-        m.submodules.rom = rom
-        rd = rom.read_port()
-        m.d.comb += rd.addr.eq(addr)
+            for valid, payload in ports:
+                with m.If(valid & equals(payload.bank, bank)):
+                    m.d.comb += [en.eq(1), waddr.eq(Cat(payload.addr, payload.buf)), wdata.eq(payload.data)]
+            # Position j reads j cycles late, so its writes land j cycles late too: every
+            # position sees the store exactly as position 0 does.
+            j = position[bank]
+            bank_wr.append(tuple(delay(m, s, j, name=f"{s.name}_p") for s in (en, waddr, wdata)))
+
+        # Chains: the banks of a group sum their products through DSP48E1 post-adders,
+        # P = M + (the previous bank's P). A group of n banks sits at chain positions
+        # G - n .. G - 1, and position j runs j cycles behind position 0 (its ROM address,
+        # vector half and mask are delayed j cycles), so every chain ends in step.
+        # All the PEs at one position read the same ROM address, so their weights live in
+        # one wide ROM word per address (:func:`rom_words`), in block RAM.
+        at_position = [[] for _ in range(G)]        # (group, bank) at each position
+        for g, banks in enumerate(self._groups):
+            for i, bank in enumerate(banks):
+                at_position[G - len(banks) + i].append((g, bank))
+        entries = {}                                # (lane, bank) -> ROM entry view
+        for j, members in enumerate(at_position):
+            banks = [bank for _, bank in members]
+            rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * len(banks)), depth=n_pass * p.k,
+                                init=rom_words(rom_w[:, banks, :], rom_idx[:, banks, :], q.weight.bits,
+                                               p.index_bits),
+                                attrs={"rom_style": "block"})
+            m.submodules[f"rom_p{j}"] = rom
+            rd = rom.read_port()
+            m.d.comb += rd.addr.eq(delay(m, addr, j, name=f"addr_p{j}"))
+            for lane in range(p.rows):
+                for n, bank in enumerate(banks):
+                    f = (lane * len(banks) + n) * rom_layout.size
+                    entries[lane, bank] = rom_layout(rd.data[f:f + rom_layout.size])
+        buf_at = [delay(m, buf, 1 + j, name=f"buf_p{j}") for j in range(G)]
+        mask_at = [delay(m, first & phase, 1 + j, name=f"mask_p{j}") for j in range(G)] if two else None
+
+        # Stage times, counted from a slot's issue cycle at position 0: chain ends at
+        # 4 + G, the tree over the chains (chunk j, j cycles later) at 4 + G + L, the
+        # accumulator over a pass's slots one cycle later.
+        t_tree = 4 + G + L
+        first_acc = [delay(m, first_c, t_tree + j, name=f"first_acc_c{j}") for j in range(C)]
+        init_addr = delay(m, pas, t_tree - 1, name="init_addr") if n_pass > 1 else 0  # (one pass: no address)
+        phase_init = delay(m, phase, t_tree, name="phase_init") if two else None
         sums, psum_writes = [], []
         for lane in range(p.rows):
-            terms = []
-            for bank in range(p.banks):
-                vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[])
-                m.submodules[f"vec_l{lane}_b{bank}"] = vec
-                pe = lane * p.banks + bank
-                entry = rom_layout(rd.data[pe * rom_layout.size:(pe + 1) * rom_layout.size])
-                wp = vec.write_port()
-                m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]), wp.data.eq(bank_wr[bank][2])]
-                vp = vec.read_port()
-                m.d.comb += vp.addr.eq(Cat(entry.idx, buf1))
-                # Every entry of the recurrent phase holds h_{t-1}: zero on a first step.
-                mask2 = Signal(name=f"mask_l{lane}_b{bank}")
-                w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
-                m.d.sync += [mask2.eq(mask1 if two else 0), w2.eq(entry.w)]
-                # DSP48E1 shape: A/B operand registers, M register, P accumulator.
-                a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
-                b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
-                prod = Signal(q.product.shape(), name=f"prod_l{lane}_b{bank}")
-                acc = Signal(acc_shape, name=f"acc_l{lane}_b{bank}")
-                m.d.sync += [
-                    a3.eq(w2),
-                    b3.eq(Mux(mask2, 0, vp.data)),
-                    prod.eq(a3 * b3),
-                    # Zero the feedback, not the sum: the P register then takes the
-                    # DSP48E1's own post-adder (OPMODE Z = 0 or P) with no fabric.
-                    acc.eq(Mux(first_c4, 0, acc) + prod),
-                ]
-                terms.append(acc)
-            # The bias, aligned to the product's fraction bits, plus the rounding offset;
-            # in the recurrent phase, the input phase's partial sum (which holds them) instead.
+            ends = []
+            for g, banks in enumerate(self._groups):
+                prev = None
+                for bank in banks:
+                    j = position[bank]
+                    entry = entries[lane, bank]
+                    vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[])
+                    m.submodules[f"vec_l{lane}_b{bank}"] = vec
+                    wp = vec.write_port()
+                    m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]),
+                                 wp.data.eq(bank_wr[bank][2])]
+                    vp = vec.read_port()
+                    m.d.comb += vp.addr.eq(Cat(entry.idx, buf_at[j]))
+                    # Every entry of the recurrent phase holds h_{t-1}: zero on a first step.
+                    mask2 = Signal(name=f"mask_l{lane}_b{bank}")
+                    w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
+                    m.d.sync += [mask2.eq(mask_at[j] if two else 0), w2.eq(entry.w)]
+                    # DSP48E1 shape: A/B operand registers, M register, P register whose
+                    # post-adder takes the previous bank's P (C input or PCIN cascade).
+                    a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
+                    b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
+                    prod = Signal(q.product.shape(), name=f"prod_l{lane}_b{bank}")
+                    chain = Signal(acc_shape, name=f"chain_l{lane}_b{bank}")
+                    m.d.sync += [
+                        a3.eq(w2),
+                        b3.eq(Mux(mask2, 0, vp.data)),
+                        prod.eq(a3 * b3),
+                        chain.eq(prod if prev is None else prod + prev),
+                    ]
+                    prev = chain
+                ends.append(prev)
+            # The accumulator's start value: the bias, aligned to the product's fraction
+            # bits, plus the rounding offset; in the recurrent phase, the input phase's
+            # partial sum (which holds them) instead.
             bias_rom = memory.Memory(shape=acc_shape, depth=n_pass, init=[
                 (int(v) << bias_shift) + self.rounding_offset for v in rom_b[lane]])
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
-            m.d.comb += brd.addr.eq(pass4)
+            m.d.comb += brd.addr.eq(init_addr)
             if two:
                 psum = memory.Memory(shape=acc_shape, depth=n_pass, init=[])
                 m.submodules[f"psum_l{lane}"] = psum
                 prd = psum.read_port()
-                m.d.comb += prd.addr.eq(pass4)
-                terms.append(Mux(phase5, prd.data, brd.data))
+                m.d.comb += prd.addr.eq(init_addr)
+                init = Mux(phase_init, prd.data, brd.data)
                 psum_writes.append(psum.write_port())
             else:
-                terms.append(brd.data)
-            sums.append(self._adder_tree(m, terms, lane))
+                init = brd.data
+            tree = self._adder_tree(m, ends, lane)
+            sums.append(self._accumulate(m, tree, init, first_acc, lane))
 
-        skew = len(self._chunks) - 1
-        done = delay(m, last_c4, 1 + self._tree_levels + skew, name="done")
-        pass_out = delay(m, pass4, 1 + self._tree_levels + skew, name="pass_out")
+        done = delay(m, last_c, t_tree + C, name="done")
+        pass_out = delay(m, pas, t_tree + C, name="pass_out")
         for lane, total in enumerate(sums):
             # The offset is in the sum already: "truncate" just drops the bits.
             m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac - self._drop, q.preact, "truncate"))
         if two:
-            recurrent_out = delay(m, phase4, 1 + self._tree_levels + skew, name="phase_out")
+            recurrent_out = delay(m, phase, t_tree + C, name="phase_out")
             for wp, total in zip(psum_writes, sums):
                 m.d.comb += [wp.en.eq(done & ~recurrent_out), wp.addr.eq(pass_out), wp.data.eq(total)]
             m.d.sync += self.o.valid.eq(done & recurrent_out)
@@ -415,7 +486,7 @@ class SparseMatVec(wiring.Component):
 
     @property
     def _drop(self) -> int:
-        """Low bits of the gate sum that rounding drops: the adder tree's last level does not register them.
+        """Low bits of the gate sum that rounding drops: the deskew does not carry them.
 
         None with a recurrent phase: the input phase's partial sums keep every bit.
         """
@@ -425,26 +496,21 @@ class SparseMatVec(wiring.Component):
     def _adder_tree(self, m, terms, lane):
         """Carry-pipelined pairwise sum of ``sum_bits``-wide terms; a register after each level.
 
-        Returns the sum without its low :attr:`_drop` bits, ``tree_levels + chunks - 1``
-        cycles after the terms.
+        Returns the sum as chunks (:func:`chunk_bounds`), chunk ``j`` valid
+        ``tree_levels + j`` cycles after the terms.
         """
-        chunks, last, drop = self._chunks, len(self._chunks) - 1, self._drop
-        assert drop < chunks[last][1]
+        chunks, last = self._chunks, len(self._chunks) - 1
         # Skew the terms: chunk j enters j cycles after chunk 0.
         terms = [[delay(m, term[lo:hi], j, name=f"skew_l{lane}_t{n}_c{j}") for j, (lo, hi) in enumerate(chunks)]
                  for n, term in enumerate(terms)]
         for level in range(self._tree_levels):
-            # The last level registers only the bits above `drop` (a chunk wholly below it, only its carry).
-            cuts = [min(hi - lo, max(0, drop - lo)) if level == self._tree_levels - 1 else 0 for lo, hi in chunks]
             nxt = []
             for n in range(0, len(terms), 2):
                 out, carry = [], Const(0)
                 for j, (lo, hi) in enumerate(chunks):
-                    width = hi - lo - cuts[j]
-                    s = Signal(width, name=f"sum_l{lane}_v{level}_{n // 2}_c{j}") if width else None
+                    s = Signal(hi - lo, name=f"sum_l{lane}_v{level}_{n // 2}_c{j}")
                     total = terms[n][j] if n + 1 == len(terms) else terms[n][j] + terms[n + 1][j] + carry
-                    if s is not None:
-                        m.d.sync += s.eq(total[cuts[j]:hi - lo])
+                    m.d.sync += s.eq(total[:hi - lo])
                     if j < last and n + 1 < len(terms):
                         carry = Signal(name=f"carry_l{lane}_v{level}_{n // 2}_c{j}")
                         m.d.sync += carry.eq(total[hi - lo])
@@ -452,8 +518,27 @@ class SparseMatVec(wiring.Component):
                 nxt.append(out)
             terms = nxt
         assert len(terms) == 1
-        # Deskew: wait for the top chunk.
-        total = Cat(*(delay(m, c, last - j, name=f"deskew_l{lane}_c{j}")
-                      for j, c in enumerate(terms[0]) if c is not None))
-        return total.as_signed()
+        return terms[0]
 
+    def _accumulate(self, m, tree, init, first, lane):
+        """Sum a pass's slots: chunk ``j`` of the accumulator starts from ``init``'s (at ``first[j]``)
+        and adds chunk ``j`` of ``tree`` and the carry chunk ``j - 1`` registered a cycle earlier.
+
+        Returns the pass's sum, deskewed and without its low :attr:`_drop` bits, ``chunks``
+        cycles after the tree's chunk 0 of the pass's last slot.
+        """
+        chunks, last, drop = self._chunks, len(self._chunks) - 1, self._drop
+        assert drop < chunks[last][1]
+        carry, out = Const(0), []
+        for j, (lo, hi) in enumerate(chunks):
+            acc = Signal(hi - lo, name=f"acc_l{lane}_c{j}")
+            start = delay(m, init[lo:hi], j, name=f"init_l{lane}_c{j}")
+            total = Mux(first[j], start, acc) + tree[j] + carry
+            m.d.sync += acc.eq(total[:hi - lo])
+            if j < last:
+                carry = Signal(name=f"acc_carry_l{lane}_c{j}")
+                m.d.sync += carry.eq(total[hi - lo])
+            # Deskew: wait for the top chunk; bits below the rounding point are not carried.
+            if hi > drop:
+                out.append(delay(m, acc[max(0, drop - lo):], last - j, name=f"deskew_l{lane}_c{j}"))
+        return Cat(*out).as_signed()

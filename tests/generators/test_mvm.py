@@ -11,7 +11,8 @@ from test_activation import SIMULATORS, UnitBank, write_verilog
 from lstm_hw.config import Config, parse_config
 from lstm_hw.design import build_design
 from lstm_hw.weights import random_weights
-from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chunk_bounds, rom_words, vector_address
+from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, rom_words,
+                                   vector_address)
 from lstm_hw.golden import layer_preact
 from lstm_hw.sim.runner import run_cocotb
 
@@ -153,6 +154,21 @@ def test_rom_words_fields(rows, banks, depth, w_bits, idx_bits):
                 got_w = field & ((1 << w_bits) - 1)
                 got_w -= (got_w >> (w_bits - 1)) << w_bits          # back to signed
                 assert (got_w, field >> w_bits) == (w[lane, bank, a], idx[lane, bank, a])
+
+
+def test_chain_groups():
+    assert chain_groups(1) == [[0]]
+    assert chain_groups(5) == [[0, 1, 2], [3, 4]]
+    assert chain_groups(41) == [list(range(s, s + n)) for s, n in zip(
+        [0, 4, 8, 12, 16, 20, 24, 28, 32, 35, 38], [4] * 8 + [3] * 3)]
+    for banks in range(1, 80):
+        groups = chain_groups(banks)
+        assert [b for g in groups for b in g] == list(range(banks))      # every bank once, in order
+        sizes = [len(g) for g in groups]
+        assert max(sizes) <= CHAIN_MAX and max(sizes) - min(sizes) <= 1
+        assert len(groups) == -(-banks // CHAIN_MAX)                     # the fewest chains
+    with pytest.raises(ValueError, match="banks must be at least 1"):
+        chain_groups(0)
 
 
 def test_chunk_bounds():

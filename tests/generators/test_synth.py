@@ -21,6 +21,7 @@ from lstm_hw import synth
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import design_files, write_files
+from lstm_hw.generators.mvm import chain_groups
 
 from configs import E2E_CONFIGS
 
@@ -34,10 +35,6 @@ CONFIGS = {
              "sparsity": {"banks": 3, "head_density": 0.5}},
     "bram_roms": BRAM_ROMS,     # two PEs, sharing a 2304 x 26-bit ROM (59904 bits)
 }
-#: A weight ROM at least this large must be block RAM. Yosys 0.23 moves ROMs to
-#: RAMB18E1 from about 9 Kbit (512 x 18 and 256 x 36 go to BRAM, 512 x 16 and
-#: 1024 x 8 stay in LUTs); one full RAMB18E1 leaves room for other versions' cost models.
-BRAM_THRESHOLD_BITS = 18 * 1024
 
 
 # One xdist group per config (run.sh passes --dist loadgroup), so each is synthesized once.
@@ -101,24 +98,28 @@ def test_mac_accumulator_absorbed(synthesized):
     assert all(d["PREG"] == 1 for d in synth.mac_dsps(netlist))
 
 
-def test_large_weight_roms_in_block_ram(synthesized):
-    name, design, meta, netlist = synthesized
+def test_weight_roms_in_block_ram(synthesized):
+    """Every weight ROM (one per chain position of each MVM) is block RAM, all of it:
+    at least its bits' worth of BRAM36, whatever its size."""
+    _, design, _, netlist = synthesized
     weight_bits = design.config.quant.weight.bits
-    in_bram = Counter()
+    in_bram, positions = Counter(), {}
     for cell_name, cell in netlist.cells.items():
         if cell["type"] in ("RAMB18E1", "RAMB36E1"):
             path = synth.cell_hierarchy(cell_name)
-            if "rom" in path:
-                in_bram[".".join(path[:path.index("rom")])] += 1 if cell["type"] == "RAMB36E1" else 0.5
-    large = {}
-    for n, plan in enumerate(design.layers):
-        bits = plan.passes * plan.k * (weight_bits + plan.index_bits) * plan.rows * plan.banks
-        if bits >= BRAM_THRESHOLD_BITS:
-            large[f"layer{n}.mvm"] = bits
-    # Every large weight ROM is in block RAM, and all of it: at least its bits' worth of BRAM36.
-    assert {mvm: in_bram[mvm] >= bits / (36 * 1024) for mvm, bits in large.items()} == {mvm: True for mvm in large}
-    if name == "bram_roms":
-        assert len(large) == 1 and synth.resource_counts(netlist)["bram36"] >= 2
+            rom = [part for part in path if part.startswith("rom_p")]
+            if rom:
+                mvm = ".".join(path[:path.index(rom[0])])
+                in_bram[mvm] += 1 if cell["type"] == "RAMB36E1" else 0.5
+                positions.setdefault(mvm, set()).add(rom[0])
+    plans = {f"layer{n}.mvm": plan for n, plan in enumerate(design.layers)}
+    if design.head is not None:
+        plans["head.mvm"] = design.head
+    bits = {mvm: plan.passes * plan.k * plan.rows * plan.banks * (weight_bits + plan.index_bits)
+            for mvm, plan in plans.items()}
+    assert {mvm: in_bram[mvm] >= n / (36 * 1024) for mvm, n in bits.items()} == {mvm: True for mvm in plans}
+    assert {mvm: len(positions.get(mvm, ())) for mvm in plans} == {
+        mvm: max(len(chain) for chain in chain_groups(plan.banks)) for mvm, plan in plans.items()}
 
 
 #: The timing goal: at most this many logic levels (LUT, MUXF7/8, CARRY4) between registers.
