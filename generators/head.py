@@ -65,6 +65,7 @@ class DenseHead(wiring.Component):
         # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
         self._lanes = lanes = design.config.hardware.io_lanes   # at most banks (the config checks)
         self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
+                                 chain=design.config.hardware.mac_chain,
                                  group_writes=lanes - 1)
         super().__init__({
             "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes))),

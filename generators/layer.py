@@ -112,7 +112,8 @@ class LSTMLayer(wiring.Component):
         self._parallel_h = self._h_group > 1
         self._lanes = lanes = design.config.hardware.io_lanes
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
-        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(self._h_group, lanes) - 1)
+        self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(self._h_group, lanes) - 1,
+                                 chain=design.config.hardware.mac_chain)
         self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
         elem = element_layout(design.io_format.shape(), lanes)
         super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})

@@ -18,10 +18,11 @@ __all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "grou
 CHUNK_BITS = 16
 
 
-#: The longest chain of DSP48E1s that sum their products through their post-adders
-#: (``P = M + C``). Every bank beyond the first of a chain saves a fabric adder and
-#: costs a cycle of latency; four keeps the latency within a cycle or two of a plain
-#: adder tree while cutting the fabric adders per MAC to about a quarter.
+#: The default longest chain of DSP48E1s that sum their products through their
+#: post-adders (``P = M + C``; ``hardware.mac_chain``). Every bank beyond the first of
+#: a chain saves a fabric adder and costs a cycle of latency; four keeps the latency
+#: within a cycle or two of a plain adder tree while cutting the fabric adders per MAC
+#: to about a quarter.
 CHAIN_MAX = 4
 
 
@@ -191,6 +192,8 @@ class SparseMatVec(wiring.Component):
         Number formats.
     group_writes : int
         Extra write ports (``wr_group``), for a group of elements in different banks.
+    chain : int
+        The most banks summed in one DSP48E1 chain (:func:`chain_groups`); 1 is a plain adder tree.
 
     Members
     -------
@@ -214,7 +217,7 @@ class SparseMatVec(wiring.Component):
         The pre-activations of hardware rows ``pass x rows ..``; no backpressure.
     """
 
-    def __init__(self, *, plan: LayerPlan, quant: QuantConfig, group_writes: int = 0):
+    def __init__(self, *, plan: LayerPlan, quant: QuantConfig, group_writes: int = 0, chain: int = CHAIN_MAX):
         if not isinstance(plan, LayerPlan):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         if not isinstance(quant, QuantConfig):
@@ -222,9 +225,11 @@ class SparseMatVec(wiring.Component):
         if not isinstance(group_writes, int) or not 0 <= group_writes < plan.banks:
             raise ValueError(f"group_writes must be an integer from 0 to banks - 1 = {plan.banks - 1}, "
                              f"got {group_writes!r}")
+        if not isinstance(chain, int) or chain < 1:
+            raise ValueError(f"chain must be a positive integer, got {chain!r}")
         self._plan = plan
         self._quant = quant
-        self._groups = chain_groups(plan.banks)
+        self._groups = chain_groups(plan.banks, chain)
         self._chain = max(len(g) for g in self._groups)             # DSP48E1s in the longest chain
         self._tree_levels = (len(self._groups) - 1).bit_length()    # ceil(log2(chains))
         self._chunks = chunk_bounds(self.sum_bits)

@@ -29,6 +29,8 @@ ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 # Widest format accepted. Products then stay within a DSP48E1 cascade pair and
 # every exact sum stays well inside the golden model's int64.
 MAX_FORMAT_BITS = 24
+#: The longest hardware.mac_chain: a DSP48E1 column holds far more, but every link is a cycle of latency.
+MAX_MAC_CHAIN = 16
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class HardwareConfig:
     rows: int = 4                # weight rows computed at once; MACs = banks x rows
     board: str = ""              # a known board (lstm_hw.parts.boards()) carrying the part: adds a board XDC
     io_lanes: int = 1            # vector elements per stream beat (s_axis, m_axis and between layers)
+    mac_chain: int = 4           # DSP48E1s per adder chain in a MAC array (1 = a plain adder tree)
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,7 @@ rows = 4
 board = ""                               # "" or a board carrying the part: pynq-z2, zedboard,
                                          # arty-a7-35, arty-a7-100, kc705; adds <top>_board.xdc
 io_lanes = 1                             # elements per stream beat, 1 to banks
+mac_chain = 4                            # DSP48E1s summing through their post-adders, 1 to 16
 """
 
 
@@ -389,6 +393,8 @@ def _check_config(c: Config):
     if not 1 <= h.io_lanes <= s.banks:
         raise ConfigError("hardware.io_lanes", f"must be from 1 to sparsity.banks = {s.banks} (a beat's elements "
                                                f"go into different banks in one cycle), got {h.io_lanes}")
+    if not 1 <= h.mac_chain <= MAX_MAC_CHAIN:
+        raise ConfigError("hardware.mac_chain", f"must be from 1 to {MAX_MAC_CHAIN}, got {h.mac_chain}")
     group = h_write_group(c)
     if group % h.io_lanes and h.io_lanes % group:
         raise ConfigError("hardware.io_lanes", f"must divide, or be a multiple of, the {group} h values a layer "

@@ -121,6 +121,8 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
     group = max(1, rows // 4) if max(1, rows // 4) <= sparsity["banks"] else 1
     lanes = [n for n in range(1, sparsity["banks"] + 1) if group % n == 0 or n % group == 0]
     io_lanes = 1 if rng.random() < 0.5 else int(rng.choice(lanes))
+    # MAC chains: the default half the time, else 1 (a plain adder tree) to 8.
+    mac_chain = 4 if rng.random() < 0.5 else int(rng.integers(1, 9))
     return {
         "model": {"input_size": i_size, "hidden_size": h_size, "num_layers": layers,
                   "return_sequences": bool(rng.random() < 0.5), "output_size": out_size,
@@ -128,7 +130,7 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
         "quant": quant,
         "sparsity": sparsity,
         "activation": activation,
-        "hardware": {"rows": rows, "io_lanes": io_lanes},
+        "hardware": {"rows": rows, "io_lanes": io_lanes, "mac_chain": mac_chain},
     }
 
 

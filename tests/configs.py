@@ -5,8 +5,10 @@ I+H, bank width 1), every row-lane arrangement (1, 2, 4, 8, 12 rows), both
 rounding modes, narrow formats, return_sequences on and off, every
 activation method (folded and not, and one chosen by ``auto``), and heads:
 dense with every h_t, sparse with h_T only, and one that bounds throughput,
-each with an output format other than the activation format; and several
-elements per stream beat (``io_lanes``), packed and unpacked every way.
+each with an output format other than the activation format; several
+elements per stream beat (``io_lanes``), packed and unpacked every way; and
+MAC chains (``mac_chain``) of 1 (a plain adder tree), 2 (chains of unequal
+length) and 8 (one chain, no tree) besides the default 4.
 """
 
 E2E_CONFIGS = {
@@ -14,12 +16,12 @@ E2E_CONFIGS = {
     "dense_awkward_r1": {"model": {"input_size": 5, "hidden_size": 7, "num_layers": 1},
                          "sparsity": {"banks": 5, "density": 1.0}, "hardware": {"rows": 1}},
     "sparse_r2_trunc": {"model": {"input_size": 2, "hidden_size": 6, "num_layers": 1},
-                        "sparsity": {"banks": 8, "density": 0.125}, "hardware": {"rows": 2},
+                        "sparsity": {"banks": 8, "density": 0.125}, "hardware": {"rows": 2, "mac_chain": 8},
                         "quant": {"rounding": "truncate", "weight": {"bits": 6, "frac": 4}}},
     "r8_last_only": {"model": {"input_size": 3, "hidden_size": 9, "num_layers": 2, "return_sequences": False},
                      "sparsity": {"banks": 2, "density": 0.25}, "hardware": {"rows": 8}},
     "r12_dense_b1": {"model": {"input_size": 4, "hidden_size": 10, "num_layers": 1},
-                     "sparsity": {"banks": 14, "density": 1.0}, "hardware": {"rows": 12},
+                     "sparsity": {"banks": 14, "density": 1.0}, "hardware": {"rows": 12, "mac_chain": 1},
                      "quant": {"activation": {"bits": 12, "frac": 8}}},
     "quadratic_unfolded": {"model": {"input_size": 3, "hidden_size": 5, "num_layers": 1},
                            "activation": {"method": "quadratic", "segments": 16, "fold": False}},
@@ -31,7 +33,8 @@ E2E_CONFIGS = {
                  "activation": {"method": "auto", "max_error": 4e-3}},
     # Heads: 7 columns in 3 banks (two padding columns), O = 3.
     "head_dense_seq": {"model": {"input_size": 4, "hidden_size": 7, "num_layers": 2, "output_size": 3},
-                       "sparsity": {"banks": 3}, "quant": {"output": {"bits": 12, "frac": 7}}},
+                       "sparsity": {"banks": 3}, "hardware": {"mac_chain": 2},
+                       "quant": {"output": {"bits": 12, "frac": 7}}},
     "head_sparse_last": {"model": {"input_size": 3, "hidden_size": 9, "num_layers": 1, "return_sequences": False,
                                    "output_size": 10},
                          "sparsity": {"banks": 2, "head_density": 0.4}, "hardware": {"rows": 8},

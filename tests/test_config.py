@@ -151,6 +151,8 @@ VALID = {
     "io_lanes_multiple_of_group": {"hardware": {"rows": 8, "io_lanes": 4}},   # 2 h per cycle, 2 groups a beat
     "io_lanes_divides_group": {"hardware": {"rows": 16, "io_lanes": 2}},      # 4 h per cycle, 2 beats
     "io_lanes_serial_h": {"hardware": {"rows": 12, "io_lanes": 2}, "sparsity": {"banks": 2}},  # 3 lanes > 2 banks
+    "mac_chain_tree": {"hardware": {"mac_chain": 1}},
+    "mac_chain_longest": {"hardware": {"mac_chain": 16}},       # longer than the 4 banks: one chain
     "top_underscore": {"hardware": {"top": "_lstm2"}},
     "top_keyword_case": {"hardware": {"top": "Module"}},
     "part_artix": {"hardware": {"part": "xc7a35tcpg236-1"}},
@@ -309,6 +311,9 @@ INVALID = [
     ({"hardware": {"io_lanes": 5}}, "hardware.io_lanes"),                  # more than the 4 banks
     ({"hardware": {"rows": 12, "io_lanes": 2}}, "hardware.io_lanes"),      # 3 h per cycle: neither divides
     ({"hardware": {"io_lanes": 2.0}}, "hardware.io_lanes"),
+    ({"hardware": {"mac_chain": 0}}, "hardware.mac_chain"),
+    ({"hardware": {"mac_chain": 17}}, "hardware.mac_chain"),
+    ({"hardware": {"mac_chain": "4"}}, "hardware.mac_chain"),
     ({"hardware": {"top": ""}}, "hardware.top"),
     ({"hardware": {"top": "1lstm"}}, "hardware.top"),
     ({"hardware": {"top": "lstm-top"}}, "hardware.top"),

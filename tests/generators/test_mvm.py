@@ -26,6 +26,13 @@ CONFIGS = {
               "model": {"input_size": 3, "hidden_size": 5}},
     "r12_bw1": {"sparsity": {"banks": 11, "density": 1.0}, "hardware": {"rows": 12},
                 "model": {"input_size": 2, "hidden_size": 9, "num_layers": 1}},
+    # MAC chains: a plain adder tree; chains of 3 and 2; one chain of 7 (no tree).
+    "chain1": {"sparsity": {"banks": 6, "density": 0.5}, "hardware": {"rows": 4, "mac_chain": 1},
+               "model": {"input_size": 5, "hidden_size": 6}},
+    "chain3_uneven": {"sparsity": {"banks": 5, "density": 0.6}, "hardware": {"rows": 4, "mac_chain": 3},
+                      "model": {"input_size": 7, "hidden_size": 6}},
+    "chain7_whole": {"sparsity": {"banks": 7, "density": 0.5}, "hardware": {"rows": 2, "mac_chain": 7},
+                     "model": {"input_size": 6, "hidden_size": 8}},
     # One pass: the recurrent phase must wait out the input phase's partial-sum write.
     "one_pass": {"sparsity": {"banks": 3, "density": 0.5}, "hardware": {"rows": 8},
                  "model": {"input_size": 3, "hidden_size": 2, "num_layers": 1}},
@@ -41,7 +48,7 @@ def vector_writes(plan, v, buf):
 def run_and_check(design, vecs, firsts):
     """Write each vector, run a step on it, and compare every pass with the golden pre-activations."""
     plan = design.layers[0]
-    dut = SparseMatVec(plan=plan, quant=design.config.quant)
+    dut = SparseMatVec(plan=plan, quant=design.config.quant, chain=design.config.hardware.mac_chain)
     got = []
 
     async def bench(ctx):
@@ -195,7 +202,7 @@ def unit_spec(name: str, rng) -> tuple[SparseMatVec, dict]:
     """A unit and its bench spec: random steps (the first and one later marked ``first``), golden outputs."""
     design = build_design(parse_config(CONFIGS[name]))
     plan, quant = design.layers[0], design.config.quant
-    dut = SparseMatVec(plan=plan, quant=quant)
+    dut = SparseMatVec(plan=plan, quant=quant, chain=design.config.hardware.mac_chain)
     fmt = quant.activation
     wr_layout = dut.wr.payload.shape()
     cmd_layout = dut.cmd.payload.shape()
