@@ -136,8 +136,8 @@ class SparseMatVec(wiring.Component):
     ever contend for a vector port. Each cycle every PE reads one stored
     weight, fetches the vector element its index selects and multiplies.
 
-    The banks of a lane are summed in chains of up to :data:`CHAIN_MAX`
-    (:func:`chain_groups`): each PE's post-adder adds the previous PE's sum,
+    The banks of a lane are summed in chains of up to ``chain`` (default
+    :data:`CHAIN_MAX`; :func:`chain_groups`): each PE's post-adder adds the previous PE's sum,
     ``P = M + C``, so a chain sums its products inside the DSP48E1s. Chain
     position ``j`` runs ``j`` cycles behind position 0: its ROM (one per
     position, :func:`rom_words`, every PE at the position reading the same
@@ -148,8 +148,8 @@ class SparseMatVec(wiring.Component):
     the pass's sum is then rounded and saturated to the pre-activation
     format. Every sum is exact (wide enough), so the result equals
     :func:`lstm_hw.golden.layer_preact` bit for bit. Fabric adders per lane:
-    ``chains - 1`` in the tree and the accumulator, about a quarter of a
-    plain adder tree's ``banks``.
+    ``chains - 1`` in the tree and the accumulator, where a plain adder tree
+    over the banks would take ``banks``.
 
     A step of a layer runs in two phases. The input phase (``k_x`` cycles
     per pass) sums ``W_ih x_t`` and the bias, exactly, into a partial-sum
@@ -393,13 +393,9 @@ class SparseMatVec(wiring.Component):
         # vector half and mask are delayed j cycles), so every chain ends in step.
         # All the PEs at one position read the same ROM address, so their weights live in
         # one wide ROM word per address (:func:`rom_words`), in block RAM.
-        at_position = [[] for _ in range(G)]        # (group, bank) at each position
-        for g, banks in enumerate(self._groups):
-            for i, bank in enumerate(banks):
-                at_position[G - len(banks) + i].append((g, bank))
+        at_position = [[bank for bank in range(p.banks) if position[bank] == j] for j in range(G)]
         entries = {}                                # (lane, bank) -> ROM entry view
-        for j, members in enumerate(at_position):
-            banks = [bank for _, bank in members]
+        for j, banks in enumerate(at_position):
             rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * len(banks)), depth=n_pass * p.k,
                                 init=rom_words(rom_w[:, banks, :], rom_idx[:, banks, :], q.weight.bits,
                                                p.index_bits),
@@ -424,7 +420,7 @@ class SparseMatVec(wiring.Component):
         sums, psum_writes = [], []
         for lane in range(p.rows):
             ends = []
-            for g, banks in enumerate(self._groups):
+            for banks in self._groups:
                 prev = None
                 for bank in banks:
                     j = position[bank]
