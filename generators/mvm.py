@@ -13,9 +13,10 @@ from .fixed import counter_shape, delay, equals, requantize
 __all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "group_slot", "vector_write_layout",
            "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
-#: The widest add in one cycle outside a DSP48E1: a LUT and four CARRY4s, five
-#: logic levels with the carry in from a register.
-CHUNK_BITS = 16
+#: The widest add in one cycle outside a DSP48E1. The accumulator's add has its
+#: start/feedback mux in front: two LUTs, then four CARRY4s for 15 bits and the carry
+#: out, six logic levels (16 bits take a fifth CARRY4 for the carry out: seven).
+CHUNK_BITS = 15
 
 
 #: The default longest chain of DSP48E1s that sum their products through their

@@ -179,7 +179,8 @@ def test_chain_groups():
 
 
 def test_chunk_bounds():
-    assert chunk_bounds(16) == [(0, 16)]
+    assert chunk_bounds(15) == [(0, 15)]
+    assert chunk_bounds(16) == [(0, 8), (8, 16)]
     assert chunk_bounds(17) == [(0, 9), (9, 17)]
     assert chunk_bounds(30) == [(0, 15), (15, 30)]
     assert chunk_bounds(38) == [(0, 13), (13, 26), (26, 38)]

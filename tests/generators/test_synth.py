@@ -1,8 +1,8 @@
 """Hardware quality after Yosys ``synth_xilinx -family xc7``: no latches, MACs in DSP48E1s, weight ROMs in block RAM.
 
-Three small configs (about a minute of synthesis in all): a dense one-row
-design, one with a sparse head, and one whose weight ROMs are large enough
-for block RAM. The default design is synthesized by
+Four small configs (about two minutes of synthesis in all): a dense one-row
+design, one with a sparse head, one whose weight ROM is large, and one whose
+gate sums are 31 bits wide (the widest adder chunks). The default design is synthesized by
 ``tests/test_report.py``, which checks the same DSP rule on it.
 
 DSP48E1s are told apart by the hierarchy that survives flattening in their
@@ -34,6 +34,8 @@ CONFIGS = {
     "head": {"model": {"input_size": 3, "hidden_size": 6, "num_layers": 1, "output_size": 3},
              "sparsity": {"banks": 3, "head_density": 0.5}},
     "bram_roms": BRAM_ROMS,     # two PEs, sharing a 2304 x 26-bit ROM (59904 bits)
+    # A 31-bit gate sum: the accumulator's chunks at their widest (CHUNK_BITS), its mux in front.
+    "wide_sums": {"model": {"input_size": 256, "hidden_size": 16, "num_layers": 1}},
 }
 
 
