@@ -204,7 +204,7 @@ def format_text(rep: dict) -> str:
                          f"{o['over']:g} over)" for o in v["overflows"])
         lines.append(f"verdict: DOES NOT FIT {part['name']}: {over}")
     lines.append(f"MAC DSP48E1s: {d['mac_operand_and_product_registers_absorbed']} of {d['mac_arrays']} with "
-                 f"operand and product registers inside, {d['mac_accumulator_in_dsp']} with the accumulator inside")
+                 f"operand and product registers inside, {d['mac_accumulator_in_dsp']} with the chain sum (P register) inside")
     w = rep["weight_memory"]
     if w["bram_bits"]:
         lines.append(f"weight memory: {w['weight_index_bits']} weight+index bits in {w['bram_bits']} block-RAM bits "

@@ -95,7 +95,7 @@ def test_mac_operand_and_product_registers_absorbed(synthesized):
     assert loose == []
 
 
-def test_mac_accumulator_absorbed(synthesized):
+def test_mac_chain_sum_absorbed(synthesized):
     _, _, _, netlist = synthesized
     assert all(d["PREG"] == 1 for d in synth.mac_dsps(netlist))
 
