@@ -29,7 +29,7 @@ def _summary(config: dict) -> str:
     method = a["method"] + (str(a["taylor_order"]) if a["method"] == "taylor" else "")
     return (f"I={m['input_size']} H={m['hidden_size']} L={m['num_layers']} O={m['output_size']} "
             f"seq={int(m['return_sequences'])} banks={s['banks']} rows={config['hardware']['rows']} "
-            f"lanes={config['hardware'].get('io_lanes', 1)} "
+            f"lanes={config['hardware'].get('io_lanes', 1)} chain={config['hardware'].get('mac_chain', 4)} "
             f"d={s['density']} {s['pattern']} w{q['weight']['bits']} a{q['activation']['bits']} "
             f"{method}/{a['segments']}{'' if a['fold'] else ' unfolded'} {q['rounding']}")
 
