@@ -113,16 +113,18 @@ def main():
 def _previous_sources(out: Path, top: str) -> set[str]:
     """The Verilog files an earlier ``generate`` of ``top`` listed in ``out/<top>.json``, if it is there and sound.
 
-    Only names of the form ``<top>.v`` or ``<top>__<path>.v`` count, so nothing
-    but this generator's own output is ever replaced or removed.
+    Only names of the form ``<top>.v``, ``<top>__<path>.v`` or ``<top>__<path>.mem`` count,
+    so nothing but this generator's own output is ever replaced or removed.
     """
     import json
-    from .verilog_files import is_module_file
+    from .verilog_files import is_data_file, is_module_file
     try:
         sources = json.loads((out / f"{top}.json").read_text("utf-8"))["sources"]
     except (OSError, ValueError, KeyError, TypeError):
         return set()
-    return {s for s in sources if isinstance(s, str) and is_module_file(s, top)} if isinstance(sources, list) else set()
+    if not isinstance(sources, list):
+        return set()
+    return {s for s in sources if isinstance(s, str) and (is_module_file(s, top) or is_data_file(s, top))}
 
 
 @main.command()
@@ -151,7 +153,7 @@ def generate(config, weights, out_dir, force):
         click.echo(f"wrote {path}")
     for name in sorted(stale):  # a submodule the new design no longer has
         (out / name).unlink(missing_ok=True)
-        click.echo(f"removed {out / name} (Verilog of the previous generation)")
+        click.echo(f"removed {out / name} (a source of the previous generation)")
     click.echo(f"{meta['macs']} MACs, {meta['cycles_per_timestep']} cycles/timestep "
                f"(ideal {meta['ideal_cycles_per_timestep']}), latency {meta['latency_cycles']} cycles, "
                f"generated in {time.perf_counter() - t0:.1f} s")

@@ -20,7 +20,7 @@ from . import __version__
 from .design import Design
 from .errors import UsageError
 from .parts import board, parse_part
-from .verilog_files import split_modules
+from .verilog_files import block_rom_files, split_modules
 
 __all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
            "write_files"]
@@ -39,8 +39,9 @@ def verilog_text(top, name: str) -> str:
 
 
 def verilog_files(top, name: str) -> dict[str, str]:
-    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires."""
-    return split_modules(verilog_text(top, name), name)
+    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires, then the
+    block-RAM ROMs' ``$readmemh`` contents (``.mem``)."""
+    return block_rom_files(split_modules(verilog_text(top, name), name))
 
 
 def _latency(top) -> int:

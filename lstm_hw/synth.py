@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UsageError
+from .verilog_files import hdl_sources
 
 __all__ = ["Netlist", "find_yosys", "yosys_version", "synthesize", "resource_counts", "mac_dsps",
            "logic_depth", "DELAY_MODEL", "LUTS_PER_LUTRAM"]
@@ -101,10 +102,14 @@ class Netlist:
 
 
 def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[str]) -> Netlist:
-    """Run ``synth_xilinx -family xc7 -flatten -noiopad -noclkbuf`` in ``workdir`` (which holds the sources)."""
+    """Run ``synth_xilinx -family xc7 -flatten -noiopad -noclkbuf`` in ``workdir`` (which holds the sources).
+
+    ``sources`` may include the design's ``.mem`` files: Yosys reads those through the
+    ``$readmemh`` calls, relative to ``workdir``.
+    """
     work = Path(workdir)
     script = "\n".join([
-        *(f"read_verilog {src}" for src in sources),
+        *(f"read_verilog {src}" for src in hdl_sources(sources)),
         f"synth_xilinx -family xc7 -top {top} -flatten -noiopad -noclkbuf",
         "tee -q -o yosys_stat.txt stat",
         "write_json yosys_netlist.json",

@@ -17,6 +17,7 @@ import subprocess
 from pathlib import Path
 
 from lstm_hw.errors import LstmHwError, UsageError
+from lstm_hw.verilog_files import hdl_sources
 
 #: Oldest Verilator that cocotb 2.x supports.
 MIN_VERILATOR = (5, 36)
@@ -180,7 +181,8 @@ def verilator_lint(
 ) -> list[str]:
     """Lint *sources* with ``verilator --lint-only`` and return its warning and error lines.
 
-    Runs ``verilator --lint-only [-Wall] [waiver] sources --top-module top``. Each
+    Runs ``verilator --lint-only [-Wall] [waiver] sources --top-module top``, leaving out
+    any ``.mem`` data files among *sources* (``$readmemh`` reads them at run time). Each
     returned line is the first line of one ``%Warning-...`` or ``%Error...``
     message; the closing "Exiting due to N warning(s)" summary is left out. The
     list is empty when the design is clean. Raises :class:`UsageError` when
@@ -192,7 +194,7 @@ def verilator_lint(
         cmd.append("-Wall")
     if waiver is not None:
         cmd.append(str(waiver))
-    cmd += [str(source) for source in sources]
+    cmd += [str(source) for source in hdl_sources(sources)]
     cmd += ["--top-module", top]
     result = subprocess.run(
         cmd,

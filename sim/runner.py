@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -10,6 +11,7 @@ from cocotb_tools.runner import get_results, get_runner
 
 from lstm_hw.errors import LstmHwError, UsageError
 from lstm_hw.tools import check_simulator, ensure_simulators_on_path
+from lstm_hw.verilog_files import hdl_sources
 
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
@@ -33,9 +35,13 @@ def run_cocotb(
     waves: bool = False,
     testcase: str | None = None,
 ) -> tuple[int, int]:
-    """Build `sources` under sim ("icarus" or "verilator") in build_dir, run cocotb test module
+    """Build the Verilog of `sources` under sim ("icarus" or "verilator") in build_dir, run cocotb test module
     `test_module` (a dotted import name, e.g. "lstm_hw.sim.tb_top") against `toplevel`.
     Returns (tests_run, tests_failed). Raises UsageError for unknown sim.
+
+    A design's ``.mem`` files (its ROMs' ``$readmemh`` contents) may be among
+    `sources`: they are copied into build_dir, where the simulation runs and
+    ``$readmemh`` looks for them.
 
     *env* adds environment variables for the simulation (cocotb_tools gives
     ``os.environ`` precedence over them). *waves* records ``dump.vcd`` (Verilator)
@@ -58,6 +64,9 @@ def run_cocotb(
     if sim == "verilator" and " " in str(build_dir):
         raise UsageError(f"{build_dir}: Verilator's make cannot build in a path with spaces")
     build_dir.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        if str(source).endswith(".mem"):
+            shutil.copyfile(source, build_dir / Path(source).name)
     build_log = build_dir / "build.log"
     test_log = build_dir / "test.log"
     results_xml = build_dir / "results.xml"
@@ -65,7 +74,7 @@ def run_cocotb(
     runner = get_runner(sim)
     try:
         runner.build(
-            sources=[Path(source).resolve() for source in sources],
+            sources=[Path(source).resolve() for source in hdl_sources(sources)],
             hdl_toplevel=toplevel,
             build_args=VERILATOR_BUILD_ARGS if sim == "verilator" else [],
             build_dir=build_dir,

@@ -79,16 +79,25 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(directory.iterdir())}
 
 
-def file_names(top: str, board: bool = False, submodules: list[str] = ()) -> list[str]:
+def file_names(top: str, board: bool = False, submodules: list[str] = (), data: list[str] = ()) -> list[str]:
     names = [f"{top}.{ext}" for ext in ("v", "json", "xdc")] + ["build.tcl", "package_ip.tcl"]
-    return sorted(names + [f"{top}__{sub}.v" for sub in submodules] + ([f"{top}_board.xdc"] if board else []))
+    return sorted(names + [f"{top}__{sub}.v" for sub in submodules] + list(data)
+                  + ([f"{top}_board.xdc"] if board else []))
 
 
 def submodules_of(out: Path, top: str) -> list[str]:
     """The submodule paths (``layer0__mvm``) of the Verilog files the metadata lists after the top."""
     sources = json.loads((out / f"{top}.json").read_text())["sources"]
     assert sources[0] == f"{top}.v"
-    return [source.removeprefix(f"{top}__").removesuffix(".v") for source in sources[1:]]
+    return [s.removeprefix(f"{top}__").removesuffix(".v") for s in sources[1:] if s.endswith(".v")]
+
+
+def data_files_of(out: Path, top: str) -> list[str]:
+    """The ROM contents files (``.mem``) the metadata lists, which come after every Verilog file."""
+    sources = json.loads((out / f"{top}.json").read_text())["sources"]
+    data = [s for s in sources if s.endswith(".mem")]
+    assert sources[len(sources) - len(data):] == data
+    return data
 
 
 def expected_k(width: int, density: float) -> int:
@@ -100,8 +109,8 @@ def check_outputs(out: Path, cfg: Config):
     top, m = cfg.hardware.top, cfg.model
     meta = json.loads((out / f"{top}.json").read_text())
     # One Verilog file per module, the top first; no temporary files left behind.
-    submodules = submodules_of(out, top)
-    assert sorted(os.listdir(out)) == file_names(top, bool(cfg.hardware.board), submodules)
+    submodules, data = submodules_of(out, top), data_files_of(out, top)
+    assert sorted(os.listdir(out)) == file_names(top, bool(cfg.hardware.board), submodules, data)
     assert sorted(meta["sources"] + [f"{top}.json"] + meta["constraints"] + meta["scripts"]) == sorted(os.listdir(out))
     assert meta["constraints"][0] == f"{top}.xdc" and meta["scripts"] == ["build.tcl", "package_ip.tcl"]
     bits, frac = cfg.quant.activation.bits, cfg.quant.activation.frac
@@ -111,9 +120,14 @@ def check_outputs(out: Path, cfg: Config):
     # Every layer is a submodule, with its MVM and cell lanes, in a file named after its path.
     for layer in range(m.num_layers):
         assert {f"layer{layer}", f"layer{layer}__mvm", f"layer{layer}__cell0"} <= set(submodules)
-    for source in meta["sources"]:
+    for source in meta["sources"][:len(meta["sources"]) - len(data)]:
         assert re.search(rf"^module {source.removesuffix('.v')}\(", (out / source).read_text(), re.MULTILINE)
         assert (out / source).read_text().count("\nmodule ") == 1, source
+    # Each layer's weight ROMs (one per MAC chain position) are $readmemh files of its MVM's.
+    for layer in range(m.num_layers):
+        mvm = f"{top}__layer{layer}__mvm"
+        roms = [d for d in data if d.startswith(f"{mvm}__rom_p")]
+        assert roms and all(f'$readmemh("{d}", ' in (out / f"{mvm}.v").read_text() for d in roms)
     for port, elements in (("input", m.input_size), ("output", m.hidden_size)):
         assert meta[port]["bits"] == bits
         assert meta[port]["frac"] == frac
@@ -199,7 +213,8 @@ def test_generate_refuses_non_empty_dir_then_force(tmp_path, monkeypatch):
     write(tmp_path / "small.toml", SMALL_TOML)
     assert invoke("generate", "small.toml").exit_code == 0
     before = snapshot(tmp_path / "out")
-    assert sorted(before) == file_names("lstm_top", submodules=submodules_of(tmp_path / "out", "lstm_top"))
+    assert sorted(before) == file_names("lstm_top", submodules=submodules_of(tmp_path / "out", "lstm_top"),
+                                      data=data_files_of(tmp_path / "out", "lstm_top"))
 
     assert_one_line_error(invoke("generate", "small.toml"), "out", "--force")
     assert snapshot(tmp_path / "out") == before                   # contents and mtimes
@@ -219,18 +234,19 @@ def test_generate_force_removes_verilog_the_new_design_no_longer_has(tmp_path, m
     assert invoke("generate", "two.toml").exit_code == 0
     out = tmp_path / "out"
     old = set(submodules_of(out, "lstm_top"))
-    assert {"layer1", "layer1__mvm"} <= old
+    old_data = set(data_files_of(out, "lstm_top"))
+    assert {"layer1", "layer1__mvm"} <= old and any(d.startswith("lstm_top__layer1__") for d in old_data)
     write(out / "notes.txt", "mine")
     write(out / "lstm_top__mine.v", "// mine, not in the metadata")
     result = invoke("generate", "one.toml", "--force")
     assert result.exit_code == 0, result.output
-    new = set(submodules_of(out, "lstm_top"))
+    new, new_data = set(submodules_of(out, "lstm_top")), set(data_files_of(out, "lstm_top"))
     assert not any(s.startswith("layer1") for s in new)
-    for gone in old - new:
-        assert not (out / f"lstm_top__{gone}.v").exists()
-        assert f"removed {Path('out') / f'lstm_top__{gone}.v'} (Verilog of the previous generation)" in result.output
+    for gone in [f"lstm_top__{s}.v" for s in old - new] + sorted(old_data - new_data):
+        assert not (out / gone).exists()
+        assert f"removed {Path('out') / gone} (a source of the previous generation)" in result.output
     assert (out / "notes.txt").read_text() == "mine" and (out / "lstm_top__mine.v").exists()
-    assert sorted(os.listdir(out)) == sorted(file_names("lstm_top", submodules=sorted(new))
+    assert sorted(os.listdir(out)) == sorted(file_names("lstm_top", submodules=sorted(new), data=sorted(new_data))
                                              + ["notes.txt", "lstm_top__mine.v"])
 
 
@@ -376,7 +392,8 @@ def test_generate_is_deterministic_across_processes(tmp_path):
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 0, stderr.decode()
     a, b = (snapshot(cwd / "out") for cwd in runs)
-    assert sorted(a) == file_names("my_lstm", submodules=submodules_of(runs[0] / "out", "my_lstm"))
+    assert sorted(a) == file_names("my_lstm", submodules=submodules_of(runs[0] / "out", "my_lstm"),
+                                   data=data_files_of(runs[0] / "out", "my_lstm"))
     assert {n: d for n, (d, _) in a.items()} == {n: d for n, (d, _) in b.items()}
     meta = check_outputs(runs[0] / "out", cfg)
     assert meta["input"]["tdata_width"] == 16 and meta["input"]["bits"] == 12

@@ -19,6 +19,9 @@ from lstm_hw.design import Design, build_design
 from lstm_hw.emit import design_files, output_names, vivado_files
 from lstm_hw.parts import boards
 
+#: How build.tcl reads each kind of source.
+READ = {".v": "read_verilog", ".mem": "read_mem"}
+
 TCLSH = shutil.which("tclsh")
 needs_tclsh = pytest.mark.skipif(TCLSH is None, reason="tclsh not installed")
 
@@ -90,9 +93,12 @@ def option(call, name):
 def test_files_and_metadata_lists(generated):
     d, files, meta = generated["plain"]
     sources = meta["sources"]
-    # One file per module: the top, then each submodule named after its path.
+    # One file per module: the top, then each submodule named after its path; then the
+    # weight ROMs' contents, one file per MAC chain position.
     assert sources[0] == "lstm_small.v" and {"lstm_small__layer0.v", "lstm_small__layer0__mvm.v"} <= set(sources)
-    assert all(re.fullmatch(r"lstm_small(__\w+)?\.v", s) for s in sources), sources
+    data = [s for s in sources if s.endswith(".mem")]
+    assert data and data == [f"lstm_small__layer0__mvm__rom_p{j}.mem" for j in range(len(data))]
+    assert all(re.fullmatch(r"lstm_small(__\w+)?\.v", s) for s in sources[:-len(data)]), sources
     assert list(files) == [*sources, "lstm_small.json", "lstm_small.xdc", "build.tcl", "package_ip.tcl"]
     assert (meta["constraints"], meta["scripts"]) == (["lstm_small.xdc"], ["build.tcl", "package_ip.tcl"])
     d, files, meta = generated["board"]
@@ -152,7 +158,7 @@ def test_build_tcl_out_of_context(generated, label, tmp_path):
     part, top = meta["part"], meta["top"]
     reads = [c for c in calls if c[0].startswith("read_")]
     assert [(c[0], Path(c[-1])) for c in reads] == (
-        [("read_verilog", d / s) for s in meta["sources"]] + [("read_xdc", d / meta["constraints"][0])])
+        [(READ[Path(s).suffix], d / s) for s in meta["sources"]] + [("read_xdc", d / meta["constraints"][0])])
     synth = next(c for c in calls if c[0] == "synth_design")
     assert (option(synth, "-part"), option(synth, "-top"), option(synth, "-mode")) == (part, top, "out_of_context")
     steps = [c for c in commands(calls) if c in ("synth_design", "opt_design", "place_design", "route_design",
@@ -178,7 +184,7 @@ def test_build_tcl_bitstream(generated, label, tmp_path):
     assert proc.returncode == 0, proc.stderr
     board_xdc = [d / c for c in meta["constraints"][1:]]
     reads = [(c[0], Path(c[-1])) for c in calls if c[0].startswith("read_")]
-    assert reads == ([("read_verilog", d / s) for s in meta["sources"]] + [("read_xdc", x) for x in board_xdc]
+    assert reads == ([(READ[Path(s).suffix], d / s) for s in meta["sources"]] + [("read_xdc", x) for x in board_xdc]
                      + [("read_verilog", tmp_path / "hw/system_wrapper.v"), ("read_xdc", tmp_path / "hw/pins.xdc"),
                         ("read_mem", tmp_path / "hw/rom.mem")])
     synth = next(c for c in calls if c[0] == "synth_design")

@@ -23,6 +23,7 @@ from lstm_hw.design import build_design
 from lstm_hw.emit import design_files, write_files
 from lstm_hw.randconfig import random_config
 from lstm_hw.tools import ensure_simulators_on_path, verilator_lint
+from lstm_hw.verilog_files import hdl_sources
 
 from configs import E2E_CONFIGS
 
@@ -42,10 +43,10 @@ def verilog(request, tmp_path_factory):
 
 
 def _write(design, out) -> list:
-    """Write the design's files into ``out`` as ``generate`` does; its Verilog sources, top first."""
+    """Write the design's files into ``out`` as ``generate`` does; its Verilog sources, top first (not its .mem files)."""
     files = design_files(design)
     write_files(out, files)
-    return [out / source for source in json.loads(files[f"{design.config.hardware.top}.json"])["sources"]]
+    return [out / source for source in hdl_sources(json.loads(files[f"{design.config.hardware.top}.json"])["sources"])]
 
 
 def test_verilator_lint_clean_with_waivers(verilog):
