@@ -8,7 +8,7 @@ from amaranth.hdl import Mux, Signal, Value, unsigned
 
 from ..numerics import Fixed, rounding_offset
 
-__all__ = ["round_shift", "saturate", "requantize", "delay", "equals", "counter_shape"]
+__all__ = ["round_shift", "saturate", "requantize", "delay", "delay_taps", "equals", "counter_shape"]
 
 
 def round_shift(value, shift: int, mode: str):
@@ -48,11 +48,24 @@ def requantize(value, src_frac: int, dst: Fixed, mode: str):
 
 def delay(m, value, cycles: int, *, name: str = "dly"):
     """``value`` after ``cycles`` register stages in the sync domain (``value`` itself for 0)."""
-    for n in range(cycles):
+    return delay_taps(m, value, [cycles], name=name)[0]
+
+
+def delay_taps(m, value, taps, *, name: str = "dly") -> list:
+    """``value`` after each of ``taps`` cycles, from one chain of registers as long as the longest tap.
+
+    Where a signal is needed at several delays, one tapped chain is cheaper than a
+    :func:`delay` per use.
+    """
+    taps = list(taps)
+    if any(not isinstance(t, int) or t < 0 for t in taps):
+        raise ValueError(f"taps must be non-negative integers, got {taps!r}")
+    chain = [value]
+    for n in range(max(taps, default=0)):
         reg = Signal(value.shape(), name=f"{name}_d{n + 1}")
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
+        m.d.sync += reg.eq(chain[-1])
+        chain.append(reg)
+    return [chain[t] for t in taps]
 
 
 def equals(value, const: int):

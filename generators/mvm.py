@@ -8,9 +8,10 @@ from amaranth.lib.wiring import In, Out
 from ..design import LayerPlan
 from ..config import QuantConfig
 from ..numerics import rounding_offset, signed_bits
-from .fixed import counter_shape, delay, equals, requantize
+from .fixed import counter_shape, delay, delay_taps, equals, requantize
 
-__all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "group_slot", "vector_write_layout",
+__all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "last_beat_lanes", "group_slot",
+           "vector_write_layout",
            "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
 #: The widest add in one cycle outside a DSP48E1. The accumulator's add has its
@@ -99,6 +100,11 @@ def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan, lanes: in
             with m.Else():
                 m.d.sync += bank.eq(bank + lanes)
     return buf, bank, addr, last
+
+
+def last_beat_lanes(length: int, lanes: int) -> int:
+    """Elements in the last beat of a ``length``-element vector sent ``lanes`` per beat (:func:`vector_cursor`)."""
+    return length - (-(-length // lanes) - 1) * lanes
 
 
 def group_slot(plan: LayerPlan, bank, addr, offset: int):
@@ -271,17 +277,17 @@ class SparseMatVec(wiring.Component):
     def input_gap(self) -> int:
         """Wait cycles, at least, between the input phase's last issue cycle and ``h_go``.
 
-        The recurrent phase reads pass ``n``'s partial sum ``3 + chain + tree_levels`` cycles
+        The recurrent phase reads pass ``n``'s partial sum ``2 + chain + tree_levels`` cycles
         after the pass's first issue cycle; the input phase writes it ``latency - 1`` cycles
         after the pass's last, and a read sees a write from the cycle after. With the recurrent
         phase issuing from ``passes x k_x + 1 + gap`` cycles after the input phase, pass ``n``
-        needs ``gap >= (n + 1) k_x - n k_h + chunks - passes x k_x``: linear in ``n``, so the
-        first or the last pass decides.
+        needs ``gap >= (n + 1) k_x - n k_h + chunks + 1 - passes x k_x``: linear in ``n``, so
+        the first or the last pass decides.
         """
         p = self._plan
         if not self._has_h:
             return 0
-        need = max((n + 1) * p.k_x - n * p.k_h for n in (0, p.passes - 1)) + len(self._chunks) - p.passes * p.k_x
+        need = max((n + 1) * p.k_x - n * p.k_h for n in (0, p.passes - 1)) + len(self._chunks) + 1 - p.passes * p.k_x
         return max(0, need)
 
     @property
@@ -395,6 +401,7 @@ class SparseMatVec(wiring.Component):
         # All the PEs at one position read the same ROM address, so their weights live in
         # one wide ROM word per address (:func:`rom_words`), in block RAM.
         at_position = [[bank for bank in range(p.banks) if position[bank] == j] for j in range(G)]
+        addr_at = delay_taps(m, addr, range(G), name="addr")
         entries = {}                                # (lane, bank) -> ROM entry view
         for j, banks in enumerate(at_position):
             rom = memory.Memory(shape=unsigned(rom_layout.size * p.rows * len(banks)), depth=n_pass * p.k,
@@ -403,21 +410,25 @@ class SparseMatVec(wiring.Component):
                                 attrs={"rom_style": "block"})
             m.submodules[f"rom_p{j}"] = rom
             rd = rom.read_port()
-            m.d.comb += rd.addr.eq(delay(m, addr, j, name=f"addr_p{j}"))
+            m.d.comb += rd.addr.eq(addr_at[j])
             for lane in range(p.rows):
                 for n, bank in enumerate(banks):
                     f = (lane * len(banks) + n) * rom_layout.size
                     entries[lane, bank] = rom_layout(rd.data[f:f + rom_layout.size])
-        buf_at = [delay(m, buf, 1 + j, name=f"buf_p{j}") for j in range(G)]
-        mask_at = [delay(m, first & phase, 1 + j, name=f"mask_p{j}") for j in range(G)] if two else None
+        buf_at = delay_taps(m, buf, range(1, G + 1), name="buf")
+        mask_at = delay_taps(m, first & phase, range(1, G + 1), name="mask") if two else None
 
         # Stage times, counted from a slot's issue cycle at position 0: chain ends at
         # 4 + G, the tree over the chains (chunk j, j cycles later) at 4 + G + L, the
-        # accumulator over a pass's slots one cycle later.
+        # accumulator over a pass's slots one cycle later. Its start value (bias or
+        # partial sum) is read from memory two cycles before the tree's sum and registered,
+        # so no memory output drives the accumulator's start mux directly.
         t_tree = 4 + G + L
-        first_acc = [delay(m, first_c, t_tree + j, name=f"first_acc_c{j}") for j in range(C)]
-        init_addr = delay(m, pas, t_tree - 1, name="init_addr") if n_pass > 1 else 0  # (one pass: no address)
-        phase_init = delay(m, phase, t_tree, name="phase_init") if two else None
+        first_acc = delay_taps(m, first_c, range(t_tree, t_tree + C), name="first_acc")
+        init_addr, pass_out = delay_taps(m, pas, [t_tree - 2, t_tree + C], name="pas")
+        if n_pass == 1:
+            init_addr = 0                           # (one pass: no address)
+        phase_init, recurrent_out = delay_taps(m, phase, [t_tree - 1, t_tree + C], name="phase") if two else (0, 0)
         sums, psum_writes = [], []
         for lane in range(p.rows):
             ends = []
@@ -464,20 +475,17 @@ class SparseMatVec(wiring.Component):
                 m.submodules[f"psum_l{lane}"] = psum
                 prd = psum.read_port()
                 m.d.comb += prd.addr.eq(init_addr)
-                init = Mux(phase_init, prd.data, brd.data)
                 psum_writes.append(psum.write_port())
-            else:
-                init = brd.data
+            init = Signal(acc_shape, name=f"init_l{lane}")
+            m.d.sync += init.eq(Mux(phase_init, prd.data, brd.data) if two else brd.data)
             tree = self._adder_tree(m, ends, lane)
             sums.append(self._accumulate(m, tree, init, first_acc, lane))
 
         done = delay(m, last_c, t_tree + C, name="done")
-        pass_out = delay(m, pas, t_tree + C, name="pass_out")
         for lane, total in enumerate(sums):
             # The offset is in the sum already: "truncate" just drops the bits.
             m.d.sync += self.o.payload.z[lane].eq(requantize(total, q.product.frac - self._drop, q.preact, "truncate"))
         if two:
-            recurrent_out = delay(m, phase, t_tree + C, name="phase_out")
             for wp, total in zip(psum_writes, sums):
                 m.d.comb += [wp.en.eq(done & ~recurrent_out), wp.addr.eq(pass_out), wp.data.eq(total)]
             m.d.sync += self.o.valid.eq(done & recurrent_out)
