@@ -110,10 +110,16 @@ class CellUpdate(wiring.Component):
         return self._C_STAGES + (0 if self._offset_folds else 1)
 
     @property
+    def _sum_rounding(self) -> tuple[int, int]:
+        """``(shift, offset)``: the fraction bits rounding drops from the sum into c_t, and its rounding constant."""
+        cm = self._math
+        shift = cm.sum_frac - cm.cell.frac
+        return shift, rounding_offset(shift, cm.rounding)
+
+    @property
     def _offset_folds(self) -> bool:
         """The sum's rounding offset is a whole multiple of ``2**fc_shift`` (true when ``nonlin.frac >= 1``)."""
-        cm = self._math
-        return rounding_offset(cm.sum_frac - cm.cell.frac, cm.rounding) % (1 << cm.fc_shift) == 0
+        return self._sum_rounding[1] % (1 << self._math.fc_shift) == 0
 
     @property
     def _gate_latency(self) -> int:
@@ -137,8 +143,7 @@ class CellUpdate(wiring.Component):
         # The rounding offset rides in the f*c product's post-adder (a DSP48E1 C
         # input), so rounding the sum is a plain bit drop: no carry chain.
         # (Exact while shift - fc_shift = nonlin.frac >= 1; otherwise round after the sum.)
-        shift = cm.sum_frac - cm.cell.frac
-        offset = rounding_offset(shift, cm.rounding)
+        shift, offset = self._sum_rounding
         folded = self._offset_folds
         fc = delay(m, f * c_prev + (offset >> cm.fc_shift if folded else 0), 1, name="fc")
         ig = delay(m, i * g, 1, name="ig")

@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..design import Design
 from .fixed import delay, equals
 from .layer import element_layout, pack_beat
-from .mvm import SparseMatVec, group_slot, vector_cursor
+from .mvm import SparseMatVec, group_slot, last_beat_lanes, vector_cursor
 
 __all__ = ["DenseHead"]
 
@@ -124,7 +124,7 @@ class DenseHead(wiring.Component):
         x_last = Signal(2)                   # ... of a sequence's last output step
         loading = Signal()
         l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=H, plan=p, lanes=lanes)
-        in_last_lanes = H - (-(-H // lanes) - 1) * lanes   # elements in a step's last beat
+        in_last_lanes = last_beat_lanes(H, lanes)
         m.d.comb += [
             self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0])),
             loading.eq(self.i.valid & self.i.ready),

@@ -8,7 +8,7 @@ from ..config import h_write_group
 from ..design import Design, LayerPlan
 from .cell import CellUpdate
 from .fixed import counter_shape, delay, equals
-from .mvm import SparseMatVec, group_slot, vector_cursor
+from .mvm import SparseMatVec, group_slot, last_beat_lanes, vector_cursor
 
 __all__ = ["LSTMLayer", "element_layout", "pack_beat"]
 
@@ -318,7 +318,7 @@ class LSTMLayer(wiring.Component):
         x_last = Signal(2)             # ... of a sequence's last step
         loading = Signal()
         l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=I, plan=p, lanes=lanes)
-        in_last_lanes = I - (-(-I // lanes) - 1) * lanes   # elements in a step's last beat
+        in_last_lanes = last_beat_lanes(I, lanes)
         l_full = Mux(l_buf, x_full[1], x_full[0])
         m.d.comb += [
             self.i.ready.eq(~l_full & ~h_valid),  # h write-back has the ports first
