@@ -182,8 +182,10 @@ class SparseMatVec(wiring.Component):
     Pipeline: ROM read, vector read, operand registers, product register,
     chain sum (the shape of one DSP48E1: A/B, M and P registers), ``chain``
     positions, then the tree (one register per level), the accumulator, the
-    chunk deskew and the rounding register. Every combinational path is at
-    most one multiplier or one chunk adder deep.
+    chunk deskew and the rounding register. The accumulator's start value
+    (bias or partial sum) is read from its memory two cycles before it is
+    needed and registered, so no block-RAM output feeds logic directly.
+    Every combinational path is at most one multiplier or one chunk adder deep.
 
     Latency: :attr:`latency` cycles from a pass's last issue cycle to its
     result on ``o``. Throughput: ``rows`` pre-activations every ``k_h`` cycles
