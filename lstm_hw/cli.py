@@ -111,7 +111,7 @@ def main():
 
 
 def _previous_sources(out: Path, top: str) -> set[str]:
-    """The Verilog files an earlier ``generate`` of ``top`` listed in ``out/<top>.json``, if it is there and sound.
+    """The sources (Verilog and ``.mem``) an earlier ``generate`` of ``top`` listed in ``out/<top>.json``, if sound.
 
     Only names of the form ``<top>.v``, ``<top>__<path>.v`` or ``<top>__<path>.mem`` count,
     so nothing but this generator's own output is ever replaced or removed.
@@ -151,7 +151,7 @@ def generate(config, weights, out_dir, force):
     meta = json.loads(files[f"{top}.json"])
     for path in written:
         click.echo(f"wrote {path}")
-    for name in sorted(stale):  # a submodule the new design no longer has
+    for name in sorted(stale):  # a submodule (or its ROM contents) the new design no longer has
         (out / name).unlink(missing_ok=True)
         click.echo(f"removed {out / name} (a source of the previous generation)")
     click.echo(f"{meta['macs']} MACs, {meta['cycles_per_timestep']} cycles/timestep "

@@ -64,9 +64,11 @@ def run_cocotb(
     if sim == "verilator" and " " in str(build_dir):
         raise UsageError(f"{build_dir}: Verilator's make cannot build in a path with spaces")
     build_dir.mkdir(parents=True, exist_ok=True)
-    for source in sources:
-        if str(source).endswith(".mem"):
-            shutil.copyfile(source, build_dir / Path(source).name)
+    for source in map(Path, sources):
+        if source.suffix == ".mem" and source.resolve() != build_dir / source.name:
+            if not source.is_file():
+                raise UsageError(f"{source}: no such ROM contents file")
+            shutil.copyfile(source, build_dir / source.name)
     build_log = build_dir / "build.log"
     test_log = build_dir / "test.log"
     results_xml = build_dir / "results.xml"

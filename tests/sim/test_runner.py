@@ -152,6 +152,13 @@ def test_verilator_build_dir_with_space_is_a_usage_error(designs, tmp_path):
         )
 
 
+def test_missing_mem_file_is_a_usage_error(designs, tmp_path):
+    source, top = designs["amaranth"]
+    with pytest.raises(UsageError, match="gone.mem: no such ROM contents file"):
+        run_cocotb(sim="icarus", sources=[source, tmp_path / "gone.mem"], toplevel=top, test_module=TB,
+                   build_dir=tmp_path / "build")
+
+
 def test_unknown_simulator_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="unknown simulator 'xsim'"):
         run_cocotb(sim="xsim", sources=[], toplevel="top", test_module=TB, build_dir=tmp_path)
