@@ -384,7 +384,12 @@ class LSTMLayer(wiring.Component):
             with m.If(mvm.o.valid):
                 m.d.sync += slot.eq(pas)
                 for u in range(u_lanes):
-                    m.d.sync += unit_valid[u].eq(pas * u_lanes + u < H)
+                    # Unit pas * u_lanes + u exists: a compare with a constant, not a multiply
+                    # (which synthesis maps to a DSP48E1 in front of the compare); a constant
+                    # where the compare would be (lint flags those).
+                    bound = -(-(H - u) // u_lanes)
+                    exists = Const(0) if bound <= 0 else Const(1) if bound >= 1 << len(pas) else pas < bound
+                    m.d.sync += unit_valid[u].eq(exists)
                     for g in range(4):
                         m.d.sync += gates[u][g].eq(z[4 * u + g])
         else:
