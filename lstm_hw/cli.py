@@ -131,8 +131,8 @@ def _previous_sources(out: Path, top: str) -> set[str]:
 @config_arg
 @weights_opt
 @click.option("--output", "-o", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
-              help="Directory for the Verilog (<top>.v and one <top>__<path>.v per submodule), "
-                   "<top>.json, the XDC files and the Vivado scripts.")
+              help="Directory for the Verilog (<top>.v and one <top>__<path>.v per submodule), the weight "
+                   "ROMs' contents (<top>__<path>__rom_p<j>.mem), <top>.json, the XDC files and the Vivado scripts.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
 @_one_line_errors
 def generate(config, weights, out_dir, force):
