@@ -27,10 +27,10 @@ Yosys wrote them, so behaviour is untouched.
 marked ``(* rom_style = "block" *)``: the weight ROMs) out of the Verilog into a
 ``$readmemh`` file, ``<module file>__<memory>.mem``, one hex word per line from
 address 0. Written inline, the contents of an ESE-scale design's weight ROMs are
-an ``initial`` block of several MiB that Yosys's Verilog frontend takes most of an
-hour to read; as a file they load in seconds, and Vivado (``read_mem``),
-Verilator and Icarus all read the same file. Every other memory keeps its
-``initial`` block.
+``initial`` assignments, several MiB of them, that Yosys 0.23's Verilog frontend had
+not finished reading after 45 minutes; with them in files it reads the whole module
+in about two minutes. Vivado (``read_mem``), Verilator and Icarus read the same
+files. Every other memory keeps its ``initial`` block.
 
 The text is Yosys's fixed output format; anything the parser does not recognise
 raises ``ValueError`` rather than being guessed at.
