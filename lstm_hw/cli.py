@@ -127,6 +127,27 @@ def _previous_sources(out: Path, top: str) -> set[str]:
     return {s for s in sources if isinstance(s, str) and (is_module_file(s, top) or is_data_file(s, top))}
 
 
+def _overhead_lines(meta: dict) -> list[str]:
+    """Per layer, how its step splits into weight-issuing cycles and overhead, and why the overhead is there."""
+    lines = []
+    for n, layer in enumerate(meta["layers"]):
+        issue, stream = layer["issue_cycles_per_timestep"], layer["stream_cycles_per_timestep"]
+        step = max(layer["compute_cycles_per_timestep"], stream)
+        over = step - issue
+        if stream > layer["compute_cycles_per_timestep"]:
+            why = "bound by the stream ports (more io_lanes would help)"
+        elif layer["tail_cycles"] + 1 > layer["input_phase_cycles"] + 2:
+            why = (f"its {layer['input_phase_cycles']}-cycle input phase does not cover the "
+                   f"{layer['tail_cycles']}-cycle tail (more passes, i.e. fewer rows, would)")
+        elif over <= 2:
+            why = "command and phase hand-over"
+        else:
+            why = "hand-over, and the wait until the input phase's partial sums are written (few passes)"
+        lines.append(f"layer {n}: {step} cycles/timestep = {issue} issuing weights + {over} overhead "
+                     f"({over / step:.1%}): {why}")
+    return lines
+
+
 @main.command()
 @config_arg
 @weights_opt
@@ -157,6 +178,8 @@ def generate(config, weights, out_dir, force):
     click.echo(f"{meta['macs']} MACs, {meta['cycles_per_timestep']} cycles/timestep "
                f"(ideal {meta['ideal_cycles_per_timestep']}), latency {meta['latency_cycles']} cycles, "
                f"generated in {time.perf_counter() - t0:.1f} s")
+    for line in _overhead_lines(meta):
+        click.echo(line)
     act = meta["activation"]
     worst = max(act[key]["max_abs_error"] for key in ("sigmoid", "tanh_gate", "tanh_cell"))
     name = f"taylor{act['taylor_order']}" if act["method"] == "taylor" else act["method"]

@@ -171,7 +171,20 @@ def test_generate_default_design(tmp_path, monkeypatch):
     result = invoke("generate")
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
-    check_outputs(tmp_path / "out", Config())
+    meta = check_outputs(tmp_path / "out", Config())
+    # Each layer's step, split into weight-issuing cycles and overhead, with the reason.
+    lines = [line for line in result.output.splitlines() if line.startswith("layer ")]
+    assert len(lines) == len(meta["layers"])
+    for n, (line, layer) in enumerate(zip(lines, meta["layers"])):
+        m = re.match(r"layer (\d+): (\d+) cycles/timestep = (\d+) issuing weights \+ (\d+) overhead "
+                     r"\(([\d.]+)%\): (.+)$", line)
+        assert m, line
+        step, issue, over = (int(g) for g in m.group(2, 3, 4))
+        assert int(m.group(1)) == n and step == meta["cycles_per_timestep"] == issue + over
+        assert issue == layer["issue_cycles_per_timestep"] and float(m.group(5)) == round(100 * over / step, 1)
+        # The default's input phases (12 and 24 cycles) are shorter than its tail.
+        assert layer["input_phase_cycles"] + 2 < layer["tail_cycles"] + 1
+        assert m.group(6).startswith(f"its {layer['input_phase_cycles']}-cycle input phase does not cover")
     assert sorted(os.listdir(tmp_path)) == ["out"]
 
 
