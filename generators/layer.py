@@ -212,7 +212,18 @@ class LSTMLayer(wiring.Component):
         done or when this step's last ``h`` is written, whichever is later.
         """
         p = self._plan
-        return max(p.passes * p.k_h + 1 + self._mvm.x_cycles, self.h_write_times()[-1] + 1)
+        return p.passes * p.k_h + 1 + self._mvm.x_cycles + self.tail_wait_cycles
+
+    @property
+    def tail_wait_cycles(self) -> int:
+        """Cycles per step the next recurrent phase waits for this step's last ``h`` after the
+        input phase and its gap are done: the part of :attr:`tail_cycles` they do not hide."""
+        return max(0, self.tail_cycles - self._mvm.x_cycles)
+
+    @property
+    def phase_gap_cycles(self) -> int:
+        """The least wait between the input and recurrent phases (:attr:`SparseMatVec.input_gap`)."""
+        return self._mvm.input_gap
 
     @property
     def tail_cycles(self) -> int:

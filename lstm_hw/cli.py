@@ -136,13 +136,13 @@ def _overhead_lines(meta: dict) -> list[str]:
         over = step - issue
         if stream > layer["compute_cycles_per_timestep"]:
             why = "bound by the stream ports (more io_lanes would help)"
-        elif layer["tail_cycles"] + 1 > layer["input_phase_cycles"] + 2:
+        elif layer["tail_wait_cycles"]:
             why = (f"its {layer['input_phase_cycles']}-cycle input phase does not cover the "
                    f"{layer['tail_cycles']}-cycle tail (more passes, i.e. fewer rows, would)")
-        elif over <= 2:
-            why = "command and phase hand-over"
-        else:
+        elif layer["phase_gap_cycles"]:
             why = "hand-over, and the wait until the input phase's partial sums are written (few passes)"
+        else:
+            why = "command and phase hand-over"
         lines.append(f"layer {n}: {step} cycles/timestep = {issue} issuing weights + {over} overhead "
                      f"({over / step:.1%}): {why}")
     return lines

@@ -83,7 +83,8 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
             "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
             "issue_cycles_per_timestep": p.issue_cycles,
             "input_phase_cycles": p.passes * p.k_x, "recurrent_phase_cycles": p.passes * p.k_h,
-            "tail_cycles": layer.tail_cycles,
+            "tail_cycles": layer.tail_cycles, "tail_wait_cycles": layer.tail_wait_cycles,
+            "phase_gap_cycles": layer.phase_gap_cycles,
             "compute_cycles_per_timestep": layer.step_cycles,
             "stream_cycles_per_timestep": layer.stream_cycles,
         })
