@@ -17,25 +17,32 @@ __all__ = ["CellUpdate"]
 class CellUpdate(wiring.Component):
     """One LSTM cell update per cycle: ``(z_i, z_f, z_g, z_o, c_prev) -> (c_t, h_t)``.
 
+    The previous cell state comes late, on its own port: ``c_prev`` carries
+    the ``c_{t-1}`` of the update that entered on ``i`` exactly :attr:`c_lag`
+    cycles earlier, the cycle it is multiplied. Its source (the layer's
+    cell-state memory) is then read in the shadow of the gate units, with no
+    delay line for it here.
+
     Pipeline, in cycles after the input (one register after each stage;
     "depth" is the longest combinational path into that register)::
 
         gate units      sigmoid(z_i), sigmoid(z_f), tanh(z_g), sigmoid(z_o) in
-                        parallel; a faster unit's output, and c_prev, are
-                        delayed to the slowest one
-        +1  operands    f, c_prev, i, g             none (DSP48E1 A/B registers)
-        +2  products    f * c_prev + r, i * g       multipliers (f*c's P register adds
+                        parallel; a faster unit's output is delayed to the
+                        slowest one, whose output register is the multipliers'
+                        operand register (a DSP48E1 A/B register), as is
+                        c_prev's, which arrives then (c_lag)
+        +1  products    f * c_prev + r, i * g       multipliers (f*c's P register adds
                                                     the rounding offset r; M register)
-        +3  sum         aligned by fc_shift, ig_shift   one adder (a DSP48E1 post-adder)
-        +4  c_t         rounded (bits drop: r is in) and saturated to the cell
+        +2  sum         aligned by fc_shift, ig_shift   one adder (a DSP48E1 post-adder)
+        +3  c_t         rounded (bits drop: r is in) and saturated to the cell
                         format                      a LUT test of the top bits, a mux
-        cell tanh unit  tanh(c_t); z_o's gate is delayed to meet it
-        +1  operands    o, tanh(c_t)                none
-        +2  product     o * tanh(c_t) + r'          multiplier and post-adder (P register)
-        +3  h_t         rounded (bits drop) and saturated to the activation format
+        cell tanh unit  tanh(c_t); its output register is the operand
+                        register of the product below; z_o's gate is delayed to meet it
+        +1  product     o * tanh(c_t) + r'          multiplier and post-adder (P register)
+        +2  h_t         rounded (bits drop) and saturated to the activation format
 
     ``c_t`` is delayed to leave in the same beat as ``h_t``. Latency is
-    ``gate + 4 + cell_tanh + 3`` cycles (21 with the default configuration's
+    ``gate + 3 + cell_tanh + 2`` cycles (19 with the default configuration's
     activation units); throughput is one update per cycle. (Should the offset
     ``r`` not be a whole multiple of ``2**fc_shift``, which needs
     ``nonlin.frac < 1``, the sum is rounded in a stage of its own.) There is no
@@ -52,16 +59,17 @@ class CellUpdate(wiring.Component):
 
     Members
     -------
-    i : ``In(stream.Signature(data.StructLayout({"i", "f", "g", "o": preact, "c": cell}), always_ready=True))``
-        Pre-activations of the four gates (in their tables' input formats) and
-        the previous cell state.
+    i : ``In(stream.Signature(data.StructLayout({"i", "f", "g", "o": preact}), always_ready=True))``
+        Pre-activations of the four gates, in their tables' input formats.
+    c_prev : ``In(cell)``
+        The previous cell state of the update that entered on ``i`` :attr:`c_lag` cycles earlier.
     o : ``Out(stream.Signature(data.StructLayout({"c": cell, "h": activation}), always_ready=True))``
         The new cell state and hidden output, ``latency`` cycles after their input.
     """
 
     # Stages after the gate units up to c_t, and after the cell tanh unit up to h_t.
-    _C_STAGES = 4
-    _H_STAGES = 3
+    _C_STAGES = 3
+    _H_STAGES = 2
 
     def __init__(self, *, tables: ActivationTables, math: CellMath):
         if not isinstance(tables, ActivationTables):
@@ -84,7 +92,8 @@ class CellUpdate(wiring.Component):
         self._tanh = activation_unit(tables.tanh_cell)
         layout = {name: unit.i.payload.shape() for name, unit in self._gates.items()}
         super().__init__({
-            "i": In(stream.Signature(data.StructLayout({**layout, "c": math.cell.shape()}), always_ready=True)),
+            "i": In(stream.Signature(data.StructLayout(layout), always_ready=True)),
+            "c_prev": In(math.cell.shape()),
             "o": Out(stream.Signature(data.StructLayout({"c": math.cell.shape(), "h": math.activation.shape()}),
                                       always_ready=True)),
         })
@@ -103,6 +112,11 @@ class CellUpdate(wiring.Component):
     def latency(self) -> int:
         """Cycles from an input transfer to its output valid."""
         return self._gate_latency + self._c_stages + self._tanh.latency + self._H_STAGES
+
+    @property
+    def c_lag(self) -> int:
+        """Cycles from an input transfer on ``i`` to its ``c_prev``: the gate units' latency."""
+        return self._gate_latency
 
     @property
     def _c_stages(self) -> int:
@@ -138,8 +152,8 @@ class CellUpdate(wiring.Component):
         # Every gate's valid, aligned: they are equal, and synthesis merges the copies.
         gates_valid = Cat(*valid).all()
 
-        f, i, g = (delay(m, gate[name], 1, name=f"{name}_op") for name in "fig")
-        c_prev = delay(m, self.i.payload.c, self._gate_latency + 1, name="c_prev")
+        # The gate units' output registers, and c_prev's source register, are the operand registers.
+        f, i, g, c_prev = gate["f"], gate["i"], gate["g"], self.c_prev
         # The rounding offset rides in the f*c product's post-adder (a DSP48E1 C
         # input), so rounding the sum is a plain bit drop: no carry chain.
         # (Exact while shift - fc_shift = nonlin.frac >= 1; otherwise round after the sum.)
@@ -160,8 +174,8 @@ class CellUpdate(wiring.Component):
         m.d.comb += [tanh.i.payload.eq(c_t),
                      tanh.i.valid.eq(delay(m, gates_valid, self._c_stages, name="valid_c"))]
 
-        o = delay(m, gate["o"], self._c_stages + tanh.latency + 1, name="o_op")
-        t = delay(m, tanh.o.payload, 1, name="tanh_op")
+        o = delay(m, gate["o"], self._c_stages + tanh.latency, name="o_op")
+        t = tanh.o.payload
         # The rounding offset again rides in the post-adder (the DSP48E1 drops its M register).
         h_shift = 2 * cm.nonlin.frac - cm.activation.frac
         # All of o*t + offset is registered: only a full-width register packs into the

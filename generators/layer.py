@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ..config import h_write_group
 from ..design import Design, LayerPlan
 from .cell import CellUpdate
-from .fixed import counter_shape, delay, equals
+from .fixed import counter_shape, delay_taps, equals
 from .mvm import SparseMatVec, group_slot, last_beat_lanes, vector_cursor
 
 __all__ = ["LSTMLayer", "element_layout", "pack_beat"]
@@ -62,12 +62,14 @@ class LSTMLayer(wiring.Component):
     Structure: a loader writes ``x_{t+1}`` into the free half of the
     :class:`SparseMatVec` vector store while step ``t`` computes; a step's
     input phase (``W_ih x + b``) starts once its ``x`` is loaded, overlapping
-    the previous step's tail, and its recurrent phase once the previous
-    step's ``h`` is written back and the output FIFO has room for the whole
-    step (credit-based, so the compute pipeline never stalls). Pre-activations are gathered into whole
-    hidden units (the four gates of unit ``j``) and go through
-    ``max(1, rows / 4)`` :class:`CellUpdate` lanes, each with its own
-    cell-state memory. The lanes' ``h`` values of a pass are consecutive
+    the previous step's tail, and its recurrent phase in the cycle the
+    previous step's last ``h`` is written back (its first vector read comes
+    after the write lands) if the output FIFO has room for the whole step
+    (credit-based, so the compute pipeline never stalls). Pre-activations
+    are gathered into whole hidden units (the four gates of unit ``j``),
+    without a register, and go through ``max(1, rows / 4)``
+    :class:`CellUpdate` lanes, each with its own cell-state memory, read
+    while the gates are in the activation units. The lanes' ``h`` values of a pass are consecutive
     columns, so (the banks being interleaved) in different banks: with at
     least as many banks as lanes they go into the vector store (for ``t + 1``)
     in one cycle and into the output FIFO as one word; otherwise they are
@@ -141,17 +143,13 @@ class LSTMLayer(wiring.Component):
 
     @property
     def fifo_depth(self) -> int:
-        """Output FIFO depth: two steps' words, and one word for the registered credit check."""
-        return 2 * self.step_words + 1
+        """Output FIFO depth: two steps' words, and two for the registered credit check (see ``room``)."""
+        return 2 * self.step_words + 2
 
     @property
     def parallel_h(self) -> bool:
         """A pass's ``h_j`` (one per cell lane) go into the vector store in one cycle."""
         return self._parallel_h
-
-    @property
-    def _gather_latency(self) -> int:
-        return 2  # gather register, then cell-state read
 
     @property
     def _fifo_latency(self) -> int:
@@ -165,7 +163,7 @@ class LSTMLayer(wiring.Component):
         """Cycle of each ``h_j`` write, counted from the step's ``h_go`` (its recurrent phase starts next cycle)."""
         p = self._plan
         u_lanes, per_unit = p.units_per_pass, max(1, 4 // p.rows)
-        base = 1 + self._mvm.latency + self._gather_latency + self._cells[0].latency
+        base = 1 + self._mvm.latency + self._cells[0].latency   # the gather adds no register
         times, free = [], 0
         for j in range(p.hidden):
             last_pass = (j // u_lanes + 1) * per_unit - 1 if p.rows < 4 else j // u_lanes
@@ -208,8 +206,9 @@ class LSTMLayer(wiring.Component):
         """Cycles per timestep when compute-bound: one ``h_go`` to the next.
 
         After a step's recurrent phase the next step's command (taken the cycle after its
-        last issue) runs its input phase; the next recurrent phase starts when that is
-        done or when this step's last ``h`` is written, whichever is later.
+        last issue) runs its input phase; the next ``h_go`` comes when that is done or in
+        the cycle this step's last ``h`` is written, whichever is later (the first read
+        of the next recurrent phase sees that write).
         """
         p = self._plan
         return p.passes * p.k_h + 1 + self._mvm.x_cycles + self.tail_wait_cycles
@@ -217,8 +216,9 @@ class LSTMLayer(wiring.Component):
     @property
     def tail_wait_cycles(self) -> int:
         """Cycles per step the next recurrent phase waits for this step's last ``h`` after the
-        input phase and its gap are done: the part of :attr:`tail_cycles` they do not hide."""
-        return max(0, self.tail_cycles - self._mvm.x_cycles)
+        input phase and its gap are done: the part of :attr:`tail_cycles` they and the command's
+        hand-over cycle do not hide."""
+        return max(0, self.tail_cycles - 1 - self._mvm.x_cycles)
 
     @property
     def phase_gap_cycles(self) -> int:
@@ -361,14 +361,18 @@ class LSTMLayer(wiring.Component):
         pending_h = Signal()           # the step in its recurrent phase has h left to write
         q_full = Mux(q_buf, x_full[1], x_full[0])
         q_last = Mux(q_buf, x_last[1], x_last[0])
-        # Registered, so a word written in the cycle it is computed is not counted: one word of margin.
+        # Registered, so the words written in the cycle it is computed and in the next (the
+        # last write of the step before, with which h_go may come) are not counted: two words
+        # of margin.
         room = Signal()
-        m.d.sync += room.eq(ofifo.level <= self.fifo_depth - step_words - 1)
+        m.d.sync += room.eq(ofifo.level <= self.fifo_depth - step_words - 2)
         m.d.comb += [
             mvm.cmd.valid.eq(q_full),
             mvm.cmd.payload.buf.eq(q_buf),
             mvm.cmd.payload.first.eq(seq_first),
-            mvm.h_ready.eq(~pending_h & (~pend_emit | room)),
+            # The next recurrent phase may go in the cycle of this step's last h write: its first
+            # vector read comes two cycles later, when the write is in the store.
+            mvm.h_ready.eq((~pending_h | step_done) & (~pend_emit | room)),
         ]
         with m.If(mvm.cmd.valid & mvm.cmd.ready):
             m.d.sync += [q_buf.eq(~q_buf), seq_first.eq(q_last), pend_first.eq(seq_first),
@@ -385,58 +389,56 @@ class LSTMLayer(wiring.Component):
                 m.d.sync += x_full[half].eq(0)
 
         # -- gather the four gates of each hidden unit -------------------------
+        # No register: the pre-activations go from the MVM's output register straight into
+        # the cell lanes' gate units (with fewer than four rows, a unit's earlier gates wait
+        # in `held` for the pass with its last ones).
         preact = q.preact.shape()
-        unit_valid = Signal(u_lanes)
-        slot = Signal(counter_shape(-(-H // u_lanes)))
-        gates = [Signal(data.ArrayLayout(preact, 4), name=f"gates{u}") for u in range(u_lanes)]
         z, pas = mvm.o.payload.z, mvm.o.payload["pass"]
-        m.d.sync += unit_valid.eq(0)
         if p.rows >= 4:
-            with m.If(mvm.o.valid):
-                m.d.sync += slot.eq(pas)
-                for u in range(u_lanes):
-                    # Unit pas * u_lanes + u exists: a compare with a constant, not a multiply
-                    # (which synthesis maps to a DSP48E1 in front of the compare); a constant
-                    # where the compare would be (lint flags those).
-                    bound = -(-(H - u) // u_lanes)
-                    exists = Const(0) if bound <= 0 else Const(1) if bound >= 1 << len(pas) else pas < bound
-                    m.d.sync += unit_valid[u].eq(exists)
-                    for g in range(4):
-                        m.d.sync += gates[u][g].eq(z[4 * u + g])
+            slot = pas
+            unit_valid = []
+            for u in range(u_lanes):
+                # Unit pas * u_lanes + u exists: a compare with a constant, not a multiply
+                # (which synthesis maps to a DSP48E1 in front of the compare); a constant
+                # where the compare would be (lint flags those).
+                bound = -(-(H - u) // u_lanes)
+                exists = Const(0) if bound <= 0 else Const(1) if bound >= 1 << len(pas) else pas < bound
+                unit_valid.append(mvm.o.valid & exists)
+            gates = [[z[4 * u + g] for g in range(4)] for u in range(u_lanes)]
         else:
             per_unit = 4 // p.rows
             held = Signal(data.ArrayLayout(preact, 4 - p.rows))
             sub = pas[:per_unit.bit_length() - 1]
+            slot = pas[per_unit.bit_length() - 1:]
             with m.If(mvm.o.valid):
                 for s in range(per_unit - 1):
                     with m.If(equals(sub, s)):
                         for r in range(p.rows):
                             m.d.sync += held[s * p.rows + r].eq(z[r])
-                with m.If(sub == per_unit - 1):
-                    m.d.sync += [unit_valid[0].eq(1), slot.eq(pas >> (per_unit.bit_length() - 1))]
-                    for g in range(4):
-                        m.d.sync += gates[0][g].eq(held[g] if g < 4 - p.rows else z[g - (4 - p.rows)])
+            unit_valid = [mvm.o.valid & (sub == per_unit - 1)]
+            gates = [[held[g] if g < 4 - p.rows else z[g - (4 - p.rows)] for g in range(4)]]
 
         # -- cell-update lanes, each with its cell-state memory ----------------
+        # A unit's c_{t-1} is read so as to reach the cell c_lag cycles after its gates,
+        # through a register (the multiplier's operand register).
         lane_h = []
         for u, cell in enumerate(self._cells):
             cmem = memory.Memory(shape=q.cell.shape(), depth=-(-H // u_lanes), init=[])
             m.submodules[f"cmem{u}"] = cmem
             rd = cmem.read_port()
-            m.d.comb += rd.addr.eq(slot)
-            g1 = delay(m, gates[u], 1, name=f"gates{u}")
-            v1 = delay(m, unit_valid[u], 1, name=f"uvalid{u}")
+            c_reg = Signal(q.cell.shape(), name=f"c_prev{u}")
+            m.d.sync += c_reg.eq(Mux(step_first, 0, rd.data))
             m.d.comb += [
-                cell.i.valid.eq(v1),
-                cell.i.payload.i.eq(g1[0]), cell.i.payload.f.eq(g1[1]),
-                cell.i.payload.g.eq(g1[2]), cell.i.payload.o.eq(g1[3]),
-                cell.i.payload.c.eq(Mux(step_first, 0, rd.data)),
+                cell.i.valid.eq(unit_valid[u]),
+                cell.i.payload.i.eq(gates[u][0]), cell.i.payload.f.eq(gates[u][1]),
+                cell.i.payload.g.eq(gates[u][2]), cell.i.payload.o.eq(gates[u][3]),
+                cell.c_prev.eq(c_reg),
             ]
             wp = cmem.write_port()
             m.d.comb += [wp.data.eq(cell.o.payload.c), wp.en.eq(cell.o.valid)]
             if len(wp.addr):  # a one-entry memory has no address to carry along
-                s1 = delay(m, slot, 1, name=f"slot{u}")
-                m.d.comb += wp.addr.eq(delay(m, s1, cell.latency, name=f"cslot{u}"))
+                rd_at, wr_at = delay_taps(m, slot, [cell.c_lag - 2, cell.latency], name=f"slot{u}")
+                m.d.comb += [rd.addr.eq(rd_at), wp.addr.eq(wr_at)]
             lane_h.append((cell.o.valid, cell.o.payload.h))
 
         # -- h of the cell lanes: all at once, or serialised one per cycle -----

@@ -1,6 +1,8 @@
 """cocotb bench for CellUpdate (run by tests/generators/test_cell.py).
 
-The top is a ``CellUpdate`` with the ports ``i__payload``, ``i__valid``,
+The top is a ``CellUpdate`` behind ``CellBench`` (in the test), which takes
+``c_prev`` in the input payload and delays it to the cell's ``c_lag``. Its
+ports are ``i__payload``, ``i__valid``,
 ``o__payload`` and ``o__valid`` (struct payloads flattened, first field in the
 low bits), plus ``clk`` and ``rst`` (active high). The input vectors go in one
 per cycle, back to back; the ``(c, h)`` outputs must equal the expected codes
