@@ -143,8 +143,8 @@ class LSTMLayer(wiring.Component):
 
     @property
     def fifo_depth(self) -> int:
-        """Output FIFO depth: two steps' words, and two for the registered credit check (see ``room``)."""
-        return 2 * self.step_words + 2
+        """Output FIFO depth: two steps' words (the credit counts every word a started step will write)."""
+        return 2 * self.step_words
 
     @property
     def parallel_h(self) -> bool:
@@ -361,11 +361,19 @@ class LSTMLayer(wiring.Component):
         pending_h = Signal()           # the step in its recurrent phase has h left to write
         q_full = Mux(q_buf, x_full[1], x_full[0])
         q_last = Mux(q_buf, x_last[1], x_last[0])
-        # Registered, so the words written in the cycle it is computed and in the next (the
-        # last write of the step before, with which h_go may come) are not counted: two words
-        # of margin.
+        # Credit: `reserved` counts the FIFO words of the emitting steps started (h_go) and not
+        # yet read out, written or still to come, so a step starts only if all its words fit.
+        # `room` is registered from it: one cycle stale, which is safe as reads only free
+        # words and two h_go are always at least four cycles apart (issue, command, input phase).
+        reserved = Signal(range(self.fifo_depth + 1))
+        taking = mvm.h_go & pend_emit
+        leaving = ofifo.r_en & ofifo.r_rdy
+        with m.If(taking):
+            m.d.sync += reserved.eq(reserved + Mux(leaving, step_words - 1, step_words))
+        with m.Elif(leaving):
+            m.d.sync += reserved.eq(reserved - 1)
         room = Signal()
-        m.d.sync += room.eq(ofifo.level <= self.fifo_depth - step_words - 2)
+        m.d.sync += room.eq(reserved <= self.fifo_depth - step_words)
         m.d.comb += [
             mvm.cmd.valid.eq(q_full),
             mvm.cmd.payload.buf.eq(q_buf),
