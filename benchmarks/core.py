@@ -50,6 +50,13 @@ CASES = {
                                      "sparsity": {"banks": 32}, "hardware": {"rows": 16, "io_lanes": 2}},
     "I128 H128, 1024 MACs, 4 lanes": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
                                       "sparsity": {"banks": 64}, "hardware": {"rows": 16, "io_lanes": 4}},
+    # The shortest steps of the utilisation sweep at 16 row lanes (32 passes of one slot a phase).
+    "I128 H128 d 0.125, 256 MACs, 4 lanes": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
+                                             "sparsity": {"banks": 16, "density": 0.125},
+                                             "hardware": {"rows": 16, "io_lanes": 4}},
+    "I128 H128 d 0.125, 512 MACs, 4 lanes": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
+                                             "sparsity": {"banks": 32, "density": 0.125},
+                                             "hardware": {"rows": 16, "io_lanes": 4}},
 }
 
 RESULTS = Path(__file__).parent / "results" / "core.json"
