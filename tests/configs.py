@@ -8,8 +8,7 @@ dense with every h_t, sparse with h_T only, and one that bounds throughput,
 each with an output format other than the activation format; several
 elements per stream beat (``io_lanes``), packed and unpacked every way; and
 MAC chains (``mac_chain``) of 1 (a plain adder tree), 2 (chains of unequal
-length) and 8 (one chain, no tree) besides the default 4; and vector copies
-deeper than ``VECTOR_LUTRAM_DEPTH``, where the MVM keeps its operand registers.
+length) and 8 (one chain, no tree) besides the default 4.
 """
 
 E2E_CONFIGS = {
@@ -59,8 +58,4 @@ E2E_CONFIGS = {
     "lanes2_unpack_last": {"model": {"input_size": 3, "hidden_size": 10, "num_layers": 1,
                                      "return_sequences": False},
                            "sparsity": {"banks": 5, "density": 0.6}, "hardware": {"rows": 16, "io_lanes": 2}},
-    # 35 columns per bank: vector copies of 2 x 64 entries, block-RAM sized, so the MVM keeps
-    # its operand registers (one stage more than every config above).
-    "deep_copies": {"model": {"input_size": 40, "hidden_size": 30, "num_layers": 1},
-                    "sparsity": {"banks": 2, "density": 0.25}, "hardware": {"rows": 8}},
 }

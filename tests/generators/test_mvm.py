@@ -33,9 +33,6 @@ CONFIGS = {
                       "model": {"input_size": 7, "hidden_size": 6}},
     "chain7_whole": {"sparsity": {"banks": 7, "density": 0.5}, "hardware": {"rows": 2, "mac_chain": 7},
                      "model": {"input_size": 6, "hidden_size": 8}},
-    # Vector copies of 2 x 64 entries: the operand registers stay (VECTOR_LUTRAM_DEPTH).
-    "deep_copies": {"sparsity": {"banks": 2, "density": 0.3}, "hardware": {"rows": 4},
-                    "model": {"input_size": 40, "hidden_size": 30, "num_layers": 1}},
     # One pass: the recurrent phase must wait out the input phase's partial-sum write.
     "one_pass": {"sparsity": {"banks": 3, "density": 0.5}, "hardware": {"rows": 8},
                  "model": {"input_size": 3, "hidden_size": 2, "num_layers": 1}},
@@ -198,7 +195,7 @@ def test_chunk_bounds():
 # Two units in one Verilog top, so each simulator builds once: the default
 # (4 rows x 4 banks, sparse) and an awkward one (banks that do not divide
 # I + H, two rows, truncation).
-COCOTB_UNITS = ("default", "sparse_r2_trunc", "deep_copies")
+COCOTB_UNITS = ("default", "sparse_r2_trunc")
 COCOTB_STEPS = 5
 
 
