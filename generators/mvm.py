@@ -11,19 +11,13 @@ from ..numerics import rounding_offset, signed_bits
 from .fixed import counter_shape, delay, delay_taps, equals, requantize
 
 __all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "last_beat_lanes", "group_slot",
-           "vector_write_layout", "VECTOR_LUTRAM_DEPTH",
+           "vector_write_layout",
            "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
 #: The widest add in one cycle outside a DSP48E1. The accumulator's add has its
 #: start/feedback mux in front: two LUTs, then four CARRY4s for 15 bits and the carry
 #: out, six logic levels (16 bits take a fifth CARRY4 for the carry out: seven).
 CHUNK_BITS = 15
-
-
-#: The deepest vector copy kept in distributed RAM (one LUT per bit): its read register
-#: then feeds the multiplier directly, so the PE needs no operand register of its own.
-#: A deeper copy may land in block RAM, whose slow clock-to-out needs the register after it.
-VECTOR_LUTRAM_DEPTH = 64
 
 
 #: The default longest chain of DSP48E1s that sum their products through their
@@ -185,14 +179,10 @@ class SparseMatVec(wiring.Component):
     The vector store is double-buffered (``buf``): a step reads one half while
     the next step's ``x`` and ``h`` are written into the other.
 
-    Pipeline: ROM read, vector read (the weight, masked, registered beside
-    it), operand registers, product register, chain sum (the shape of one
-    DSP48E1: A/B, M and P registers), ``chain`` positions, then the tree (one
-    register per level), the accumulator, the chunk deskew and the rounding
-    register. Where a vector copy is at most :data:`VECTOR_LUTRAM_DEPTH` deep
-    it is distributed RAM (``ram_style = "distributed"``), and its read
-    register and the masked weight's register are the operand registers: one
-    stage less. The accumulator's start value
+    Pipeline: ROM read, vector read, operand registers, product register,
+    chain sum (the shape of one DSP48E1: A/B, M and P registers), ``chain``
+    positions, then the tree (one register per level), the accumulator, the
+    chunk deskew and the rounding register. The accumulator's start value
     (bias or partial sum) is read from its memory two cycles before it is
     needed and registered, so no block-RAM output feeds logic directly.
     Every combinational path is at most one multiplier or one chunk adder deep.
@@ -252,8 +242,6 @@ class SparseMatVec(wiring.Component):
         self._chain = max(len(g) for g in self._groups)             # DSP48E1s in the longest chain
         self._tree_levels = (len(self._groups) - 1).bit_length()    # ceil(log2(chains))
         self._chunks = chunk_bounds(self.sum_bits)
-        # A vector copy in distributed RAM: its read register is the multiplier's operand register.
-        self._vec_lutram = (2 << plan.index_bits) <= VECTOR_LUTRAM_DEPTH
         write = stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)
         group = {"wr_group": In(write).array(group_writes)} if group_writes else {}
         recurrent = {"h_ready": In(1), "h_go": Out(1)} if self._has_h else {}
@@ -284,14 +272,8 @@ class SparseMatVec(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from the last issue cycle of a pass to its ``o.valid``: ``5 + chain + tree_levels + chunks``,
-        one less with the vector copies in distributed RAM (no separate operand registers)."""
-        return self._t_tree + len(self._chunks) + 1
-
-    @property
-    def _t_tree(self) -> int:
-        """Cycles from a slot's issue at chain position 0 to its tree sum's chunk 0."""
-        return (3 if self._vec_lutram else 4) + self._chain + self._tree_levels
+        """Cycles from the last issue cycle of a pass to its ``o.valid``: ``5 + chain + tree_levels + chunks``."""
+        return 5 + self._chain + self._tree_levels + len(self._chunks)
 
     @property
     def input_gap(self) -> int:
@@ -439,11 +421,11 @@ class SparseMatVec(wiring.Component):
         mask_at = delay_taps(m, first & phase, range(1, G + 1), name="mask") if two else None
 
         # Stage times, counted from a slot's issue cycle at position 0: chain ends at
-        # 4 + G (3 + G without operand registers), the tree over the chains (chunk j, j cycles later) L later, the
+        # 4 + G, the tree over the chains (chunk j, j cycles later) at 4 + G + L, the
         # accumulator over a pass's slots one cycle later. Its start value (bias or
         # partial sum) is read from memory two cycles before the tree's sum and registered,
         # so no memory output drives the accumulator's start mux directly.
-        t_tree = self._t_tree
+        t_tree = 4 + G + L
         first_acc = delay_taps(m, first_c, range(t_tree, t_tree + C), name="first_acc")
         init_addr, pass_out = delay_taps(m, pas, [t_tree - 2, t_tree + C], name="pas")
         if n_pass == 1:
@@ -457,26 +439,26 @@ class SparseMatVec(wiring.Component):
                 for bank in banks:
                     j = position[bank]
                     entry = entries[lane, bank]
-                    vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[],
-                                        attrs={"ram_style": "distributed"} if self._vec_lutram else {})
+                    vec = memory.Memory(shape=elem, depth=2 << p.index_bits, init=[])
                     m.submodules[f"vec_l{lane}_b{bank}"] = vec
                     wp = vec.write_port()
                     m.d.comb += [wp.en.eq(bank_wr[bank][0]), wp.addr.eq(bank_wr[bank][1]),
                                  wp.data.eq(bank_wr[bank][2])]
                     vp = vec.read_port()
                     m.d.comb += vp.addr.eq(Cat(entry.idx, buf_at[j]))
-                    # Every entry of the recurrent phase holds h_{t-1}: zero on a first step,
-                    # so the weight is masked there, registered beside the vector read.
+                    # Every entry of the recurrent phase holds h_{t-1}: zero on a first step.
+                    mask2 = Signal(name=f"mask_l{lane}_b{bank}")
                     w2 = Signal(q.weight.shape(), name=f"w_l{lane}_b{bank}")
-                    m.d.sync += w2.eq(Mux(mask_at[j], 0, entry.w) if two else entry.w)
-                    # DSP48E1 shape: A/B operand registers (the registers above, with a
-                    # distributed-RAM copy), M register, P register whose post-adder takes
-                    # the previous bank's P (C input or PCIN cascade).
-                    a3, b3 = (w2, vp.data) if self._vec_lutram else (
-                        delay(m, w2, 1, name=f"opw_l{lane}_b{bank}"), delay(m, vp.data, 1, name=f"opv_l{lane}_b{bank}"))
+                    m.d.sync += [mask2.eq(mask_at[j] if two else 0), w2.eq(entry.w)]
+                    # DSP48E1 shape: A/B operand registers, M register, P register whose
+                    # post-adder takes the previous bank's P (C input or PCIN cascade).
+                    a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
+                    b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
                     prod = Signal(q.product.shape(), name=f"prod_l{lane}_b{bank}")
                     chain = Signal(acc_shape, name=f"chain_l{lane}_b{bank}")
                     m.d.sync += [
+                        a3.eq(w2),
+                        b3.eq(Mux(mask2, 0, vp.data)),
                         prod.eq(a3 * b3),
                         chain.eq(prod if prev is None else prod + prev),
                     ]
