@@ -241,6 +241,7 @@ class SparseMatVec(wiring.Component):
         self._groups = chain_groups(plan.banks, chain)
         self._chain = max(len(g) for g in self._groups)             # DSP48E1s in the longest chain
         self._tree_levels = (len(self._groups) - 1).bit_length()    # ceil(log2(chains))
+        self._sum_bits = self._exact_sum_bits()
         self._chunks = chunk_bounds(self.sum_bits)
         write = stream.Signature(vector_write_layout(plan, quant.activation.shape()), always_ready=True)
         group = {"wr_group": In(write).array(group_writes)} if group_writes else {}
@@ -310,18 +311,27 @@ class SparseMatVec(wiring.Component):
 
     @property
     def sum_bits(self) -> int:
-        """Width of the exact gate sum: every bank's products, the aligned bias and the rounding offset.
+        """Width of the exact gate sum of these weights: the widest any row's sum (its products, its
+        aligned bias and the rounding offset) can be over every input the activation format holds.
 
-        Every accumulator, adder-tree node and partial sum is this wide and wraps modulo
+        Row ``r``'s sum lies in ``[sum_w min(w a_min, w a_max), sum_w max(w a_min, w a_max)]``
+        plus its bias: bounds from the stored weights themselves, not from the weight format
+        (which would assume every weight at the format's most negative code). Every
+        accumulator, adder-tree node and partial sum is this wide and wraps modulo
         ``2**sum_bits``; only the final sum has to fit, so partial sums may wrap.
         """
+        return self._sum_bits
+
+    def _exact_sum_bits(self) -> int:
         q, p = self._quant, self._plan
-        w, a, b = q.weight, q.activation, q.bias_format
-        corners = [w.min_int * a.min_int, w.min_int * a.max_int, w.max_int * a.min_int, w.max_int * a.max_int]
-        n, shift = p.banks * p.k, q.product.frac - b.frac
-        lo = n * min(corners) + (b.min_int << shift)
-        hi = n * max(corners) + (b.max_int << shift) + self.rounding_offset
-        return signed_bits(lo, hi)
+        a, b = q.activation, q.bias_format
+        w = np.asarray(p.w, dtype=np.int64)
+        ends = np.stack([w * a.min_int, w * a.max_int])
+        start = (np.asarray(p.b, dtype=np.int64) << (q.product.frac - b.frac)) + self.rounding_offset
+        lo = ends.min(axis=0).sum(axis=1) + start
+        hi = ends.max(axis=0).sum(axis=1) + start
+        # The padding rows of the last pass sum to the offset alone.
+        return signed_bits(min(int(lo.min()), self.rounding_offset), max(int(hi.max()), self.rounding_offset))
 
     def elaborate(self, platform):
         m = Module()

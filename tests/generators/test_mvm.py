@@ -14,6 +14,7 @@ from lstm_hw.weights import random_weights
 from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, rom_words,
                                    vector_address)
 from lstm_hw.golden import layer_preact
+from lstm_hw.numerics import signed_bits
 from lstm_hw.sim.runner import run_cocotb
 
 CONFIGS = {
@@ -142,6 +143,27 @@ def test_mvm_extreme_sums(sign):
     # The sum did reach beyond the pre-activation range: these outputs saturate.
     want = layer_preact(design, plan, ends[0][None])[0]
     assert np.all(np.abs(want) == (q.preact.max_int if sign > 0 else -q.preact.min_int))
+
+
+def test_mvm_sum_bits_from_the_weights():
+    """``sum_bits`` bounds the sums these weights can make, tightly: the input that drives the
+    widest row to its top (and to its bottom) runs bit-exact, and that sum needs every bit."""
+    design = build_design(parse_config(CONFIGS["default"]))
+    plan, q = design.layers[0], design.config.quant
+    act = q.activation
+    dut = SparseMatVec(plan=plan, quant=q)
+    w = plan.w.astype(np.int64)
+    start = (plan.b.astype(np.int64) << (q.product.frac - q.bias_format.frac)) + dut.rounding_offset
+    top = np.where(w > 0, act.max_int, act.min_int)     # per row, the input that maximises it
+    bottom = np.where(w > 0, act.min_int, act.max_int)
+    hi, lo = (w * top).sum(axis=1) + start, (w * bottom).sum(axis=1) + start
+    width = dut.sum_bits
+    assert -(1 << (width - 1)) <= lo.min() and hi.max() < 1 << (width - 1)
+    assert max(hi.max(), -lo.min() - 1) >= 1 << (width - 2)   # one bit less would not do
+    # Far below what the weight format alone allows (every weight at its most negative code).
+    assert width < signed_bits(0, plan.banks * plan.k * q.weight.min_int * act.min_int)
+    vecs = [top[int(hi.argmax())], bottom[int(lo.argmin())]]
+    run_and_check(design, vecs, [0, 0])
 
 
 @pytest.mark.parametrize("rows, banks, depth, w_bits, idx_bits", [(1, 1, 1, 4, 1), (3, 5, 7, 8, 3), (2, 9, 4, 16, 6)])

@@ -15,13 +15,15 @@ cell update: f*c, i*g and o*tanh(c)).
 import json
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from lstm_hw import synth
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import design_files, write_files
-from lstm_hw.generators.mvm import chain_groups
+from lstm_hw.weights import random_weights
+from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds
 
 from configs import E2E_CONFIGS
 
@@ -34,9 +36,14 @@ CONFIGS = {
     "head": {"model": {"input_size": 3, "hidden_size": 6, "num_layers": 1, "output_size": 3},
              "sparsity": {"banks": 3, "head_density": 0.5}},
     "bram_roms": BRAM_ROMS,     # two PEs, sharing a 2304 x 26-bit ROM (59904 bits)
-    # A 31-bit gate sum: the accumulator's chunks at their widest (CHUNK_BITS), its mux in front.
-    "wide_sums": {"model": {"input_size": 256, "hidden_size": 16, "num_layers": 1}},
+    # Every weight at its most negative code (WIDE_WEIGHTS): a 30-bit gate sum, so the
+    # accumulator's chunks are at their widest (CHUNK_BITS), its mux in front.
+    "wide_sums": {"model": {"input_size": 84, "hidden_size": 16, "num_layers": 1},
+                  "sparsity": {"banks": 4, "density": 1.0}},
 }
+#: Configs synthesized with weights of their own (the others: the seeded random weights).
+WIDE_WEIGHTS = {"wide_sums": lambda config: {name: np.full(arr.shape, -1e9 if name.startswith("weight") else 1e9)
+                                             for name, arr in random_weights(config).items()}}
 
 
 # One xdist group per config (run.sh passes --dist loadgroup), so each is synthesized once.
@@ -44,7 +51,9 @@ CONFIGS = {
                                         for name in sorted(CONFIGS)])
 def synthesized(request, tmp_path_factory):
     command = synth.find_yosys()
-    design = build_design(parse_config(CONFIGS[request.param]))
+    config = parse_config(CONFIGS[request.param])
+    weights = WIDE_WEIGHTS[request.param](config) if request.param in WIDE_WEIGHTS else None
+    design = build_design(config, weights)
     files = design_files(design)
     work = tmp_path_factory.mktemp(request.param)
     write_files(work, files, force=True)
@@ -127,6 +136,14 @@ def test_weight_roms_in_block_ram(synthesized):
 
 #: The timing goal: at most this many logic levels (LUT, MUXF7/8, CARRY4) between registers.
 MAX_LOGIC_LEVELS = 6
+
+
+def test_wide_sums_fill_the_widest_chunks():
+    """The premise of the wide_sums case: its gate sum is two chunks of CHUNK_BITS."""
+    config = parse_config(CONFIGS["wide_sums"])
+    design = build_design(config, WIDE_WEIGHTS["wide_sums"](config))
+    mvm = SparseMatVec(plan=design.layers[0], quant=config.quant)
+    assert chunk_bounds(mvm.sum_bits) == [(0, CHUNK_BITS), (CHUNK_BITS, 2 * CHUNK_BITS)]
 
 
 def test_logic_depth(synthesized):
