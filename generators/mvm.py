@@ -464,7 +464,8 @@ class SparseMatVec(wiring.Component):
                     # post-adder takes the previous bank's P (C input or PCIN cascade).
                     a3 = Signal(q.weight.shape(), name=f"opw_l{lane}_b{bank}")
                     b3 = Signal(elem, name=f"opv_l{lane}_b{bank}")
-                    prod = Signal(q.product.shape(), name=f"prod_l{lane}_b{bank}")
+                    # (No wider than the sum: the bits above it would only wrap away.)
+                    prod = Signal(signed(min(q.product.bits, self.sum_bits)), name=f"prod_l{lane}_b{bank}")
                     chain = Signal(acc_shape, name=f"chain_l{lane}_b{bank}")
                     m.d.sync += [
                         a3.eq(w2),

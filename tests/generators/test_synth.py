@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Hardware quality after Yosys ``synth_xilinx -family xc7``: no latches, MACs in DSP48E1s, weight ROMs in block RAM.
 
 Four small configs (about two minutes of synthesis in all): a dense one-row
@@ -36,14 +37,23 @@ CONFIGS = {
     "head": {"model": {"input_size": 3, "hidden_size": 6, "num_layers": 1, "output_size": 3},
              "sparsity": {"banks": 3, "head_density": 0.5}},
     "bram_roms": BRAM_ROMS,     # two PEs, sharing a 2304 x 26-bit ROM (59904 bits)
-    # Every weight at its most negative code (WIDE_WEIGHTS): a 30-bit gate sum, so the
+    # Every weight at one end of its format (WIDE_WEIGHTS): a 30-bit gate sum, so the
     # accumulator's chunks are at their widest (CHUNK_BITS), its mux in front.
     "wide_sums": {"model": {"input_size": 84, "hidden_size": 16, "num_layers": 1},
                   "sparsity": {"banks": 4, "density": 1.0}},
 }
+
+
+def _extreme_weights(config):
+    """Every weight at a random end of its format (not all alike, or synthesis would fold the
+    ROM's constant bits away), the biases at their top."""
+    rng = np.random.default_rng(5)
+    return {name: np.where(rng.random(arr.shape) < 0.5, -1e9, 1e9) if name.startswith("weight")
+            else np.full(arr.shape, 1e9) for name, arr in random_weights(config).items()}
+
+
 #: Configs synthesized with weights of their own (the others: the seeded random weights).
-WIDE_WEIGHTS = {"wide_sums": lambda config: {name: np.full(arr.shape, -1e9 if name.startswith("weight") else 1e9)
-                                             for name, arr in random_weights(config).items()}}
+WIDE_WEIGHTS = {"wide_sums": _extreme_weights}
 
 
 # One xdist group per config (run.sh passes --dist loadgroup), so each is synthesized once.
