@@ -268,14 +268,16 @@ class LSTMLayer(wiring.Component):
         step_first = Signal()
         step_last = Signal()
         step_emit = Signal()
-        step_end = j == n_writes - 1   # with h_valid: the step's last write
+        # With h_valid: the step's last write. A flag kept beside the counter, not a compare on
+        # it: step_done starts the next recurrent phase (h_go) in the same cycle.
+        step_end = Signal(init=n_writes == 1)
         step_done = Signal()
         m.d.comb += step_done.eq(h_valid & step_end)
         with m.If(h_valid):
             with m.If(step_end):
-                m.d.sync += [j.eq(0), h_bank.eq(0), h_addr.eq(p.x_width)]
+                m.d.sync += [j.eq(0), step_end.eq(n_writes == 1), h_bank.eq(0), h_addr.eq(p.x_width)]
             with m.Else():
-                m.d.sync += j.eq(j + 1)
+                m.d.sync += [j.eq(j + 1), step_end.eq(Const(1) if n_writes == 1 else equals(j, n_writes - 2))]
                 # (With one bank every move wraps; a constant, not a ">= 0" compare lint flags.)
                 with m.If(Const(1) if p.banks <= group else h_bank >= p.banks - group):
                     m.d.sync += [h_bank.eq(h_bank + group - p.banks), h_addr.eq(h_addr + 1)]
@@ -363,10 +365,13 @@ class LSTMLayer(wiring.Component):
         q_last = Mux(q_buf, x_last[1], x_last[0])
         # Credit: `reserved` counts the FIFO words of the emitting steps started (h_go) and not
         # yet read out, written or still to come, so a step starts only if all its words fit.
-        # `room` is registered from it: one cycle stale, which is safe as reads only free
-        # words and two h_go are always at least four cycles apart (issue, command, input phase).
+        # It counts a step's words the cycle after its h_go (`taking`, registered, keeps the
+        # adder off the h_go path), and `room` is registered from it: an h_go shows in `room`
+        # three cycles later, which is safe as reads only free words and two h_go are always
+        # at least four cycles apart (issue, command, input phase).
         reserved = Signal(range(self.fifo_depth + 1))
-        taking = mvm.h_go & pend_emit
+        taking = Signal()
+        m.d.sync += taking.eq(mvm.h_go & pend_emit)
         leaving = ofifo.r_en & ofifo.r_rdy
         with m.If(taking):
             m.d.sync += reserved.eq(reserved + Mux(leaving, step_words - 1, step_words))
