@@ -20,6 +20,10 @@ __all__ = ["SparseMatVec", "rom_words", "vector_address", "vector_cursor", "last
 CHUNK_BITS = 15
 
 
+#: The deepest per-lane partial-sum memory (a word per pass) kept in distributed RAM.
+SHALLOW_MEMORY_DEPTH = 128
+
+
 #: The default longest chain of DSP48E1s that sum their products through their
 #: post-adders (``P = M + C``; ``hardware.mac_chain``). Every bank beyond the first of
 #: a chain saves a fabric adder and costs a cycle of latency; four keeps the latency
@@ -442,6 +446,10 @@ class SparseMatVec(wiring.Component):
             init_addr = 0                           # (one pass: no address)
         phase_init, recurrent_out = delay_taps(m, phase, [t_tree - 1, t_tree + C], name="phase") if two else (0, 0)
         sums, psum_writes = [], []
+        # A row lane's partial-sum memory holds a word per pass. A shallow one stays in
+        # distributed RAM: Yosys would put words of up to 36 bits in a RAMB18E1 of their own per
+        # lane, block RAM the weight ROMs need (36 of them took the ESE-scale design past its part).
+        shallow = n_pass <= SHALLOW_MEMORY_DEPTH
         for lane in range(p.rows):
             ends = []
             for banks in self._groups:
@@ -484,7 +492,8 @@ class SparseMatVec(wiring.Component):
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(init_addr)
             if two:
-                psum = memory.Memory(shape=acc_shape, depth=n_pass, init=[])
+                psum = memory.Memory(shape=acc_shape, depth=n_pass, init=[],
+                                     attrs={"ram_style": "distributed"} if shallow else {})
                 m.submodules[f"psum_l{lane}"] = psum
                 prd = psum.read_port()
                 m.d.comb += prd.addr.eq(init_addr)

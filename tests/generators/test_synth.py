@@ -24,7 +24,7 @@ from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import design_files, write_files
 from lstm_hw.weights import random_weights
-from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds
+from lstm_hw.generators.mvm import CHUNK_BITS, SHALLOW_MEMORY_DEPTH, SparseMatVec, chain_groups, chunk_bounds
 
 from configs import E2E_CONFIGS
 
@@ -41,6 +41,9 @@ CONFIGS = {
     # accumulator's chunks are at their widest (CHUNK_BITS), its mux in front.
     "wide_sums": {"model": {"input_size": 84, "hidden_size": 16, "num_layers": 1},
                   "sparsity": {"banks": 4, "density": 1.0}},
+    # 114 passes of 26-bit partial sums: without its ram_style, each lane's would be a RAMB18E1.
+    "shallow_psums": {"model": {"input_size": 16, "hidden_size": 228, "num_layers": 1},
+                      "sparsity": {"banks": 4, "density": 0.125}, "hardware": {"rows": 8}},
 }
 
 
@@ -142,6 +145,15 @@ def test_weight_roms_in_block_ram(synthesized):
     assert {mvm: len(positions.get(mvm, ())) for mvm in plans} == {
         mvm: max(len(chain) for chain in chain_groups(plan.banks, design.config.hardware.mac_chain))
         for mvm, plan in plans.items()}
+
+
+def test_shallow_partial_sums_in_distributed_ram(synthesized):
+    """Partial-sum memories of at most SHALLOW_MEMORY_DEPTH words take no block RAM."""
+    _, design, _, netlist = synthesized
+    assert all(plan.passes <= SHALLOW_MEMORY_DEPTH for plan in design.layers)
+    in_bram = [name for name, cell in netlist.cells.items() if cell["type"] in ("RAMB18E1", "RAMB36E1")
+               and any(part.startswith("psum_") for part in synth.cell_hierarchy(name))]
+    assert in_bram == []
 
 
 #: The timing goal: at most this many logic levels (LUT, MUXF7/8, CARRY4) between registers.
