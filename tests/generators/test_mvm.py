@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """SparseMatVec against the golden pre-activations: Amaranth's simulator, then cocotb on the Verilog."""
 
 import json
