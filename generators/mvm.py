@@ -334,8 +334,10 @@ class SparseMatVec(wiring.Component):
         start = (np.asarray(p.b, dtype=np.int64) << (q.product.frac - b.frac)) + self.rounding_offset
         lo = ends.min(axis=0).sum(axis=1) + start
         hi = ends.max(axis=0).sum(axis=1) + start
-        # The padding rows of the last pass sum to the offset alone.
-        return signed_bits(min(int(lo.min()), self.rounding_offset), max(int(hi.max()), self.rounding_offset))
+        # The padding rows of the last pass sum to the offset alone. At least one bit above the
+        # ones a head's output stage drops, should every weight and bias be zero.
+        return max(signed_bits(min(int(lo.min()), self.rounding_offset), max(int(hi.max()), self.rounding_offset)),
+                   self._drop + 1)
 
     def elaborate(self, platform):
         m = Module()

@@ -11,6 +11,7 @@ from test_activation import SIMULATORS, UnitBank, write_verilog
 
 from lstm_hw.config import Config, parse_config
 from lstm_hw.design import build_design
+from lstm_hw.emit import design_files
 from lstm_hw.weights import random_weights
 from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, rom_words,
                                    vector_address)
@@ -165,6 +166,16 @@ def test_mvm_sum_bits_from_the_weights():
     assert width < signed_bits(0, plan.banks * plan.k * q.weight.min_int * act.min_int)
     vecs = [top[int(hi.argmax())], bottom[int(lo.argmin())]]
     run_and_check(design, vecs, [0, 0])
+
+
+def test_all_zero_weights_generate():
+    """Weights and biases that are all zero (sums of a bit or two) still make a design, head included."""
+    config = parse_config({"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1, "output_size": 2},
+                           "quant": {"rounding": "truncate"}})
+    design = build_design(config, {name: np.zeros_like(arr) for name, arr in random_weights(config).items()})
+    files = design_files(design)
+    assert any(name.endswith(".v") for name in files)
+    run_and_check(design, [np.full(design.layers[0].columns, design.config.quant.activation.max_int)], [0])
 
 
 @pytest.mark.parametrize("rows, banks, depth, w_bits, idx_bits", [(1, 1, 1, 4, 1), (3, 5, 7, 8, 3), (2, 9, 4, 16, 6)])
