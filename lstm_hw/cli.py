@@ -131,10 +131,9 @@ def _overhead_lines(meta: dict) -> list[str]:
     """Per layer, how its step splits into weight-issuing cycles and overhead, and why the overhead is there."""
     lines = []
     for n, layer in enumerate(meta["layers"]):
-        issue, stream = layer["issue_cycles_per_timestep"], layer["stream_cycles_per_timestep"]
-        step = max(layer["compute_cycles_per_timestep"], stream)
+        issue, step = layer["issue_cycles_per_timestep"], layer["cycles_per_timestep"]
         over = step - issue
-        if stream > layer["compute_cycles_per_timestep"]:
+        if layer["stream_cycles_per_timestep"] > layer["compute_cycles_per_timestep"]:
             why = "bound by the stream ports (more io_lanes would help)"
         elif layer["tail_wait_cycles"]:
             why = (f"its {layer['input_phase_cycles']}-cycle input phase does not cover the "

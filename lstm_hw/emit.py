@@ -90,6 +90,8 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         })
     head = _head_metadata(top)
     stages = per_layer + ([head] if head else [])
+    for x in stages:   # a stage's timestep takes the longer of its compute and its streams
+        x["cycles_per_timestep"] = max(x["compute_cycles_per_timestep"], x["stream_cycles_per_timestep"])
     meta = {
         "generator": f"lstm-hw {__version__}",
         "top": name,
@@ -104,8 +106,7 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
                    "lanes": design.lanes, "elements_per_timestep": design.output_size,
                    "return_sequences": c.model.return_sequences},
         "macs": sum(x["macs"] for x in stages),
-        "cycles_per_timestep": max(max(x["compute_cycles_per_timestep"], x["stream_cycles_per_timestep"])
-                                   for x in stages),
+        "cycles_per_timestep": max(x["cycles_per_timestep"] for x in stages),
         "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in stages),
         "latency_cycles": _latency(top),
         "layers": per_layer,

@@ -180,7 +180,7 @@ def test_generate_default_design(tmp_path, monkeypatch):
                      r"\(([\d.]+)%\): (.+)$", line)
         assert m, line
         step, issue, over = (int(g) for g in m.group(2, 3, 4))
-        assert int(m.group(1)) == n and step == meta["cycles_per_timestep"] == issue + over
+        assert int(m.group(1)) == n and step == layer["cycles_per_timestep"] == meta["cycles_per_timestep"] == issue + over
         assert issue == layer["issue_cycles_per_timestep"] and float(m.group(5)) == round(100 * over / step, 1)
         # The default's input phases (12 and 24 cycles) are shorter than its tail: the overhead is
         # the hand-over (2) and the rest of the tail.
