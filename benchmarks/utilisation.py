@@ -31,6 +31,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lstm_hw.compress import frac_for
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import build_top, metadata
@@ -40,14 +41,6 @@ RESULTS = Path(__file__).parent / "results" / "utilisation.json"
 BANKS = (1, 2, 4, 8, 16, 32, 64)
 ROWS = (1, 2, 4, 8, 16)
 DENSITIES = (0.125, 0.5, 1.0)
-
-
-def fitted_weight_frac(hidden: int, bits: int = 8) -> int:
-    """The most fraction bits with which ``bits``-bit weights hold the random weights' bound 1/sqrt(hidden)."""
-    frac = 0
-    while ((1 << (bits - 1)) - 1) / 2 ** (frac + 1) >= hidden ** -0.5:
-        frac += 1
-    return frac
 
 
 def case(hidden: int, banks: int, rows: int, density: float, weight_frac: int | None = None) -> dict | None:
@@ -88,7 +81,8 @@ def main() -> None:
     ap.add_argument("--weight-format", choices=("fit", "default"), default="fit",
                     help="8-bit weights with the fraction bits that fit the random weights, or the default s8.6")
     args = ap.parse_args()
-    fracs = {h: fitted_weight_frac(h) if args.weight_format == "fit" else None for h in args.hidden}
+    # The random weights lie within +-1/sqrt(H): 8 bits with the most fraction bits that hold that.
+    fracs = {h: frac_for(h ** -0.5, 8) if args.weight_format == "fit" else None for h in args.hidden}
     rows = [r for h in args.hidden for b in BANKS for n in ROWS for d in DENSITIES
             if (r := case(h, b, n, d, fracs[h])) is not None]
     out = RESULTS if args.weight_format == "fit" else RESULTS.with_name("utilisation_default_format.json")
