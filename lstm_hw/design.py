@@ -34,7 +34,8 @@ import numpy as np
 from .cell import ActivationTables, CellMath
 from .config import Config
 from .numerics import Fixed, bits_for, quantize_real
-from .sparsity import bank_loads, bank_width, kept_per_bank, pack_banks, prune_bank_balanced, prune_unstructured
+from .pruning import MatrixPruning, check_strict, pruned_with_slots, pruning_summary
+from .sparsity import bank_width, pack_banks
 from .weights import random_weights
 
 __all__ = ["LayerPlan", "HeadPlan", "Design", "build_design", "stream_width"]
@@ -158,6 +159,8 @@ class Design:
     tables: ActivationTables
     cell: CellMath
     head: HeadPlan | None = None
+    pruning: tuple[MatrixPruning, ...] = ()   # what the pruning dropped of each matrix (lstm_hw.pruning)
+    weights_given: bool = False               # False: the seeded default weights
 
     @property
     def io_format(self) -> Fixed:
@@ -189,29 +192,28 @@ class Design:
         return self.lanes * stream_width(self.output_format)
 
 
-def prune(w: np.ndarray, banks: int, density: float, pattern: str) -> tuple[np.ndarray, int]:
-    """``(pruned w, k)``: the stored weights per bank that the schedule gives every bank of every row.
+def build_design(config: Config, weights: dict[str, np.ndarray] | None = None, *, strict: bool = False,
+                 source: str = "weights") -> Design:
+    """Prune and quantize ``weights`` (checked, PyTorch names) or, without them, the seeded defaults.
 
-    Bank-balanced: exactly ``k = kept_per_bank(B, density)`` per bank. Unstructured
-    (magnitude pruning over the whole matrix): every bank padded to the fullest
-    bank's count, so the same hardware runs it at lower utilisation.
+    :attr:`Design.pruning` says what the pruning dropped of each given matrix
+    (:mod:`lstm_hw.pruning`). With ``strict``, given weights of which it would
+    drop any non-zero are refused with a :class:`~lstm_hw.errors.ConfigError`
+    naming ``source`` (the weights' file) and the matrix.
     """
-    if pattern == "unstructured":
-        w = prune_unstructured(w, density)
-        return w, max(1, int(bank_loads(w, banks).max()))
-    return prune_bank_balanced(w, banks, density), kept_per_bank(bank_width(w.shape[1], banks), density)
-
-
-def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -> Design:
-    """Prune and quantize ``weights`` (checked, PyTorch names) or the seeded defaults."""
-    if weights is None:
+    given = weights is not None
+    if not given:
         weights = random_weights(config)
+    pruned = pruned_with_slots(weights, config)
+    summary = pruning_summary(weights, {name: w for name, (w, _) in pruned.items()}, config)
+    if strict and given:
+        check_strict(summary, source)
     q, s, m = config.quant, config.sparsity, config.model
     layers = []
     for n in range(m.num_layers):
         # W_ih and W_hh each bank-balanced: the two phases of a step each keep every PE busy.
-        w_ih, k_x = prune(weights[f"weight_ih_l{n}"], s.banks, s.density, s.pattern)
-        w_hh, k_h = prune(weights[f"weight_hh_l{n}"], s.banks, s.density, s.pattern)
+        w_ih, k_x = pruned[f"weight_ih_l{n}"]
+        w_hh, k_h = pruned[f"weight_hh_l{n}"]
         w = np.concatenate([w_ih, w_hh], axis=1)
         b = weights[f"bias_ih_l{n}"] + weights[f"bias_hh_l{n}"]
         x_width = bank_width(w_ih.shape[1], s.banks)
@@ -222,7 +224,7 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -
             w_float=w, b_float=b, x_width=x_width, k_x=k_x))
     head = None
     if m.output_size > 0:
-        w, k = prune(weights["fc.weight"], s.banks, s.head_density, s.pattern)
+        w, k = pruned["fc.weight"]
         b = weights["fc.bias"]
         width = bank_width(m.hidden_size, s.banks)
         head = HeadPlan(
@@ -231,4 +233,4 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None) -
             w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format), w_float=w, b_float=b,
             x_width=width, k_x=k)
     return Design(config=config, layers=tuple(layers), tables=ActivationTables.from_config(config),
-                  cell=CellMath.from_config(config), head=head)
+                  cell=CellMath.from_config(config), head=head, pruning=summary, weights_given=given)

@@ -111,6 +111,8 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         "latency_cycles": _latency(top),
         "layers": per_layer,
         "head": head,
+        "pruning": {"weights": "given" if design.weights_given else "seeded",
+                    "matrices": [m.to_dict() for m in design.pruning]},
         "activation": design.tables.describe(),
         "config": c.to_dict(),
     }

@@ -8,7 +8,9 @@ or 1; and optionally one ``Gemm``, or ``MatMul`` (+ ``Add``), on the last
 layer's ``Y`` or ``Y_h`` whose input width is the hidden size. ``W``, ``R``,
 ``B`` and the head come from initializers or ``Constant`` nodes. ONNX's
 gate order (i, o, f, c) becomes PyTorch's (i, f, g, o). Only the ``onnx``
-package is used (no runtime), imported when an ONNX file is read.
+package is used (no runtime), imported when an ONNX file is read. External
+data is read only from files in the model's folder (or below it); a location
+that leaves it, by an absolute path, ``..`` or a symlink, is refused.
 """
 
 from __future__ import annotations
@@ -49,11 +51,44 @@ def read_onnx(path: str | Path, notes: list[str]) -> tuple[dict[str, np.ndarray]
     path = Path(path)
     onnx = _import_onnx(path)
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
+        _load_external_data(model, path, onnx)
+    except ConfigError:
+        raise
     except Exception as e:  # noqa: BLE001 - protobuf and external-data errors have many types
         text = str(e).strip()
         raise ConfigError(str(path), f"cannot read: {text.splitlines()[0] if text else type(e).__name__}") from None
     return _Graph(model.graph, path, onnx, notes).read()
+
+
+def _tensors(graph):
+    """Every tensor of ``graph`` that may hold external data: initializers and attributes, subgraphs too."""
+    yield from graph.initializer
+    for sparse in graph.sparse_initializer:
+        yield from (sparse.values, sparse.indices)
+    for node in graph.node:
+        for attr in node.attribute:
+            yield attr.t
+            yield from attr.tensors
+            yield from (attr.sparse_tensor.values, attr.sparse_tensor.indices)
+            for sub in (attr.g, *attr.graphs):
+                yield from _tensors(sub)
+
+
+def _load_external_data(model, path: Path, onnx) -> None:
+    """Read each tensor's external data, refusing any location outside the model's folder (or a symlink out of it).
+
+    Whatever the ``onnx`` version checks itself, no file outside that folder is opened.
+    """
+    folder = path.parent.resolve()
+    for tensor in _tensors(model.graph):
+        if tensor.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+        if not location or Path(location).is_absolute() or not (folder / location).resolve().is_relative_to(folder):
+            raise ConfigError(f"{path}:{tensor.name}", f"external data {location!r} lies outside the model's "
+                                                       f"folder {folder}; only files in that folder are read")
+        onnx.external_data_helper.load_external_data_for_tensor(tensor, str(folder))
 
 
 class _Graph:

@@ -3,7 +3,8 @@
 :func:`load_model` accepts
 
 - a whole ``nn.Module`` saved with ``torch.save(model, path)`` that contains
-  exactly one ``nn.LSTM`` and optionally one ``nn.Linear`` on its output;
+  exactly one ``nn.LSTM`` and optionally one ``nn.Linear`` on its output,
+  only with ``trust_model`` (unpickling it can run code from the file);
 - a state_dict (``torch.save(model.state_dict(), path)``), or a checkpoint
   dict holding one under ``state_dict`` / ``model_state_dict`` / ``model``;
   the LSTM's arrays are found by their suffix (``lstm.weight_ih_l0``,
@@ -35,6 +36,10 @@ __all__ = ["import_torch", "load_model", "model_sizes"]
 _LSTM_KEY = re.compile(r"^(?:(?P<prefix>.*)\.)?(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
 _CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model")
+# What torch.load(weights_only=True) says of a pickle that names a class or function it does not allow,
+# and of a file it cannot parse at all.
+_UNSAFE_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+) was not an allowed global")
+_WO_DETAIL = re.compile(r"WeightsUnpickler error:\s*(\S[^\n]*)")
 
 
 def import_torch(purpose: str):
@@ -46,8 +51,14 @@ def import_torch(purpose: str):
     return torch
 
 
-def load_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+def load_model(path: str | Path, *, trust_model: bool = False) -> tuple[dict[str, np.ndarray], dict]:
     """Canonical float64 weights and the sizes of the model in ``path``.
+
+    A PyTorch file is read with ``torch.load(weights_only=True)``, which runs
+    no code from the file. A file that holds more than tensors (a whole
+    pickled ``nn.Module``) is refused with a :class:`UsageError` unless
+    ``trust_model``, which unpickles it in full. An ONNX file's external data
+    must lie in the model's folder (:mod:`lstm_hw.onnx_io`).
 
     ``sizes`` holds ``input_size``, ``hidden_size``, ``num_layers``,
     ``output_size`` (0 without a head), ``batch_first`` (``None`` when the
@@ -64,7 +75,7 @@ def load_model(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
         raw, batch_first = read_onnx(path, notes)
         source = "onnx"
     else:
-        obj = _torch_load(path, notes)
+        obj = _torch_load(path, notes, trust_model)
         if _is_module(obj):
             raw, batch_first = _from_module(obj, path, notes)
             source = "module"
@@ -100,21 +111,34 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         raise ConfigError(str(path), f"cannot read: {_first_line(e)}") from None
 
 
-def _torch_load(path: Path, notes: list[str]):
-    """Tensors-only first (no code runs); whole modules need full unpickling, which is noted."""
+def _torch_load(path: Path, notes: list[str], trust_model: bool):
+    """Tensors only (no code in the file runs); full unpickling only when the user trusts the file."""
     torch = import_torch(f"{path}: reading a PyTorch file")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        pass  # a pickled module, not only tensors: retried below
+    except pickle.UnpicklingError as e:
+        names = _UNSAFE_GLOBAL.search(str(e))
+        if names is None:  # not a pickle that names a class: a damaged or foreign file
+            detail = _WO_DETAIL.search(str(e))
+            raise ConfigError(str(path), "cannot read: " + (detail[1] if detail else _first_line(e))) from None
+        if not trust_model:
+            raise UsageError(
+                f"{path}: holds more than tensors (it names {names[1]}, as a whole pickled model does), "
+                "and unpickling it could run code from the file; save the model's state_dict instead "
+                "(torch.save(model.state_dict(), path)), or pass --trust-model (trust_model=True) for a file "
+                "you trust") from None
     except Exception as e:  # noqa: BLE001 - torch raises many kinds for a bad file
         raise ConfigError(str(path), f"cannot read: {_first_line(e)}") from None
     try:
         obj = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - a missing class, a truncated file, ...
+    except (AttributeError, ModuleNotFoundError) as e:  # the model's class is not importable here
+        raise ConfigError(str(path), f"cannot unpickle: {_first_line(e)}: a whole module needs its class "
+                                     "importable where it is loaded; save its state_dict instead "
+                                     "(torch.save(model.state_dict(), path))") from None
+    except Exception as e:  # noqa: BLE001 - a truncated file, ...
         raise ConfigError(str(path), f"cannot read: {_first_line(e)}") from None
-    notes.append(f"{path}: not tensors only; loaded with full unpickling (weights_only=False): "
-                 "load only files you trust")
+    notes.append(f"{path}: not tensors only; loaded with full unpickling (weights_only=False), as "
+                 "trust_model asked")
     return obj
 
 

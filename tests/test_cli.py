@@ -6,6 +6,7 @@ before rendering are cheap and tested generously. ``simulate`` is covered by
 the simulation tests.
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -586,3 +587,129 @@ def test_generate_overflowing_numbers(tmp_path, text, needle):
 def test_paths_with_newlines_stay_one_line(tmp_path):
     result = CliRunner().invoke(main, ["generate", str(tmp_path / "no\nsuch.toml"), "-o", str(tmp_path / "out")])
     assert_one_line_error(result, "no\\nsuch.toml")
+
+
+# -- the user's weights: what the hardware's pruning drops is told, and --strict refuses it ------------------
+
+def given_weight_lines(tmp_path):
+    """A SMALL_TOML config, its seeded weights pruned to contiguous banks as ``bbs.npz``, and what must be told."""
+    from helpers import bbs_weights
+    from lstm_hw.design import build_design
+    from lstm_hw.pruning import pruning_lines
+    config = parse_config(tomllib.loads(SMALL_TOML))
+    weights = bbs_weights(config)
+    np.savez(tmp_path / "bbs.npz", **weights)
+    lines = pruning_lines(build_design(config, weights).pruning, str(tmp_path / "bbs.npz"))
+    assert lines and all(line.startswith("warning: ") for line in lines)
+    return write(tmp_path / "c.toml", SMALL_TOML), tmp_path / "bbs.npz", lines
+
+
+def command_args(command, tmp_path):
+    """Arguments that run ``command`` on small inputs; simulate's and report's stop past the design (bad x, no yosys)."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.uniform(-1, 1, (2, 3, 3)))
+    np.save(tmp_path / "x_bad.npy", rng.uniform(-1, 1, (2, 3, 5)))
+    np.savez(tmp_path / "data.npz", x=rng.uniform(-1, 1, (4, 3, 3)), y=rng.uniform(-1, 1, (4, 4)))
+    return {"generate": ["-o", tmp_path / "out"],
+            "golden": ["-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"],
+            "simulate": ["--sim", "icarus", "-i", tmp_path / "x_bad.npy", "-o", tmp_path / "y.npy",
+                         "--build-dir", tmp_path / "b"],
+            "evaluate": ["--data", tmp_path / "data.npz", "--json", tmp_path / "r.json"],
+            "report": ["--yosys", tmp_path / "no-yosys"]}[command]
+
+
+@pytest.mark.parametrize("command", ["generate", "golden", "simulate", "evaluate", "report"])
+def test_given_weights_that_lose_non_zeros_are_told(tmp_path, command):
+    cfg, weights, lines = given_weight_lines(tmp_path)
+    result = invoke(command, cfg, "-w", weights, *command_args(command, tmp_path))
+    told = [line for line in result.stderr.splitlines() if line.startswith(("warning: ", "note: "))]
+    assert told == lines, result.stderr
+    assert "warning" not in result.stdout
+    if command in ("generate", "golden", "evaluate"):
+        assert result.exit_code == 0, result.output
+    else:  # stopped on purpose past the design, by the bad x or the missing yosys
+        assert result.exit_code == 2 and result.stderr.splitlines()[-1].startswith("error: ")
+    if command == "generate":
+        meta = json.loads((tmp_path / "out" / "lstm_top.json").read_text())
+        assert meta["pruning"]["weights"] == "given"
+        assert sum(m["status"] == "nonconforming" for m in meta["pruning"]["matrices"]) == len(lines)
+
+
+@pytest.mark.parametrize("command", ["generate", "golden", "simulate", "evaluate", "report"])
+def test_strict_refuses_weights_the_hardware_changes(tmp_path, command):
+    cfg, weights, lines = given_weight_lines(tmp_path)
+    result = invoke(command, cfg, "-w", weights, "--strict", *command_args(command, tmp_path))
+    assert_one_line_error(result, f"{weights}:weight_", "strict refuses weights the hardware would change",
+                          "lstm_hw.prune")
+    assert result.stdout == ""
+    for name in ("out", "y.npy", "b", "r.json"):
+        assert not (tmp_path / name).exists(), name
+
+
+def test_strict_takes_weights_pruned_to_the_pattern_and_stays_quiet(tmp_path):
+    from lstm_hw.pruning import prune_weights
+    config = parse_config(tomllib.loads(SMALL_TOML))
+    np.savez(tmp_path / "w.npz", **prune_weights(random_weights(config), config))
+    cfg = write(tmp_path / "c.toml", SMALL_TOML)
+    result = invoke("golden", cfg, "-w", tmp_path / "w.npz", "--strict", *command_args("golden", tmp_path))
+    assert result.exit_code == 0 and result.stderr == "", result.output
+    dense = invoke("golden", cfg, "-w", write_npz(tmp_path / "dense.npz", random_weights(config)),
+                   *command_args("golden", tmp_path))
+    assert dense.exit_code == 0 and dense.stderr.splitlines()[0].startswith(f"note: {tmp_path / 'dense.npz'}:")
+    seeded = invoke("golden", cfg, "--strict", *command_args("golden", tmp_path))
+    assert seeded.exit_code == 0 and seeded.stderr == ""  # the seeded defaults are told in the metadata only
+
+
+def write_npz(path, arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+# -- model files run no code unless trusted ------------------------------------------------------------
+
+def model_commands(tmp_path, model):
+    np.savez(tmp_path / "data.npz", x=np.zeros((2, 3, 3)), y=np.zeros((2, 4)))
+    cfg = write(tmp_path / "c.toml", "[model]\ninput_size = 3\nhidden_size = 4\nnum_layers = 1\n")
+    return {"compress": ["compress", model, "-o", tmp_path / "out"],
+            "evaluate": ["evaluate", cfg, "--data", tmp_path / "data.npz", "--model", model]}
+
+
+@pytest.mark.parametrize("command", ["compress", "evaluate"])
+def test_a_model_file_runs_no_code_unless_trusted(tmp_path, command):
+    pytest.importorskip("torch")
+    from helpers import trapped_model
+    marker = tmp_path / "marker"
+    args = model_commands(tmp_path, trapped_model(tmp_path / "m.pt", marker))[command]
+    result = invoke(*args)
+    assert_one_line_error(result, "m.pt: holds more than tensors", "state_dict", "--trust-model")
+    assert not marker.exists() and not (tmp_path / "out").exists()
+    # The file is live: trusted, it is unpickled in full and its code runs (then the payload is refused).
+    trusted = invoke(*args, "--trust-model")
+    assert marker.exists()
+    assert_one_line_error(trusted, "payload: is a TextIOWrapper, not a tensor")
+
+
+def test_npz_and_npy_inputs_never_unpickle(tmp_path):
+    """Weights, x, data and an .npz model holding a pickled object: refused in one line, and no code runs."""
+    from helpers import RunsCode
+    marker = tmp_path / "marker"
+    trap = np.empty(1, dtype=object)
+    trap[0] = RunsCode(marker)
+    config = parse_config(tomllib.loads(SMALL_TOML))
+    cfg = write(tmp_path / "c.toml", SMALL_TOML)
+    np.savez(tmp_path / "w.npz", **{**random_weights(config), "weight_ih_l0": trap})
+    np.save(tmp_path / "x.npy", trap, allow_pickle=True)
+    np.savez(tmp_path / "d.npz", x=trap, y=np.zeros(1))
+    np.save(tmp_path / "good_x.npy", np.zeros((2, 3, 3)))
+    runs = [("generate", cfg, "-w", tmp_path / "w.npz", "-o", tmp_path / "out"),
+            ("golden", cfg, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"),
+            ("evaluate", cfg, "--data", tmp_path / "d.npz"),
+            ("evaluate", cfg, "--data", tmp_path / "d.npz", "--model", tmp_path / "w.npz")]
+    if importlib.util.find_spec("torch") is not None:
+        runs.append(("compress", tmp_path / "w.npz", "-o", tmp_path / "out"))
+    for args in runs:
+        result = invoke(*args)
+        assert result.exit_code == 2 and result.stderr.startswith("error: "), (args, result.output)
+        assert len(result.stderr.splitlines()) == 1 and not marker.exists(), args
+    np.load(tmp_path / "x.npy", allow_pickle=True)
+    assert marker.exists()  # the object was live: unpickled, its code runs

@@ -90,7 +90,12 @@ def test_without_data_prunes_exactly_per_bank(tmp_path):
     assert cfg.quant.weight == Fixed(8, frac_for(wmax, 8))
     assert cfg.quant.weight.max_real >= wmax > cfg.quant.weight.max_real / 2
     assert report["saturation"]["weight"]["count"] == 0
-    build_design(cfg, weights)  # what generate builds
+    given = {**original, "fc.weight": net.head.weight.detach().numpy()}
+    assert [g["nonzero_model"] for g in report["pruning"]] == \
+        [np.count_nonzero(given[g["weights"][0]]) for g in report["pruning"]]
+    assert [g["nonzero"] for g in report["pruning"]] == \
+        [np.count_nonzero(weights[g["weights"][0]]) for g in report["pruning"]]
+    build_design(cfg, weights, strict=True)  # what generate --strict builds: nothing more to prune
 
 
 def test_written_config_keeps_what_the_toml_says(tmp_path):
@@ -204,7 +209,7 @@ def test_qat_and_classification_on_digits(tmp_path):
     cfg, weights, _ = read_outputs(tmp_path / "out")
     assert report["formats"]["weight"]["rule"].endswith("--qat)")
     assert cfg.model.output_size == 10
-    build_design(cfg, weights)
+    build_design(cfg, weights, strict=True)  # fine-tuned within the pattern: generate --strict takes it
 
 
 def test_helpers():
@@ -260,7 +265,7 @@ def test_cli_errors(tmp_path, monkeypatch):
     _, model = make_model(tmp_path)
     one_line_error(invoke("compress", model, "--config", write(tmp_path / "c.toml", "[model]\nhidden_size = 9\n"),
                           "-o", tmp_path / "out"), "model.hidden_size: is 9, but")
-    torch.save(nn.LSTM(3, 4, bidirectional=True), tmp_path / "bi.pt")
+    torch.save(nn.LSTM(3, 4, bidirectional=True).state_dict(), tmp_path / "bi.pt")
     one_line_error(invoke("compress", tmp_path / "bi.pt", "-o", tmp_path / "out"),
                    "bidirectional LSTMs are not supported")
     assert not (tmp_path / "out").exists()

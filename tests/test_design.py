@@ -5,7 +5,8 @@ import pytest
 from amaranth.hdl import Fragment
 
 from lstm_hw.config import parse_config
-from lstm_hw.design import build_design, prune
+from lstm_hw.design import build_design
+from lstm_hw.pruning import prune_matrix
 from lstm_hw.emit import build_top, metadata
 from lstm_hw.sparsity import bank_loads, kept_per_bank, bank_width
 
@@ -54,5 +55,5 @@ def test_metadata_reports_utilisation():
 @pytest.mark.parametrize("pattern", ["bank_balanced", "unstructured"])
 def test_prune_returns_a_k_that_holds_every_bank(pattern):
     w = np.random.default_rng(2).normal(size=(12, 10))
-    pruned, k = prune(w, 3, 0.4, pattern)
+    pruned, k = prune_matrix(w, 3, 0.4, pattern)
     assert bank_loads(pruned, 3).max() <= k

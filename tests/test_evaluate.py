@@ -74,7 +74,7 @@ def train_tiny(tmp_path):
         torch.nn.functional.cross_entropy(net(xt), yt).backward()
         opt.step()
     path = tmp_path / "net.pt"
-    torch.save(net, path)
+    torch.save(net, path)  # a whole module, as people save them: read with trust_model / --trust-model
     np.savez(tmp_path / "data.npz", x=x, y=y)
     with torch.no_grad():
         accuracy = float((net(xt).argmax(1) == yt).float().mean())
@@ -88,7 +88,7 @@ def test_torch_to_golden_to_rtl_bit_exact(sim, tmp_path):
     assert accuracy > 0.8, "the toy model did not learn"
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
-    compress(path, cfg, tmp_path / "out", tmp_path / "data.npz", epochs=3, qat=True)
+    compress(path, cfg, tmp_path / "out", tmp_path / "data.npz", epochs=3, qat=True, trust_model=True)
     config = load_config(tmp_path / "out" / "config.toml")
     weights = load_weights(tmp_path / "out" / "weights.npz", config)
     res = evaluate(config, weights, x, y, rtl=sim, rtl_samples=12, build_dir=tmp_path / "sim")
@@ -105,10 +105,10 @@ def test_evaluate_cli(tmp_path):
     net, path, x, y, _ = train_tiny(tmp_path)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
-    compress(path, cfg, tmp_path / "out", epochs=0)
+    compress(path, cfg, tmp_path / "out", epochs=0, trust_model=True)
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
-                                       "--model", str(path), "--json", str(tmp_path / "r.json")])
+                                       "--model", str(path), "--trust-model", "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     figures = json.loads((tmp_path / "r.json").read_text())
     assert set(figures) == {"float", "pruned_float", "golden"}
@@ -138,14 +138,14 @@ def test_pictures_from_compress_and_evaluate(tmp_path):
     net, path, x, y, _ = train_tiny(tmp_path)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
-    result = CliRunner().invoke(main, ["compress", str(path), "-c", str(cfg), "-o", str(tmp_path / "out"),
+    result = CliRunner().invoke(main, ["compress", str(path), "--trust-model", "-c", str(cfg), "-o", str(tmp_path / "out"),
                                        "--plots"])
     assert result.exit_code == 0, result.output
     for name in ("sparsity_l0_ih", "sparsity_l0_hh", "weights_l0", "sparsity_fc", "weights_fc"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
-                                       "--model", str(path), "--densities", "1,0.5,0.25", "--plots",
+                                       "--model", str(path), "--trust-model", "--densities", "1,0.5,0.25", "--plots",
                                        str(tmp_path / "pics"), "--json", str(tmp_path / "r.json")])
     assert result.exit_code == 0, result.output
     sweep = json.loads((tmp_path / "r.json").read_text())["density_sweep"]
@@ -163,7 +163,7 @@ def test_evaluate_bad_densities(tmp_path, value, needle):
     _, path, *_ = train_tiny(tmp_path)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\n")
-    compress(path, cfg, tmp_path / "out", epochs=0)
+    compress(path, cfg, tmp_path / "out", epochs=0, trust_model=True)
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
                                        "--densities", value])

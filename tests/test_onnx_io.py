@@ -262,3 +262,52 @@ def test_without_onnx_installed(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"pip install 'lstm-hw\[onnx\]'") as info:
         load_model(path)
     assert len(str(info.value).splitlines()) == 1
+
+
+
+def with_external_data(tmp_path, location, symlink=False):
+    """The LSTM's model in ``tmp_path/model/m.onnx`` with every tensor in the file ``location`` names.
+
+    The data itself is written where ``location`` resolves to (or, with ``symlink``, outside the folder
+    with ``location`` a symlink to it), so a refusal can only come from where the data lies.
+    """
+    import shutil
+    lstm, _ = seeded()
+    folder = tmp_path / "model"
+    folder.mkdir()
+    onnx.save_model(build(lstm), str(folder / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.data", size_threshold=0)
+    model = onnx.load(str(folder / "m.onnx"), load_external_data=False)
+    target = tmp_path / "outside.data" if symlink else folder / location
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(folder / "m.data", target)
+    if symlink:
+        (folder / location).symlink_to(target)
+    for tensor in model.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = str(location)
+    onnx.save(model, str(folder / "m.onnx"))
+    (folder / "m.data").unlink()
+    return lstm, folder / "m.onnx"
+
+
+@pytest.mark.parametrize("location", ["m2.data", "sub/m.data"])
+def test_external_data_in_the_models_folder_is_read(tmp_path, location):
+    lstm, path = with_external_data(tmp_path, location)
+    weights, _ = load_model(path)
+    for name, value in lstm.state_dict().items():
+        np.testing.assert_array_equal(weights[name], value.numpy().astype(np.float64), err_msg=name)
+
+
+@pytest.mark.parametrize("location, symlink", [("../outside.data", False), ("sub/../../outside.data", False),
+                                               ("{tmp}/outside.data", False), ("link.data", True)])
+def test_external_data_outside_the_models_folder_is_refused(tmp_path, location, symlink):
+    lstm, path = with_external_data(tmp_path, location.format(tmp=tmp_path), symlink)
+    assert (tmp_path / "outside.data").is_file()  # readable, were it followed
+    for trust in (False, True):  # trusting the model file does not widen what is read
+        with pytest.raises(ConfigError) as info:
+            load_model(path, trust_model=trust)
+        message = str(info.value)
+        assert message.startswith(f"{path}:") and "lies outside the model's folder" in message
+        assert "\n" not in message

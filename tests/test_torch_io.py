@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lstm_hw.errors import ConfigError
+from lstm_hw.errors import ConfigError, UsageError
 from lstm_hw.torch_io import load_model
 
 torch = pytest.importorskip("torch")
@@ -60,7 +60,9 @@ def test_whole_module_and_state_dict(tmp_path, layers, head, batch_first):
     net = Net(input_size=3, hidden=4, layers=layers, head=head, batch_first=batch_first)
     torch.save(net, tmp_path / "m.pt")
     torch.save(net.state_dict(), tmp_path / "sd.pt")
-    w, sizes = load_model(tmp_path / "m.pt")
+    with pytest.raises(UsageError, match="holds more than tensors"):
+        load_model(tmp_path / "m.pt")
+    w, sizes = load_model(tmp_path / "m.pt", trust_model=True)
     assert_same(w, net)
     assert sizes["batch_first"] is batch_first and sizes["source"] == "module"
     assert any("weights_only=False" in n for n in sizes["notes"])
@@ -81,7 +83,7 @@ def test_bare_lstm_checkpoint_and_npz(tmp_path):
     np.savez(tmp_path / "w.npz", **{k: v.numpy() for k, v in lstm.state_dict().items()})
     want = {k: v.numpy().astype(np.float64) for k, v in lstm.state_dict().items()}
     for name in ("lstm.pt", "ckpt.pt", "w.npz"):
-        w, sizes = load_model(tmp_path / name)
+        w, sizes = load_model(tmp_path / name, trust_model=name == "lstm.pt")
         assert sorted(w) == sorted(want), name
         for k in want:
             np.testing.assert_array_equal(w[k], want[k])
@@ -112,7 +114,7 @@ def save_state(tmp_path, state) -> str:
 def test_module_refusals(tmp_path, make, needle):
     torch.save(make(), tmp_path / "m.pt")
     with pytest.raises(ConfigError, match=needle):
-        load_model(tmp_path / "m.pt")
+        load_model(tmp_path / "m.pt", trust_model=True)
 
 
 @pytest.mark.parametrize("make, needle", [
@@ -143,3 +145,34 @@ def test_unreadable_files(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     with pytest.raises(ConfigError, match="cannot read"):
         load_model(tmp_path / "junk.npz")
+
+
+def test_a_pickle_runs_no_code_unless_trusted(tmp_path):
+    from helpers import trapped_model
+    path = trapped_model(tmp_path / "t.pt", tmp_path / "marker")
+    with pytest.raises(UsageError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: holds more than tensors (it names io.open") and "\n" not in message
+    assert "torch.save(model.state_dict(), path)" in message and "trust_model=True" in message
+    assert not (tmp_path / "marker").exists()
+    with pytest.raises(ConfigError, match="payload: is a TextIOWrapper"):
+        load_model(path, trust_model=True)
+    assert (tmp_path / "marker").exists()  # the file was live: trusted, its code ran
+
+
+def test_a_module_whose_class_is_gone_says_to_save_the_state_dict(tmp_path):
+    """A model of the user's own class, saved in one process and read in another that lacks the class."""
+    import subprocess
+    import sys
+    script = ("import torch\n"
+              "class M(torch.nn.Module):\n"
+              "    def __init__(self):\n"
+              "        super().__init__()\n"
+              "        self.lstm = torch.nn.LSTM(3, 4)\n"
+              f"torch.save(M(), {str(tmp_path / 'm.pt')!r})\n")
+    subprocess.run([sys.executable, "-c", script], check=True)
+    with pytest.raises(ConfigError) as info:
+        load_model(tmp_path / "m.pt", trust_model=True)
+    assert "cannot unpickle: Can't get attribute 'M'" in str(info.value)
+    assert "save its state_dict instead" in str(info.value)
