@@ -6,7 +6,6 @@ float64, never read back from :mod:`lstm_hw.approx` or hard-coded.
 
 import os
 import re
-import struct
 import subprocess
 import sys
 
@@ -16,9 +15,8 @@ import pytest
 from lstm_hw import approx
 from lstm_hw.activations import build_table
 from lstm_hw.config import Config, load_config
-from test_cli import assert_one_line_error, invoke, write
+from helpers import assert_one_line_error, invoke, png_size, write
 
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 EXACT = {"sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "tanh": np.tanh}
 MULTIPLIERS = {"lut": 0, "pwl": 1, "quadratic": 2, "taylor1": 1, "taylor2": 2, "taylor3": 3}
 LABELS = tuple(MULTIPLIERS)
@@ -40,12 +38,6 @@ def printed(output: str) -> dict[str, str]:
         name, _, value = line.partition("  ")
         fields[name] = value.strip()
     return fields
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == PNG_MAGIC
-    assert data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
 
 
 # -- one table ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from lstm_hw.cli import main
 from lstm_hw.config import Config, parse_config
 from lstm_hw.weights import random_weights
 
-from test_cli import SMALL_TOML, assert_one_line_error
+from helpers import SMALL_TOML, assert_one_line_error
 
 DEFAULT = tomllib.loads(CliRunner().invoke(main, ["config"]).output)
 SMALL = tomllib.loads(SMALL_TOML)

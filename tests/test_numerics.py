@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from helpers import clamp, exact_round, formats
 from lstm_hw.numerics import (
     ROUNDING_MODES, Fixed, bits_for, quantize_real, requantize, round_shift, rounding_offset, saturate,
     signed_bits,
@@ -19,27 +20,8 @@ from lstm_hw.numerics import (
 INT62 = st.integers(-(2 ** 62), 2 ** 62)
 
 
-def exact_round(value: Fraction, mode: str) -> int:
-    """The specified rounding of an exact rational: ties up, or towards -inf."""
-    if mode == "half_up":
-        return math.floor(value + Fraction(1, 2))
-    assert mode == "truncate"
-    return math.floor(value)
-
-
 def bounds(bits: int, signed: bool) -> tuple[int, int]:
     return (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2 ** bits - 1)
-
-
-def clamp(v: int, lo: int, hi: int) -> int:
-    return min(max(v, lo), hi)
-
-
-@st.composite
-def formats(draw, max_bits=24, min_frac=-8, max_frac=30):
-    signed = draw(st.booleans())
-    bits = draw(st.integers(2 if signed else 1, max_bits))
-    return Fixed(bits, draw(st.integers(min_frac, max_frac)), signed)
 
 
 # -- round_shift ------------------------------------------------------------------

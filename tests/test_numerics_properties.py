@@ -19,7 +19,7 @@ from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
 from lstm_hw.numerics import ROUNDING_MODES, Fixed, quantize_real, requantize, round_shift, saturate
-from test_numerics import clamp, exact_round, formats
+from helpers import clamp, exact_round, formats
 
 # Huge reals overflow np.ldexp to inf (a RuntimeWarning); quantize_real clips right after, so it is harmless.
 pytestmark = pytest.mark.filterwarnings("ignore:overflow encountered in ldexp:RuntimeWarning")

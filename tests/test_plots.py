@@ -14,7 +14,7 @@ from lstm_hw import plots
 from lstm_hw.errors import UsageError
 from lstm_hw.numerics import Fixed, quantize_real
 from lstm_hw.sparsity import prune_bank_balanced, prune_unstructured
-from test_approx import png_size
+from helpers import png_size
 
 W = np.random.default_rng(7).standard_normal((256, 128))
 FMT = Fixed(8, 6)

@@ -1,28 +1,22 @@
 # amaranth: UnusedElaboratable=no
 """PolyActivation against PolyTable.eval: Amaranth's simulator, then cocotb on the Verilog.
 
-The helpers ``run_stream``, ``write_verilog`` and ``UnitBank`` also serve
-``test_cell.py`` and ``test_mvm.py``.
+The Amaranth bench helpers (``run_stream``, ``write_verilog``, ``UnitBank``) are in ``tests/helpers.py``.
 """
 
 import json
 
 import numpy as np
 import pytest
-from amaranth.back import verilog
-from amaranth.hdl import Const, Fragment, Module, Value
-from amaranth.lib import wiring
-from amaranth.lib.wiring import Out
-from amaranth.sim import Simulator
+from amaranth.hdl import Fragment
 
+from helpers import SIMULATORS, UnitBank, run_stream, write_verilog
 from lstm_hw.activations import PolyTable, build_table
 from lstm_hw.cell import ActivationTables
 from lstm_hw.config import parse_config
 from lstm_hw.generators.activation import PolyActivation, _rounded_bounds, activation_unit
 from lstm_hw.numerics import Fixed, round_shift
 from lstm_hw.sim.runner import run_cocotb
-
-SIMULATORS = ["icarus", "verilator"]
 
 #: (method, order) of every variant; order only matters for taylor.
 VARIANTS = [("lut", 2), ("pwl", 2), ("quadratic", 2), ("taylor", 1), ("taylor", 2), ("taylor", 3)]
@@ -53,55 +47,6 @@ def make_table(fmt: str, fn: str, method: str, order: int, fold: bool) -> PolyTa
     kw = dict(FORMATS[fmt])
     rng = kw.pop("ranges", RANGES)[fn]
     return build_table(fn, method, range_real=rng, fold=fold, order=order, **kw)
-
-
-def run_stream(dut, payloads) -> tuple[int, list]:
-    """Feed ``payloads`` to ``dut.i`` one per cycle; return ``(latency, outputs)``.
-
-    Asserts that the outputs leave one per cycle, back to back, as many as went in.
-    """
-    seen = []
-
-    async def bench(ctx):
-        for cycle in range(len(payloads) + dut.latency + 2):
-            if cycle < len(payloads):
-                ctx.set(dut.i.payload, payloads[cycle])
-            ctx.set(dut.i.valid, cycle < len(payloads))
-            _, _, valid, payload = await ctx.tick().sample(dut.o.valid, dut.o.payload)
-            if valid:
-                seen.append((cycle, payload))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    assert len(seen) == len(payloads)
-    first = seen[0][0]
-    assert [cycle for cycle, _ in seen] == list(range(first, first + len(payloads))), "output is not back to back"
-    return first, [payload for _, payload in seen]
-
-
-def write_verilog(component, path, name: str, monkeypatch) -> None:
-    """Write ``component`` as Verilog module ``name``, leaving out the constant ready of always-ready ports."""
-    monkeypatch.setenv("AMARANTH_USE_YOSYS", "builtin")
-    members = (Value.cast(value) for _, _, value in component.signature.flatten(component))
-    ports = [value for value in members if not isinstance(value, Const)]
-    path.write_text(verilog.convert(component, name=name, emit_src=False, ports=ports))
-
-
-class UnitBank(wiring.Component):
-    """Components side by side under one top; each one's ports keep its name as prefix."""
-
-    def __init__(self, units: dict):
-        self._units = units
-        super().__init__({name: Out(unit.signature) for name, unit in units.items()})
-
-    def elaborate(self, platform):
-        m = Module()
-        for name, unit in self._units.items():
-            m.submodules[name] = unit
-            wiring.connect(m, wiring.flipped(getattr(self, name)), unit)
-        return m
 
 
 def probe_codes(table: PolyTable, rng) -> np.ndarray:

@@ -8,8 +8,8 @@ import pytest
 from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
-from test_activation import SIMULATORS, run_stream, write_verilog
 
+from helpers import SIMULATORS, run_stream, write_verilog
 from lstm_hw.cell import ActivationTables, CellMath, cell_update
 from lstm_hw.config import parse_config
 from lstm_hw.generators.cell import CellUpdate

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
-from test_activation import SIMULATORS, UnitBank, write_verilog
 
-from lstm_hw.config import Config, parse_config
+from helpers import SIMULATORS, UnitBank, write_verilog
+from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import design_files
 from lstm_hw.weights import random_weights
