@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
+from lstm_hw.progress import Progress
 from lstm_hw.report import build_report
 
 CASES = {
@@ -33,12 +33,13 @@ def main() -> None:
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()
     previous = {r["case"]: r for r in json.loads(RESULTS.read_text())} if RESULTS.exists() else {}
+    progress = Progress()
     for name, overrides in CASES.items():
         if args.only and name not in args.only:
             continue
         t0 = time.perf_counter()
-        rep = build_report(build_design(parse_config(overrides)),
-                           progress=lambda stage: print(f"{name}: {stage}", file=sys.stderr, flush=True))
+        progress.stage(f"case {name}")
+        rep = build_report(build_design(parse_config(overrides)), progress=progress)
         previous[name] = {"case": name, "seconds": round(time.perf_counter() - t0), **rep}
         save([previous[n] for n in CASES if n in previous])  # after every case: the big one is slow
     rows = [previous[n] for n in CASES if n in previous]

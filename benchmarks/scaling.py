@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lstm_hw.compress import config_toml
+from lstm_hw.compression import config_toml
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 

@@ -43,7 +43,7 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 
-from lstm_hw.compress import config_toml
+from lstm_hw.compression import config_toml
 from lstm_hw.config import load_config, parse_config
 from lstm_hw.design import build_design
 from lstm_hw.report import throughput, verilog_digest

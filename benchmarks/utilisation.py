@@ -31,7 +31,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lstm_hw.compress import frac_for
+from lstm_hw.compression import frac_for
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
 from lstm_hw.emit import build_top, metadata

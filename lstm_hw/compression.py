@@ -1,12 +1,13 @@
 """From a trained model to a config and weights that ``lstm-hw generate`` takes.
 
-:func:`compress` loads a model (:mod:`lstm_hw.torch_io`), fills the model
-sizes into the given TOML, prunes every layer's ``[W_ih | W_hh]`` (and the
-dense head, at ``sparsity.head_density``) bank-balanced to the configured
+:func:`compress` reads a model (:mod:`lstm_hw.torch_io`), fills the model
+sizes into the given TOML, prunes each layer's ``W_ih`` and ``W_hh`` (and
+the dense head, at ``sparsity.head_density``) bank-balanced to the configured
 density, fine-tuning while it prunes when data is given
 (:mod:`lstm_hw.finetune`), picks the fraction bits of every fixed-point
-format the TOML leaves out, counts saturation on the data, and writes
-``weights.npz``, ``config.toml`` and ``report.json``, all or nothing.
+format the TOML leaves out, and counts saturation on the data.
+:func:`compress_files` writes the result as ``weights.npz``, ``config.toml``
+and ``report.json``, all or nothing.
 
 Fraction bits of a format the TOML leaves out (its width stays the default's):
 the most fraction bits whose range still holds the largest magnitude seen,
@@ -40,15 +41,15 @@ from typing import Callable
 
 import numpy as np
 
-from .config import Config, QuantConfig, parse_config
-from .data import load_data
+from .config import Config, QuantConfig, fit_config, parse_config, read_toml
+from .data import check_data, load_data
 from .errors import ConfigError, UsageError
 from .numerics import Fixed
 from .pruning import prune_matrix, prune_weights, pruned_matrices
 from .sparsity import bank_width, kept_per_bank, utilisation
-from .torch_io import import_torch, load_model
+from .torch_io import import_torch
 
-__all__ = ["compress", "fit_config", "frac_for", "saturation_count",
+__all__ = ["compress", "compress_files", "frac_for", "saturation_count",
            "config_toml", "npz_bytes"]
 
 
@@ -58,33 +59,6 @@ def _quant_keys() -> set[str]:
 
 
 # -- inputs ----------------------------------------------------------------------
-
-def _read_toml(path) -> dict:
-    if path is None:
-        return {}
-    path = Path(path)
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(str(path), "no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), f"cannot read: {e.__class__.__name__}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(str(path), f"invalid TOML: {e}") from None
-
-
-def fit_config(data: dict, sizes: dict, model_path: str = "the model") -> Config:
-    """``data`` (parsed TOML) with the model's sizes filled in; a size it states must match."""
-    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    model = data.setdefault("model", {})
-    if not isinstance(model, dict):
-        return parse_config(data)  # reports "model: must be a table"
-    for key in ("input_size", "hidden_size", "num_layers", "output_size"):
-        if key in model and model[key] != sizes[key]:
-            raise ConfigError(f"model.{key}", f"is {model[key]!r}, but {model_path} has {sizes[key]}")
-        model[key] = sizes[key]
-    return parse_config(data)
-
 
 # -- numbers ---------------------------------------------------------------------
 
@@ -224,24 +198,41 @@ def _density_report(config: Config, weights: dict, groups, model: dict) -> list[
     return out
 
 
-def compress(model_path, config_path=None, out_dir="compressed", data_path=None, *, epochs: int = 10,
-             lr: float = 1e-3, batch_size: int = 32, qat: bool = False, seed: int = 0, force: bool = False,
-             plots: bool = False, trust_model: bool = False, log: Callable[[str], None] = lambda line: None) -> dict:
-    """Prune, fine-tune (with data), choose formats and write ``out_dir``; returns the report.
+def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 32,
+             qat: bool = False, seed: int = 0, trust_model: bool = False,
+             log: Callable[[str], None] = lambda line: None,
+             progress=None) -> tuple[dict[str, np.ndarray], Config, dict]:
+    """``lstm_hw.compress``: prune (with ``data``, fine-tune while pruning) and choose formats.
 
-    ``plots`` also writes the sparsity pattern and weight histogram of every
-    layer (:func:`write_weight_plots`). ``trust_model`` lets a PyTorch file
-    that holds more than tensors be unpickled in full (:func:`~lstm_hw.torch_io.load_model`).
+    ``model`` is what :func:`lstm_hw.convert` takes (an ``nn.Module``, a
+    state_dict, a dict of NumPy arrays, or a path; ``trust_model`` lets a
+    PyTorch file that holds more than tensors be unpickled). ``config`` is a
+    TOML path or a dict shaped like the TOML, whose formats left out (or given
+    as ``{"bits": N}`` alone) are chosen here; a :class:`Config` states every
+    format, so none is chosen. ``data`` is ``(x, y)`` or an ``.npz`` path
+    holding them. Returns the pruned weights (PyTorch names), the config and
+    the report that ``lstm-hw compress`` writes as ``weights.npz``,
+    ``config.toml`` and ``report.json``. ``log`` gets the summary lines, and
+    ``progress`` (:mod:`lstm_hw.progress`) the fine-tuning epochs with their
+    time and the time left.
     """
-    from .emit import write_files
-    weights, sizes = load_model(model_path, trust_model=trust_model)
+    from .torch_io import read_model
+    model_name = str(model) if isinstance(model, (str, Path)) else "model"
+    weights, sizes = read_model(model, trust_model=trust_model, name=model_name)
     head = f", head {sizes['hidden_size']}->{sizes['output_size']}" if sizes["output_size"] else ""
-    log(f"model: {model_path} ({sizes['source']}): LSTM {sizes['input_size']}->{sizes['hidden_size']}, "
+    log(f"model: {model_name} ({sizes['source']}): LSTM {sizes['input_size']}->{sizes['hidden_size']}, "
         f"{sizes['num_layers']} layer(s){head}")
     notes = list(sizes["notes"])
     for note in notes:
         log(f"note: {note}")
-    raw = _read_toml(config_path)
+    if isinstance(config, Config):
+        raw = config.to_dict()
+    elif isinstance(config, dict):
+        raw = json.loads(json.dumps(config))  # a deep copy: the caller's dict is left alone
+    elif config is None or isinstance(config, (str, Path)):
+        raw = read_toml(config)
+    else:
+        raise UsageError(f"config: a Config, a dict or a TOML path, not a {type(config).__name__}")
     # A format given as { bits = N } alone: N bits, fraction bits chosen here.
     bits_only = {}
     for key, value in list(raw.get("quant", {}).items()):
@@ -251,18 +242,23 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
                 raise ConfigError(f"quant.{key}.bits", f"must be an integer between 2 and 24, got {bits!r}")
             bits_only[key] = bits
             del raw["quant"][key]
-    config = fit_config(raw, sizes, str(model_path))
+    config = fit_config(raw, sizes, model_name)
     raw_quant = raw.get("quant", {})
-    out = Path(out_dir)
-    if out.is_dir() and any(out.iterdir()) and not force:  # refuse before the slow part
-        raise UsageError(f"{out}: directory is not empty (use --force to overwrite)")
     if epochs < 0:
         raise UsageError(f"epochs must be at least 0, got {epochs}")
 
     x = y = kind = None
-    if data_path is not None:
-        x, y, kind = load_data(data_path, sizes)
-        log(f"data: {data_path}: {x.shape[0]} sequences of {x.shape[1]} steps, loss {kind}")
+    data_name = None
+    if data is not None:
+        if isinstance(data, (str, Path)):
+            data_name = str(data)
+            x, y, kind = load_data(data, sizes)
+        elif isinstance(data, (tuple, list)) and len(data) == 2:
+            data_name = "data"
+            x, y, kind = check_data(*data, sizes, data_name)
+        else:
+            raise UsageError(f"data: an (x, y) pair or an .npz path, not a {type(data).__name__}")
+        log(f"data: {data_name}: {x.shape[0]} sequences of {x.shape[1]} steps, loss {kind}")
         import_torch("fine-tuning with --data")
 
     groups = _prune_groups(config)
@@ -308,7 +304,7 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
         pgroups = [ft.PruneGroup(names, density, lambda w, d: prune_matrix(w, banks, d, pattern)[0])
                    for names, density in groups]
         res = ft.finetune(weights, x, y, kind, pgroups, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                          log=log, **formats)
+                          progress=progress, **formats)
         pruned, schedule = res.weights, res.densities
         losses["epochs"] = res.losses
         losses["pruned_float"] = ft.evaluate_loss(pruned, x, y, kind)
@@ -358,10 +354,10 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
         + ("" if x is not None else " (weights only: no data)"))
 
     report = {
-        "model": {"path": str(model_path), "source": sizes["source"], "batch_first": sizes["batch_first"],
+        "model": {"path": model_name, "source": sizes["source"], "batch_first": sizes["batch_first"],
                   **{k: sizes[k] for k in ("input_size", "hidden_size", "num_layers", "output_size")}},
         "notes": notes,
-        "data": None if x is None else {"path": str(data_path), "sequences": int(x.shape[0]),
+        "data": None if x is None else {"path": data_name, "sequences": int(x.shape[0]),
                                         "steps": int(x.shape[1]), "loss": kind},
         "finetune": None if x is None else {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
                                             "qat": qat, "density_schedule": schedule},
@@ -387,9 +383,24 @@ def compress(model_path, config_path=None, out_dir="compressed", data_path=None,
         if losses:
             log(f"loss: dense {losses['dense_float']:.6g} -> pruned {losses['pruned_float']:.6g} (float)")
 
-    comments = {f"quant.{k}": f"chosen: {v['rule']}: {v['max_abs']:.4g}" for k, v in chosen.items()
-                if "max_abs" in v}
-    header = (f"Written by lstm-hw compress from {Path(model_path).name}; see report.json.\n"
+    return pruned, config, report
+
+
+def compress_files(model, config=None, out_dir="compressed", data=None, *, force: bool = False,
+                   plots: bool = False, log: Callable[[str], None] = lambda line: None, **options) -> dict:
+    """``lstm-hw compress``: :func:`compress`, written as ``weights.npz``, ``config.toml`` and ``report.json``.
+
+    All or nothing into ``out_dir``, which must be empty unless ``force``.
+    ``plots`` also writes the sparsity pattern and weight histogram of every
+    layer (:func:`write_weight_plots`). Returns the report.
+    """
+    from .emit import check_output_dir, write_files
+    out = check_output_dir(out_dir, force=force)  # before the slow part
+    pruned, config, report = compress(model, config, data, log=log, **options)
+    comments = {f"quant.{k}": f"chosen: {v['rule']}: {v['max_abs']:.4g}" for k, v in report["formats"].items()
+                if v["source"] == "chosen"}
+    source = Path(model).name if isinstance(model, (str, Path)) else "a model in memory"
+    header = (f"Written by lstm-hw compress from {source}; see report.json.\n"
               f"lstm-hw generate config.toml -w weights.npz")
     files = {
         "weights.npz": npz_bytes(pruned),

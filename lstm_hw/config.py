@@ -21,7 +21,7 @@ from .parts import board, parse_part
 
 __all__ = [
     "ModelConfig", "QuantConfig", "SparsityConfig", "ActivationConfig",
-    "HardwareConfig", "Config", "load_config", "parse_config", "DEFAULT_TOML",
+    "HardwareConfig", "Config", "load_config", "parse_config", "read_toml", "fit_config", "DEFAULT_TOML",
 ]
 
 SPARSITY_PATTERNS = ("bank_balanced", "unstructured")
@@ -113,6 +113,11 @@ class Config:
     def __post_init__(self):
         _check_config(self)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        """A config from a mapping shaped like the TOML file (``{"model": {"hidden_size": 32}, ...}``)."""
+        return parse_config(data)
+
     @property
     def macs(self) -> int:
         return self.sparsity.banks * self.hardware.rows
@@ -192,19 +197,34 @@ mac_chain = 4                            # DSP48E1s summing through their post-a
 
 def load_config(path: str | Path | None) -> Config:
     """Read and validate a TOML file; ``None`` gives the embedded default."""
+    return parse_config(read_toml(path))
+
+
+def read_toml(path) -> dict:
+    """The TOML file at ``path`` as a dict (``{}`` for ``None``), or a one-line :class:`ConfigError`."""
     if path is None:
-        return Config()
+        return {}
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(str(path), "no such file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(str(path), f"cannot read: {e.__class__.__name__}") from None
-    try:
-        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(str(path), f"invalid TOML: {e}") from None
+
+
+def fit_config(data: dict, sizes: dict, model_path: str = "the model") -> Config:
+    """``data`` (parsed TOML) with the model's sizes filled in; a size it states must match."""
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    model = data.setdefault("model", {})
+    if not isinstance(model, dict):
+        return parse_config(data)  # reports "model: must be a table"
+    for key in ("input_size", "hidden_size", "num_layers", "output_size"):
+        if key in model and model[key] != sizes[key]:
+            raise ConfigError(f"model.{key}", f"is {model[key]!r}, but {model_path} has {sizes[key]}")
+        model[key] = sizes[key]
     return parse_config(data)
 
 

@@ -20,10 +20,10 @@ from . import __version__
 from .design import Design
 from .errors import UsageError
 from .parts import board, parse_part
-from .verilog_files import block_rom_files, split_modules
+from .verilog_files import block_rom_files, is_data_file, is_module_file, split_modules
 
 __all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
-           "write_files"]
+           "write_files", "check_output_dir", "previous_sources"]
 
 
 def build_top(design: Design):
@@ -235,17 +235,26 @@ def _board_xdc(b, common: dict, clock_mhz: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_files(out_dir: str | Path, files: dict[str, bytes], *, force: bool = False) -> list[Path]:
-    """Write ``files`` into ``out_dir``; refuse a non-empty directory unless ``force``.
+def check_output_dir(out_dir: str | Path, *, force: bool = False) -> Path:
+    """``out_dir`` as a Path, if it can take new files: refuse a file, or a folder that holds files unless ``force``.
 
-    Each file goes to a temporary name first and is renamed into place, so a
-    failure leaves no partial file, and existing files are only replaced whole.
+    Called before slow work too, so that a refusal comes at once.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"{out}: directory is not empty (use --force to overwrite)")
+    return out
+
+
+def write_files(out_dir: str | Path, files: dict[str, bytes], *, force: bool = False) -> list[Path]:
+    """Write ``files`` into ``out_dir``; refuse a non-empty directory unless ``force``.
+
+    Each file goes to a temporary name first and is renamed into place, so a
+    failure leaves no partial file, and existing files are only replaced whole.
+    """
+    out = check_output_dir(out_dir, force=force)
     try:
         out.mkdir(parents=True, exist_ok=True)
         staged = []
@@ -264,3 +273,18 @@ def write_files(out_dir: str | Path, files: dict[str, bytes], *, force: bool = F
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give what open() would have
         os.replace(tmp, final)
     return [final for _, final in staged]
+
+
+def previous_sources(out: Path, top: str) -> set[str]:
+    """The sources (Verilog and ``.mem``) an earlier generation of ``top`` listed in ``out/<top>.json``, if sound.
+
+    Only names of the form ``<top>.v``, ``<top>__<path>.v`` or ``<top>__<path>.mem`` count,
+    so nothing but this generator's own output is ever replaced or removed.
+    """
+    try:
+        sources = json.loads((Path(out) / f"{top}.json").read_text("utf-8"))["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    if not isinstance(sources, list):
+        return set()
+    return {s for s in sources if isinstance(s, str) and (is_module_file(s, top) or is_data_file(s, top))}

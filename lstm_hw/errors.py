@@ -1,8 +1,25 @@
-"""Errors that the command line reports as one line and exit code 2."""
+"""Errors that the command line reports as one line, each class with its exit code.
+
+====  ==========================================================================
+code  meaning
+====  ==========================================================================
+0     success
+1     a check failed: the RTL differs from the golden model, the design does
+      not fit its part (:class:`CheckFailed`)
+2     bad input: a config, weights, model or data file, an option
+      (:class:`ConfigError`, :class:`UsageError`, any other :class:`LstmHwError`)
+3     a tool failed or is missing: Yosys, Verilator, Icarus (:class:`ToolError`)
+====  ==========================================================================
+"""
+
+__all__ = ["LstmHwError", "ConfigError", "UsageError", "CheckFailed", "SimulationMismatch", "DesignDoesNotFit",
+           "ToolError", "EXIT_CODES"]
 
 
 class LstmHwError(Exception):
     """Base of every user-facing error: its message is one line."""
+
+    exit_code = 2
 
 
 class ConfigError(LstmHwError):
@@ -15,4 +32,29 @@ class ConfigError(LstmHwError):
 
 
 class UsageError(LstmHwError):
-    """A command was asked for something it cannot do (missing tool, bad file, ...)."""
+    """A command was asked for something it cannot do (bad file, bad option, ...)."""
+
+
+class CheckFailed(LstmHwError):
+    """A check the user asked for failed."""
+
+    exit_code = 1
+
+
+class SimulationMismatch(CheckFailed):
+    """The generated Verilog's outputs differ from the golden model's (or its ``tlast`` is misplaced)."""
+
+
+class DesignDoesNotFit(CheckFailed):
+    """The synthesized design needs more of a resource than its part has."""
+
+
+class ToolError(UsageError):
+    """An external tool (Yosys, Verilator, Icarus) is missing or failed."""
+
+    exit_code = 3
+
+
+#: Exit codes of the command line, documented in README.
+EXIT_CODES = {0: "success", 1: "a check failed (RTL mismatch, design does not fit)", 2: "bad input",
+              3: "a tool failed or is missing (Yosys, Verilator, Icarus)"}

@@ -29,7 +29,7 @@ from .design import build_design
 from .errors import UsageError
 from .golden import float_lstm, run_golden_real
 
-__all__ = ["load_data", "score", "evaluate"]
+__all__ = ["load_data", "score", "evaluate", "density_configs", "density_sweep", "write_plots"]
 
 
 def load_data(path: str | Path, config: Config) -> tuple[np.ndarray, np.ndarray]:
@@ -57,25 +57,77 @@ def _dense(config: Config) -> Config:
 
 def evaluate(config: Config, weights: dict, x: np.ndarray, y: np.ndarray, *, original: dict | None = None,
              rtl: str | None = None, rtl_samples: int = 32, build_dir: str | Path | None = None,
-             progress=lambda stage: None) -> dict:
-    """Score every stage; see the module docstring. ``progress`` gets each stage's name as it starts."""
+             progress=None) -> dict:
+    """Score every stage; see the module docstring. ``progress`` (:mod:`lstm_hw.progress`) is told each
+    stage as it starts, and the simulation's build and timesteps with ``rtl``."""
+    from .progress import stage
+
+    def say(name):
+        stage(progress, f"evaluate: {name}")
+
     results = {}
-    progress("float")
+    say("float")
     results["float"] = score(float_lstm(build_design(_dense(config), original or weights), x), y)
-    progress("pruned_float")
+    say("pruned_float")
     design = build_design(config, weights)
     results["pruned_float"] = score(float_lstm(design, x), y)
-    progress("golden")
+    say("golden")
     golden = run_golden_real(design, x)
     results["golden"] = score(golden, y)
     if rtl is not None:
         from .sim.top import simulate_top
         n = max(1, min(rtl_samples, x.shape[0]))
-        progress(f"rtl ({rtl}, {n} sequences)")
+        say(f"rtl ({rtl}, {n} sequences)")
         import tempfile
         with tempfile.TemporaryDirectory(prefix="lstm-hw-eval-") as tmp:
-            res = simulate_top(design, design.io_format.quantize(x[:n]), sim=rtl, build_dir=build_dir or tmp)
+            res = simulate_top(design, design.io_format.quantize(x[:n]), sim=rtl, build_dir=build_dir or tmp,
+                               progress=progress)
         out = design.output_format.to_real(res.output)
         results["rtl"] = {**score(out, y[:n]), "samples": n, "mismatches_vs_golden": int(res.mismatches),
                           "golden_on_same_samples": score(golden[:n], y[:n])}
     return results
+
+
+def density_configs(config: Config, densities) -> list[Config]:
+    """``config`` at each density (a list, or a string of comma-separated numbers), checked before any work."""
+    from .errors import LstmHwError
+    if isinstance(densities, str):
+        try:
+            densities = [float(d) for d in densities.split(",")]
+        except ValueError:
+            raise UsageError(f"--densities: expected numbers separated by commas, got {densities!r}") from None
+    out = []
+    for d in densities:
+        try:
+            out.append(replace(config, sparsity=replace(config.sparsity, density=d)))
+        except LstmHwError as e:
+            raise UsageError(f"--densities: {d:g}: {e}") from None
+    return out
+
+
+def density_sweep(configs: list[Config], weights: dict, x, y, *, original: dict | None = None,
+                  progress=None) -> list[dict]:
+    """The weights pruned one-shot to each config's density: float, pruned float and golden scores."""
+    from .progress import steps
+    rows = []
+    with steps(progress, "density sweep", len(configs), "density") as done:
+        for config in configs:
+            r = evaluate(config, weights, x, y, original=original)
+            metric = "accuracy" if "accuracy" in r["golden"] else "mse"
+            rows.append({"density": config.sparsity.density, "weight_bits": config.quant.weight.bits,
+                         "metric": metric, **{k: r[k][metric] for k in ("float", "pruned_float", "golden")}})
+            done(len(rows))
+    return rows
+
+
+def write_plots(config: Config, weights: dict, out_dir, sweep: list[dict] | None = None) -> list[Path]:
+    """Each matrix's sparsity pattern and weight histogram as pruned, and accuracy against the sweep's densities."""
+    from .compression import write_weight_plots
+    from .plots import plot_accuracy_vs_density
+    from .pruning import prune_weights
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    written = write_weight_plots(config, prune_weights(weights, config), out_dir)
+    if sweep and sweep[0]["metric"] == "accuracy":
+        written.append(plot_accuracy_vs_density(sweep, Path(out_dir) / "accuracy_vs_density.png",
+                                                title="Accuracy against density (one-shot pruning)"))
+    return written

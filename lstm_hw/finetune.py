@@ -24,6 +24,7 @@ Runs in float64 on the CPU, seeded: the same inputs give the same weights.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -198,12 +199,14 @@ def _split(matrix: np.ndarray, weights, group: PruneGroup) -> dict[str, np.ndarr
 def finetune(weights: dict[str, np.ndarray], x, y, kind: str, groups: list[PruneGroup], *, epochs: int,
              lr: float = 1e-3, batch_size: int = 32, seed: int = 0, weight_format: Fixed | None = None,
              bias_format: Fixed | None = None, activation_format: Fixed | None = None,
-             log: Callable[[str], None] | None = None) -> FinetuneResult:
+             progress=None) -> FinetuneResult:
     """Train ``epochs`` epochs of Adam while pruning ``groups`` to their densities (cubic schedule).
 
-    ``x`` and ``y`` as checked by :func:`lstm_hw.compress.check_data`, ``kind`` its loss. With
-    ``epochs = 0`` the groups are pruned at once and nothing is trained.
+    ``x`` and ``y`` as checked by :func:`lstm_hw.data.check_data`, ``kind`` its loss. With
+    ``epochs = 0`` the groups are pruned at once and nothing is trained. Each epoch's
+    density, loss, time and the time left go to ``progress`` (:mod:`lstm_hw.progress`).
     """
+    from .progress import stage, steps
     masks = {n: np.ones(weights[n].shape, dtype=bool) for g in groups for n in g.names}
     result = FinetuneResult(weights={}, masks=masks)
 
@@ -228,25 +231,30 @@ def finetune(weights: dict[str, np.ndarray], x, y, kind: str, groups: list[Prune
             xt, yt = torch.tensor(x), torch.tensor(y)
             opt = torch.optim.Adam(model.parameters(), lr=lr)
             order = torch.Generator().manual_seed(seed)
-            for epoch in range(epochs):
-                fraction = {g.names: cubic_density(epoch, epochs, g.density) for g in groups}
-                update_masks(model, lambda g: fraction[g.names])
-                total, count = 0.0, 0
-                for idx in torch.randperm(len(xt), generator=order).split(batch_size):
-                    opt.zero_grad()
-                    loss = _loss(model(xt[idx]), yt[idx], kind)
-                    loss.backward()
-                    for n, m in masks.items():
-                        model.weight(n).grad.mul_(torch.from_numpy(m.astype(np.float64)))
-                    opt.step()
-                    apply_masks(model)
-                    total += loss.item() * len(idx)
-                    count += len(idx)
-                result.losses.append(total / count)
-                result.densities.append(min(fraction.values()) if fraction else 1.0)
-                if log:
+            start = time.perf_counter()
+            with steps(progress, "fine-tune", epochs, "epoch") as done:
+                for epoch in range(epochs):
+                    fraction = {g.names: cubic_density(epoch, epochs, g.density) for g in groups}
+                    update_masks(model, lambda g: fraction[g.names])
+                    total, count = 0.0, 0
+                    for idx in torch.randperm(len(xt), generator=order).split(batch_size):
+                        opt.zero_grad()
+                        loss = _loss(model(xt[idx]), yt[idx], kind)
+                        loss.backward()
+                        for n, m in masks.items():
+                            model.weight(n).grad.mul_(torch.from_numpy(m.astype(np.float64)))
+                        opt.step()
+                        apply_masks(model)
+                        total += loss.item() * len(idx)
+                        count += len(idx)
+                    result.losses.append(total / count)
+                    result.densities.append(min(fraction.values()) if fraction else 1.0)
+                    done(epoch + 1)
+                    spent = time.perf_counter() - start
                     shown = ", ".join(f"{d:.3f}" for d in dict.fromkeys(fraction.values()))
-                    log(f"epoch {epoch + 1}/{epochs}: density {shown or '1'}, loss {result.losses[-1]:.6g}")
+                    stage(progress, f"epoch {epoch + 1}/{epochs}: density {shown or '1'}, loss "
+                                    f"{result.losses[-1]:.6g}, {spent:.1f} s, ETA "
+                                    f"{spent / (epoch + 1) * (epochs - epoch - 1):.1f} s")
             # the last epochs ran at the final density already; this only makes sure of it
             update_masks(model, lambda g: g.density)
     result.weights = model.to_weights()

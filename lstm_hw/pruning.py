@@ -31,8 +31,9 @@ from .config import Config
 from .errors import ConfigError
 from .sparsity import bank_loads, bank_width, kept_per_bank, prune_bank_balanced, prune_unstructured
 
-__all__ = ["prune", "prune_matrix", "prune_weights", "pruned_matrices", "pruned_with_slots", "MatrixPruning", "pruning_summary", "pruning_lines",
-           "check_strict", "warn_pruning", "WeightsPrunedWarning", "NonConformingWeightsWarning"]
+__all__ = ["prune", "prune_matrix", "prune_weights", "pruned_matrices", "pruned_with_slots", "MatrixPruning",
+           "pruning_summary", "pruning_lines", "check_strict", "warn_pruning", "WeightsPrunedWarning",
+           "NonConformingWeightsWarning"]
 
 
 class WeightsPrunedWarning(UserWarning):

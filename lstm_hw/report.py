@@ -119,13 +119,18 @@ def verilog_digest(sources: dict[str, bytes]) -> str:
     return h.hexdigest()
 
 
-def build_report(design: Design, *, yosys: str | None = None, progress=None, keep_dir: str | Path | None = None) -> dict:
-    """Generate, synthesize and analyse ``design``; every figure as a JSON-ready dict.
+def build_report(design: Design, *, yosys: str | None = None, progress=None, keep_dir: str | Path | None = None,
+                 files: dict[str, bytes] | None = None) -> dict:
+    """Generate (unless ``files`` holds the design's files already), synthesize and analyse ``design``.
 
-    ``progress(stage)`` is called as each stage starts: generate, synthesize, analyse.
+    Every figure comes as a JSON-ready dict. ``progress`` (:mod:`lstm_hw.progress`)
+    is told each stage as it starts: generate, synthesize (and each Yosys pass), analyse.
     """
     from .emit import design_files, write_files
-    say = progress or (lambda stage: None)
+    from .progress import stage
+
+    def say(name):
+        stage(progress, name)
     config = design.config
     part = parse_part(config.hardware.part)
     command = synth.find_yosys(yosys)      # fail before the slow part
@@ -133,13 +138,13 @@ def build_report(design: Design, *, yosys: str | None = None, progress=None, kee
     top = config.hardware.top
 
     say("generate")
-    files = design_files(design)
+    files = files if files is not None else design_files(design)
     meta = json.loads(files[f"{top}.json"])
     with tempfile.TemporaryDirectory(prefix="lstm-hw-report-") as tmp:
         work = Path(keep_dir) if keep_dir else Path(tmp)
         write_files(work, files, force=True)
         say(f"synthesize: {command[-1]} ({version.split(' (')[0]}), synth_xilinx")
-        netlist = synth.synthesize(meta["sources"], top, work, command)
+        netlist = synth.synthesize(meta["sources"], top, work, command, progress=progress)
 
     say("analyse")
     counts = synth.resource_counts(netlist)

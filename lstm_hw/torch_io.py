@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import numpy as np
 from .errors import ConfigError, UsageError
 from .onnx_io import read_onnx
 
-__all__ = ["import_torch", "load_model", "model_sizes"]
+__all__ = ["import_torch", "load_model", "read_model", "model_sizes"]
 
 _LSTM_KEY = re.compile(r"^(?:(?P<prefix>.*)\.)?(?P<kind>weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)"
                        r"_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
@@ -81,7 +82,29 @@ def load_model(path: str | Path, *, trust_model: bool = False) -> tuple[dict[str
             source = "module"
         else:
             raw, batch_first, source = _state_dict(obj, path), None, "state_dict"
-    weights = _canonical(raw, path, notes)
+    return _finish(raw, path, notes, batch_first, source)
+
+
+def read_model(model, *, trust_model: bool = False, name: str = "model") -> tuple[dict[str, np.ndarray], dict]:
+    """:func:`load_model` for a model in memory too: an ``nn.Module`` holding one ``nn.LSTM`` (and
+    optionally one ``nn.Linear`` head), whatever its class; a ``state_dict`` or checkpoint dict of tensors;
+    a dict of NumPy arrays with PyTorch's names; or a path. ``name`` stands for the model in messages.
+    """
+    if isinstance(model, (str, Path)):
+        return load_model(model, trust_model=trust_model)
+    notes: list[str] = []
+    torch = sys.modules.get("torch")  # a tensor or a module in memory means torch is imported already
+    if torch is not None and isinstance(model, torch.nn.Module):
+        raw, batch_first = _from_module(model, name, notes)
+        return _finish(raw, name, notes, batch_first, "module")
+    if isinstance(model, dict):
+        return _finish(_state_dict(model, name), name, notes, None, "state_dict")
+    raise ConfigError(name, f"is a {type(model).__name__}: give an nn.Module, a state_dict, a dict of NumPy "
+                            "arrays with PyTorch's names, or a .pt, .pth, .npz or .onnx path")
+
+
+def _finish(raw: dict, where, notes: list[str], batch_first, source: str) -> tuple[dict[str, np.ndarray], dict]:
+    weights = _canonical(raw, where, notes)
     sizes = model_sizes(weights)
     sizes.update(batch_first=batch_first, source=source, notes=notes)
     return weights, sizes
@@ -147,8 +170,9 @@ def _is_module(obj) -> bool:
     return isinstance(obj, torch.nn.Module)
 
 
-def _state_dict(obj, path: Path) -> dict[str, np.ndarray]:
-    torch = import_torch("reading a PyTorch model")
+def _state_dict(obj, path) -> dict[str, np.ndarray]:
+    """The arrays of a state_dict (or a checkpoint dict holding one) of tensors or NumPy arrays."""
+    torch = sys.modules.get("torch")
     if isinstance(obj, dict):
         for key in _CHECKPOINT_KEYS:
             if isinstance(obj.get(key), dict):
@@ -158,10 +182,13 @@ def _state_dict(obj, path: Path) -> dict[str, np.ndarray]:
         raise ConfigError(str(path), f"holds a {type(obj).__name__}, not an nn.Module or a state_dict")
     out = {}
     for key, value in obj.items():
-        if not isinstance(value, torch.Tensor):
+        if isinstance(value, np.ndarray):
+            out[str(key)] = value
+        elif torch is not None and isinstance(value, torch.Tensor):
+            out[str(key)] = value.detach().cpu().numpy()
+        else:
             raise ConfigError(f"{path}:{key}", f"is a {type(value).__name__}, not a tensor "
                                                "(expected a state_dict)")
-        out[str(key)] = value.detach().cpu().numpy()
     return out
 
 

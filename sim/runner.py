@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import NoReturn
 
 from cocotb_tools.runner import get_results, get_runner
 
-from lstm_hw.errors import LstmHwError, UsageError
+from lstm_hw.errors import ToolError, UsageError
+from lstm_hw.progress import follow, stage
+from lstm_hw.progress import steps as progress_steps
 from lstm_hw.tools import check_simulator, ensure_simulators_on_path
 from lstm_hw.verilog_files import hdl_sources
 
@@ -34,6 +37,8 @@ def run_cocotb(
     env: dict[str, str] | None = None,
     waves: bool = False,
     testcase: str | None = None,
+    progress=None,
+    steps: tuple[Path, int, str] | None = None,
 ) -> tuple[int, int]:
     """Build the Verilog of `sources` under sim ("icarus" or "verilator") in build_dir, run cocotb test module
     `test_module` (a dotted import name, e.g. "lstm_hw.sim.tb_top") against `toplevel`.
@@ -49,11 +54,15 @@ def run_cocotb(
     name (comma-separated). The build and run logs go to ``build.log`` and
     ``test.log`` in *build_dir*, the results to ``results.xml``; nothing is printed
     unless the run ends without results, when the log's tail goes to stderr and
-    :class:`LstmHwError` is raised. A run in which no test ran (e.g. *testcase*
+    :class:`ToolError` is raised. A run in which no test ran (e.g. *testcase*
     matched none), or whose simulator exits with an error although every test
-    passed, raises :class:`LstmHwError` the same way.
+    passed, raises :class:`ToolError` the same way.
     Use a separate *build_dir* per call: calls share nothing else, so they may run
     in parallel processes.
+
+    *progress* (:mod:`lstm_hw.progress`) is told the build's phases as its log
+    shows them and the run's start; with *steps* = ``(file, total, unit)``, the
+    bench appends ``done`` counts to *file* and the run shows them out of *total*.
     """
     if sim not in SIMULATORS:
         raise UsageError(f"unknown simulator {sim!r}: choose 'icarus' or 'verilator'")
@@ -74,17 +83,19 @@ def run_cocotb(
     results_xml = build_dir / "results.xml"
 
     runner = get_runner(sim)
+    stage(progress, f"build: {sim}")
     try:
-        runner.build(
-            sources=[Path(source).resolve() for source in hdl_sources(sources)],
-            hdl_toplevel=toplevel,
-            build_args=VERILATOR_BUILD_ARGS if sim == "verilator" else [],
-            build_dir=build_dir,
-            always=True,
-            timescale=TIMESCALE,
-            waves=waves,
-            log_file=build_log,
-        )
+        with follow(build_log, _build_phases(progress)) if progress is not None else nullcontext():
+            runner.build(
+                sources=[Path(source).resolve() for source in hdl_sources(sources)],
+                hdl_toplevel=toplevel,
+                build_args=VERILATOR_BUILD_ARGS if sim == "verilator" else [],
+                build_dir=build_dir,
+                always=True,
+                timescale=TIMESCALE,
+                waves=waves,
+                log_file=build_log,
+            )
     except RuntimeError as exc:
         _raise_with_log(f"{sim} build of {toplevel} failed ({exc})", build_log)
 
@@ -92,19 +103,25 @@ def run_cocotb(
     # RuntimeError when the simulator exits non-zero; either way results.xml, if
     # written, is the account of what ran.
     simulator_error: str | None = None
+    stage(progress, f"run: {sim}")
+    watch = nullcontext(lambda done: None)
+    if steps is not None:
+        steps[0].unlink(missing_ok=True)
+        watch = progress_steps(progress, "simulate", steps[1], steps[2])
     try:
-        runner.test(
-            test_module=test_module,
-            hdl_toplevel=toplevel,
-            testcase=testcase,
-            extra_env=env or {},
-            waves=waves,
-            build_dir=build_dir,
-            test_dir=build_dir,
-            results_xml=str(results_xml),
-            timescale=TIMESCALE,
-            log_file=test_log,
-        )
+        with watch as update, (follow(steps[0], _counts(update)) if steps is not None else nullcontext()):
+            runner.test(
+                test_module=test_module,
+                hdl_toplevel=toplevel,
+                testcase=testcase,
+                extra_env=env or {},
+                waves=waves,
+                build_dir=build_dir,
+                test_dir=build_dir,
+                results_xml=str(results_xml),
+                timescale=TIMESCALE,
+                log_file=test_log,
+            )
     except RuntimeError as exc:
         simulator_error = str(exc)
     except SystemExit:
@@ -120,9 +137,36 @@ def run_cocotb(
     return tests_run, tests_failed
 
 
+def _build_phases(progress):
+    """A build-log callback that tells ``progress`` when Verilator's C++ compile and link start."""
+    seen = set()
+
+    def on_line(line: str) -> None:
+        if line.startswith("- V e r i l a t i o n   R e p o r t"):
+            phase = "build: verilated"
+        elif line.startswith("make: Entering directory"):
+            phase = "build: compile C++ (make)"
+        elif line.startswith("c++ ") and " -o " in line:
+            phase = "build: link"
+        else:
+            return
+        if phase not in seen:
+            seen.add(phase)
+            progress.stage(phase)
+    return on_line
+
+
+def _counts(update):
+    """A progress-file callback: each line is the count done so far."""
+    def on_line(line: str) -> None:
+        if line.strip().isdigit():
+            update(int(line))
+    return on_line
+
+
 def _raise_with_log(message: str, log: Path) -> NoReturn:
-    """Copy the tail of *log* to stderr and raise :class:`LstmHwError` with *message*."""
+    """Copy the tail of *log* to stderr and raise :class:`ToolError` with *message*."""
     if log.is_file():
         tail = log.read_text(errors="replace").splitlines()[-_LOG_TAIL_LINES:]
         print(f"--- last lines of {log} ---", *tail, sep="\n", file=sys.stderr)
-    raise LstmHwError(f"{message}; see {log}")
+    raise ToolError(f"{message}; see {log}")

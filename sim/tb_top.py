@@ -9,6 +9,8 @@ Everything it needs comes through environment variables set by
 ``LSTM_HW_RESULT``    ``.json`` written here: per mode the output codes, mismatches, cycle stamps
 ``LSTM_HW_SEED``      the seed of every random idle and backpressure cycle
 ``LSTM_HW_MODES``     the flow modes, as :func:`lstm_hw.sim.flow.modes_to_json` writes them
+``LSTM_HW_PROGRESS``  optional: a file to which the output timesteps received so far are appended,
+                      a line at a time, at most about twice a second
 
 All sequences stream once per mode, in the given order, in one simulation
 without reset in between; the expectation is the same every time. Driver,
@@ -21,6 +23,7 @@ does any output beyond the expected ones.
 
 import json
 import os
+import time
 
 import cocotb
 import numpy as np
@@ -69,6 +72,9 @@ async def stream_sequences(dut):
 
     results, failures = [], []
     result_path = os.environ["LSTM_HW_RESULT"]
+    if os.environ.get("LSTM_HW_PROGRESS"):
+        cocotb.start_soon(report_progress(dut.aclk, monitor, beats_per_step(per_step, lanes),
+                                          os.environ["LSTM_HW_PROGRESS"]))
     for index, mode in enumerate(modes):
         idle.set(mode.idle, mode_rng(seed, index, 0))
         stall.set(mode.backpressure, mode_rng(seed, index, 1))
@@ -101,6 +107,9 @@ async def stream_sequences(dut):
                         "input_cycles": element_cycles(in_stamps.cycles[first_in:], n_in, lanes),
                         "output_cycles": element_cycles(out_stamps.cycles[first_out:first_out + n_beats],
                                                          per_step, lanes)})
+    if os.environ.get("LSTM_HW_PROGRESS"):
+        with open(os.environ["LSTM_HW_PROGRESS"], "a") as f:
+            f.write(f"{len(monitor.items) // beats_per_step(per_step, lanes)}\n")
     # Nothing may follow the last expected output.
     await ClockCycles(dut.aclk, 2 * period + 16)
     stray = len(monitor.items) - len(modes) * n_beats if len(results) == len(modes) else 0
@@ -116,3 +125,15 @@ async def stream_sequences(dut):
     for failure in failures:
         dut._log.error("%s", failure)
     assert not failures, f"{replay}:\n" + "\n".join(failures)
+
+
+async def report_progress(clk, monitor, beats_per_step: int, path: str, every: int = 256):
+    """Append the output timesteps received so far to ``path`` when they change, at most twice a second."""
+    shown, last = -1, 0.0
+    while True:
+        await ClockCycles(clk, every)
+        done = len(monitor.items) // beats_per_step
+        if done != shown and time.monotonic() - last >= 0.5:
+            with open(path, "a") as f:
+                f.write(f"{done}\n")
+            shown, last = done, time.monotonic()

@@ -11,8 +11,10 @@ import numpy as np
 
 from ..design import Design
 from ..emit import design_files, write_files
-from ..errors import LstmHwError
+from ..errors import SimulationMismatch, ToolError
 from ..golden import run_golden
+from ..progress import stage
+from ..tools import check_simulator, ensure_simulators_on_path
 from .flow import FlowMode, modes_to_json
 from .runner import run_cocotb
 
@@ -92,26 +94,32 @@ def emit_rtl(design: Design, build_dir: Path) -> tuple[Path, dict]:
 
 def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, seed: int = 1,
                  idle: float = 0.0, backpressure: float = 0.0, modes: Sequence[FlowMode] | None = None,
-                 waves: bool = False) -> SimResult:
+                 waves: bool = False, progress=None) -> SimResult:
     """Generate the design into ``build_dir``, stream ``x_codes`` ``(N, T, I)`` through it, compare.
 
     The sequences stream once per flow mode, in one simulation. *modes* = None
     runs one mode, ``given``, with *idle* and *backpressure*; with *modes*,
     those two must stay 0 (use :func:`lstm_hw.sim.flow.flow_modes` for the four
     standard modes). *seed* seeds every random cycle. A run that produced no
-    result, or in which a mode did not get all its outputs, raises
-    :class:`LstmHwError` naming the seed.
+    result raises :class:`~lstm_hw.errors.ToolError`, and one in which a mode
+    did not get all its outputs :class:`~lstm_hw.errors.SimulationMismatch`,
+    each naming the seed. *progress* (:mod:`lstm_hw.progress`) shows the
+    stages, the build's phases and the output timesteps simulated.
     """
     if modes is None:
         modes = (FlowMode("given", idle=idle, backpressure=backpressure),)
     elif idle or backpressure:
         raise ValueError("give either modes or idle/backpressure, not both")
     modes = tuple(modes)
-    build_dir = Path(build_dir)
+    ensure_simulators_on_path()
+    check_simulator(sim)  # a missing or unknown simulator is said before the slow part
+    build_dir = Path(build_dir).resolve()  # the bench runs in its own folder: every path it gets is absolute
     x = np.asarray(x_codes, dtype=np.int64)
     if x.ndim == 2:
         x = x[None]
+    stage(progress, "golden model")
     expected = run_golden(design, x)
+    stage(progress, "generate RTL")
     rtl, meta = emit_rtl(design, build_dir)
     name = design.config.hardware.top
     np.save(build_dir / "x.npy", x)
@@ -122,16 +130,19 @@ def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, se
         "LSTM_HW_META": str(rtl / f"{name}.json"), "LSTM_HW_X": str(build_dir / "x.npy"),
         "LSTM_HW_EXPECTED": str(build_dir / "expected.npy"), "LSTM_HW_RESULT": str(result_path),
         "LSTM_HW_SEED": str(seed), "LSTM_HW_MODES": modes_to_json(modes),
+        "LSTM_HW_PROGRESS": str(build_dir / "progress.txt"),
     }
+    steps = len(modes) * expected.shape[0] * expected.shape[1]   # output timesteps of every mode
     _, failed = run_cocotb(sim=sim, sources=[rtl / src for src in meta["sources"]], toplevel=name,
-                           test_module="lstm_hw.sim.tb_top", build_dir=build_dir / sim, env=env, waves=waves)
+                           test_module="lstm_hw.sim.tb_top", build_dir=build_dir / sim, env=env, waves=waves,
+                           progress=progress, steps=(build_dir / "progress.txt", steps, "timestep"))
     if not result_path.exists():
-        raise LstmHwError(f"simulation under {sim} (seed {seed}) produced no result "
+        raise ToolError(f"simulation under {sim} (seed {seed}) produced no result "
                           f"(see {build_dir / sim / 'test.log'})")
     res = json.loads(result_path.read_text())
     for item in res["modes"]:
         if item["timeout"]:
-            raise LstmHwError(f"simulation under {sim} (seed {seed}), mode {item['mode']}: only {item['received']} "
+            raise SimulationMismatch(f"simulation under {sim} (seed {seed}), mode {item['mode']}: only {item['received']} "
                               f"of {item['wanted']} output beats arrived (see {build_dir / sim / 'test.log'})")
     results = tuple(ModeResult(mode=mode, output=np.array(item["output"], dtype=np.int64).reshape(expected.shape),
                                mismatches=item["mismatches"], last_ok=item["last_ok"],

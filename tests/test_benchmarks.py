@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
 import measure  # noqa: E402
 import suite  # noqa: E402
-from lstm_hw.compress import config_toml  # noqa: E402
+from lstm_hw.compression import config_toml  # noqa: E402
 from lstm_hw.config import parse_config  # noqa: E402
 from lstm_hw.design import build_design  # noqa: E402
 

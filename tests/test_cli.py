@@ -11,7 +11,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -22,19 +21,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from helpers import SMALL_TOML, assert_one_line_error, invoke, write
 from lstm_hw.cli import main
 from lstm_hw.config import Config, load_config, parse_config
 from lstm_hw.parts import parse_part
 from lstm_hw.weights import expected_shapes, random_weights
-
-SMALL_TOML = """\
-[model]
-input_size = 3
-hidden_size = 4
-num_layers = 1
-[sparsity]
-banks = 2
-"""
 
 # Two layers, an activation width that is not a whole number of bytes, a
 # different top name, two row lanes and only the last timestep out.
@@ -57,23 +48,7 @@ clock_mhz = 125
 """
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
-
-def assert_one_line_error(result, *needles):
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    for needle in needles:
-        assert needle in lines[0], (needle, lines[0])
-    assert "Traceback" not in result.output
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
@@ -171,7 +146,13 @@ def test_generate_default_design(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = invoke("generate")
     assert result.exit_code == 0, result.output
-    assert result.stderr == ""
+    assert all(line.startswith("[") for line in result.stderr.splitlines()), result.stderr  # progress only
+    quiet = invoke("generate", "--quiet", "--force")
+    assert quiet.exit_code == 0 and quiet.stderr == ""
+
+    def timeless(text):
+        return re.sub(r"generated in [0-9.]+ s", "", text)
+    assert timeless(quiet.stdout) == timeless(result.stdout)
     meta = check_outputs(tmp_path / "out", Config())
     # Each layer's step, split into weight-issuing cycles and overhead, with the reason.
     lines = [line for line in result.output.splitlines() if line.startswith("layer ")]
@@ -605,7 +586,7 @@ def given_weight_lines(tmp_path):
 
 
 def command_args(command, tmp_path):
-    """Arguments that run ``command`` on small inputs; simulate's and report's stop past the design (bad x, no yosys)."""
+    """Arguments for ``command`` on small inputs; simulate and report stop past the design (bad x, no yosys)."""
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", rng.uniform(-1, 1, (2, 3, 3)))
     np.save(tmp_path / "x_bad.npy", rng.uniform(-1, 1, (2, 3, 5)))
@@ -614,7 +595,7 @@ def command_args(command, tmp_path):
             "golden": ["-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"],
             "simulate": ["--sim", "icarus", "-i", tmp_path / "x_bad.npy", "-o", tmp_path / "y.npy",
                          "--build-dir", tmp_path / "b"],
-            "evaluate": ["--data", tmp_path / "data.npz", "--json", tmp_path / "r.json"],
+            "evaluate": ["--data", tmp_path / "data.npz", "--plots", tmp_path / "pics"],
             "report": ["--yosys", tmp_path / "no-yosys"]}[command]
 
 
@@ -642,7 +623,7 @@ def test_strict_refuses_weights_the_hardware_changes(tmp_path, command):
     assert_one_line_error(result, f"{weights}:weight_", "strict refuses weights the hardware would change",
                           "lstm_hw.prune")
     assert result.stdout == ""
-    for name in ("out", "y.npy", "b", "r.json"):
+    for name in ("out", "y.npy", "b", "pics"):
         assert not (tmp_path / name).exists(), name
 
 
@@ -713,3 +694,36 @@ def test_npz_and_npy_inputs_never_unpickle(tmp_path):
         assert len(result.stderr.splitlines()) == 1 and not marker.exists(), args
     np.load(tmp_path / "x.npy", allow_pickle=True)
     assert marker.exists()  # the object was live: unpickled, its code runs
+
+
+# -- exit codes, one class each: 0 success, 1 a check failed, 2 bad input, 3 a tool failed or is missing ------
+
+def test_exit_codes_per_class(tmp_path, monkeypatch):
+    from lstm_hw import tools
+    from lstm_hw.sim import top
+    cfg = write(tmp_path / "c.toml", SMALL_TOML)
+    np.save(tmp_path / "x.npy", np.zeros((1, 2, 3)))
+    simulate = ("simulate", cfg, "--sim", "icarus", "-i", tmp_path / "x.npy")
+    assert invoke("golden", cfg, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy").exit_code == 0
+    assert_one_line_error(invoke("golden", write(tmp_path / "bad.toml", "[model]\nhidden_size = 0\n"),
+                                 "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"), "model.hidden_size")
+
+    monkeypatch.setattr(tools, "_which", lambda program: None)  # as if Icarus were not installed
+    missing = invoke(*simulate)
+    assert missing.exit_code == 3, missing.output
+    assert missing.stderr.splitlines() == [f"error: iverilog not found: {tools._ICARUS_HINT}"]
+    monkeypatch.undo()
+
+    def differs(design, codes, **_):  # a simulator whose last word is off by one
+        expected = top.run_golden(design, codes)
+        output = expected.copy()
+        output.flat[-1] += 1
+        mode = top.ModeResult(mode=top.FlowMode("given"), output=output, mismatches=1, last_ok=True,
+                              input_cycles=[], output_cycles=[])
+        return top.SimResult(sim="icarus", seed=1, expected=expected, modes=(mode,), failed_checks=0,
+                             protocol_violations=0, stray_outputs=0, meta={})
+
+    monkeypatch.setattr(top, "simulate_top", differs)
+    mismatch = invoke(*simulate)
+    assert mismatch.exit_code == 1, mismatch.output
+    assert mismatch.stderr.splitlines()[-1] == "error: 1 outputs differ from the golden model"

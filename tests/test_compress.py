@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from lstm_hw.cli import main
-from lstm_hw.compress import compress, frac_for, saturation_count
+from lstm_hw.compression import compress_files, frac_for, saturation_count
 from lstm_hw.config import load_config
 from lstm_hw.design import build_design
 from lstm_hw.errors import ConfigError, UsageError
@@ -73,7 +73,7 @@ def test_without_data_prunes_exactly_per_bank(tmp_path):
     net, model = make_model(tmp_path, input_size=3, hidden=6, layers=2, head=2)
     toml = write(tmp_path / "c.toml", TOML + "head_density = 0.5\n")
     lines = []
-    compress(model, toml, tmp_path / "out", log=lines.append)
+    compress_files(model, toml, tmp_path / "out", log=lines.append)
     assert any("no data: prune and quantize only" in line for line in lines)
     cfg, weights, report = read_outputs(tmp_path / "out")
     assert (cfg.model.input_size, cfg.model.hidden_size, cfg.model.num_layers, cfg.model.output_size) == (3, 6, 2, 2)
@@ -101,7 +101,7 @@ def test_without_data_prunes_exactly_per_bank(tmp_path):
 def test_written_config_keeps_what_the_toml_says(tmp_path):
     _, model = make_model(tmp_path)
     toml = write(tmp_path / "c.toml", TOML + "[quant]\nweight = { bits = 6, frac = 3 }\n[hardware]\ntop = \"mine\"\n")
-    compress(model, toml, tmp_path / "out")
+    compress_files(model, toml, tmp_path / "out")
     cfg, _, report = read_outputs(tmp_path / "out")
     assert cfg.quant.weight == Fixed(6, 3) and cfg.hardware.top == "mine"
     assert report["formats"]["weight"]["source"] == "config"
@@ -117,7 +117,7 @@ def test_written_config_keeps_what_the_toml_says(tmp_path):
 def test_config_contradicting_the_model(tmp_path, toml, key):
     _, model = make_model(tmp_path)
     with pytest.raises(ConfigError, match="but .* has") as e:
-        compress(model, write(tmp_path / "c.toml", toml), tmp_path / "out")
+        compress_files(model, write(tmp_path / "c.toml", toml), tmp_path / "out")
     assert e.value.path == key
     assert not (tmp_path / "out").exists()
 
@@ -138,7 +138,7 @@ def test_finetune_is_reproducible_masked_and_helps(tmp_path):
     toml = write(tmp_path / "c.toml", "[sparsity]\nbanks = 2\ndensity = 0.3\n")
     runs = {}
     for name, epochs in (("a", 6), ("b", 6), ("oneshot", 0)):
-        runs[name] = compress(model, toml, tmp_path / name, tmp_path / "d.npz", epochs=epochs, lr=1e-2,
+        runs[name] = compress_files(model, toml, tmp_path / name, tmp_path / "d.npz", epochs=epochs, lr=1e-2,
                               batch_size=16, seed=3)
     for f in ("weights.npz", "config.toml"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
@@ -177,7 +177,7 @@ def test_golden_model_follows_torch(tmp_path):
     net, model = make_model(tmp_path, seed=5, input_size=3, hidden=6, layers=2, head=2)
     x, y = teacher_data(net, n=16, t=6, seed=1)
     np.savez(tmp_path / "d.npz", x=x, y=y)
-    compress(model, write(tmp_path / "c.toml", TOML), tmp_path / "out", tmp_path / "d.npz", epochs=2, seed=0)
+    compress_files(model, write(tmp_path / "c.toml", TOML), tmp_path / "out", tmp_path / "d.npz", epochs=2, seed=0)
     cfg, weights, report = read_outputs(tmp_path / "out")
     torch_net = Net(3, 6, 2, 2).double()
     torch_net.load_state_dict({**{f"lstm.{k}": torch.tensor(v) for k, v in weights.items() if "_l" in k},
@@ -201,7 +201,7 @@ def test_qat_and_classification_on_digits(tmp_path):
     y = digits.target[:200].astype(np.int64)
     np.savez(tmp_path / "d.npz", x=x, y=y)
     _, model = make_model(tmp_path, input_size=8, hidden=16, head=10)
-    report = compress(model, write(tmp_path / "c.toml", TOML), tmp_path / "out", tmp_path / "d.npz", epochs=4,
+    report = compress_files(model, write(tmp_path / "c.toml", TOML), tmp_path / "out", tmp_path / "d.npz", epochs=4,
                       lr=2e-2, qat=True)
     assert report["data"]["loss"] == "cross_entropy" and report["finetune"]["qat"]
     epochs = report["losses"]["epochs"]
@@ -223,13 +223,13 @@ def test_bad_data(tmp_path):
     _, model = make_model(tmp_path)
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 2, 5)), y=np.zeros(4, dtype=np.int64))
     with pytest.raises(UsageError, match=r"x must be real \(N, T, 3\)"):
-        compress(model, None, tmp_path / "out", tmp_path / "d.npz")
+        compress_files(model, None, tmp_path / "out", tmp_path / "d.npz")
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 2, 3)), y=np.zeros((4, 5)))
     with pytest.raises(UsageError, match="y must be integer labels"):
-        compress(model, None, tmp_path / "out", tmp_path / "d.npz")
+        compress_files(model, None, tmp_path / "out", tmp_path / "d.npz")
     np.savez(tmp_path / "d.npz", x=np.zeros((4, 2, 3)))
     with pytest.raises(UsageError, match="no array named y"):
-        compress(model, None, tmp_path / "out", tmp_path / "d.npz")
+        compress_files(model, None, tmp_path / "out", tmp_path / "d.npz")
 
 
 # -- command line -------------------------------------------------------------------
@@ -238,7 +238,9 @@ def invoke(*args):
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
-def test_cli_compress_then_generate_inputs(tmp_path):
+def test_cli_compress_then_generate_inputs(tmp_path, monkeypatch):
+    from lstm_hw import progress
+    monkeypatch.setattr(progress, "CLI_DELAY", 0.0)  # every stage line, however quick the run
     net, model = make_model(tmp_path)
     x, y = teacher_data(net, n=8, t=3)
     np.savez(tmp_path / "d.npz", x=x, y=y[:, -1])
@@ -246,8 +248,14 @@ def test_cli_compress_then_generate_inputs(tmp_path):
     r = invoke("compress", model, "--config", toml, "--data", tmp_path / "d.npz", "-o", tmp_path / "out",
                "--epochs", 2, "--seed", 1)
     assert r.exit_code == 0, r.output
-    for stage in ("model: ", "data: ", "epoch 1/2", "epoch 2/2", "formats: ", "saturation: ", "wrote ", "next: "):
+    for stage in ("model: ", "data: ", "formats: ", "saturation: ", "wrote ", "next: "):
         assert stage in r.stdout, stage
+    epochs = [line.split("] ", 1)[1] for line in r.stderr.splitlines() if "] epoch " in line]
+    assert [e.split(":")[0] for e in epochs] == ["epoch 1/2", "epoch 2/2"] and "ETA" in epochs[0], r.stderr
+    quiet = invoke("compress", model, "--config", toml, "--data", tmp_path / "d.npz", "-o", tmp_path / "q",
+                   "--epochs", 2, "--seed", 1, "--quiet", "--json")
+    assert quiet.exit_code == 0 and "] epoch" not in quiet.stderr and "next: " in quiet.stderr, quiet.stderr
+    assert json.loads(quiet.stdout) == json.loads((tmp_path / "q" / "report.json").read_text())
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["config.toml", "report.json", "weights.npz"]
     tomllib.loads((tmp_path / "out" / "config.toml").read_text())
     r = invoke("compress", model, "--config", toml, "-o", tmp_path / "out")
@@ -275,7 +283,7 @@ def test_cli_errors(tmp_path, monkeypatch):
 
 
 def test_torch_stays_optional():
-    code = "import sys, lstm_hw.cli, lstm_hw.compress, lstm_hw.torch_io; assert 'torch' not in sys.modules"
+    code = "import sys, lstm_hw.cli, lstm_hw.compression, lstm_hw.torch_io; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -288,7 +296,7 @@ def test_bits_only_formats_get_fraction_bits_chosen(tmp_path):
     np.savez(model, **arrays)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[quant]\nweight = { bits = 6 }\n[sparsity]\nbanks = 1\ndensity = 1.0\n")
-    compress(model, cfg, tmp_path / "out")
+    compress_files(model, cfg, tmp_path / "out")
     written = load_config(tmp_path / "out" / "config.toml")
     max_abs = max(np.abs(arrays["weight_ih_l0"]).max(), np.abs(arrays["weight_hh_l0"]).max())
     assert written.quant.weight.bits == 6
@@ -302,7 +310,7 @@ def test_bits_only_bias_is_refused(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text("[quant]\nbias = { bits = 20 }\n")
     with pytest.raises(ConfigError) as info:
-        compress(model, cfg, tmp_path / "out")
+        compress_files(model, cfg, tmp_path / "out")
     assert info.value.path == "quant.bias"
     assert not (tmp_path / "out").exists()
 
@@ -314,7 +322,7 @@ def test_unstructured_pattern_reports_its_utilisation(tmp_path):
              bias_ih_l0=np.zeros(32), bias_hh_l0=np.zeros(32))
     cfg = tmp_path / "c.toml"
     cfg.write_text('[sparsity]\npattern = "unstructured"\ndensity = 0.25\nbanks = 4\n')
-    report = compress(model, cfg, tmp_path / "out")
+    report = compress_files(model, cfg, tmp_path / "out")
     assert [entry["weights"] for entry in report["pruning"]] == [["weight_ih_l0"], ["weight_hh_l0"]]
     for entry in report["pruning"]:  # each matrix pruned on its own
         assert entry["nonzero"] == int(np.floor(0.25 * 32 * 8 + 0.5))

@@ -6,10 +6,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from test_cli import assert_one_line_error
+from helpers import assert_one_line_error
 
 from lstm_hw.cli import main
-from lstm_hw.compress import compress
+from lstm_hw.compression import compress_files
 from lstm_hw.config import load_config, parse_config
 from lstm_hw.design import build_design
 from lstm_hw.evaluate import evaluate, score
@@ -88,7 +88,7 @@ def test_torch_to_golden_to_rtl_bit_exact(sim, tmp_path):
     assert accuracy > 0.8, "the toy model did not learn"
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
-    compress(path, cfg, tmp_path / "out", tmp_path / "data.npz", epochs=3, qat=True, trust_model=True)
+    compress_files(path, cfg, tmp_path / "out", tmp_path / "data.npz", epochs=3, qat=True, trust_model=True)
     config = load_config(tmp_path / "out" / "config.toml")
     weights = load_weights(tmp_path / "out" / "weights.npz", config)
     res = evaluate(config, weights, x, y, rtl=sim, rtl_samples=12, build_dir=tmp_path / "sim")
@@ -101,19 +101,27 @@ def test_torch_to_golden_to_rtl_bit_exact(sim, tmp_path):
     assert res["golden"]["accuracy"] >= res["pruned_float"]["accuracy"] - 0.05
 
 
-def test_evaluate_cli(tmp_path):
+def test_evaluate_cli(tmp_path, monkeypatch):
+    from lstm_hw import progress
+    monkeypatch.setattr(progress, "CLI_DELAY", 0.0)  # every stage line, however quick the run
     net, path, x, y, _ = train_tiny(tmp_path)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
-    compress(path, cfg, tmp_path / "out", epochs=0, trust_model=True)
+    compress_files(path, cfg, tmp_path / "out", epochs=0, trust_model=True)
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
-                                       "--model", str(path), "--trust-model", "--json", str(tmp_path / "r.json")])
+                                       "--model", str(path), "--trust-model"])
     assert result.exit_code == 0, result.output
-    figures = json.loads((tmp_path / "r.json").read_text())
-    assert set(figures) == {"float", "pruned_float", "golden"}
+    as_json = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
+                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
+                                        "--model", str(path), "--trust-model", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    figures = json.loads(as_json.stdout)
+    assert set(figures) == {"float", "pruned_float", "golden", "written"}
     for line, key in (("float", "float"), ("pruned float", "pruned_float"), ("golden (bit-exact)", "golden")):
-        assert f"{figures[key]['accuracy']:.4f}" in next(l for l in result.output.splitlines() if l.startswith(line))
+        assert f"{figures[key]['accuracy']:.4f}" in next(l for l in result.stdout.splitlines() if l.startswith(line))
+    assert [line.split("] ", 1)[1] for line in result.stderr.splitlines()] == \
+        ["evaluate: float", "evaluate: pruned_float", "evaluate: golden"]
     with torch.no_grad():
         torch_accuracy = float((net(torch.tensor(x, dtype=torch.float32)).argmax(1).numpy() == y).mean())
     assert figures["float"]["accuracy"] == pytest.approx(torch_accuracy, abs=1 / len(y))
@@ -138,17 +146,19 @@ def test_pictures_from_compress_and_evaluate(tmp_path):
     net, path, x, y, _ = train_tiny(tmp_path)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\ndensity = 0.5\n")
-    result = CliRunner().invoke(main, ["compress", str(path), "--trust-model", "-c", str(cfg), "-o", str(tmp_path / "out"),
-                                       "--plots"])
+    result = CliRunner().invoke(main, ["compress", str(path), "--trust-model", "-c", str(cfg),
+                                       "-o", str(tmp_path / "out"), "--plots"])
     assert result.exit_code == 0, result.output
     for name in ("sparsity_l0_ih", "sparsity_l0_hh", "weights_l0", "sparsity_fc", "weights_fc"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
                                        "--model", str(path), "--trust-model", "--densities", "1,0.5,0.25", "--plots",
-                                       str(tmp_path / "pics"), "--json", str(tmp_path / "r.json")])
+                                       str(tmp_path / "pics"), "--json"])
     assert result.exit_code == 0, result.output
-    sweep = json.loads((tmp_path / "r.json").read_text())["density_sweep"]
+    figures = json.loads(result.stdout)
+    sweep = figures["density_sweep"]
+    assert sorted(figures["written"]) == sorted(str(p) for p in (tmp_path / "pics").iterdir())
     assert [row["density"] for row in sweep] == [1.0, 0.5, 0.25]
     config = load_config(tmp_path / "out" / "config.toml")
     weights = load_weights(tmp_path / "out" / "weights.npz", config)
@@ -163,7 +173,7 @@ def test_evaluate_bad_densities(tmp_path, value, needle):
     _, path, *_ = train_tiny(tmp_path)
     cfg = tmp_path / "c.toml"
     cfg.write_text("[model]\nreturn_sequences = false\n[sparsity]\nbanks = 3\n")
-    compress(path, cfg, tmp_path / "out", epochs=0, trust_model=True)
+    compress_files(path, cfg, tmp_path / "out", epochs=0, trust_model=True)
     result = CliRunner().invoke(main, ["evaluate", str(tmp_path / "out" / "config.toml"), "-w",
                                        str(tmp_path / "out" / "weights.npz"), "--data", str(tmp_path / "data.npz"),
                                        "--densities", value])

