@@ -47,6 +47,9 @@ class DenseHead(wiring.Component):
     ----------
     design : Design
         A design with a head (``design.head``).
+    rom_files : str, optional
+        The weight ROMs as modules of their own loading ``.mem`` files (:class:`SparseMatVec`), for
+        emitting Verilog; the module name prefix of the head's MVM.
 
     Members
     -------
@@ -54,7 +57,7 @@ class DenseHead(wiring.Component):
     o : Out(stream.Signature(element_layout(output, io_lanes)))
     """
 
-    def __init__(self, *, design: Design):
+    def __init__(self, *, design: Design, rom_files: str | None = None):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {design!r}")
         if design.head is None:
@@ -66,7 +69,7 @@ class DenseHead(wiring.Component):
         self._lanes = lanes = design.config.hardware.io_lanes   # at most banks (the config checks)
         self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
                                  chain=design.config.hardware.mac_chain,
-                                 group_writes=lanes - 1)
+                                 group_writes=lanes - 1, rom_files=rom_files)
         super().__init__({
             "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes))),
             "o": Out(stream.Signature(element_layout(design.output_format.shape(), lanes))),
@@ -75,6 +78,10 @@ class DenseHead(wiring.Component):
     @property
     def design(self) -> Design:
         return self._design
+
+    @property
+    def mvm(self) -> SparseMatVec:
+        return self._mvm
 
     @property
     def step_cycles(self) -> int:

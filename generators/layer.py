@@ -92,6 +92,9 @@ class LSTMLayer(wiring.Component):
         This layer's schedule and weights.
     emit_all : bool
         Emit ``h_t`` of every step; otherwise only of a sequence's last step.
+    rom_files : str, optional
+        The weight ROMs as modules of their own loading ``.mem`` files (:class:`SparseMatVec`), for
+        emitting Verilog; the module name prefix of the layer's MVM.
 
     Members
     -------
@@ -99,7 +102,8 @@ class LSTMLayer(wiring.Component):
     o : Out(stream.Signature(element_layout(activation, io_lanes)))
     """
 
-    def __init__(self, *, design: Design, plan: LayerPlan, emit_all: bool = True):
+    def __init__(self, *, design: Design, plan: LayerPlan, emit_all: bool = True,
+                 rom_files: str | None = None):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {design!r}")
         if not isinstance(plan, LayerPlan):
@@ -115,7 +119,7 @@ class LSTMLayer(wiring.Component):
         self._lanes = lanes = design.config.hardware.io_lanes
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
         self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(self._h_group, lanes) - 1,
-                                 chain=design.config.hardware.mac_chain)
+                                 chain=design.config.hardware.mac_chain, rom_files=rom_files)
         self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
         elem = element_layout(design.io_format.shape(), lanes)
         super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})
@@ -123,6 +127,10 @@ class LSTMLayer(wiring.Component):
     @property
     def plan(self) -> LayerPlan:
         return self._plan
+
+    @property
+    def mvm(self) -> SparseMatVec:
+        return self._mvm
 
     @property
     def h_group(self) -> int:

@@ -44,6 +44,10 @@ class LSTMTop(wiring.Component):
     Parameters
     ----------
     design : Design
+    rom_files : bool
+        Each weight ROM a module of its own, ``<top>__<path>__rom_p<j>``, that loads its ``.mem``
+        file (:meth:`rom_files`): the form :mod:`lstm_hw.emit` writes. Without it (the default)
+        they are Amaranth memories, as Amaranth's simulator needs them.
 
     Members
     -------
@@ -52,15 +56,22 @@ class LSTMTop(wiring.Component):
     m_axis_tdata : Out(output_tdata_width); m_axis_tvalid, m_axis_tlast : Out(1); m_axis_tready : In(1)
     """
 
-    def __init__(self, *, design: Design):
+    def __init__(self, *, design: Design, rom_files: bool = False):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {design!r}")
         self._design = design
+        self._rom_files = bool(rom_files)
+        top = design.config.hardware.top
         n = len(design.layers)
         emit_all = design.config.model.return_sequences
-        self._layers = [LSTMLayer(design=design, plan=plan, emit_all=emit_all or i < n - 1)
+
+        def files(path):  # the ROMs' modules and .mem files are named after the MVM's path, as its own module is
+            return f"{top}__{path}__mvm" if rom_files else None
+
+        self._layers = [LSTMLayer(design=design, plan=plan, emit_all=emit_all or i < n - 1,
+                                  rom_files=files(f"layer{i}"))
                         for i, plan in enumerate(design.layers)]
-        self._head = DenseHead(design=design) if design.head is not None else None
+        self._head = DenseHead(design=design, rom_files=files("head")) if design.head is not None else None
         super().__init__({
             "aclk": In(1), "aresetn": In(1),
             "s_axis_tdata": In(design.tdata_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -80,6 +91,17 @@ class LSTMTop(wiring.Component):
     @property
     def head(self) -> DenseHead | None:
         return self._head
+
+    def rom_files(self) -> dict[str, str]:
+        """With ``rom_files``: every weight ROM's module (``.v``, :func:`~lstm_hw.generators.mvm.rom_module`),
+        then every one's contents (``.mem``), layer by layer and then the head; else nothing."""
+        stages = self._layers + ([self._head] if self._head is not None else [])
+        modules, mems = {}, {}
+        for stage in stages:
+            v, mem = stage.mvm.rom_files()
+            modules.update(v)
+            mems.update(mem)
+        return {**modules, **mems}
 
     def elaborate(self, platform):
         m = Module()

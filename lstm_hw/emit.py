@@ -20,15 +20,16 @@ from . import __version__
 from .design import Design
 from .errors import UsageError
 from .parts import board, parse_part
-from .verilog_files import block_rom_files, is_data_file, is_module_file, split_modules
+from .verilog_files import is_data_file, is_module_file, split_modules
 
 __all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
            "write_files", "check_output_dir", "previous_sources"]
 
 
 def build_top(design: Design):
+    """The top as Verilog is emitted from it: weight ROMs as instances loading ``.mem`` files."""
     from .generators.top import LSTMTop
-    return LSTMTop(design=design)
+    return LSTMTop(design=design, rom_files=True)
 
 
 def verilog_text(top, name: str) -> str:
@@ -39,9 +40,10 @@ def verilog_text(top, name: str) -> str:
 
 
 def verilog_files(top, name: str) -> dict[str, str]:
-    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires, then the
-    block-RAM ROMs' ``$readmemh`` contents (``.mem``)."""
-    return block_rom_files(split_modules(verilog_text(top, name), name))
+    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires; then the weight
+    ROM's module ``<name>__rom.v`` and each weight ROM's ``$readmemh`` contents (``.mem``), written
+    straight from the weights (:meth:`~lstm_hw.generators.top.LSTMTop.rom_files`)."""
+    return {**split_modules(verilog_text(top, name), name), **top.rom_files()}
 
 
 def _latency(top) -> int:

@@ -23,14 +23,10 @@ modules as DECLFILENAME. :func:`split_modules` takes that text apart:
 Nothing else changes: registers, memories, processes, instances and ports stay as
 Yosys wrote them, so behaviour is untouched.
 
-:func:`block_rom_files` then moves the contents of every block-RAM ROM (a memory
-marked ``(* rom_style = "block" *)``: the weight ROMs) out of the Verilog into a
-``$readmemh`` file, ``<module file>__<memory>.mem``, one hex word per line from
-address 0. Written inline, the contents of an ESE-scale design's weight ROMs are
-``initial`` assignments, several MiB of them, that Yosys 0.23's Verilog frontend had
-not finished reading after 45 minutes; with them in files it reads the whole module
-in about two minutes. Vivado (``read_mem``), Verilator and Icarus read the same
-files. Every other memory keeps its ``initial`` block.
+The weight ROMs are not in that text: their module (``<top>__rom.v``) and their
+contents (``.mem`` files, one per ROM) are written straight from the weights
+(:meth:`lstm_hw.generators.top.LSTMTop.rom_files`), so megabytes of contents never
+pass through Amaranth and Yosys as text.
 
 The text is Yosys's fixed output format; anything the parser does not recognise
 raises ``ValueError`` rather than being guessed at.
@@ -41,7 +37,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-__all__ = ["split_modules", "block_rom_files", "module_file_name", "is_module_file", "is_data_file",
+__all__ = ["split_modules", "module_file_name", "is_module_file", "is_data_file",
            "hdl_sources", "drop_dead_wires"]
 
 # Yosys breaks the port list after every 21 ports: the header is joined up to ");".
@@ -56,11 +52,6 @@ _ATTRIBUTE = re.compile(r"^ *\(\*.*\*\)$")
 _NOT_NAMES = re.compile(r"\(\*.*?\*\)|/\*.*?\*/|\"(?:[^\"\\]|\\.)*\""
                         r"|\d*'[sS]?[bodhBODH][0-9a-fA-FxXzZ_?]+|\.[A-Za-z_][\w$]*\(")
 _TOKEN = re.compile(r"\\\S+|(?<![\w$])[A-Za-z_][\w$]*")
-# A block-RAM ROM as Yosys writes it: the attribute, the array, then one assignment per word.
-_BLOCK_ROM = '  (* rom_style = "block" *)'
-_MEMORY = re.compile(r"^  reg (?:\[(\d+):0\] )?([A-Za-z_]\w*) \[(\d+):0\];$")
-_INIT_WORD = re.compile(r"^    ([A-Za-z_]\w*)\[(\d+)\] = (\d+)'([hdb])([0-9a-fA-F]+);$")
-_BASES = {"h": 16, "d": 10, "b": 2}
 
 
 def _key(name: str) -> str:
@@ -81,7 +72,7 @@ def is_module_file(name: str, top: str) -> bool:
 
 
 def is_data_file(name: str, top: str) -> bool:
-    """``name`` is a ROM contents file :func:`block_rom_files` writes for ``top``: ``<top>__<path>.mem``."""
+    """``name`` is a ROM contents file a generation of ``top`` writes: ``<top>__<path>.mem``."""
     return re.fullmatch(rf"{re.escape(top)}(__\w+)?\.mem", name) is not None
 
 
@@ -182,57 +173,3 @@ def split_modules(text: str, top: str) -> dict[str, str]:
         files[f"{name}.v"] = "\n".join([header, "", *attributes, *module, *body, "endmodule", ""])
     top_file = f"{top}.v"
     return {top_file: files.pop(top_file), **files}
-
-
-def block_rom_files(files: dict[str, str]) -> dict[str, str]:
-    """``files`` (from :func:`split_modules`) with each block-RAM ROM's contents moved to a ``.mem`` file.
-
-    In ``<module>.v`` the ROM's ``initial begin ... end`` of word assignments becomes
-    ``initial $readmemh("<module>__<memory>.mem", <memory>, 0, depth - 1);``, with explicit
-    bounds: the array is declared ``[depth - 1:0]``, and the standards disagree on where a
-    load without them starts. The ``.mem`` files follow the Verilog files, in module order.
-    A ROM whose assignments are not exactly its words 0 .. depth - 1, in order, as
-    in-range literals, raises ``ValueError``.
-    """
-    out, data = {}, {}
-    for file, text in files.items():
-        lines = text.split("\n")
-        body, i = [], 0
-        while i < len(lines):
-            decl = _MEMORY.match(lines[i + 1]) if lines[i] == _BLOCK_ROM and i + 1 < len(lines) else None
-            body.append(lines[i])
-            if decl is None:
-                i += 1
-                continue
-            msb, name, last = decl.groups()
-            width, depth = int(msb or 0) + 1, int(last) + 1
-            declaration = lines[i + 1]
-            words, i = _initial_words(lines, i + 2, file, name, width)
-            if len(words) != depth:
-                raise ValueError(f"{file}: block ROM {name} has {len(words)} initial words, not its depth {depth}")
-            mem = f"{file.removesuffix('.v')}__{name}.mem"
-            data[mem] = "".join(f"{word:0{-(-width // 4)}x}\n" for word in words)
-            body += [declaration, f'  initial $readmemh("{mem}", {name}, 0, {depth - 1});']
-        out[file] = "\n".join(body)
-    return {**out, **data}
-
-
-def _initial_words(lines: list[str], at: int, file: str, name: str, width: int) -> tuple[list[int], int]:
-    """The words of ROM ``name`` from its ``initial begin`` at ``lines[at]``, and the index after its ``end``."""
-    if at >= len(lines) or lines[at] != "  initial begin":
-        raise ValueError(f"{file}: block ROM {name} has no initial block after its declaration")
-    words = []
-    for j in range(at + 1, len(lines)):
-        if lines[j] == "  end":
-            return words, j + 1
-        w = _INIT_WORD.match(lines[j])
-        word = None
-        if w and w.group(1) == name and int(w.group(2)) == len(words) and int(w.group(3)) == width:
-            try:
-                word = int(w.group(5), _BASES[w.group(4)])
-            except ValueError:    # a digit the base does not have
-                pass
-        if word is None or word >= 1 << width:
-            raise ValueError(f"{file}: unrecognised word of block ROM {name}: {lines[j]!r}")
-        words.append(word)
-    raise ValueError(f"{file}: block ROM {name}'s initial block has no end")

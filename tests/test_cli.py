@@ -99,11 +99,11 @@ def check_outputs(out: Path, cfg: Config):
     for source in meta["sources"][:len(meta["sources"]) - len(data)]:
         assert re.search(rf"^module {source.removesuffix('.v')}\(", (out / source).read_text(), re.MULTILINE)
         assert (out / source).read_text().count("\nmodule ") == 1, source
-    # Each layer's weight ROMs (one per MAC chain position) are $readmemh files of its MVM's.
+    # Each layer's weight ROMs (one per MAC chain position) are modules of their own loading .mem files.
     for layer in range(m.num_layers):
         mvm = f"{top}__layer{layer}__mvm"
         roms = [d for d in data if d.startswith(f"{mvm}__rom_p")]
-        assert roms and all(f'$readmemh("{d}", ' in (out / f"{mvm}.v").read_text() for d in roms)
+        assert roms and all(f'$readmemh("{d}", ' in (out / d.replace(".mem", ".v")).read_text() for d in roms)
     for port, elements in (("input", m.input_size), ("output", m.hidden_size)):
         assert meta[port]["bits"] == bits
         assert meta[port]["frac"] == frac

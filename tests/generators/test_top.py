@@ -13,7 +13,8 @@ from amaranth.sim import Simulator
 
 from lstm_hw.config import parse_config
 from lstm_hw.design import build_design
-from lstm_hw.emit import build_top, metadata
+from lstm_hw.emit import metadata
+from lstm_hw.generators.top import LSTMTop
 from lstm_hw.golden import run_golden
 from lstm_hw.sim.beats import beats_per_step, element_cycles, input_beats, output_elements
 
@@ -32,8 +33,10 @@ def make_input(design, n_seq, t_len, seed=0):
 
 
 def amaranth_run(design, x, ready_pattern=None):
-    """Stream ``x`` through LSTMTop in Amaranth's simulator; return (top, outputs, handshake cycles per element)."""
-    top = build_top(design)
+    """Stream ``x`` through LSTMTop in Amaranth's simulator; return (top, outputs, handshake cycles per element).
+
+    The weight ROMs are Amaranth memories here (``rom_files`` off), as the simulator runs them."""
+    top = LSTMTop(design=design)
     lanes, n_in, n_out_step = design.lanes, design.config.model.input_size, design.output_size
     items = input_beats(x, lanes, design.tdata_width // lanes)
     n_beats = len(run_golden(design, x).reshape(-1, n_out_step)) * beats_per_step(n_out_step, lanes)
