@@ -127,8 +127,7 @@ class CellUpdate(wiring.Component):
     def _sum_rounding(self) -> tuple[int, int]:
         """``(shift, offset)``: the fraction bits rounding drops from the sum into c_t, and its rounding constant."""
         cm = self._math
-        shift = cm.sum_frac - cm.cell.frac
-        return shift, rounding_offset(shift, cm.rounding)
+        return cm.c_shift, rounding_offset(cm.c_shift, cm.rounding)
 
     @property
     def _offset_folds(self) -> bool:
@@ -177,11 +176,10 @@ class CellUpdate(wiring.Component):
         o = delay(m, gate["o"], self._c_stages + tanh.latency, name="o_op")
         t = tanh.o.payload
         # The rounding offset again rides in the post-adder (the DSP48E1 drops its M register).
-        h_shift = 2 * cm.nonlin.frac - cm.activation.frac
         # All of o*t + offset is registered: only a full-width register packs into the
         # DSP48E1's P register (the bits below the rounding point are not read).
-        oh_p = delay(m, o * t + rounding_offset(h_shift, cm.rounding), 1, name="oh_p")
-        h = round_shift(oh_p, h_shift, "truncate")
+        oh_p = delay(m, o * t + rounding_offset(cm.h_shift, cm.rounding), 1, name="oh_p")
+        h = round_shift(oh_p, cm.h_shift, "truncate")
         m.d.sync += [self.o.payload.h.eq(saturate(h, cm.activation)),
                      self.o.payload.c.eq(delay(m, c_t, tanh.latency + self._H_STAGES - 1, name="c_t"))]
         m.d.comb += self.o.valid.eq(delay(m, tanh.o.valid, self._H_STAGES, name="valid_h"))

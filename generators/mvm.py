@@ -369,10 +369,10 @@ class SparseMatVec(wiring.Component):
 
     def _exact_sum_bits(self) -> int:
         q, p = self._quant, self._plan
-        a, b = q.activation, q.bias_format
+        a = q.activation
         w = np.asarray(p.w, dtype=np.int64)
         ends = np.stack([w * a.min_int, w * a.max_int])
-        start = (np.asarray(p.b, dtype=np.int64) << (q.product.frac - b.frac)) + self.rounding_offset
+        start = (np.asarray(p.b, dtype=np.int64) << q.bias_shift) + self.rounding_offset
         lo = ends.min(axis=0).sum(axis=1) + start
         hi = ends.max(axis=0).sum(axis=1) + start
         # The padding rows of the last pass sum to the offset alone. At least one bit above the
@@ -458,7 +458,6 @@ class SparseMatVec(wiring.Component):
         G, L, C = self._chain, self._tree_levels, len(self._chunks)
         elem = q.activation.shape()
         rom_layout = data.StructLayout({"w": q.weight.shape(), "idx": unsigned(p.index_bits)})
-        bias_shift = q.product.frac - q.bias_format.frac
         position, at_position = self._positions()
         # The write ports, registered: the writer's address arithmetic and the bank decode
         # are then a cycle apart.
@@ -558,7 +557,7 @@ class SparseMatVec(wiring.Component):
             # bits, plus the rounding offset; in the recurrent phase, the input phase's
             # partial sum (which holds them) instead.
             bias_rom = memory.Memory(shape=acc_shape, depth=n_pass, init=[
-                (int(v) << bias_shift) + self.rounding_offset for v in rom_b[lane]])
+                (int(v) << q.bias_shift) + self.rounding_offset for v in rom_b[lane]])
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(init_addr)

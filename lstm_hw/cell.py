@@ -20,7 +20,7 @@ import numpy as np
 
 from .activations import PolyTable, build_table, choose_auto
 from .config import Config
-from .numerics import Fixed, requantize
+from .numerics import Fixed, round_shift, saturate
 
 __all__ = ["ActivationTables", "CellMath", "cell_update"]
 
@@ -99,6 +99,16 @@ class CellMath:
         return self.sum_frac - 2 * self.nonlin.frac
 
     @property
+    def c_shift(self) -> int:
+        """Fraction bits that rounding the sum into ``c_t`` drops."""
+        return self.sum_frac - self.cell.frac
+
+    @property
+    def h_shift(self) -> int:
+        """Fraction bits that rounding ``o * tanh(c_t)`` (``2 nf`` fraction bits) into ``h_t`` drops."""
+        return 2 * self.nonlin.frac - self.activation.frac
+
+    @property
     def sum_bits(self) -> int:
         """Width that holds f*c*2**fc_shift + i*g*2**ig_shift without overflow."""
         fc = self.nonlin.bits + self.cell.bits + self.fc_shift
@@ -113,6 +123,6 @@ def cell_update(z_i, z_f, z_g, z_o, c_prev, tables: ActivationTables, m: CellMat
     g = tables.tanh_gate.eval(z_g)
     o = tables.sigmoid.eval(z_o)
     total = ((f * np.asarray(c_prev, dtype=np.int64)) << m.fc_shift) + ((i * g) << m.ig_shift)
-    c = requantize(total, m.sum_frac, m.cell, m.rounding)
-    h = requantize(o * tables.tanh_cell.eval(c), 2 * m.nonlin.frac, m.activation, m.rounding)
+    c = saturate(round_shift(total, m.c_shift, m.rounding), m.cell)
+    h = saturate(round_shift(o * tables.tanh_cell.eval(c), m.h_shift, m.rounding), m.activation)
     return c, h

@@ -66,6 +66,11 @@ class QuantConfig:
         return self.bias if self.bias is not None else self.product
 
     @property
+    def bias_shift(self) -> int:
+        """Left shift that aligns a bias code with the product format (the config keeps it >= 0)."""
+        return self.product.frac - self.bias_format.frac
+
+    @property
     def output_format(self) -> Fixed:
         """Format of the head's outputs (used only when ``model.output_size > 0``)."""
         return self.output if self.output is not None else self.activation

@@ -15,7 +15,7 @@ import numpy as np
 
 from .cell import cell_update
 from .design import Design, LayerPlan
-from .numerics import Fixed, requantize, round_shift
+from .numerics import Fixed, requantize
 
 __all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_golden_real", "float_lstm"]
 
@@ -23,7 +23,7 @@ __all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_golden
 def _matvec(design: Design, plan: LayerPlan, v, fmt: Fixed) -> np.ndarray:
     """``W v + b`` summed exactly in the product format, then rounded and saturated once into ``fmt``."""
     q = design.config.quant
-    bias = round_shift(plan.b, q.bias_format.frac - q.product.frac, q.rounding)  # exact left shift
+    bias = np.asarray(plan.b, dtype=np.int64) << q.bias_shift
     acc = np.asarray(v, dtype=np.int64) @ plan.w.T + bias
     return requantize(acc, q.product.frac, fmt, q.rounding)
 
