@@ -1,4 +1,4 @@
-"""The benchmark suite: one table of speed, utilisation, resources and throughput for five designs.
+"""The benchmark suite: one table of speed, utilisation, resources and throughput for six designs.
 
     python benchmarks/suite.py [--only NAME ...] [--no-sim] [--no-golden] [--no-lint]
                                [--synth] [--synth-timeout S] [--report-json NAME=FILE ...]

@@ -10,7 +10,7 @@ cycles per timestep (which the RTL simulations in tests and in
 
 - **stored**: stored weights ÷ MACs, the cycles the schedule needs with
   every multiplier busy every cycle: what the schedule itself costs;
-- **nnz**: non-zero weights ÷ MACs (issue 7's ideal), which also counts the
+- **nnz**: non-zero weights ÷ MACs (the ideal of the performance goals), which also counts the
   weights that quantize to zero and the padding of banks that do not divide
   the matrix as lost.
 

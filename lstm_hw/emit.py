@@ -119,7 +119,7 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         "config": c.to_dict(),
     }
     if head is None:
-        del meta["head"]  # without a head the metadata stays exactly as before
+        del meta["head"]  # no "head" key at all without a head
     return meta
 
 

@@ -727,3 +727,29 @@ def test_exit_codes_per_class(tmp_path, monkeypatch):
     mismatch = invoke(*simulate)
     assert mismatch.exit_code == 1, mismatch.output
     assert mismatch.stderr.splitlines()[-1] == "error: 1 outputs differ from the golden model"
+
+
+def test_every_command_takes_paths_relative_to_where_the_user_stands(tmp_path, monkeypatch):
+    """compress, generate, golden, evaluate and approx in a folder of their own, with relative paths only.
+
+    (simulate's, build folder included, are in tests/sim/test_simulate_cli.py.)"""
+    torch = pytest.importorskip("torch")
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    (tmp_path / "in").mkdir()
+    torch.save(lstm.state_dict(), "in/model.pt")
+    rng = np.random.default_rng(0)
+    np.savez("in/data.npz", x=rng.uniform(-1, 1, (4, 3, 3)), y=rng.uniform(-1, 1, (4, 4)))
+    np.save("in/x.npy", rng.uniform(-1, 1, (3, 3)))
+    steps = [("compress", "in/model.pt", "-o", "c"),
+             ("generate", "c/config.toml", "-w", "c/weights.npz", "-o", "rtl", "--quiet"),
+             ("golden", "c/config.toml", "-w", "c/weights.npz", "-i", "in/x.npy", "-o", "out/y.npy"),
+             ("evaluate", "c/config.toml", "-w", "c/weights.npz", "--data", "in/data.npz", "--model", "in/model.pt",
+              "--plots", "pics", "--quiet"),
+             ("approx", "--fn", "tanh", "--method", "pwl", "--segments", "8", "--plot", "out/tanh.png")]
+    for args in steps:
+        result = invoke(*args)
+        assert result.exit_code == 0, (args, result.output)
+    for path in ("c/weights.npz", "rtl/lstm_top.json", "out/y.npy", "pics/sparsity_l0_hh.png", "out/tanh.png"):
+        assert (tmp_path / path).is_file(), path
