@@ -1,7 +1,9 @@
 """``lstm-hw``: generate, model and simulate LSTM accelerators.
 
-The CLI only parses options, calls the library and prints. Every
-:class:`~lstm_hw.errors.LstmHwError` becomes one line on stderr and exit code 2.
+The CLI only parses options, calls the library (mostly :mod:`lstm_hw.api`) and
+prints: results on stdout, progress, notes, warnings and errors on stderr. Every
+:class:`~lstm_hw.errors.LstmHwError` becomes one ``error:`` line and its class's
+exit code (:mod:`lstm_hw.errors`).
 """
 
 from __future__ import annotations
