@@ -42,25 +42,17 @@ def _one_line_errors(fn):
     return wrapper
 
 
-def _accelerator(config_path, weights_path, strict: bool):
-    """The accelerator of CONFIG and --weights; what pruning drops of the given weights is told on stderr."""
+def _accelerator(config_path, weights_path, strict: bool, config=None):
+    """The accelerator of CONFIG (or ``config``, loaded already) and --weights; what pruning drops of the given
+    weights is told on stderr, or with --strict refused."""
     from .api import convert
     from .weights import load_weights
-    config = load_config(config_path)
+    config = config or load_config(config_path)
     weights = load_weights(weights_path, config) if weights_path else None
     acc = convert(weights, config, strict=strict, name=str(weights_path), warn=False)
     for line in acc.pruning_lines:
         click.echo(line, err=True)
     return acc
-
-
-def _tell_pruning(summary, weights_path, strict: bool) -> None:
-    """Refuse (``--strict``) or tell on stderr what the hardware's pruning drops of the given weights."""
-    from .pruning import check_strict, pruning_lines
-    if strict:
-        check_strict(summary, str(weights_path))
-    for line in pruning_lines(summary, str(weights_path)):
-        click.echo(line, err=True)
 
 
 def _load_input(path: str, input_size: int) -> np.ndarray:
@@ -378,14 +370,10 @@ def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, s
                          "(lstm-hw evaluate ... --json > figures.json)")
     progress = for_cli(quiet)
     cfg = load_config(config)
+    from .weights import load_weights, random_weights
+    w = load_weights(weights, cfg) if weights else random_weights(cfg)
     if weights:
-        from .pruning import prune_weights, pruning_summary
-        from .weights import load_weights
-        w = load_weights(weights, cfg)
-        _tell_pruning(pruning_summary(w, prune_weights(w, cfg), cfg), weights, strict)
-    else:
-        from .weights import random_weights
-        w = random_weights(cfg)
+        _accelerator(config, weights, strict, config=cfg)   # tells (or refuses) what pruning drops
     original = None
     if model_path:
         from .torch_io import load_model
