@@ -427,11 +427,22 @@ def _check_config(c: Config):
                                                f"got {h.io_lanes}")
 
 
+def cell_lanes(rows: int) -> int:
+    """A layer's cell-update lanes, the hidden units a pass of ``rows`` row lanes completes: ``rows / 4``, at
+    least 1."""
+    return max(1, rows // 4)
+
+
+def h_group(rows: int, banks: int) -> int:
+    """The ``h`` values a layer writes per cycle: its cell lanes' when there are at least as many
+    banks (they are consecutive columns, so in different banks), else one."""
+    lanes = cell_lanes(rows)
+    return lanes if lanes <= banks else 1
+
+
 def h_write_group(config: Config) -> int:
-    """The ``h`` values a layer writes per cycle: its ``rows / 4`` cell lanes' when there are at
-    least as many banks (they are consecutive columns, so in different banks), else one."""
-    lanes = max(1, config.hardware.rows // 4)
-    return lanes if lanes <= config.sparsity.banks else 1
+    """:func:`h_group` of a config's ``hardware.rows`` and ``sparsity.banks``."""
+    return h_group(config.hardware.rows, config.sparsity.banks)
 
 
 def _check_range(value: float, path: str, fmt: Fixed, segments: int, span: int = 1):

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cell import ActivationTables, CellMath
-from .config import Config
+from .config import Config, cell_lanes
 from .numerics import Fixed, bits_for, quantize_real
 from .pruning import MatrixPruning, check_strict, pruned_with_slots, pruning_summary
 from .sparsity import bank_width, pack_banks
@@ -80,7 +80,7 @@ class LayerPlan:
     @property
     def units_per_pass(self) -> int:
         """Hidden units completed per pass: the number of cell-update lanes."""
-        return max(1, self.rows // 4)
+        return cell_lanes(self.rows)
 
     @property
     def index_bits(self) -> int:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import parse_config
+from .config import h_group, parse_config
 from .design import Design, build_design
 
 __all__ = ["random_config", "random_case"]
@@ -118,7 +118,7 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
 
     rows = int(rng.choice(ROWS))
     # Elements per beat: 1 half the time, else any count the banks and the h writes allow.
-    group = max(1, rows // 4) if max(1, rows // 4) <= sparsity["banks"] else 1
+    group = h_group(rows, sparsity["banks"])
     lanes = [n for n in range(1, sparsity["banks"] + 1) if group % n == 0 or n % group == 0]
     io_lanes = 1 if rng.random() < 0.5 else int(rng.choice(lanes))
     # MAC chains: the default half the time, else 1 (a plain adder tree) to 8.
