@@ -116,7 +116,7 @@ class PolyActivation(wiring.Component):
     def elaborate(self, platform):
         t = self._table
         fmt, d = t.out_fmt, t.degree
-        k = t.one if t.fold and t.fn == "sigmoid" else 0
+        k = t.mirror
         steps = horner_ranges(t)
         m = Module()
 

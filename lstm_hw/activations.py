@@ -111,6 +111,12 @@ class PolyTable:
         return 0 if self.fold or self.fn == "sigmoid" else -self.one
 
     @property
+    def mirror(self) -> int:
+        """A folded table's output for ``x < 0`` is ``mirror - y``: ``sigmoid(-x) = 1 - sigmoid(x)``, ``tanh``
+        odd. 0 for an unfolded table, which restores no sign."""
+        return self.one if self.fold and self.fn == "sigmoid" else 0
+
+    @property
     def coef_widths(self) -> tuple:
         """Signed bits each coefficient column needs."""
         return tuple(signed_bits(int(col.min()), int(col.max())) for col in self.coefs.T)
@@ -155,11 +161,7 @@ class PolyTable:
         y, _ = self.horner(np.where(inside, x, 0 if self.fold else -self.range_codes))
         y = np.where(inside, y, np.where(u < 0, self.sat_lo, self.sat_hi))
         y = np.clip(y, self.lo, self.one)
-        if self.fn == "sigmoid":
-            y = np.where(neg, self.one - y, y)
-        else:
-            y = np.where(neg, -y, y)
-        return saturate(y, self.out_fmt)
+        return saturate(np.where(neg, self.mirror - y, y), self.out_fmt)
 
     def errors(self) -> tuple[float, float]:
         """(max, mean) absolute error over every input code, against float64."""
