@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, fit_config, load_config, parse_config, read_toml
+from .config import Config, config_mapping, fit_config, parse_config
 from .design import Design, build_design
 from .errors import ConfigError, SimulationMismatch, UsageError
 from .pruning import pruning_lines, warn_pruning
@@ -49,12 +49,8 @@ def resolve_config(config, sizes: dict | None, name: str = "the model") -> Confi
                     raise ConfigError(f"model.{key}", f"is {getattr(config.model, key)!r}, but {name} has "
                                                       f"{sizes[key]}")
         return config
-    if config is not None and not isinstance(config, (str, Path, dict)):
-        raise UsageError(f"config: a Config, a dict or a TOML path, not a {type(config).__name__}")
-    if sizes is None:
-        return load_config(config) if not isinstance(config, dict) else parse_config(config)
-    raw = config if isinstance(config, dict) else read_toml(config)
-    return fit_config(raw, sizes, name)
+    raw = config_mapping(config)
+    return parse_config(raw) if sizes is None else fit_config(raw, sizes, name)
 
 
 def check_input(x, input_size: int, source: str = "x") -> np.ndarray:

@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from .config import Config, QuantConfig, fit_config, parse_config, read_toml
+from .config import Config, QuantConfig, config_mapping, fit_config, parse_config
 from .data import check_data, load_data
 from .errors import ConfigError, UsageError
 from .numerics import Fixed
@@ -225,14 +225,7 @@ def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-
     notes = list(sizes["notes"])
     for note in notes:
         log(f"note: {note}")
-    if isinstance(config, Config):
-        raw = config.to_dict()
-    elif isinstance(config, dict):
-        raw = json.loads(json.dumps(config))  # a deep copy: the caller's dict is left alone
-    elif config is None or isinstance(config, (str, Path)):
-        raw = read_toml(config)
-    else:
-        raise UsageError(f"config: a Config, a dict or a TOML path, not a {type(config).__name__}")
+    raw = config_mapping(config)
     # A format given as { bits = N } alone: N bits, fraction bits chosen here.
     bits_only = {}
     for key, value in list(raw.get("quant", {}).items()):

@@ -8,6 +8,7 @@ dicts. ``Config()`` is the embedded default design.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import re
@@ -15,13 +16,14 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .numerics import ROUNDING_MODES, Fixed
 from .parts import board, parse_part
 
 __all__ = [
     "ModelConfig", "QuantConfig", "SparsityConfig", "ActivationConfig",
-    "HardwareConfig", "Config", "load_config", "parse_config", "read_toml", "fit_config", "DEFAULT_TOML",
+    "HardwareConfig", "Config", "load_config", "parse_config", "read_toml", "fit_config", "config_mapping",
+    "DEFAULT_TOML",
 ]
 
 SPARSITY_PATTERNS = ("bank_balanced", "unstructured")
@@ -203,6 +205,18 @@ mac_chain = 4                            # DSP48E1s summing through their post-a
 def load_config(path: str | Path | None) -> Config:
     """Read and validate a TOML file; ``None`` gives the embedded default."""
     return parse_config(read_toml(path))
+
+
+def config_mapping(config) -> dict:
+    """A config given as a :class:`Config`, a dict shaped like the TOML, a TOML path or ``None``, as a fresh
+    dict shaped like the TOML (a Config states every key; the caller's dict is left alone)."""
+    if isinstance(config, Config):
+        return config.to_dict()
+    if isinstance(config, dict):
+        return copy.deepcopy(config)
+    if config is None or isinstance(config, (str, Path)):
+        return read_toml(config)
+    raise UsageError(f"config: a Config, a dict or a TOML path, not a {type(config).__name__}")
 
 
 def read_toml(path) -> dict:
