@@ -118,13 +118,18 @@ class MatrixPruning:
         return (f"{self.nonzero_kept} of {self.nonzero_given} non-zeros kept, largest |w| dropped "
                 f"{self.max_abs_dropped:.4g}, {self.norm_dropped:.1%} of the matrix's norm dropped")
 
-    def line(self, source: str) -> str:
-        """One line for the user: a ``note`` for pruning on purpose, a ``warning`` for non-conforming weights."""
+    def message(self, source: str) -> str:
+        """What the pruning did to this matrix of ``source`` (the weights' file), in one line."""
         if self.status == "pruned":
-            return f"note: {source}:{self.name}: pruned ({self._pattern()}): {self._figures()}"
-        return (f"warning: {source}:{self.name}: already sparse, but not in the hardware's pattern "
+            return f"{source}:{self.name}: pruned ({self._pattern()}): {self._figures()}"
+        return (f"{source}:{self.name}: already sparse, but not in the hardware's pattern "
                 f"({self._pattern()}): {self._figures()}; the hardware does not compute the given model "
                 "(prune with lstm_hw.prune or lstm-hw compress)")
+
+    def line(self, source: str) -> str:
+        """:meth:`message` for the user: a ``note`` for pruning on purpose, a ``warning`` for non-conforming
+        weights."""
+        return f"{'note' if self.status == 'pruned' else 'warning'}: {self.message(source)}"
 
 
 def _summary(name: str, given: np.ndarray, kept: np.ndarray, config: Config, density: float) -> MatrixPruning:
@@ -176,4 +181,4 @@ def warn_pruning(summary, source: str = "weights", stacklevel: int = 2) -> None:
     for m in summary:
         if m.status != "unchanged":
             category = WeightsPrunedWarning if m.status == "pruned" else NonConformingWeightsWarning
-            warnings.warn(m.line(source).split(": ", 1)[1], category, stacklevel=stacklevel + 1)
+            warnings.warn(m.message(source), category, stacklevel=stacklevel + 1)
