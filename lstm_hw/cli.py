@@ -9,7 +9,6 @@ exit code (:mod:`lstm_hw.errors`).
 from __future__ import annotations
 
 import functools
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -42,13 +41,17 @@ def _one_line_errors(fn):
     return wrapper
 
 
-def _accelerator(config_path, weights_path, strict: bool, config=None):
-    """The accelerator of CONFIG (or ``config``, loaded already) and --weights; what pruning drops of the given
-    weights is told on stderr, or with --strict refused."""
-    from .api import convert
+def _accelerator(config_path, weights_path, strict: bool):
+    """The accelerator of CONFIG and --weights (:func:`_converted`)."""
     from .weights import load_weights
-    config = config or load_config(config_path)
-    weights = load_weights(weights_path, config) if weights_path else None
+    config = load_config(config_path)
+    return _converted(load_weights(weights_path, config) if weights_path else None, config, weights_path, strict)
+
+
+def _converted(weights, config, weights_path, strict: bool):
+    """:func:`lstm_hw.api.convert`, with what pruning drops of the given weights told on stderr, or with
+    --strict refused."""
+    from .api import convert
     acc = convert(weights, config, strict=strict, name=str(weights_path), warn=False)
     for line in acc.pruning_lines:
         click.echo(line, err=True)
@@ -211,18 +214,14 @@ def simulate(config, weights, strict, sim, input_path, output_path, waves, build
     progress = for_cli(quiet)
     acc = _accelerator(config, weights, strict)
     x = _load_input(input_path, acc.config.model.input_size)
-    keep = build_dir is not None or waves
-    work = Path(build_dir) if build_dir else Path(tempfile.mkdtemp(prefix="lstm-hw-sim-"))
-    try:
-        res = acc.simulation(x, sim, build_dir=work, seed=seed, idle=idle, backpressure=backpressure, waves=waves,
-                             progress=progress)
-    finally:
-        if not keep:
-            shutil.rmtree(work, ignore_errors=True)
+    # With --waves and no --build-dir, the waves go to a temporary folder that is kept; without, none is kept.
+    work = Path(build_dir) if build_dir else (Path(tempfile.mkdtemp(prefix="lstm-hw-sim-")) if waves else None)
+    res = acc.simulation(x, sim, build_dir=work, seed=seed, idle=idle, backpressure=backpressure, waves=waves,
+                         progress=progress)
     if output_path:
         y = acc.design.output_format.to_real(res.output)
         _save_npy(output_path, y if x.ndim == 3 else y[0])
-    if keep:
+    if work:
         click.echo(f"build directory: {work}")
     steps = res.expected.shape[0] * res.expected.shape[1]
     click.echo(f"{sim}: {res.output.size - res.mismatches}/{res.output.size} outputs match the golden model "
@@ -373,7 +372,7 @@ def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, s
     from .weights import load_weights, random_weights
     w = load_weights(weights, cfg) if weights else random_weights(cfg)
     if weights:
-        _accelerator(config, weights, strict, config=cfg)   # tells (or refuses) what pruning drops
+        _converted(w, cfg, weights, strict)   # tells (or refuses) what pruning drops
     original = None
     if model_path:
         from .torch_io import load_model
