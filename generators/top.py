@@ -60,7 +60,6 @@ class LSTMTop(wiring.Component):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {design!r}")
         self._design = design
-        self._rom_files = bool(rom_files)
         top = design.config.hardware.top
         n = len(design.layers)
         emit_all = design.config.model.return_sequences

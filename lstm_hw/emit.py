@@ -27,7 +27,7 @@ __all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_fil
 
 
 def build_top(design: Design):
-    """The top as Verilog is emitted from it: weight ROMs as instances loading ``.mem`` files."""
+    """The top as Verilog is emitted from it: each weight ROM a module of its own that loads a ``.mem`` file."""
     from .generators.top import LSTMTop
     return LSTMTop(design=design, rom_files=True)
 
@@ -40,9 +40,9 @@ def verilog_text(top, name: str) -> str:
 
 
 def verilog_files(top, name: str) -> dict[str, str]:
-    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires; then the weight
-    ROM's module ``<name>__rom.v`` and each weight ROM's ``$readmemh`` contents (``.mem``), written
-    straight from the weights (:meth:`~lstm_hw.generators.top.LSTMTop.rom_files`)."""
+    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires; then each weight
+    ROM's module (``<name>__<path>__rom_p<j>.v``) and, last, each one's ``$readmemh`` contents (``.mem``),
+    written straight from the weights (:meth:`~lstm_hw.generators.top.LSTMTop.rom_files`)."""
     return {**split_modules(verilog_text(top, name), name), **top.rom_files()}
 
 

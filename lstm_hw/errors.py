@@ -13,7 +13,7 @@ code  meaning
 """
 
 __all__ = ["LstmHwError", "ConfigError", "UsageError", "CheckFailed", "SimulationMismatch", "DesignDoesNotFit",
-           "ToolError", "EXIT_CODES"]
+           "ToolError"]
 
 
 class LstmHwError(Exception):
@@ -54,7 +54,3 @@ class ToolError(UsageError):
 
     exit_code = 3
 
-
-#: Exit codes of the command line, documented in README.
-EXIT_CODES = {0: "success", 1: "a check failed (RTL mismatch, design does not fit)", 2: "bad input",
-              3: "a tool failed or is missing (Yosys, Verilator, Icarus)"}

@@ -186,7 +186,7 @@ def verilator_lint(
     returned line is the first line of one ``%Warning-...`` or ``%Error...``
     message; the closing "Exiting due to N warning(s)" summary is left out. The
     list is empty when the design is clean. Raises :class:`ToolError` when
-    Verilator is missing, and :class:`ToolError` when it fails without saying why.
+    Verilator is missing or fails without saying why.
     """
     check_simulator("verilator")
     cmd = [_which("verilator"), "--lint-only"]

@@ -23,8 +23,8 @@ modules as DECLFILENAME. :func:`split_modules` takes that text apart:
 Nothing else changes: registers, memories, processes, instances and ports stay as
 Yosys wrote them, so behaviour is untouched.
 
-The weight ROMs are not in that text: their module (``<top>__rom.v``) and their
-contents (``.mem`` files, one per ROM) are written straight from the weights
+The weight ROMs are not in that text: each one's module (``<top>__<path>__rom_p<j>.v``)
+and contents (``.mem``) are written straight from the weights
 (:meth:`lstm_hw.generators.top.LSTMTop.rom_files`), so megabytes of contents never
 pass through Amaranth and Yosys as text.
 
