@@ -26,7 +26,7 @@ import numpy as np
 from . import data
 from .config import Config
 from .design import build_design
-from .errors import UsageError
+from .errors import LstmHwError, UsageError
 from .golden import float_lstm, run_golden_real
 
 __all__ = ["load_data", "score", "evaluate", "density_configs", "density_sweep", "write_plots"]
@@ -90,7 +90,6 @@ def evaluate(config: Config, weights: dict, x: np.ndarray, y: np.ndarray, *, ori
 
 def density_configs(config: Config, densities) -> list[Config]:
     """``config`` at each density (a list, or a string of comma-separated numbers), checked before any work."""
-    from .errors import LstmHwError
     if isinstance(densities, str):
         try:
             densities = [float(d) for d in densities.split(",")]

@@ -152,8 +152,12 @@ def follow(path, on_line, interval: float = 0.5):
     """While the block runs, call ``on_line`` with each complete line a tool appends to the file ``path``.
 
     A thread polls the file (which need not exist yet) every ``interval``
-    seconds, and once more when the block ends, so no line is missed.
+    seconds, and once more when the block ends, so no line is missed. With
+    ``on_line`` None nothing is read.
     """
+    if on_line is None:
+        yield
+        return
     stop = threading.Event()
     path = Path(path)
 

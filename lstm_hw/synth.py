@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,17 +123,16 @@ def synthesize(sources: list[str], top: str, workdir: str | Path, yosys: list[st
     try:
         with subprocess.Popen([*yosys, "-q", "-l", "yosys.log", "synth.ys"], cwd=work, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) as proc:
-            with follow(log_path, _yosys_stages(progress)) if progress is not None else nullcontext():
+            with follow(log_path, _yosys_stages(progress)):
                 stdout, stderr = proc.communicate()
     except OSError as e:
         raise ToolError(f"cannot run {yosys[0]}: {e.strerror or e}") from None
-    res = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     log = log_path.read_text(errors="replace") if log_path.exists() else ""
     netlist_path = work / "yosys_netlist.json"
-    if res.returncode != 0 or not netlist_path.exists():
-        lines = [ln.strip() for ln in (log + res.stdout + res.stderr).splitlines() if ln.strip()]
+    code = proc.returncode
+    if code != 0 or not netlist_path.exists():
+        lines = [ln.strip() for ln in (log + stdout + stderr).splitlines() if ln.strip()]
         errors = [ln for ln in lines if ln.startswith("ERROR")]
-        code = res.returncode
         status = (f"killed by signal {-code}" if code < 0 else f"exit code {code}") + (
             " (out of memory?)" if code in (-9, 137) else "")
         if errors:
@@ -151,7 +149,11 @@ _HEADING = re.compile(r"^(\d+(?:\.\d+)*)\. Executing (.+?)(?: pass)?(?: \(.*)?\.
 
 
 def _yosys_stages(progress):
-    """A log-line callback that tells ``progress`` each command of the script and each pass of ``synth_xilinx``."""
+    """A log-line callback that tells ``progress`` each command of the script and each pass of ``synth_xilinx``
+    (None without a progress)."""
+    if progress is None:
+        return None
+
     def on_line(line: str) -> None:
         m = _HEADING.match(line.strip())
         if m and m[1].count(".") <= 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 from typing import NoReturn
 
@@ -85,7 +85,7 @@ def run_cocotb(
     runner = get_runner(sim)
     stage(progress, f"build: {sim}")
     try:
-        with follow(build_log, _build_phases(progress)) if progress is not None else nullcontext():
+        with follow(build_log, _build_phases(progress)):
             runner.build(
                 sources=[Path(source).resolve() for source in hdl_sources(sources)],
                 hdl_toplevel=toplevel,
@@ -104,12 +104,13 @@ def run_cocotb(
     # written, is the account of what ran.
     simulator_error: str | None = None
     stage(progress, f"run: {sim}")
-    watch = nullcontext(lambda done: None)
-    if steps is not None:
-        steps[0].unlink(missing_ok=True)
-        watch = progress_steps(progress, "simulate", steps[1], steps[2])
     try:
-        with watch as update, (follow(steps[0], _counts(update)) if steps is not None else nullcontext()):
+        with ExitStack() as watch:
+            if steps is not None:
+                steps_file, total, unit = steps
+                steps_file.unlink(missing_ok=True)
+                update = watch.enter_context(progress_steps(progress, "simulate", total, unit))
+                watch.enter_context(follow(steps_file, _counts(update)))
             runner.test(
                 test_module=test_module,
                 hdl_toplevel=toplevel,
@@ -138,7 +139,10 @@ def run_cocotb(
 
 
 def _build_phases(progress):
-    """A build-log callback that tells ``progress`` when Verilator's C++ compile and link start."""
+    """A build-log callback that tells ``progress`` when Verilator's C++ compile and link start (None without
+    a progress)."""
+    if progress is None:
+        return None
     seen = set()
 
     def on_line(line: str) -> None:

@@ -124,18 +124,18 @@ def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, se
     name = design.config.hardware.top
     np.save(build_dir / "x.npy", x)
     np.save(build_dir / "expected.npy", expected)
-    result_path = build_dir / "result.json"
+    result_path, progress_path = build_dir / "result.json", build_dir / "progress.txt"
     result_path.unlink(missing_ok=True)
     env = {
         "LSTM_HW_META": str(rtl / f"{name}.json"), "LSTM_HW_X": str(build_dir / "x.npy"),
         "LSTM_HW_EXPECTED": str(build_dir / "expected.npy"), "LSTM_HW_RESULT": str(result_path),
         "LSTM_HW_SEED": str(seed), "LSTM_HW_MODES": modes_to_json(modes),
-        "LSTM_HW_PROGRESS": str(build_dir / "progress.txt"),
+        "LSTM_HW_PROGRESS": str(progress_path),
     }
     steps = len(modes) * expected.shape[0] * expected.shape[1]   # output timesteps of every mode
     _, failed = run_cocotb(sim=sim, sources=[rtl / src for src in meta["sources"]], toplevel=name,
                            test_module="lstm_hw.sim.tb_top", build_dir=build_dir / sim, env=env, waves=waves,
-                           progress=progress, steps=(build_dir / "progress.txt", steps, "timestep"))
+                           progress=progress, steps=(progress_path, steps, "timestep"))
     if not result_path.exists():
         raise ToolError(f"simulation under {sim} (seed {seed}) produced no result "
                           f"(see {build_dir / sim / 'test.log'})")
