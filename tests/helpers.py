@@ -59,6 +59,21 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+def simulator_off_by(wrong_words: int):
+    """A stand-in for ``lstm_hw.sim.top.simulate_top`` whose last ``wrong_words`` output words are one too high."""
+    from lstm_hw.sim import top
+
+    def simulate_top(design, codes, **_):
+        expected = top.run_golden(design, codes)
+        output = expected.copy()
+        output.flat[output.size - wrong_words:] += 1
+        mode = top.ModeResult(mode=top.FlowMode("given"), output=output, mismatches=wrong_words, last_ok=True,
+                              input_cycles=[], output_cycles=[])
+        return top.SimResult(sim="icarus", seed=1, expected=expected, modes=(mode,), failed_checks=0,
+                             protocol_violations=0, stray_outputs=0, meta={})
+    return simulate_top
+
+
 # -- exact numerics ------------------------------------------------------------------------------
 
 def exact_round(value: Fraction, mode: str) -> int:

@@ -6,11 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import lstm_hw
-from helpers import bbs_weights
-from lstm_hw.cli import main
+from helpers import bbs_weights, invoke, simulator_off_by
 from lstm_hw.config import parse_config
 from lstm_hw.weights import random_weights
 
@@ -27,7 +25,7 @@ density = 0.5
 
 
 def cli(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
+    result = invoke(*args)
     assert result.exit_code == 0, result.output + result.stderr
     return result
 
@@ -137,14 +135,7 @@ def test_simulation_mismatch_is_raised(made, monkeypatch):
     _, _, _, acc = made
     x = np.zeros((1, 2, 3))
 
-    def fake(design, codes, **_):
-        expected = top.run_golden(design, codes)
-        mode = top.ModeResult(mode=top.FlowMode("given"), output=expected + 1, mismatches=expected.size,
-                              last_ok=True, input_cycles=[], output_cycles=[])
-        return top.SimResult(sim="icarus", seed=1, expected=expected, modes=(mode,), failed_checks=0,
-                             protocol_violations=0, stray_outputs=0, meta={})
-
-    monkeypatch.setattr(top, "simulate_top", fake)
+    monkeypatch.setattr(top, "simulate_top", simulator_off_by(4))   # every word of 2 steps x 2 outputs
     with pytest.raises(lstm_hw.SimulationMismatch, match=r"icarus: 4 of 4 output words differ") as info:
         acc.simulate(x, "icarus")
     assert info.value.exit_code == 1

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from helpers import SMALL_TOML, assert_one_line_error, invoke, write
+from helpers import SMALL_TOML, assert_one_line_error, invoke, simulator_off_by, write
 from lstm_hw.cli import main
 from lstm_hw.config import Config, load_config, parse_config
 from lstm_hw.parts import parse_part
@@ -714,16 +714,7 @@ def test_exit_codes_per_class(tmp_path, monkeypatch):
     assert missing.stderr.splitlines() == [f"error: iverilog not found: {tools._ICARUS_HINT}"]
     monkeypatch.undo()
 
-    def differs(design, codes, **_):  # a simulator whose last word is off by one
-        expected = top.run_golden(design, codes)
-        output = expected.copy()
-        output.flat[-1] += 1
-        mode = top.ModeResult(mode=top.FlowMode("given"), output=output, mismatches=1, last_ok=True,
-                              input_cycles=[], output_cycles=[])
-        return top.SimResult(sim="icarus", seed=1, expected=expected, modes=(mode,), failed_checks=0,
-                             protocol_violations=0, stray_outputs=0, meta={})
-
-    monkeypatch.setattr(top, "simulate_top", differs)
+    monkeypatch.setattr(top, "simulate_top", simulator_off_by(1))   # the last word
     mismatch = invoke(*simulate)
     assert mismatch.exit_code == 1, mismatch.output
     assert mismatch.stderr.splitlines()[-1] == "error: 1 outputs differ from the golden model"
