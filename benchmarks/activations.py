@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_hw.activations import VARIANTS, build_table, variant_name
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.golden import float_lstm, run_golden_real
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.design import build_design
+from lstm_hw.model.golden import float_lstm, run_golden_real
+from lstm_hw.numerics.activations import VARIANTS, build_table, variant_name
 
 RESULTS = Path(__file__).parent / "results" / "activations.json"
 MODEL = {"model": {"input_size": 16, "hidden_size": 32, "num_layers": 1, "seed": 3}}

@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.emit import design_files
-from lstm_hw.golden import float_lstm, run_golden_real
+from lstm_hw.config.schema import parse_config
+from lstm_hw.emit.files import design_files
+from lstm_hw.model.design import build_design
+from lstm_hw.model.golden import float_lstm, run_golden_real
 from lstm_hw.sim.top import simulate_top
 
 from measure import random_codes, steady_cycles_per_step

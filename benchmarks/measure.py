@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_hw.design import Design
-from lstm_hw.golden import run_golden
+from lstm_hw.model.design import Design
+from lstm_hw.model.golden import run_golden
 from lstm_hw.sim.top import simulate_top
 
 #: Clock period of the cocotb bench of the top (sim/tb_top.py), in ns.

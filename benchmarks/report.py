@@ -15,10 +15,10 @@ import json
 import time
 from pathlib import Path
 
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.design import build_design
 from lstm_hw.progress import Progress
-from lstm_hw.report import build_report
+from lstm_hw.synth.report import build_report
 
 CASES = {
     "default (I5 H12 L2)": {},

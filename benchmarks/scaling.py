@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lstm_hw.compression import config_toml
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
+from lstm_hw.compression.compress import config_toml
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.design import build_design
 
 from measure import generate_timed, random_codes, simulate_timed, steady_cycles_per_step
 

@@ -2,7 +2,7 @@
 
     python benchmarks/soak.py --count N --sim icarus|verilator [--seed S] [--max-size M] [--keep DIR]
 
-Seeds S, S+1, ..., S+N-1 each give a config (``lstm_hw.randconfig.random_case``),
+Seeds S, S+1, ..., S+N-1 each give a config (``lstm_hw.config.randconfig.random_case``),
 a design and a short input; each streams it in the four flow modes (none,
 random idle 0.25, random output backpressure 0.3, both) in one simulation,
 with the protocol checker on both streams. One line per
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lstm_hw.randconfig import random_case
+from lstm_hw.config.randconfig import random_case
 from lstm_hw.sim.flow import flow_modes
 from lstm_hw.sim.top import simulate_top
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.sparsity import bank_loads
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.design import build_design
+from lstm_hw.numerics.sparsity import bank_loads
 
 RESULTS = Path(__file__).parent / "results" / "sparsity.json"
 

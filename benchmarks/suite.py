@@ -20,7 +20,7 @@ shape and numbers of VTR's koios ``lstm.v``: I100 H64, dense, Q4.12, 41 x 16
    earlier run of this suite on the same config, from ``--report-json``
    (the output of ``lstm-hw report --json``), or, with ``--synth``,
    synthesized here (killed after ``--synth-timeout`` seconds).
-6. Throughput at 200 MHz (``lstm_hw.report.throughput``) with the measured
+6. Throughput at 200 MHz (``lstm_hw.synth.report.throughput``) with the measured
    cycles per timestep (the metadata's prediction where not simulated).
 
 Prints stage lines on stderr, the Markdown table on stdout, and writes
@@ -43,11 +43,11 @@ from datetime import date
 from importlib import resources
 from pathlib import Path
 
-from lstm_hw.compression import config_toml
-from lstm_hw.config import load_config, parse_config
-from lstm_hw.design import build_design
-from lstm_hw.report import throughput, verilog_digest
-from lstm_hw.tools import verilator_lint
+from lstm_hw.compression.compress import config_toml
+from lstm_hw.config.schema import load_config, parse_config
+from lstm_hw.model.design import build_design
+from lstm_hw.sim.tools import verilator_lint
+from lstm_hw.synth.report import throughput, verilog_digest
 
 import report as report_bench
 from measure import generate_timed, golden_speed, random_codes, simulate_timed, steady_cycles_per_step
@@ -140,7 +140,7 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
     A figure counts only if its design had this config (report.py's cases are
     the same overrides; earlier suite rows carry their config) and the same
     MACs, and it is current only if it synthesized the very Verilog generated
-    now (*verilog_sha256*, :func:`lstm_hw.report.verilog_digest`). Otherwise
+    now (*verilog_sha256*, :func:`lstm_hw.synth.report.verilog_digest`). Otherwise
     the generator changed since: without *synth* such a figure is returned
     marked ``stale`` (the table flags it, saying whether the schedule changed
     too), with *synth* it is not returned, so that the design is synthesized

@@ -31,11 +31,11 @@ import argparse
 import json
 from pathlib import Path
 
-from lstm_hw.compression import frac_for
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.emit import build_top, metadata
+from lstm_hw.compression.compress import frac_for
+from lstm_hw.config.schema import parse_config
+from lstm_hw.emit.files import build_top, metadata
 from lstm_hw.errors import ConfigError
+from lstm_hw.model.design import build_design
 
 RESULTS = Path(__file__).parent / "results" / "utilisation.json"
 BANKS = (1, 2, 4, 8, 16, 32, 64)

@@ -8,9 +8,9 @@
 2. Train a float model in PyTorch: LSTM(8 -> 32) and a Linear(32 -> 10) head
    on the last step (seeded, Adam).
 3. For every density (1, 0.5, 0.25, 0.125) and weight width (16, 8, 6 bits):
-   ``lstm_hw.compression.compress_files`` prunes the LSTM bank-balanced (4 banks) while
+   ``lstm_hw.compression.compress.compress_files`` prunes the LSTM bank-balanced (4 banks) while
    fine-tuning with quantization-aware training, and chooses the fraction bits
-   of each format from the training data; then ``lstm_hw.evaluate.evaluate``
+   of each format from the training data; then ``lstm_hw.compression.evaluate.evaluate``
    scores the float model, the pruned float model and the bit-exact golden
    model on the whole test set, and the generated RTL (under Verilator) on the
    first test sequences, which must equal the golden model bit for bit.
@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lstm_hw.compression import compress_files
-from lstm_hw.config import load_config
-from lstm_hw.design import build_design
-from lstm_hw.evaluate import evaluate
-from lstm_hw.plots import plot_accuracy_vs_density, plot_sparsity, plot_weight_histogram
-from lstm_hw.torch_io import import_torch
-from lstm_hw.weights import load_weights
+from lstm_hw.compression.compress import compress_files
+from lstm_hw.compression.evaluate import evaluate
+from lstm_hw.compression.plots import plot_accuracy_vs_density, plot_sparsity, plot_weight_histogram
+from lstm_hw.config.schema import load_config
+from lstm_hw.model.design import build_design
+from lstm_hw.model.torch_io import import_torch
+from lstm_hw.model.weights import load_weights
 
 DENSITIES = (1.0, 0.5, 0.25, 0.125)
 WEIGHT_BITS = (16, 8, 6)
@@ -116,7 +116,7 @@ def main() -> None:
                            epochs=FINETUNE_EPOCHS if density < 1 or bits < 16 else 4, qat=True, seed=SEED, force=True)
             config = load_config(out / name / "config.toml")
             weights = load_weights(out / name / "weights.npz", config)
-            from lstm_hw.torch_io import load_model
+            from lstm_hw.model.torch_io import load_model
             original = load_model(model)[0]
             res = evaluate(config, weights, x_te, y_te, original=original,
                            rtl=args.sim if args.rtl_samples else None, rtl_samples=args.rtl_samples)

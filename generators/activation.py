@@ -1,4 +1,4 @@
-"""Activation units: pipelined hardware for the tables of :mod:`lstm_hw.activations`.
+"""Activation units: pipelined hardware for the tables of :mod:`lstm_hw.numerics.activations`.
 
 Every activation unit, whatever its method, honours one interface so that the
 datapath can instantiate any of them through :func:`activation_unit`:
@@ -24,9 +24,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from ..activations import PolyTable
-from ..numerics import signed_bits
 from .fixed import delay, round_shift
+from ..numerics.activations import PolyTable
+from ..numerics.fixed import signed_bits
 
 __all__ = ["PolyActivation", "activation_unit"]
 

@@ -1,4 +1,4 @@
-"""The elementwise LSTM cell update in hardware, bit-exact with :func:`lstm_hw.cell.cell_update`."""
+"""The elementwise LSTM cell update in hardware, bit-exact with :func:`lstm_hw.numerics.cell.cell_update`."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..cell import ActivationTables, CellMath
-from ..numerics import ROUNDING_MODES, rounding_offset
 from .activation import activation_unit
 from .fixed import delay, round_shift, saturate
+from ..numerics.cell import ActivationTables, CellMath
+from ..numerics.fixed import ROUNDING_MODES, rounding_offset
 
 __all__ = ["CellUpdate"]
 

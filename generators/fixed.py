@@ -1,4 +1,4 @@
-"""Amaranth expressions for the operations of :mod:`lstm_hw.numerics`, and small lint-clean idioms.
+"""Amaranth expressions for the operations of :mod:`lstm_hw.numerics.fixed`, and small lint-clean idioms.
 
 Each arithmetic helper mirrors its golden namesake exactly, so a generator
 never re-derives a rounding or saturation rule of its own.
@@ -6,7 +6,7 @@ never re-derives a rounding or saturation rule of its own.
 
 from amaranth.hdl import Mux, Signal, Value, unsigned
 
-from ..numerics import Fixed, rounding_offset
+from ..numerics.fixed import Fixed, rounding_offset
 
 __all__ = ["round_shift", "saturate", "requantize", "delay", "delay_taps", "equals", "counter_shape"]
 

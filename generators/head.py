@@ -7,9 +7,9 @@ from amaranth.lib import fifo, wiring
 from amaranth.lib import stream
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
 from .fixed import delay, equals
 from .layer import element_layout, pack_beat
+from ..model.design import Design
 from .mvm import SparseMatVec, group_slot, last_beat_lanes, vector_cursor
 
 __all__ = ["DenseHead"]

@@ -4,10 +4,10 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..config import h_write_group
-from ..design import Design, LayerPlan
 from .cell import CellUpdate
+from ..config.schema import h_write_group
 from .fixed import counter_shape, delay_taps, equals
+from ..model.design import Design, LayerPlan
 from .mvm import SparseMatVec, group_slot, last_beat_lanes, vector_cursor
 
 __all__ = ["LSTMLayer", "element_layout", "pack_beat"]

@@ -5,10 +5,10 @@ from amaranth.hdl import Cat, ClockSignal, Const, Instance, Module, Mux, Signal,
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import LayerPlan
-from ..config import QuantConfig
-from ..numerics import rounding_offset, signed_bits
+from ..config.schema import QuantConfig
 from .fixed import counter_shape, delay, delay_taps, equals, requantize
+from ..model.design import LayerPlan
+from ..numerics.fixed import rounding_offset, signed_bits
 
 __all__ = ["SparseMatVec", "rom_words", "rom_mem_text", "rom_module", "vector_address", "vector_cursor",
            "last_beat_lanes", "group_slot", "vector_write_layout",
@@ -67,7 +67,7 @@ def vector_address(plan: LayerPlan, column: int) -> tuple[int, int]:
     """``(bank, entry)`` of column ``column`` of ``[x; h]`` in the banked vector store.
 
     ``x_i`` is entry ``i // banks`` of bank ``i % banks``; ``h_j`` is entry
-    ``x_width + j // banks`` of bank ``j % banks`` (see :mod:`lstm_hw.design`).
+    ``x_width + j // banks`` of bank ``j % banks`` (see :mod:`lstm_hw.model.design`).
     """
     if column < plan.input_size:
         return column % plan.banks, column // plan.banks
@@ -80,7 +80,7 @@ def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan, lanes: in
 
     Elements come in order, ``lanes`` per beat (the last beat of the vector
     may be partial): element ``j`` goes to bank ``j % banks``, address
-    ``j // banks`` (the interleaved banks of :mod:`lstm_hw.sparsity`) of buffer
+    ``j // banks`` (the interleaved banks of :mod:`lstm_hw.numerics.sparsity`) of buffer
     half ``buf``, and ``buf`` flips after the last beat. The cursor moves on every cycle with
     ``advance`` high. Returns ``(buf, bank, addr, last)`` for the beat's first
     element (see :func:`group_slot` for the others); ``last`` is high while the
@@ -173,7 +173,7 @@ class SparseMatVec(wiring.Component):
 
     There are ``rows x banks`` processing elements (PEs), one DSP48E1 each.
     PE ``(lane, bank)`` reads ``(weight, in-bank index)`` pairs in schedule
-    order (see :mod:`lstm_hw.design`) from its field of a wide weight ROM in
+    order (see :mod:`lstm_hw.model.design`) from its field of a wide weight ROM in
     block RAM, and has its own copy of its bank of the vector, so no two PEs
     ever contend for a vector port. Each cycle every PE reads one stored
     weight, fetches the vector element its index selects and multiplies.
@@ -189,7 +189,7 @@ class SparseMatVec(wiring.Component):
     cycle, and an accumulator sums a pass's slots, starting from the bias;
     the pass's sum is then rounded and saturated to the pre-activation
     format. Every sum is exact (wide enough), so the result equals
-    :func:`lstm_hw.golden.layer_preact` bit for bit. Fabric adders per lane:
+    :func:`lstm_hw.model.golden.layer_preact` bit for bit. Fabric adders per lane:
     ``chains - 1`` in the tree and the accumulator, where a plain adder tree
     over the banks would take ``banks``.
 

@@ -4,9 +4,9 @@ from amaranth.hdl import ClockDomain, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design
 from .head import DenseHead
 from .layer import LSTMLayer
+from ..model.design import Design
 
 __all__ = ["LSTMTop"]
 
@@ -46,7 +46,7 @@ class LSTMTop(wiring.Component):
     design : Design
     rom_files : bool
         Each weight ROM a module of its own, ``<top>__<path>__rom_p<j>``, that loads its ``.mem``
-        file (:meth:`rom_files`): the form :mod:`lstm_hw.emit` writes. Without it (the default)
+        file (:meth:`rom_files`): the form :mod:`lstm_hw.emit.files` writes. Without it (the default)
         they are Amaranth memories, as Amaranth's simulator needs them.
 
     Members

@@ -11,11 +11,11 @@ The Python API (see README, "Python API")::
 __version__ = "0.1.0"
 
 from .api import Accelerator, convert  # noqa: E402
-from .compression import compress  # noqa: E402
-from .config import Config, load_config  # noqa: E402
+from .compression.compress import compress  # noqa: E402
+from .config.schema import Config, load_config  # noqa: E402
 from .errors import (CheckFailed, ConfigError, DesignDoesNotFit, LstmHwError, SimulationMismatch,  # noqa: E402
                      ToolError, UsageError)
-from .pruning import NonConformingWeightsWarning, WeightsPrunedWarning, prune  # noqa: E402
+from .model.pruning import NonConformingWeightsWarning, WeightsPrunedWarning, prune  # noqa: E402
 
 __all__ = ["__version__", "load_config", "Config", "convert", "Accelerator", "compress", "prune",
            "LstmHwError", "ConfigError", "UsageError", "CheckFailed", "SimulationMismatch", "DesignDoesNotFit",

@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Config, config_mapping, fit_config, parse_config
-from .design import Design, build_design
+from .config.schema import Config, config_mapping, fit_config, parse_config
 from .errors import ConfigError, SimulationMismatch, UsageError
-from .pruning import pruning_lines, warn_pruning
+from .model.design import Design, build_design
+from .model.pruning import pruning_lines, warn_pruning
 
 __all__ = ["convert", "Accelerator", "WrittenFiles", "check_input", "resolve_config"]
 
@@ -77,15 +77,15 @@ def convert(model=None, config=None, *, strict: bool = False, trust_model: bool 
     or ``None`` for the defaults; sizes it leaves out come from the model.
 
     What the hardware's pruning drops of the model's weights is told as a
-    :class:`~lstm_hw.pruning.WeightsPrunedWarning` (dense weights pruned to the
-    density) or :class:`~lstm_hw.pruning.NonConformingWeightsWarning` per
+    :class:`~lstm_hw.model.pruning.WeightsPrunedWarning` (dense weights pruned to the
+    density) or :class:`~lstm_hw.model.pruning.NonConformingWeightsWarning` per
     matrix (``warn=False``: not at all); ``strict`` refuses such weights with
     a :class:`~lstm_hw.errors.ConfigError`. ``trust_model`` lets a PyTorch
     file that holds more than tensors be unpickled (it can run code).
     ``name`` stands for the model in messages (default: its path, or "weights").
     """
-    from .torch_io import read_model
-    from .weights import check_weights
+    from .model.torch_io import read_model
+    from .model.weights import check_weights
     if model is None:
         return Accelerator(build_design(resolve_config(config, None)), "seeded weights")
     name = name or (str(model) if isinstance(model, (str, Path)) else "weights")
@@ -111,7 +111,7 @@ class Accelerator:
     Members
     -------
     design : Design
-        The pruned, quantized and scheduled design (:mod:`lstm_hw.design`).
+        The pruned, quantized and scheduled design (:mod:`lstm_hw.model.design`).
     config : Config
     metadata : dict
         The contents of ``<top>.json``.
@@ -146,7 +146,7 @@ class Accelerator:
     @cached_property
     def files(self) -> dict[str, bytes]:
         """Every output file by name, rendered once (the Verilog takes seconds to minutes)."""
-        from .emit import design_files
+        from .emit.files import design_files
         return design_files(self._design)
 
     @property
@@ -210,7 +210,7 @@ class Accelerator:
         Exactly what ``lstm-hw golden`` writes: (T', O) or (N, T', O), T' = 1
         with ``return_sequences = false``.
         """
-        from .golden import run_golden_real
+        from .model.golden import run_golden_real
         return run_golden_real(self._design, check_input(x, self.config.model.input_size))
 
     def simulation(self, x, simulator: str = "verilator", *, build_dir: str | Path | None = None, seed: int = 1,
@@ -259,7 +259,7 @@ class Accelerator:
         submodule and ``.mem`` files that the previous ``<top>.json`` listed and
         this design no longer has are removed, and nothing else is touched.
         """
-        from .emit import check_output_dir, previous_sources, write_files
+        from .emit.files import check_output_dir, previous_sources, write_files
         out = check_output_dir(out, force=force)  # before the slow part
         stale = previous_sources(out, self.config.hardware.top) - set(self.files)
         written = write_files(out, self.files, force=force)
@@ -274,7 +274,7 @@ class Accelerator:
 
         ``progress`` (a :class:`lstm_hw.progress.Progress`) shows the stages and each Yosys pass.
         """
-        from .report import build_report
+        from .synth.report import build_report
         # the files only if already rendered: without Yosys, report fails before the slow part
         return build_report(self._design, yosys=yosys, progress=progress, files=self.__dict__.get("files"))
 

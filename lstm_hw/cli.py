@@ -16,10 +16,10 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import approx as approx_lib
-from .activations import METHODS
-from .config import DEFAULT_TOML, load_config
+from .config.schema import DEFAULT_TOML, load_config
 from .errors import ConfigError, DesignDoesNotFit, LstmHwError, SimulationMismatch, UsageError
+from .numerics import approx as approx_lib
+from .numerics.activations import METHODS
 from .progress import for_cli
 
 SIMULATORS = ("icarus", "verilator")
@@ -43,7 +43,7 @@ def _one_line_errors(fn):
 
 def _accelerator(config_path, weights_path, strict: bool):
     """The accelerator of CONFIG and --weights (:func:`_converted`)."""
-    from .weights import load_weights
+    from .model.weights import load_weights
     config = load_config(config_path)
     return _converted(load_weights(weights_path, config) if weights_path else None, config, weights_path, strict)
 
@@ -79,8 +79,8 @@ def _echo_json(data) -> None:
 
 
 def _save(path: str, data: bytes) -> None:
-    """Write one output file atomically (see :func:`lstm_hw.emit.write_files`)."""
-    from .emit import write_files
+    """Write one output file atomically (see :func:`lstm_hw.emit.files.write_files`)."""
+    from .emit.files import write_files
     target = Path(path)
     write_files(target.parent, {target.name: data}, force=True)
 
@@ -143,7 +143,7 @@ def main():
 @_one_line_errors
 def generate(config, weights, strict, out_dir, force, as_json, quiet):
     """Write synthesizable Verilog, metadata and constraints for CONFIG (default: embedded design)."""
-    from .emit import check_output_dir
+    from .emit.files import check_output_dir
     progress = for_cli(quiet)
     progress.stage("design: prune, quantize, schedule")
     acc = _accelerator(config, weights, strict)
@@ -328,7 +328,7 @@ def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat
     The summary goes to stdout (with --json: the report, as report.json holds it, and the summary to
     stderr); each fine-tuning epoch's progress to stderr.
     """
-    from .compression import compress_files
+    from .compression.compress import compress_files
     log = functools.partial(click.echo, err=as_json)
     report = compress_files(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size,
                             qat=qat, seed=seed, force=force, plots=plots, trust_model=trust_model, log=log,
@@ -363,20 +363,20 @@ def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat
 def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, sim, samples, as_json, densities,
              plot_dir, quiet):
     """Accuracy of the float, pruned float, bit-exact golden and (--rtl) simulated model on test data."""
-    from . import evaluate as ev
+    from .compression import evaluate as ev
     if config is not None and Path(config).suffix == ".json":
         raise UsageError(f"{config}: CONFIG is a TOML file; --json is a flag that prints the figures on stdout "
                          "(lstm-hw evaluate ... --json > figures.json)")
     progress = for_cli(quiet)
     cfg = load_config(config)
-    from .weights import load_weights, random_weights
+    from .model.weights import load_weights, random_weights
     w = load_weights(weights, cfg) if weights else random_weights(cfg)
     if weights:
         _converted(w, cfg, weights, strict)   # tells (or refuses) what pruning drops
     original = None
     if model_path:
-        from .torch_io import load_model
-        from .weights import check_weights
+        from .model.torch_io import load_model
+        from .model.weights import check_weights
         original = check_weights(load_model(model_path, trust_model=trust_model)[0], cfg, str(model_path))
     x, y = ev.load_data(data_path, cfg)
     sweep_configs = ev.density_configs(cfg, densities) if densities else []  # checked before the slow part
@@ -423,7 +423,7 @@ def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, s
 @_one_line_errors
 def report(config, weights, strict, as_json, yosys_path, quiet):
     """Synthesize with Yosys: resources and fit on hardware.part, logic depth and clock estimate, throughput."""
-    from .report import format_text
+    from .synth.report import format_text
     progress = for_cli(quiet)
     rep = _accelerator(config, weights, strict).report(yosys=yosys_path, progress=progress)
     progress.stage("done")

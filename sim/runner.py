@@ -10,16 +10,16 @@ from typing import NoReturn
 
 from cocotb_tools.runner import get_results, get_runner
 
+from lstm_hw.emit.verilog import hdl_sources
 from lstm_hw.errors import ToolError, UsageError
 from lstm_hw.progress import follow, stage
 from lstm_hw.progress import steps as progress_steps
-from lstm_hw.tools import check_simulator, ensure_simulators_on_path
-from lstm_hw.verilog_files import hdl_sources
+from lstm_hw.sim.tools import check_simulator, ensure_simulators_on_path
 
 SIMULATORS = ("icarus", "verilator")
 TIMESCALE = ("1ns", "1ps")
 #: Verilator build options: warnings neither stop a build nor fill its log (lint
-#: is a separate step, see lstm_hw.tools.verilator_lint). With waves=True,
+#: is a separate step, see lstm_hw.sim.tools.verilator_lint). With waves=True,
 #: cocotb_tools adds --trace itself (VCD: the wheel's FST writer needs lz4.h,
 #: which Debian only has in liblz4-dev).
 VERILATOR_BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style"]

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..design import Design
-from ..emit import design_files, write_files
+from ..emit.files import design_files, write_files
 from ..errors import SimulationMismatch, ToolError
-from ..golden import run_golden
-from ..progress import stage
-from ..tools import check_simulator, ensure_simulators_on_path
 from .flow import FlowMode, modes_to_json
+from ..model.design import Design
+from ..model.golden import run_golden
+from ..progress import stage
 from .runner import run_cocotb
+from .tools import check_simulator, ensure_simulators_on_path
 
 __all__ = ["ModeResult", "SimResult", "emit_rtl", "simulate_top"]
 

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from hypothesis import strategies as st
 
 from lstm_hw.cli import main
-from lstm_hw.numerics import Fixed
-from lstm_hw.weights import random_weights
+from lstm_hw.model.weights import random_weights
+from lstm_hw.numerics.fixed import Fixed
 
 SIMULATORS = ["icarus", "verilator"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

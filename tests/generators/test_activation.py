@@ -11,11 +11,11 @@ import pytest
 from amaranth.hdl import Fragment
 
 from helpers import SIMULATORS, UnitBank, run_stream, write_verilog
-from lstm_hw.activations import PolyTable, build_table
-from lstm_hw.cell import ActivationTables
-from lstm_hw.config import parse_config
+from lstm_hw.config.schema import parse_config
 from lstm_hw.generators.activation import PolyActivation, _rounded_bounds, activation_unit
-from lstm_hw.numerics import Fixed, round_shift
+from lstm_hw.numerics.activations import PolyTable, build_table
+from lstm_hw.numerics.cell import ActivationTables
+from lstm_hw.numerics.fixed import Fixed, round_shift
 from lstm_hw.sim.runner import run_cocotb
 
 #: (method, order) of every variant; order only matters for taylor.

@@ -10,10 +10,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from helpers import SIMULATORS, run_stream, write_verilog
-from lstm_hw.cell import ActivationTables, CellMath, cell_update
-from lstm_hw.config import parse_config
+from lstm_hw.config.schema import parse_config
 from lstm_hw.generators.cell import CellUpdate
 from lstm_hw.generators.fixed import delay
+from lstm_hw.numerics.cell import ActivationTables, CellMath, cell_update
 from lstm_hw.sim.runner import run_cocotb
 
 CONFIGS = {

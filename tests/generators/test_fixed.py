@@ -1,4 +1,4 @@
-"""The Amaranth expressions of generators/fixed.py against their golden namesakes in lstm_hw.numerics."""
+"""The Amaranth expressions of generators/fixed.py against their golden namesakes in lstm_hw.numerics.fixed."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from lstm_hw.generators.fixed import delay_taps, requantize, saturate
-from lstm_hw.numerics import Fixed, ROUNDING_MODES, requantize as golden_requantize, saturate as golden_saturate
+from lstm_hw.numerics.fixed import Fixed, ROUNDING_MODES, requantize as golden_requantize, saturate as golden_saturate
 
 
 def evaluate(build, shape, codes):

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
+from lstm_hw.config.schema import parse_config
 from lstm_hw.generators.head import DenseHead
-from lstm_hw.golden import head_output
+from lstm_hw.model.design import build_design
+from lstm_hw.model.golden import head_output
 
 CONFIGS = {
     "dense_o3": {"model": {"input_size": 2, "hidden_size": 7, "output_size": 3}, "sparsity": {"banks": 3}},

@@ -3,7 +3,7 @@
 - ``verilator --lint-only`` with the reviewed waiver file ``constraints/amaranth.vlt``:
   nothing; without it, nothing but WIDTHEXPAND and PROCASSINIT.
 - ``verilator --lint-only -Wall`` with the waiver file: nothing. The files are
-  one module each, without Amaranth's dead alias wires (:mod:`lstm_hw.verilog_files`).
+  one module each, without Amaranth's dead alias wires (:mod:`lstm_hw.emit.verilog`).
 - ``iverilog -Wall``: nothing.
 - The waiver file waives only what its review allows (:func:`test_waiver_file_waives_only_the_reviewed`).
 """
@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.emit import design_files, write_files
-from lstm_hw.randconfig import random_config
-from lstm_hw.tools import ensure_simulators_on_path, verilator_lint
-from lstm_hw.verilog_files import hdl_sources
+from lstm_hw.config.randconfig import random_config
+from lstm_hw.config.schema import parse_config
+from lstm_hw.emit.files import design_files, write_files
+from lstm_hw.emit.verilog import hdl_sources
+from lstm_hw.model.design import build_design
+from lstm_hw.sim.tools import ensure_simulators_on_path, verilator_lint
 
 from configs import E2E_CONFIGS
 

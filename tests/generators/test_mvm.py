@@ -9,14 +9,14 @@ from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from helpers import SIMULATORS, UnitBank, write_verilog
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.emit import design_files
-from lstm_hw.weights import random_weights
+from lstm_hw.config.schema import parse_config
+from lstm_hw.emit.files import design_files
 from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, rom_words,
-                                   vector_address)
-from lstm_hw.golden import layer_preact
-from lstm_hw.numerics import signed_bits
+                                    vector_address)
+from lstm_hw.model.design import build_design
+from lstm_hw.model.golden import layer_preact
+from lstm_hw.model.weights import random_weights
+from lstm_hw.numerics.fixed import signed_bits
 from lstm_hw.sim.runner import run_cocotb
 
 CONFIGS = {

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.emit import metadata
+from lstm_hw.config.schema import parse_config
+from lstm_hw.emit.files import metadata
 from lstm_hw.generators.top import LSTMTop
-from lstm_hw.golden import run_golden
+from lstm_hw.model.design import build_design
+from lstm_hw.model.golden import run_golden
 from lstm_hw.sim.beats import beats_per_step, element_cycles, input_beats, output_elements
 
 from configs import E2E_CONFIGS

@@ -16,11 +16,11 @@ import json
 import numpy as np
 import pytest
 
-from lstm_hw.cell import cell_update
-from lstm_hw.config import parse_config
-from lstm_hw.design import build_design
-from lstm_hw.golden import layer_preact, run_golden, run_layer
-from lstm_hw.weights import random_weights
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.design import build_design
+from lstm_hw.model.golden import layer_preact, run_golden, run_layer
+from lstm_hw.model.weights import random_weights
+from lstm_hw.numerics.cell import cell_update
 
 CONFIG = {"model": {"input_size": 3, "hidden_size": 6, "num_layers": 2},
           "sparsity": {"banks": 3, "density": 0.5}, "hardware": {"rows": 2}}

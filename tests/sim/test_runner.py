@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In, Out
 
 from lstm_hw.errors import LstmHwError, UsageError
 from lstm_hw.sim.runner import run_cocotb
-from lstm_hw.tools import check_simulator, ensure_simulators_on_path, simulator_env, verilator_lint
+from lstm_hw.sim.tools import check_simulator, ensure_simulators_on_path, simulator_env, verilator_lint
 
 SIMULATORS = ["icarus", "verilator"]
 TB = "lstm_hw.sim.tb_selftest"

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from helpers import bbs_weights
 from lstm_hw.cli import main
-from lstm_hw.config import parse_config
+from lstm_hw.config.schema import parse_config
 
 # A head whose output format differs from the activation format: -o must use the output's.
 TOML = """\

@@ -1,0 +1,2 @@
+"""Verilog, metadata, constraints and Vivado scripts for a design, one file per module.
+"""

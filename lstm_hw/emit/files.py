@@ -1,0 +1,292 @@
+"""Verilog, metadata, constraints and Vivado scripts for a design, written all or nothing.
+
+The XDC and TCL files are filled in from templates in ``constraints/``
+(``@key@`` placeholders) and the board table of :mod:`lstm_hw.config.parts`.
+
+Output is a pure function of (config, weights): Verilog is emitted without
+source locations by Amaranth's builtin Yosys, and JSON keys keep a fixed order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from .. import __version__
+from ..config.parts import board, parse_part
+from ..errors import UsageError
+from ..model.design import Design
+from .verilog import is_data_file, is_module_file, split_modules
+
+__all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
+           "write_files", "check_output_dir", "previous_sources"]
+
+
+def build_top(design: Design):
+    """The top as Verilog is emitted from it: each weight ROM a module of its own that loads a ``.mem`` file."""
+    from ..generators.top import LSTMTop
+    return LSTMTop(design=design, rom_files=True)
+
+
+def verilog_text(top, name: str) -> str:
+    """Amaranth's Verilog for ``top``: every module in one text, as Amaranth emits it."""
+    os.environ["AMARANTH_USE_YOSYS"] = "builtin"  # a system Yosys would change the output
+    from amaranth.back import verilog
+    return verilog.convert(top, name=name, emit_src=False)
+
+
+def verilog_files(top, name: str) -> dict[str, str]:
+    """``{file: text}``: one module per file, ``<name>.v`` first, without dead alias wires; then each weight
+    ROM's module (``<name>__<path>__rom_p<j>.v``) and, last, each one's ``$readmemh`` contents (``.mem``),
+    written straight from the weights (:meth:`~lstm_hw.generators.top.LSTMTop.rom_files`)."""
+    return {**split_modules(verilog_text(top, name), name), **top.rom_files()}
+
+
+def _latency(top) -> int:
+    """Cycles from the last input beat of ``x_t`` to the first output beat of ``h_t`` (or ``y_t``), idle pipeline."""
+    layers = top.layers
+    if top.head is not None:  # the head starts once the last layer has passed it all of h_t
+        return sum(1 + layer.last_output_cycles for layer in layers) + 1 + top.head.first_output_cycles
+    through = sum(1 + layer.last_output_cycles for layer in layers[:-1])
+    return through + 1 + layers[-1].first_output_cycles
+
+
+def _head_metadata(top) -> dict | None:
+    if top.head is None:
+        return None
+    p = top.design.head
+    return {
+        "input_size": p.input_size, "output_size": p.outputs, "banks": p.banks, "bank_width": p.bank_width,
+        "weights_per_bank": p.k, "macs": p.banks * p.rows, "nnz": p.nnz, "stored_weights": p.stored, "pe_utilisation": round(p.nnz / p.stored, 4),
+        "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
+        "issue_cycles_per_timestep": p.issue_cycles,
+        "compute_cycles_per_timestep": top.head.step_cycles,
+        "stream_cycles_per_timestep": top.head.stream_cycles,
+    }
+
+
+def metadata(design: Design, top, sources: list[str]) -> dict:
+    c = design.config
+    fmt, out_fmt = design.io_format, design.output_format
+    name = c.hardware.top
+    constraints, scripts = output_names(c)
+    per_layer = []
+    for layer in top.layers:
+        p = layer.plan
+        per_layer.append({
+            "input_size": p.input_size, "hidden_size": p.hidden, "banks": p.banks, "bank_width": p.bank_width,
+            "weights_per_bank": p.k, "input_weights_per_bank": p.k_x, "recurrent_weights_per_bank": p.k_h,
+            "rows": p.rows, "passes": p.passes, "macs": p.banks * p.rows,
+            "nnz": p.nnz, "stored_weights": p.stored, "pe_utilisation": round(p.nnz / p.stored, 4),
+            "ideal_cycles_per_timestep": round(p.nnz / (p.banks * p.rows), 3),
+            "issue_cycles_per_timestep": p.issue_cycles,
+            "input_phase_cycles": p.passes * p.k_x, "recurrent_phase_cycles": p.passes * p.k_h,
+            "tail_cycles": layer.tail_cycles, "tail_wait_cycles": layer.tail_wait_cycles,
+            "phase_gap_cycles": layer.phase_gap_cycles,
+            "compute_cycles_per_timestep": layer.step_cycles,
+            "stream_cycles_per_timestep": layer.stream_cycles,
+        })
+    head = _head_metadata(top)
+    stages = per_layer + ([head] if head else [])
+    for x in stages:   # a stage's timestep takes the longer of its compute and its streams
+        x["cycles_per_timestep"] = max(x["compute_cycles_per_timestep"], x["stream_cycles_per_timestep"])
+    meta = {
+        "generator": f"lstm-hw {__version__}",
+        "top": name,
+        "part": c.hardware.part,
+        "clock_mhz": c.hardware.clock_mhz,
+        "sources": sources,
+        "constraints": constraints,
+        "scripts": scripts,
+        "input": {"bits": fmt.bits, "frac": fmt.frac, "tdata_width": design.tdata_width, "lanes": design.lanes,
+                  "elements_per_timestep": c.model.input_size},
+        "output": {"bits": out_fmt.bits, "frac": out_fmt.frac, "tdata_width": design.output_tdata_width,
+                   "lanes": design.lanes, "elements_per_timestep": design.output_size,
+                   "return_sequences": c.model.return_sequences},
+        "macs": sum(x["macs"] for x in stages),
+        "cycles_per_timestep": max(x["cycles_per_timestep"] for x in stages),
+        "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in stages),
+        "latency_cycles": _latency(top),
+        "layers": per_layer,
+        "head": head,
+        "pruning": {"weights": "given" if design.weights_given else "seeded",
+                    "matrices": [m.to_dict() for m in design.pruning]},
+        "activation": design.tables.describe(),
+        "config": c.to_dict(),
+    }
+    if head is None:
+        del meta["head"]  # no "head" key at all without a head
+    return meta
+
+
+def design_files(design: Design) -> dict[str, bytes]:
+    """Every output file, by name, fully rendered in memory."""
+    top = build_top(design)
+    name = design.config.hardware.top
+    sources = verilog_files(top, name)
+    meta = metadata(design, top, list(sources))
+    texts = {
+        **sources,
+        f"{name}.json": json.dumps(meta, indent=2) + "\n",
+        **vivado_files(design.config, meta),
+    }
+    assert list(texts) == meta["sources"] + [f"{name}.json"] + meta["constraints"] + meta["scripts"]
+    return {file: text.encode() for file, text in texts.items()}
+
+
+# -- Vivado hand-off: constraints and scripts ------------------------------------------
+
+def output_names(config) -> tuple[list[str], list[str]]:
+    """(constraints, scripts) that ``design_files`` writes besides the Verilog and the metadata."""
+    h = config.hardware
+    constraints = [f"{h.top}.xdc"] + ([f"{h.top}_board.xdc"] if h.board else [])
+    return constraints, ["build.tcl", "package_ip.tcl"]
+
+
+def _template(file: str, **values: str) -> str:
+    """A template from ``constraints/`` with every ``@key@`` replaced (TCL and XDC keep their braces and $)."""
+    text = resources.files("lstm_hw.constraints").joinpath(file).read_text("utf-8")
+    for key, value in values.items():
+        text = text.replace(f"@{key}@", value)
+    left = re.search(r"@[a-z_]+@", text)
+    assert left is None, f"{file}: {left.group()} not filled in"
+    return text
+
+
+def _tcl_word(text: str) -> str:
+    """``text`` as one TCL word; generated names never need quoting, so anything else is a bug."""
+    assert re.fullmatch(r"[A-Za-z0-9_.\-]+", text), text
+    return text
+
+
+_READ = {".v": "read_verilog", ".sv": "read_verilog -sv", ".mem": "read_mem"}  # by source file extension
+
+
+def vivado_files(config, meta: dict) -> dict[str, str]:
+    """``<top>.xdc``, the board XDC if a board is set, ``build.tcl`` and ``package_ip.tcl``."""
+    h = config.hardware
+    part = parse_part(h.part)
+    sources = meta["sources"]
+    constraints, scripts = output_names(config)
+    common = {"generator": f"lstm-hw {__version__}", "top": _tcl_word(h.top), "part": _tcl_word(part.name),
+              "clock_mhz": f"{h.clock_mhz:g}"}
+    files = {constraints[0]: _template("clock.xdc", **common, period_ns=f"{1000.0 / h.clock_mhz:.3f}")}
+    if h.board:
+        b = board(h.board, h.part)
+        files[constraints[1]] = _board_xdc(b, common, h.clock_mhz)
+        board_note = (f"With board = \"{b.name}\", {constraints[1]} (pins of "
+                      f"{', '.join(p.port for p in (*b.clock, b.reset))}) is read too.")
+        read_board = f"    read_xdc [file join $script_dir {_tcl_word(constraints[1])}]"
+    else:
+        board_note = "No [hardware] board is set: pass the pin constraints as an .xdc FILE."
+        read_board = "    # No [hardware] board: the pins come from the .xdc FILE arguments."
+    read_sources = "\n".join(f"{_READ[Path(f).suffix]} [file join $script_dir {_tcl_word(f)}]" for f in sources)
+    files["build.tcl"] = _template("build.tcl.in", **common, board_note=board_note, read_sources=read_sources,
+                                   read_board_xdc=read_board, xdc=_tcl_word(constraints[0]))
+    add_sources = "\n".join(f"add_files -norecurse [file join $script_dir {_tcl_word(f)}]" for f in sources)
+    files["package_ip.tcl"] = _template("package_ip.tcl.in", **common, add_sources=add_sources,
+                                        description=_ip_description(meta))
+    assert list(files) == constraints + scripts
+    return files
+
+
+def _ip_description(meta: dict) -> str:
+    m = meta["config"]["model"]
+    head = f", dense head to {m['output_size']}" if m["output_size"] else ""
+    text = (f"LSTM accelerator: input {m['input_size']}, hidden {m['hidden_size']}, {m['num_layers']} layer(s)"
+            f"{head}; {meta['macs']} MACs, {meta['cycles_per_timestep']} cycles per timestep. "
+            f"Generated by {meta['generator']}.")
+    assert re.fullmatch(r"[A-Za-z0-9 ,.;:()\-]+", text), text  # goes inside a TCL "..." string
+    return text
+
+
+def _board_xdc(b, common: dict, clock_mhz: float) -> str:
+    clock, reset = b.clock, b.reset
+    lines = [
+        f"# Generated by {common['generator']} for {common['top']} on {common['part']}: board {b.name} ({b.title}).",
+        f"# Pins from {b.reference}.",
+        "#",
+        "# These are the ports of the wrapper top of build.tcl's bitstream flow. The",
+        "# AXI4-Stream ports (s_axis_*, m_axis_*) connect to a processing system or",
+        "# DMA in a block design, not to pins, so none of them appears here.",
+    ]
+    if len(clock) == 2:
+        lines.append(f"# aclk_p/aclk_n: {b.clock_source}; the wrapper buffers it (IBUFDS) into aclk.")
+    else:
+        lines.append(f"# aclk: {b.clock_source}.")
+    if b.clock_mhz == clock_mhz:
+        lines.append(f"# The core runs at its {b.clock_mhz:g} MHz, the hardware.clock_mhz.")
+    else:
+        lines.append(f"# Fed straight to the core it runs at {b.clock_mhz:g} MHz, not at the {common['clock_mhz']} MHz")
+        lines.append("# of hardware.clock_mhz; for that, derive aclk from it with an MMCM in the wrapper.")
+    if b.reset_active_low:
+        lines.append(f"# {reset.port}: {b.reset_source}, active low like the core's aresetn.")
+    else:
+        lines.append(f"# {reset.port}: {b.reset_source}, active high, so the wrapper drives the core's")
+        lines.append("# aresetn with its inverse (held low >= 16 aclk cycles, synchronised to aclk).")
+    for p in clock:
+        lines.append(f"set_property -dict {{PACKAGE_PIN {p.pin} IOSTANDARD {p.iostandard}}} [get_ports {p.port}]")
+    lines.append(f"create_clock -period {1000.0 / b.clock_mhz:.3f} -name board_clk [get_ports {clock[0].port}]")
+    lines.append(f"set_property -dict {{PACKAGE_PIN {reset.pin} IOSTANDARD {reset.iostandard}}} "
+                 f"[get_ports {reset.port}]")
+    lines.append(f"set_false_path -from [get_ports {reset.port}]")
+    return "\n".join(lines) + "\n"
+
+
+def check_output_dir(out_dir: str | Path, *, force: bool = False) -> Path:
+    """``out_dir`` as a Path, if it can take new files: refuse a file, or a folder that holds files unless ``force``.
+
+    Called before slow work too, so that a refusal comes at once.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(f"{out}: directory is not empty (use --force to overwrite)")
+    return out
+
+
+def write_files(out_dir: str | Path, files: dict[str, bytes], *, force: bool = False) -> list[Path]:
+    """Write ``files`` into ``out_dir``; refuse a non-empty directory unless ``force``.
+
+    Each file goes to a temporary name first and is renamed into place, so a
+    failure leaves no partial file, and existing files are only replaced whole.
+    """
+    out = check_output_dir(out_dir, force=force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        staged = []
+        for name, content in files.items():
+            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", dir=out)
+            staged.append((Path(tmp), out / name))
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+    except OSError as e:
+        for tmp, _ in locals().get("staged", []):
+            tmp.unlink(missing_ok=True)
+        raise UsageError(f"{out}: cannot write ({e.strerror or e})") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    for tmp, final in staged:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give what open() would have
+        os.replace(tmp, final)
+    return [final for _, final in staged]
+
+
+def previous_sources(out: Path, top: str) -> set[str]:
+    """The sources (Verilog and ``.mem``) an earlier generation of ``top`` listed in ``out/<top>.json``, if sound.
+
+    Only names of the form ``<top>.v``, ``<top>__<path>.v`` or ``<top>__<path>.mem`` count,
+    so nothing but this generator's own output is ever replaced or removed.
+    """
+    try:
+        sources = json.loads((Path(out) / f"{top}.json").read_text("utf-8"))["sources"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    if not isinstance(sources, list):
+        return set()
+    return {s for s in sources if isinstance(s, str) and (is_module_file(s, top) or is_data_file(s, top))}

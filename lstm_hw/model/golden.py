@@ -1,0 +1,120 @@
+"""The bit-exact NumPy model of the generated hardware, and a float64 reference LSTM.
+
+Every sequence starts from h = c = 0. ``x`` codes are ``(N, T, I)``; the result
+is ``(N, T, H)``, or ``(N, 1, H)`` when ``return_sequences`` is false; with a
+head (``model.output_size = O``) every emitted ``h_t`` goes through it, giving
+``(N, T', O)`` in the output format. The gate and head sums are exact
+integers, as in the hardware's wide accumulators, so only the documented
+rounding points (pre-activation, cell, h, head output) and the activation
+tables shape the result.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .design import Design, LayerPlan
+from ..numerics.cell import cell_update
+from ..numerics.fixed import Fixed, requantize
+
+__all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_golden_real", "float_lstm"]
+
+
+def _matvec(design: Design, plan: LayerPlan, v, fmt: Fixed) -> np.ndarray:
+    """``W v + b`` summed exactly in the product format, then rounded and saturated once into ``fmt``."""
+    q = design.config.quant
+    bias = np.asarray(plan.b, dtype=np.int64) << q.bias_shift
+    acc = np.asarray(v, dtype=np.int64) @ plan.w.T + bias
+    return requantize(acc, q.product.frac, fmt, q.rounding)
+
+
+def layer_preact(design: Design, layer: LayerPlan, v) -> np.ndarray:
+    """Pre-activation codes ``(N, 4H)`` for vectors ``v = [x_t; h_{t-1}]`` ``(N, I+H)``, PyTorch order."""
+    return _matvec(design, layer, v, design.config.quant.preact)
+
+
+def head_output(design: Design, h) -> np.ndarray:
+    """The head's output codes ``(..., O)`` for hidden states ``h`` ``(..., H)``."""
+    return _matvec(design, design.head, h, design.output_format)
+
+
+def run_layer(design: Design, layer: LayerPlan, x) -> np.ndarray:
+    """All hidden states ``(N, T, H)`` of one layer for input codes ``(N, T, I)``."""
+    x = np.asarray(x, dtype=np.int64)
+    n, t_len, _ = x.shape
+    hid = layer.hidden
+    h = np.zeros((n, hid), dtype=np.int64)
+    c = np.zeros((n, hid), dtype=np.int64)
+    out = np.empty((n, t_len, hid), dtype=np.int64)
+    for t in range(t_len):
+        z = layer_preact(design, layer, np.concatenate([x[:, t], h], axis=1))
+        c, h = cell_update(*np.split(z, 4, axis=1), c, design.tables, design.cell)
+        out[:, t] = h
+    return out
+
+
+def run_golden(design: Design, x) -> np.ndarray:
+    """Output codes of the whole stack for input codes ``(N, T, I)`` (or ``(T, I)``)."""
+    x = np.asarray(x, dtype=np.int64)
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    for layer in design.layers:
+        x = run_layer(design, layer, x)
+    if not design.config.model.return_sequences:
+        x = x[:, -1:]
+    if design.head is not None:
+        x = head_output(design, x)
+    return x[0] if single else x
+
+
+def run_golden_real(design: Design, x_real) -> np.ndarray:
+    """Real-valued in, real-valued out: quantize ``x``, run, and convert the output words."""
+    return design.output_format.to_real(run_golden(design, design.io_format.quantize(x_real)))
+
+
+def float_lstm(design: Design, x_real, *, quantized_weights: bool = False, trace: list | None = None) -> np.ndarray:
+    """A float64 LSTM with exact sigmoid and tanh and the design's pruned weights.
+
+    ``quantized_weights`` uses the weights and biases as the hardware stores
+    them, which isolates the datapath's own error from weight quantization.
+    A head is applied to every returned ``h_t``, in float, without saturation.
+    ``trace``, if given, receives per layer a list of per-step ``(z, c, h)`` arrays.
+    """
+    q = design.config.quant
+    x = np.asarray(x_real, dtype=np.float64)
+    single = x.ndim == 2
+    if single:
+        x = x[None]
+    def weights(plan):
+        if quantized_weights:
+            return q.weight.to_real(plan.w), q.bias_format.to_real(plan.b)
+        return plan.w_float, plan.b_float
+
+    for layer in design.layers:
+        w, b = weights(layer)
+        n, t_len, _ = x.shape
+        h = np.zeros((n, layer.hidden))
+        c = np.zeros((n, layer.hidden))
+        out = np.empty((n, t_len, layer.hidden))
+        steps = []
+        for t in range(t_len):
+            z = np.concatenate([x[:, t], h], axis=1) @ w.T + b
+            zi, zf, zg, zo = np.split(z, 4, axis=1)
+            c = _sigmoid(zf) * c + _sigmoid(zi) * np.tanh(zg)
+            h = _sigmoid(zo) * np.tanh(c)
+            out[:, t] = h
+            steps.append((z, c, h))
+        if trace is not None:
+            trace.append(steps)
+        x = out
+    if not design.config.model.return_sequences:
+        x = x[:, -1:]
+    if design.head is not None:
+        w, b = weights(design.head)
+        x = x @ w.T + b
+    return x[0] if single else x
+
+
+def _sigmoid(v):
+    return 0.5 * (1.0 + np.tanh(0.5 * v))
