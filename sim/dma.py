@@ -1,0 +1,145 @@
+"""A stand-in for the ``pynq`` module whose AXI DMA drives the generated core in a cocotb simulation.
+
+The generated ``<top>_driver.py`` runs unmodified on it, in a thread that
+cocotb's :func:`~cocotb.task.bridge` started: every call the driver makes
+into ``pynq`` (``transfer``, ``idle``, ``wait``) blocks that thread while the
+simulation runs on (:func:`~cocotb.task.resume`). What it models of the AXI
+DMA in simple mode (PG021) and of PYNQ's ``DMA`` driver:
+
+- ``sendchannel`` (MM2S) streams the buffer's bytes into ``s_axis``, one
+  buffer row per beat, with ``tlast`` on the last beat of the transfer only,
+  and idle cycles (``tvalid`` low) drawn from a seeded generator;
+- ``recvchannel`` (S2MM) takes ``m_axis`` beats into the buffer while a
+  transfer is armed, with ``tready`` low on random cycles, and ends the
+  transfer at ``tlast``. More beats than the buffer holds is the DMA's
+  internal error: the channel halts (``tready`` low, never idle again), and
+  ``error`` tells it;
+- ``transfer`` on a busy channel raises ``RuntimeError`` as PYNQ's does;
+- ``allocate(shape, dtype)`` gives a zeroed NumPy array; ``Overlay(path)``
+  exposes the DMA under the driver's ``DMA_NAME``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import types
+
+import cocotb
+import numpy as np
+from cocotb.task import resume
+from cocotb.triggers import RisingEdge
+
+from .axis import StreamDriver
+
+__all__ = ["SimulatedDma", "pynq_module"]
+
+
+class _Channel:
+    """One DMA channel: ``transfer``, ``idle``, ``wait`` and ``error`` as PYNQ's ``_DMAChannel`` has them."""
+
+    def __init__(self, clk):
+        self._clk = clk
+        self._task = None
+        self.error = False
+        self.transfers = 0
+
+    def transfer(self, array):
+        if self.error:
+            raise RuntimeError("DMA channel halted by an error")
+        if self._task is not None and not self._task.done():
+            raise RuntimeError("DMA channel not idle")
+        self.transfers += 1
+        self._start(array)
+
+    @resume
+    async def _start(self, array):
+        self._task = cocotb.start_soon(self._move(array))
+
+    @property
+    def idle(self) -> bool:
+        return self._poll()
+
+    @resume
+    async def _poll(self) -> bool:
+        await RisingEdge(self._clk)
+        return self._task is not None and self._task.done() and not self.error
+
+    def wait(self):
+        if not self.idle:
+            raise RuntimeError("wait() on a channel that is not idle")
+
+
+class _Mm2s(_Channel):
+    def __init__(self, dut, clk, idle):
+        super().__init__(clk)
+        self._driver = StreamDriver(dut, clk, "s_axis", idle=idle)
+
+    async def _move(self, array):
+        rows = np.asarray(array, dtype=np.uint8).reshape(len(array), -1)
+        words = [int.from_bytes(row.tobytes(), "little") for row in rows]
+        await self._driver.send([(w, i == len(words) - 1) for i, w in enumerate(words)])
+
+
+class _S2mm(_Channel):
+    def __init__(self, dut, clk, backpressure):
+        super().__init__(clk)
+        self._dut = dut
+        self._backpressure = backpressure
+        self.received = 0
+        dut.m_axis_tready.value = 0
+
+    async def _move(self, array):
+        dut, rows = self._dut, array.reshape(len(array), -1)
+        width = rows.shape[1]
+        n = 0
+        while True:
+            dut.m_axis_tready.value = 0 if next(self._backpressure) else 1
+            await RisingEdge(self._clk)
+            if not (dut.m_axis_tvalid.value == 1 and dut.m_axis_tready.value == 1):
+                continue
+            if n == len(rows):             # a beat the buffer cannot hold: DMAIntErr, the channel halts
+                self.error = True
+                dut.m_axis_tready.value = 0
+                return
+            rows[n] = np.frombuffer(dut.m_axis_tdata.value.to_unsigned().to_bytes(width, "little"), np.uint8)
+            n += 1
+            self.received += 1
+            if dut.m_axis_tlast.value == 1:
+                dut.m_axis_tready.value = 0
+                return
+
+
+class SimulatedDma:
+    """An AXI DMA in simple mode between a buffer in memory and the core's ``s_axis``/``m_axis``.
+
+    Parameters
+    ----------
+    dut, clk :
+        The core's cocotb handle and its clock.
+    rng : numpy.random.Generator
+        The source of the idle cycles on ``s_axis`` and the stalls on ``m_axis``.
+    idle, backpressure : float
+        Probability of an idle cycle before an input beat, and of ``tready`` low in a cycle.
+    """
+
+    def __init__(self, dut, clk, rng, *, idle: float = 0.3, backpressure: float = 0.3):
+        def flags(p):
+            return (bool(rng.random() < p) for _ in itertools.count())
+        self.sendchannel = _Mm2s(dut, clk, flags(idle))
+        self.recvchannel = _S2mm(dut, clk, flags(backpressure))
+
+
+def pynq_module(dma: SimulatedDma, dma_name: str) -> types.ModuleType:
+    """A module that stands in for ``pynq``: ``allocate`` and an ``Overlay`` holding ``dma`` as ``dma_name``."""
+    module = types.ModuleType("pynq")
+
+    class Overlay:
+        def __init__(self, bitfile):
+            self.bitfile = bitfile
+            setattr(self, dma_name, dma)
+
+    def allocate(shape, dtype=np.uint32, **_):
+        return np.zeros(shape, dtype=dtype)
+
+    module.Overlay, module.allocate = Overlay, allocate
+    return module
