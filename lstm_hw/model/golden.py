@@ -17,7 +17,8 @@ from .design import Design, LayerPlan
 from ..numerics.cell import cell_update
 from ..numerics.fixed import Fixed, requantize
 
-__all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_golden_real", "float_lstm"]
+__all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_transfers", "run_golden_real",
+           "float_lstm"]
 
 
 def _matvec(design: Design, plan: LayerPlan, v, fmt: Fixed) -> np.ndarray:
@@ -38,34 +39,75 @@ def head_output(design: Design, h) -> np.ndarray:
     return _matvec(design, design.head, h, design.output_format)
 
 
-def run_layer(design: Design, layer: LayerPlan, x) -> np.ndarray:
-    """All hidden states ``(N, T, H)`` of one layer for input codes ``(N, T, I)``."""
+def run_layer(design: Design, layer: LayerPlan, x, state=None) -> np.ndarray:
+    """All hidden states ``(N, T, H)`` of one layer for input codes ``(N, T, I)``.
+
+    ``state``, if given, is a ``[h, c]`` list of ``(N, H)`` codes to start from
+    (zeros when ``None``); it is updated in place to the state after the last step.
+    """
     x = np.asarray(x, dtype=np.int64)
     n, t_len, _ = x.shape
     hid = layer.hidden
-    h = np.zeros((n, hid), dtype=np.int64)
-    c = np.zeros((n, hid), dtype=np.int64)
+    if state is None:
+        state = [np.zeros((n, hid), dtype=np.int64), np.zeros((n, hid), dtype=np.int64)]
+    h, c = state
     out = np.empty((n, t_len, hid), dtype=np.int64)
     for t in range(t_len):
         z = layer_preact(design, layer, np.concatenate([x[:, t], h], axis=1))
         c, h = cell_update(*np.split(z, 4, axis=1), c, design.tables, design.cell)
         out[:, t] = h
+    state[:] = [h, c]
     return out
 
 
-def run_golden(design: Design, x) -> np.ndarray:
-    """Output codes of the whole stack for input codes ``(N, T, I)`` (or ``(T, I)``)."""
+def run_golden(design: Design, x, states=None) -> np.ndarray:
+    """Output codes of the whole stack for input codes ``(N, T, I)`` (or ``(T, I)``).
+
+    ``states``, if given, holds one ``[h, c]`` per layer (see :func:`run_layer`),
+    or ``None`` entries for zero states; each is left at the state after the last step.
+    """
     x = np.asarray(x, dtype=np.int64)
     single = x.ndim == 2
     if single:
         x = x[None]
-    for layer in design.layers:
-        x = run_layer(design, layer, x)
+    for k, layer in enumerate(design.layers):
+        if states is not None and states[k] is None:
+            states[k] = [np.zeros((x.shape[0], layer.hidden), dtype=np.int64) for _ in range(2)]
+        x = run_layer(design, layer, x, None if states is None else states[k])
     if not design.config.model.return_sequences:
         x = x[:, -1:]
     if design.head is not None:
         x = head_output(design, x)
     return x[0] if single else x
+
+
+def run_transfers(design: Design, transfers, *, sequence_length: int = 0, stateful: bool = False,
+                  state_resets=()) -> list[np.ndarray]:
+    """Output codes of each transfer of a stream, as the hardware frames them.
+
+    ``transfers`` is a list of input codes ``(S_k, I)``, each ending with
+    ``tlast``. Without ``stateful``, a sequence starts from zero state at the
+    start of every transfer and, with ``sequence_length = T > 0``, after every
+    ``T`` steps of it; a transfer that ends inside a sequence ends that
+    sequence there (a framing error: the short sequence is run and emitted like
+    any other). With ``stateful``, the state carries from each transfer into
+    the next and returns to zero only before the transfers whose indices are in
+    ``state_resets`` (and before the first). Each result holds the transfer's
+    outputs ``(S'_k, O)``: every step's, or with ``return_sequences = false``
+    the last step's of each sequence (of each transfer, when stateful).
+    """
+    results, states = [], [None] * len(design.layers)
+    for k, steps in enumerate(transfers):
+        steps = np.asarray(steps, dtype=np.int64)
+        if stateful:
+            if k in state_resets:
+                states = [None] * len(design.layers)
+            results.append(run_golden(design, steps[None], states)[0])
+            continue
+        size = sequence_length or len(steps)
+        results.append(np.concatenate([run_golden(design, steps[s:s + size])
+                                       for s in range(0, len(steps), size)]))
+    return results
 
 
 def run_golden_real(design: Design, x_real) -> np.ndarray:

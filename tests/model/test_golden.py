@@ -21,7 +21,7 @@ import pytest
 
 from lstm_hw.config.schema import parse_config
 from lstm_hw.model.design import build_design
-from lstm_hw.model.golden import float_lstm, layer_preact, run_golden, run_golden_real
+from lstm_hw.model.golden import float_lstm, layer_preact, run_golden, run_golden_real, run_transfers
 from lstm_hw.numerics.cell import cell_update
 
 CONFIGS = {
@@ -163,3 +163,52 @@ def test_float_head_and_real_output(name):
     np.testing.assert_array_equal(y, design.output_format.to_real(run_golden(design, design.io_format.quantize(xr))))
     bound = rounding_error(design.output_format, design.config.quant.rounding) + 0.02  # + the recurrence's error
     assert np.abs(y - float_lstm(design, xr, quantized_weights=True)).max() < bound
+
+
+# -- framing: transfers, sequence_length, stateful -------------------------------------------------
+
+FRAMING = {"seq": {"model": {"input_size": 3, "hidden_size": 5, "num_layers": 2}},
+           "last_head": {"model": {"input_size": 3, "hidden_size": 5, "num_layers": 1, "return_sequences": False,
+                                   "output_size": 2}}}
+
+
+def _steps(design, n, seed=0):
+    return design.io_format.quantize(np.random.default_rng(seed).uniform(-1.5, 1.5, (n, design.layers[0].input_size)))
+
+
+@pytest.mark.parametrize("name", FRAMING)
+def test_a_batch_in_one_transfer_is_the_batch_of_sequences(name):
+    d = build_design(parse_config(FRAMING[name]))
+    batch = _steps(d, 4 * 6).reshape(4, 6, -1)
+    [got] = run_transfers(d, [batch.reshape(24, -1)], sequence_length=6)
+    want = run_golden(d, batch)
+    np.testing.assert_array_equal(got, want.reshape(-1, want.shape[-1]))
+
+
+@pytest.mark.parametrize("name", FRAMING)
+def test_a_transfer_ending_inside_a_sequence_ends_it_there(name):
+    d = build_design(parse_config(FRAMING[name]))
+    steps = _steps(d, 10)
+    first, second = run_transfers(d, [steps[:7], steps[7:]], sequence_length=4)
+    # Sequences of 4 and 3 steps (the framing error), then one of 3 from a fresh state.
+    want = [run_golden(d, part) for part in (steps[:4], steps[4:7])]
+    np.testing.assert_array_equal(first, np.concatenate(want))
+    np.testing.assert_array_equal(second, run_golden(d, steps[7:]))
+
+
+@pytest.mark.parametrize("name", FRAMING)
+def test_stateful_chunks_equal_the_sequences_sent_whole(name):
+    d = build_design(parse_config(FRAMING[name]))
+    a, b = _steps(d, 11, seed=1), _steps(d, 7, seed=2)
+    chunks = [a[:1], a[1:4], a[4:11], b[:3], b[3:]]
+    got = run_transfers(d, chunks, stateful=True, state_resets={3})
+    if d.config.model.return_sequences:
+        np.testing.assert_array_equal(np.concatenate(got[:3]), run_golden(d, a))
+        np.testing.assert_array_equal(np.concatenate(got[3:]), run_golden(d, b))
+    else:   # each chunk's last output is the state so far
+        for k, end in enumerate((1, 4, 11)):
+            np.testing.assert_array_equal(got[k], run_golden(d, a[:end]))
+        np.testing.assert_array_equal(got[4], run_golden(d, b))
+    # Without the reset, b continues from a's state, which differs from b alone.
+    carried = run_transfers(d, chunks, stateful=True)
+    assert not np.array_equal(carried[4], got[4])
