@@ -45,7 +45,7 @@ async def driver_on_the_rtl(dut):
 
     saved = sys.modules.get("pynq")
     driver = _load_driver(os.environ["LSTM_HW_DRIVER"])
-    sys.modules["pynq"] = pynq_module(dma, driver.DMA_NAME)
+    sys.modules["pynq"] = pynq_module(dma, driver.DESIGN["dma"])
     try:
         acc = driver.LstmAccelerator("system.bit", timeout=600)
         inputs = dict(np.load(os.environ["LSTM_HW_X"]))

@@ -2,8 +2,12 @@
 and models made the way users bring them. Test files import from here, never from each other."""
 
 import math
+import os
 import re
+import shutil
 import struct
+import subprocess
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -194,3 +198,122 @@ def trapped_model(path, marker):
     state["payload"] = RunsCode(marker)
     torch.save(state, path)
     return path
+
+
+# -- Vivado scripts under tclsh ------------------------------------------------------------------
+
+TCLSH = shutil.which("tclsh")
+
+# Sources a script with every command Tcl does not know (all of Vivado's) caught
+# by `unknown`, which records the call. Queries get answers so that the scripts
+# go on: objects come back as "cell:NAME", "pin:NAME", "intf:NAME", "run:NAME";
+# set_property is remembered per object and get_property reads it back; a few
+# answers come from STUB_* variables of the environment (see run_tcl). The calls
+# are printed after the script, one a line, marked \x1e and split by \x1f; the
+# properties as \x1d-marked lines (object, name, value). An error in the script
+# goes to stderr, with exit code 1, as in `vivado -mode batch`.
+TCL_RECORDER = r"""
+set ::calls {}
+set ::props [dict create]
+proc stub {name default} { expr {[info exists ::env($name)] ? $::env($name) : $default} }
+set ::busifs [expr {[info exists ::env(STUB_NO_BUSIF)] ? {} : {s_axis m_axis}}]
+proc remember {object name value} { dict set ::props $object $name $value }
+proc recall {object name} {
+    switch -- $name {
+        SLACK { return [stub STUB_WNS 0.125] }
+        STATUS {
+            set step [expr {$object eq "run:synth_1" ? "synth_design" : "route_design"}]
+            return [stub STUB_STATUS_[string range $object 4 end] "$step Complete!"]
+        }
+        CONFIG.PCW_IO_IO_PLL_FREQMHZ { return 1000.000 }
+        CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ {
+            if {[info exists ::env(STUB_FCLK)]} { return $::env(STUB_FCLK) }
+            set name CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ
+        }
+    }
+    if {[dict exists $::props $object $name]} { return [dict get $::props $object $name] }
+    return ""
+}
+proc unknown {args} {
+    lappend ::calls $args
+    set last [lindex $args end]
+    switch -- [lindex $args 0] {
+        ipx::current_core { return core0 }
+        current_fileset { return sources_1 }
+        current_project { return project0 }
+        ipx::get_bus_interfaces { return [lsearch -inline $::busifs [lindex $args 1]] }
+        get_board_parts { return [lsearch -all -inline -glob [stub STUB_BOARD_PARTS ""] $last] }
+        get_bd_cells { return cell:$last }
+        get_bd_pins { return pin:$last }
+        get_bd_intf_pins { return intf:$last }
+        get_runs { return run:$last }
+        get_files { return file:$last }
+        get_timing_paths { return path:worst }
+        make_wrapper { return wrapper:[lindex $args end] }
+        get_property { return [recall $last [lindex $args 1]] }
+        set_property {
+            if {[lindex $args 1] eq "-dict"} {
+                dict for {name value} [lindex $args 2] { remember $last $name $value }
+            } else {
+                remember $last [lindex $args 1] [lindex $args 2]
+            }
+        }
+    }
+    return ""
+}
+set script [file normalize [lindex $argv 0]]
+set argv [lrange $argv 1 end]
+set argc [llength $argv]
+set failed [catch {source $script} message]
+foreach call $::calls { puts "\x1e[join $call \x1f]" }
+dict for {object values} $::props {
+    dict for {name value} $values { puts "\x1d$object\x1f$name\x1f$value" }
+}
+if {$failed} {
+    puts stderr $message
+    exit 1
+}
+"""
+
+
+@dataclass
+class TclRun:
+    """A script's run under :data:`TCL_RECORDER`: exit code, its own output, the calls and properties."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+    calls: list[list[str]]
+    props: dict[str, dict[str, str]]
+
+    def commands(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def first(self, command: str) -> list[str]:
+        return next(c for c in self.calls if c[0] == command)
+
+
+def run_tcl(script: Path, *args, cwd: Path, env: dict | None = None) -> TclRun:
+    """Run ``script`` (with ``args`` as its argv) under tclsh and the recorder; ``env`` adds STUB_* answers:
+    STUB_WNS (the SLACK of the worst path, 0.125), STUB_STATUS_<run> (its STATUS; "<last step> Complete!"),
+    STUB_FCLK (the FCLK the PS7 makes; default: the one asked for), STUB_BOARD_PARTS (installed board parts,
+    none), STUB_NO_BUSIF (no AXI4-Stream interface found by ipx)."""
+    harness = cwd / "harness.tcl"
+    harness.write_text(TCL_RECORDER)
+    proc = subprocess.run([TCLSH, str(harness), str(script), *map(str, args)], cwd=cwd, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=60)
+    calls, props, own = [], {}, []
+    for line in proc.stdout.split("\n"):   # not splitlines(): it splits at the markers too
+        if line.startswith("\x1e"):
+            calls.append(line[1:].split("\x1f"))
+        elif line.startswith("\x1d"):
+            obj, name, value = line[1:].split("\x1f")
+            props.setdefault(obj, {})[name] = value
+        else:
+            own.append(line)
+    return TclRun(proc.returncode, "\n".join(own).strip("\n"), proc.stderr, calls, props)
+
+
+def tcl_option(call: list[str], name: str) -> str:
+    """The word after ``name`` in a recorded call."""
+    return call[call.index(name) + 1]

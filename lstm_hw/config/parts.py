@@ -1,13 +1,19 @@
-"""Xilinx 7-series parts: device resources, part-name parsing, and known boards.
+"""Xilinx 7-series parts: device resources, part-name parsing, known boards, and what a Zynq system allows.
 
 ``parse_part("xc7z020clg400-1")`` gives a :class:`Part` (device, package,
 speed grade) whose ``device`` holds the resource counts that utilization is
 measured against. Anything that is not a supported 7-series device is a
 :class:`~lstm_hw.errors.ConfigError` on ``hardware.part``.
+
+A Zynq board's :class:`Ps7` says how ``system.tcl`` builds on it: the board
+parts to look for and the IO PLL its fabric clock divides
+(:func:`fabric_clock`); :data:`DMA_STREAM_WIDTHS` and :data:`DMA_LENGTH_BITS`
+are what its AXI DMA takes.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
 import tomllib
 from dataclasses import dataclass
@@ -16,7 +22,8 @@ from importlib import resources
 
 from ..errors import ConfigError
 
-__all__ = ["Device", "Part", "Board", "DEVICES", "parse_part", "boards", "board"]
+__all__ = ["Device", "Part", "Board", "Ps7", "FabricClock", "DEVICES", "parse_part", "boards", "board",
+           "fabric_clock", "FCLK_DIVISOR_MAX", "FCLK_TOLERANCE", "DMA_STREAM_WIDTHS", "DMA_LENGTH_BITS"]
 
 
 @dataclass(frozen=True)
@@ -137,8 +144,17 @@ class Pin:
 
 
 @dataclass(frozen=True)
+class Ps7:
+    """The processing system of a Zynq board, for ``system.tcl`` (data: the ``[<board>.ps7]`` table)."""
+
+    board_parts: tuple[str, ...]  # vendor:board:component, any file version, in order of preference
+    io_pll_mhz: float             # the IO PLL of the board preset, which FCLK_CLK0 divides
+
+
+@dataclass(frozen=True)
 class Board:
-    """Clock and reset pins of a development board, for the board XDC (data: ``constraints/boards.toml``)."""
+    """Clock and reset pins of a development board, for the board XDC (data: ``constraints/boards.toml``), and
+    its processing system if it is a Zynq board."""
 
     name: str
     title: str
@@ -150,6 +166,7 @@ class Board:
     reset_source: str     # the button's name on the board
     reset_active_low: bool
     reference: str        # where the pins come from
+    ps7: Ps7 | None = None  # a Zynq board's processing system
 
     @property
     def parsed_part(self) -> Part:
@@ -168,10 +185,12 @@ def boards() -> dict[str, Board]:
         else:
             pins = (Pin("aclk", clock["pin"], clock["iostandard"]),)
         port = "aresetn" if reset["active_low"] else "areset"
+        ps7 = b.get("ps7")
         out[name] = Board(name=name, title=b["title"], part=b["part"], clock_mhz=float(clock["mhz"]), clock=pins,
                           clock_source=clock["source"], reset=Pin(port, reset["pin"], reset["iostandard"]),
                           reset_source=reset["source"], reset_active_low=reset["active_low"],
-                          reference=b["reference"])
+                          reference=b["reference"],
+                          ps7=Ps7(tuple(ps7["board_parts"]), float(ps7["io_pll_mhz"])) if ps7 else None)
     return out
 
 
@@ -187,3 +206,50 @@ def board(name: str, part: str, path: str = "hardware.board") -> Board:
                                 f"{have.device.name}{have.package} of hardware.part {part!r} "
                                 f"(set part = {b.part!r})")
     return b
+
+
+# -- a Zynq system -------------------------------------------------------------
+
+# UG585 (Zynq-7000 SoC Technical Reference Manual), chapter 25 "Clocks", section
+# "PL Clocks", and register FPGA0_CLK_CTRL (appendix B, slcr): a fabric clock
+# FCLK_CLKn is its source PLL (the IO PLL here) divided by two cascaded 6-bit
+# dividers, DIVISOR0 (bits 13:8) and DIVISOR1 (bits 25:20), 1 to 63 each.
+FCLK_DIVISOR_MAX = 63
+#: How far ``hardware.clock_mhz`` may lie from a frequency the PS makes, relative: room for writing
+#: 1000/7 MHz as 142.857 (4 significant digits are always close enough), far below a divider step.
+FCLK_TOLERANCE = 1e-3
+
+# PG021 (AXI DMA v7.1), "Features": AXI4-Stream data widths of 8 to 1024 bits.
+DMA_STREAM_WIDTHS = (8, 16, 32, 64, 128, 256, 512, 1024)
+# PG021, MM2S_LENGTH and S2MM_LENGTH registers: the length field is c_sg_length_width bits, 8 to 26.
+DMA_LENGTH_BITS = 26
+
+
+@dataclass(frozen=True)
+class FabricClock:
+    """A clock the PS makes: ``io_pll_mhz / division``, with ``division`` = DIVISOR0 x DIVISOR1."""
+
+    mhz: float
+    division: int
+
+
+@cache
+def _divisions() -> tuple[int, ...]:
+    """Every product of the two FCLK dividers, ascending."""
+    steps = range(1, FCLK_DIVISOR_MAX + 1)
+    return tuple(sorted({d0 * d1 for d0 in steps for d1 in steps}))
+
+
+def fabric_clock(b: Board, clock_mhz: float, path: str = "hardware.clock_mhz") -> FabricClock:
+    """The FCLK_CLK0 of board ``b`` within :data:`FCLK_TOLERANCE` of ``clock_mhz``, or a ConfigError naming
+    the nearest ones the PS makes."""
+    pll, divisions = b.ps7.io_pll_mhz, _divisions()
+    at = bisect.bisect_left(divisions, pll / clock_mhz)
+    near = divisions[max(at - 1, 0):at + 1]
+    best = min(near, key=lambda n: abs(pll / n - clock_mhz))
+    if abs(pll / best - clock_mhz) <= FCLK_TOLERANCE * pll / best:
+        return FabricClock(pll / best, best)
+    shown = " or ".join(f"{pll / n:.6g} MHz ({pll:g} / {n})" for n in sorted(near, reverse=True))
+    raise ConfigError(path, f"{clock_mhz:g} MHz is no clock the PS of {b.name} makes: FCLK_CLK0 is its "
+                            f"{pll:g} MHz IO PLL divided by two dividers of 1 to {FCLK_DIVISOR_MAX} (UG585), "
+                            f"so the nearest are {shown}; clock_mhz may be off by {FCLK_TOLERANCE:.1%}")

@@ -18,12 +18,12 @@ from pathlib import Path
 
 from ..errors import ConfigError, UsageError
 from ..numerics.fixed import ROUNDING_MODES, Fixed
-from .parts import board, parse_part
+from .parts import DMA_STREAM_WIDTHS, board, fabric_clock, parse_part
 
 __all__ = [
     "ModelConfig", "QuantConfig", "SparsityConfig", "ActivationConfig",
     "HardwareConfig", "Config", "load_config", "parse_config", "read_toml", "fit_config", "config_mapping",
-    "DEFAULT_TOML",
+    "DEFAULT_TOML", "tdata_widths",
 ]
 
 SPARSITY_PATTERNS = ("bank_balanced", "unstructured")
@@ -104,7 +104,7 @@ class HardwareConfig:
     part: str = "xc7z020clg400-1"
     clock_mhz: float = 200.0
     rows: int = 4                # weight rows computed at once; MACs = banks x rows
-    board: str = ""              # a known board (lstm_hw.config.parts.boards()) carrying the part: adds a board XDC
+    board: str = ""              # a known board carrying the part: a board XDC, and system.tcl on a Zynq board
     io_lanes: int = 1            # vector elements per stream beat (s_axis, m_axis and between layers)
     mac_chain: int = 4           # DSP48E1s per adder chain in a MAC array (1 = a plain adder tree)
 
@@ -195,6 +195,8 @@ clock_mhz = 200
 rows = 4
 board = ""                               # "" or a board carrying the part: pynq-z2, zedboard,
                                          # arty-a7-35, arty-a7-100, kc705; adds <top>_board.xdc
+                                         # (Zynq boards also system.tcl: clock_mhz must be a clock
+                                         # the PS makes, and tdata 8, 16, 32, ... 1024 bits wide)
 io_lanes = 1                             # elements per stream beat, 1 to banks
 mac_chain = 4                            # DSP48E1s summing through their post-adders, 1 to 16
 """
@@ -423,10 +425,11 @@ def _check_config(c: Config):
     if not _IDENT.match(h.top) or h.top in _VERILOG_KEYWORDS or h.top.startswith("$"):
         raise ConfigError("hardware.top", f"must be a Verilog identifier, got {h.top!r}")
     parse_part(h.part, "hardware.part")
-    if h.board:
-        board(h.board, h.part, "hardware.board")
+    on = board(h.board, h.part, "hardware.board") if h.board else None
     if not 1.0 <= h.clock_mhz <= 800.0:
         raise ConfigError("hardware.clock_mhz", f"must be between 1 and 800, got {h.clock_mhz:g}")
+    if on is not None and on.ps7 is not None:
+        fabric_clock(on, h.clock_mhz)
     if not (h.rows in (1, 2) or (h.rows >= 4 and h.rows % 4 == 0)) or h.rows > 256:
         raise ConfigError("hardware.rows", f"must be 1, 2 or a multiple of 4 up to 256, got {h.rows}")
     if not 1 <= h.io_lanes <= s.banks:
@@ -439,6 +442,43 @@ def _check_config(c: Config):
         raise ConfigError("hardware.io_lanes", f"must divide, or be a multiple of, the {group} h values a layer "
                                                f"writes per cycle (rows / 4, when banks >= rows / 4), "
                                                f"got {h.io_lanes}")
+    if on is not None and on.ps7 is not None:
+        _check_dma_widths(c, on.name, group)
+
+
+def _stream_formats(config: Config) -> tuple[Fixed, Fixed]:
+    """The formats of the input and the output stream: the output's is the head's when there is one."""
+    q = config.quant
+    return q.activation, q.output_format if config.model.output_size > 0 else q.activation
+
+
+def tdata_widths(config: Config, lanes: int | None = None) -> tuple[int, int]:
+    """(input, output) AXI4-Stream ``tdata`` widths in bits: ``lanes`` (default ``hardware.io_lanes``)
+    elements, each in whole bytes."""
+    lanes = config.hardware.io_lanes if lanes is None else lanes
+    return tuple(lanes * 8 * -(-fmt.bits // 8) for fmt in _stream_formats(config))
+
+
+def _check_dma_widths(c: Config, board_name: str, group: int):
+    """On a Zynq board the streams go through an AXI DMA, which takes only :data:`DMA_STREAM_WIDTHS`: refuse
+    other widths, naming the ``io_lanes`` values that would fit (or the format, when none would)."""
+    allowed = DMA_STREAM_WIDTHS
+    widths = tdata_widths(c)
+    if all(w in allowed for w in widths):
+        return
+    dma = (f"board = \"{board_name}\" streams through an AXI DMA, whose streams are "
+           f"{', '.join(map(str, allowed[:3]))}, ... {allowed[-1]} bits wide (PG021)")
+    for side, key, fmt, width in zip(("input", "output"), ("activation", "output"), _stream_formats(c),
+                                     tdata_widths(c, lanes=1)):
+        if width not in allowed:
+            raise ConfigError(f"quant.{key}.bits", f"{dma}, but {fmt.bits}-bit {side} values travel as {width} "
+                                                   f"bits, which no io_lanes makes fit; use bits <= 16")
+    lanes = [n for n in range(1, c.sparsity.banks + 1)
+             if (group % n == 0 or n % group == 0) and all(w in allowed for w in tdata_widths(c, lanes=n))]
+    side, width = next((s, w) for s, w in zip(("input", "output"), widths) if w not in allowed)
+    choices = ", ".join(map(str, lanes[:-1])) + (" or " if len(lanes) > 1 else "") + str(lanes[-1])
+    raise ConfigError("hardware.io_lanes", f"{dma}, but io_lanes = {c.hardware.io_lanes} makes {width}-bit "
+                                           f"{side} tdata; io_lanes = {choices} would work")
 
 
 def cell_lanes(rows: int) -> int:

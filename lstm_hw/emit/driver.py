@@ -12,7 +12,9 @@ DESIGN_END = "# -- end of design --\n"
 
 
 def driver_design(meta: dict) -> dict:
-    """What the driver needs of the metadata: the stream formats and the framing."""
+    """What the driver needs of the metadata: the stream formats, the framing and the DMA (its ``system``)."""
+    if "system" not in meta:
+        raise ValueError(f"{meta['top']} has no Zynq system (hardware.board): there is no DMA to drive")
     lanes = meta["input"]["lanes"]
 
     def port(p: dict) -> dict:
@@ -21,7 +23,8 @@ def driver_design(meta: dict) -> dict:
 
     return {"top": meta["top"], "generator": meta["generator"], "lanes": lanes,
             "input": port(meta["input"]), "output": port(meta["output"]),
-            "return_sequences": meta["output"]["return_sequences"]}
+            "return_sequences": meta["output"]["return_sequences"],
+            "dma": meta["system"]["dma"], "max_transfer_bytes": meta["system"]["max_transfer_bytes"]}
 
 
 def driver_text(meta: dict) -> str:

@@ -2,6 +2,8 @@
 
 The XDC and TCL files are filled in from templates in ``constraints/``
 (``@key@`` placeholders) and the board table of :mod:`lstm_hw.config.parts`.
+On a Zynq board, ``system.tcl`` builds the whole system (processing system,
+AXI DMA, the core) from the plan of :func:`system_plan`.
 
 Output is a pure function of (config, weights): Verilog is emitted without
 source locations by Amaranth's builtin Yosys, and JSON keys keep a fixed order.
@@ -13,17 +15,19 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from .. import __version__
-from ..config.parts import board, parse_part
+from ..config.parts import DMA_LENGTH_BITS, FCLK_TOLERANCE, Board, FabricClock, board, fabric_clock, parse_part
 from ..errors import UsageError
 from ..model.design import Design
+from .driver import driver_text
 from .verilog import is_data_file, is_module_file, split_modules
 
 __all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
-           "write_files", "check_output_dir", "previous_sources"]
+           "system_plan", "SystemPlan", "SYSTEM_IP", "write_files", "check_output_dir", "previous_sources"]
 
 
 def build_top(design: Design):
@@ -120,6 +124,9 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
     }
     if head is None:
         del meta["head"]  # no "head" key at all without a head
+    system = system_plan(c)
+    if system is not None:
+        meta["system"] = system.to_dict()
     return meta
 
 
@@ -134,6 +141,8 @@ def design_files(design: Design) -> dict[str, bytes]:
         f"{name}.json": json.dumps(meta, indent=2) + "\n",
         **vivado_files(design.config, meta),
     }
+    if "system" in meta:
+        texts[meta["system"]["driver"]] = driver_text(meta)
     assert list(texts) == meta["sources"] + [f"{name}.json"] + meta["constraints"] + meta["scripts"]
     return {file: text.encode() for file, text in texts.items()}
 
@@ -144,7 +153,8 @@ def output_names(config) -> tuple[list[str], list[str]]:
     """(constraints, scripts) that ``design_files`` writes besides the Verilog and the metadata."""
     h = config.hardware
     constraints = [f"{h.top}.xdc"] + ([f"{h.top}_board.xdc"] if h.board else [])
-    return constraints, ["build.tcl", "package_ip.tcl"]
+    system = ["system.tcl", f"{h.top}_driver.py"] if system_plan(config) is not None else []
+    return constraints, ["build.tcl", "package_ip.tcl", *system]
 
 
 def _template(file: str, **values: str) -> str:
@@ -159,7 +169,7 @@ def _template(file: str, **values: str) -> str:
 
 def _tcl_word(text: str) -> str:
     """``text`` as one TCL word; generated names never need quoting, so anything else is a bug."""
-    assert re.fullmatch(r"[A-Za-z0-9_.\-]+", text), text
+    assert re.fullmatch(r"[A-Za-z0-9_.:\-]+", text), text
     return text
 
 
@@ -186,12 +196,138 @@ def vivado_files(config, meta: dict) -> dict[str, str]:
         read_board = "    # No [hardware] board: the pins come from the .xdc FILE arguments."
     read_sources = "\n".join(f"{_READ[Path(f).suffix]} [file join $script_dir {_tcl_word(f)}]" for f in sources)
     files["build.tcl"] = _template("build.tcl.in", **common, board_note=board_note, read_sources=read_sources,
-                                   read_board_xdc=read_board, xdc=_tcl_word(constraints[0]))
+                                   read_board_xdc=read_board, xdc=_tcl_word(constraints[0]),
+                                   timing_gate=_timing_gate("build.tcl"))
     add_sources = "\n".join(f"add_files -norecurse [file join $script_dir {_tcl_word(f)}]" for f in sources)
     files["package_ip.tcl"] = _template("package_ip.tcl.in", **common, add_sources=add_sources,
                                         description=_ip_description(meta))
-    assert list(files) == constraints + scripts
+    system = system_plan(config)
+    if system is not None:
+        files["system.tcl"] = _system_tcl(system, common, meta, add_sources)
+    assert list(files) == constraints + [s for s in scripts if s.endswith(".tcl")]
     return files
+
+
+def _timing_gate(script: str) -> str:
+    """The WNS check that ends build.tcl's and system.tcl's implementation."""
+    return _template("timing_gate.tcl.in", script=script).rstrip("\n")
+
+
+# -- the Zynq system: system.tcl ----------------------------------------------------
+
+#: The IP of system.tcl's block design, by role, as Vendor:Library:Name:Version: PG082 (Processing System 7
+#: v5.5), PG021 (AXI DMA v7.1), PG059 (AXI Interconnect v2.1), PG164 (Processor System Reset v5.0).
+SYSTEM_IP = {
+    "ps7": "xilinx.com:ip:processing_system7:5.5",
+    "dma": "xilinx.com:ip:axi_dma:7.1",
+    "interconnect": "xilinx.com:ip:axi_interconnect:2.1",
+    "reset": "xilinx.com:ip:proc_sys_reset:5.0",
+}
+#: S_AXI_HP0's data width (UG585, "AXI_HP Interfaces": 32 or 64 bits), and the narrowest the DMA's memory side
+#: gets, so that the interconnect to it converts no width for streams of up to 64 bits.
+HP0_DATA_WIDTH = 64
+#: The DMA's longest burst: the HP ports are AXI3, whose bursts are at most 16 beats (UG585, "AXI_HP Interfaces").
+DMA_BURST_BEATS = 16
+
+
+@dataclass(frozen=True)
+class SystemPlan:
+    """What system.tcl builds on a Zynq board: the fabric clock, the block design's name and its cells."""
+
+    board: Board
+    clock: FabricClock
+    top: str
+    design: str = "system"
+
+    @property
+    def cells(self) -> dict[str, str]:
+        """Block design cell names, by role (``dma`` is what ``pynq.Overlay`` shows the DMA as)."""
+        return {"ps7": "ps7", "dma": "axi_dma", "core": f"{self.top}_0", "control": "control_interconnect",
+                "memory": "memory_interconnect", "reset": "reset"}
+
+    @property
+    def fclk_mhz(self) -> str:
+        """FCLK_CLK0 in MHz as the PS7's configuration writes frequencies, to the Hz."""
+        return f"{self.clock.mhz:.6f}"
+
+    @property
+    def max_transfer_bytes(self) -> int:
+        """The longest DMA transfer, each way: what the length registers hold."""
+        return (1 << DMA_LENGTH_BITS) - 1
+
+    def to_dict(self) -> dict:
+        """For the metadata's ``system``: what a driver on the board needs to know."""
+        return {"script": "system.tcl", "driver": f"{self.top}_driver.py",
+                "bitstream": f"vivado_out/{self.design}.bit", "hwh": f"vivado_out/{self.design}.hwh",
+                "fclk_mhz": round(self.clock.mhz, 6), "dma": self.cells["dma"],
+                "max_transfer_bytes": self.max_transfer_bytes}
+
+
+def system_plan(config) -> SystemPlan | None:
+    """The system of a Zynq ``hardware.board``; None without a board or on one without a processing system."""
+    h = config.hardware
+    b = board(h.board, h.part) if h.board else None
+    if b is None or b.ps7 is None:
+        return None
+    return SystemPlan(board=b, clock=fabric_clock(b, h.clock_mhz), top=h.top)
+
+
+def _tcl_properties(values: dict, indent: str = "") -> str:
+    """``CONFIG.<name> <value>`` pairs, one a line, continued for a ``[list ...]`` (an empty indent: one line)."""
+    pairs = [f"CONFIG.{name} {{{value}}}" for name, value in values.items()]
+    if not indent:
+        return " ".join(pairs)
+    return "\n".join(f"{indent}{pair} \\" for pair in pairs)
+
+
+def system_properties(plan: SystemPlan, in_width: int, out_width: int) -> dict[str, dict]:
+    """The CONFIG properties system.tcl sets, by cell role (tests/emit/test_system.py names where each is defined)."""
+    return {
+        "ps7": {
+            "PCW_USE_M_AXI_GP0": 1,
+            "PCW_USE_S_AXI_HP0": 1,
+            "PCW_S_AXI_HP0_DATA_WIDTH": HP0_DATA_WIDTH,
+            "PCW_EN_CLK0_PORT": 1,
+            "PCW_EN_RST0_PORT": 1,
+            "PCW_FPGA_FCLK0_ENABLE": 1,
+            "PCW_FCLK0_PERIPHERAL_CLKSRC": "IO PLL",
+            "PCW_FPGA0_PERIPHERAL_FREQMHZ": plan.fclk_mhz,
+        },
+        "dma": {
+            "c_include_sg": 0,
+            "c_sg_include_stscntrl_strm": 0,
+            "c_sg_length_width": DMA_LENGTH_BITS,
+            "c_include_mm2s": 1,
+            "c_include_s2mm": 1,
+            "c_m_axi_mm2s_data_width": max(HP0_DATA_WIDTH, in_width),
+            "c_m_axis_mm2s_tdata_width": in_width,
+            "c_mm2s_burst_size": DMA_BURST_BEATS,
+            "c_m_axi_s2mm_data_width": max(HP0_DATA_WIDTH, out_width),
+            "c_s_axis_s2mm_tdata_width": out_width,
+            "c_s2mm_burst_size": DMA_BURST_BEATS,
+        },
+        "control": {"NUM_SI": 1, "NUM_MI": 1},
+        "memory": {"NUM_SI": 2, "NUM_MI": 1},
+    }
+
+
+def _system_tcl(plan: SystemPlan, common: dict, meta: dict, add_sources: str) -> str:
+    in_width, out_width = meta["input"]["tdata_width"], meta["output"]["tdata_width"]
+    props = system_properties(plan, in_width, out_width)
+    b = plan.board
+    cells = {role: _tcl_word(name) for role, name in plan.cells.items()}
+    vlnvs = {f"vlnv_{role}": vlnv for role, vlnv in SYSTEM_IP.items()}
+    return _template(
+        "system.tcl.in", **common, **cells, **vlnvs, board=_tcl_word(b.name), board_title=b.title,
+        design=_tcl_word(plan.design), board_parts=" ".join(map(_tcl_word, b.ps7.board_parts)),
+        board_parts_text=", ".join(b.ps7.board_parts), fclk_mhz=plan.fclk_mhz, fclk_text=f"{plan.clock.mhz:.6g}",
+        io_pll_mhz=f"{b.ps7.io_pll_mhz:g}", fclk_division=str(plan.clock.division),
+        fclk_tolerance=f"{FCLK_TOLERANCE:g}",
+        in_width=str(in_width), out_width=str(out_width), hp0_width=str(HP0_DATA_WIDTH),
+        max_transfer_bytes=str(plan.max_transfer_bytes), add_sources=add_sources,
+        ps7_config=_tcl_properties(props["ps7"], "    "), dma_config=_tcl_properties(props["dma"], "    "),
+        control_config=_tcl_properties(props["control"]), memory_config=_tcl_properties(props["memory"]),
+        timing_gate=_timing_gate("system.tcl"))
 
 
 def _ip_description(meta: dict) -> str:

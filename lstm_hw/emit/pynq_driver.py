@@ -26,9 +26,6 @@ import numpy as np
 DESIGN = None
 # -- end of design --
 
-#: The AXI DMA's instance name in system.tcl's block design, as pynq.Overlay exposes it.
-DMA_NAME = "axi_dma_0"
-
 
 def quantize(x, bits, frac):
     """Codes of real ``x``: nearest, ties up, saturated to ``bits`` (lstm-hw's ``quantize_real``)."""
@@ -90,7 +87,7 @@ class LstmAccelerator:
         self._allocate = allocate
         self.timeout = float(timeout)
         self.overlay = Overlay(bitfile)
-        self.dma = getattr(self.overlay, DMA_NAME)
+        self.dma = getattr(self.overlay, DESIGN["dma"])   # the block design's name for the AXI DMA
 
     def predict(self, x):
         """Real outputs of real ``x``: ``(T', O)`` for one sequence ``(T, I)``, ``(N, T', O)`` for ``(N, T, I)``.

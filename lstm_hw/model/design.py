@@ -31,19 +31,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..config.schema import Config, cell_lanes
+from ..config.schema import Config, cell_lanes, tdata_widths
 from ..numerics.cell import ActivationTables, CellMath
 from ..numerics.fixed import Fixed, bits_for, quantize_real
 from ..numerics.sparsity import bank_width, pack_banks
 from .pruning import MatrixPruning, check_strict, pruned_with_slots, pruning_summary
 from .weights import random_weights
 
-__all__ = ["LayerPlan", "HeadPlan", "Design", "build_design", "stream_width"]
-
-
-def stream_width(fmt: Fixed) -> int:
-    """AXI4-Stream ``tdata`` width of a format: whole bytes."""
-    return 8 * -(-fmt.bits // 8)
+__all__ = ["LayerPlan", "HeadPlan", "Design", "build_design"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,12 +179,12 @@ class Design:
 
     @property
     def tdata_width(self) -> int:
-        """Input ``tdata`` width: ``lanes`` elements of whole bytes; :attr:`output_tdata_width` for the output."""
-        return self.lanes * stream_width(self.io_format)
+        """Input ``tdata`` width: ``lanes`` elements of whole bytes (:func:`~lstm_hw.config.schema.tdata_widths`)."""
+        return tdata_widths(self.config)[0]
 
     @property
     def output_tdata_width(self) -> int:
-        return self.lanes * stream_width(self.output_format)
+        return tdata_widths(self.config)[1]
 
 
 def build_design(config: Config, weights: dict[str, np.ndarray] | None = None, *, strict: bool = False,

@@ -4,7 +4,18 @@ import re
 
 import pytest
 
-from lstm_hw.config.parts import DEVICES, board, boards, parse_part
+from lstm_hw.config.parts import (
+    DEVICES,
+    DMA_LENGTH_BITS,
+    DMA_STREAM_WIDTHS,
+    FCLK_DIVISOR_MAX,
+    FCLK_TOLERANCE,
+    FabricClock,
+    board,
+    boards,
+    fabric_clock,
+    parse_part,
+)
 from lstm_hw.config.schema import DEFAULT_TOML, parse_config
 from lstm_hw.errors import ConfigError
 
@@ -142,3 +153,33 @@ def test_board_mismatch_is_one_line_error(board_name, part, needle):
 def test_board_must_be_a_string():
     with pytest.raises(ConfigError, match=r"^hardware\.board: must be a string"):
         parse_config({"hardware": {"board": 1}})
+
+
+# -- Zynq boards: the processing system ----------------------------------------------------------
+
+def test_zynq_boards_have_a_processing_system():
+    for name, b in boards().items():
+        assert (b.ps7 is not None) == (b.parsed_part.device.family == "Zynq-7000"), name
+    assert boards()["pynq-z2"].ps7.board_parts == ("tul.com.tw:pynq-z2:part0",)
+    assert boards()["zedboard"].ps7.board_parts == ("avnet.com:zedboard:part0", "digilentinc.com:zedboard:part0",
+                                                    "em.avnet.com:zed:part0")
+
+
+@pytest.mark.parametrize("name", [n for n, b in boards().items() if b.ps7])
+def test_processing_system_data(name):
+    ps7 = boards()[name].ps7
+    assert ps7.io_pll_mhz == 1000          # the PYNQ-Z2 and ZedBoard presets
+    for part in ps7.board_parts:            # vendor:board:component, the file version left to system.tcl
+        assert re.fullmatch(r"[a-z0-9.\-]+:[a-z0-9\-]+:part0", part), part
+
+
+def test_fabric_clock_divisions():
+    pynq = boards()["pynq-z2"]
+    assert fabric_clock(pynq, 200) == FabricClock(200.0, 5)
+    assert fabric_clock(pynq, 142.857) == FabricClock(1000 / 7, 7)
+    assert fabric_clock(pynq, 1000 / 3969) == FabricClock(1000 / 3969, 3969)   # 63 x 63, the slowest
+    assert fabric_clock(pynq, 1000 / 61 * (1 + 9e-4)).division == 61          # a prime: 61 x 1
+    with pytest.raises(ConfigError, match=r"nearest are 14\.7059 MHz \(1000 / 68\) or 15\.1515 MHz \(1000 / 66\)"):
+        fabric_clock(pynq, 1000 / 67)        # 67 is a prime above 63: no two dividers make it
+    assert FCLK_DIVISOR_MAX == 63 and FCLK_TOLERANCE == 1e-3
+    assert DMA_STREAM_WIDTHS == tuple(8 << k for k in range(8)) and DMA_LENGTH_BITS == 26

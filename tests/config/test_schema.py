@@ -428,3 +428,111 @@ def test_unknown_key_with_newline_stays_one_line(text):
     with pytest.raises(ConfigError) as info:
         parse_config(tomllib.loads(text))
     assert "\n" not in str(info.value)
+
+
+# -- a Zynq board: the PS makes the clock, the AXI DMA takes the streams ----------------------------
+
+ZYNQ = {"pynq-z2": "xc7z020clg400-1", "zedboard": "xc7z020clg484-1"}
+
+
+def on_board(name: str, hardware=None, **sections) -> dict:
+    return {**sections, "hardware": {"board": name, "part": ZYNQ[name], **(hardware or {})}}
+
+
+def one_line_error(data, path: str) -> str:
+    with pytest.raises(ConfigError) as info:
+        parse_config(data)
+    message = str(info.value)
+    assert info.value.path == path and message.startswith(f"{path}: ") and "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize("name", ZYNQ)
+@pytest.mark.parametrize("mhz", [200, 125, 100, 50, 1000 / 7, 142.857, 142.86, 142.9, 166.667, 111.111, 250, 10, 1,
+                                 100.05, 99.95, 100.09, 99.91])
+def test_clock_the_ps_makes(name, mhz):
+    assert parse_config(on_board(name, {"clock_mhz": mhz})).hardware.clock_mhz == mhz
+
+
+@pytest.mark.parametrize("name", ZYNQ)
+@pytest.mark.parametrize("mhz, nearest", [
+    (150, "142.857 MHz (1000 / 7) or 166.667 MHz (1000 / 6)"),
+    (120, "111.111 MHz (1000 / 9) or 125 MHz (1000 / 8)"),
+    (100.11, "100 MHz (1000 / 10) or 111.111 MHz (1000 / 9)"),    # 0.11% off: just outside
+    (300, "250 MHz (1000 / 4) or 333.333 MHz (1000 / 3)"),
+    (800, "500 MHz (1000 / 2) or 1000 MHz (1000 / 1)"),
+    (100.2, "100 MHz (1000 / 10) or 111.111 MHz (1000 / 9)"),
+])
+def test_clock_the_ps_cannot_make_is_one_line_error(name, mhz, nearest):
+    message = one_line_error(on_board(name, {"clock_mhz": mhz}), "hardware.clock_mhz")
+    assert f"{mhz:g} MHz is no clock the PS of {name} makes" in message
+    assert f"nearest are {nearest}" in message and "1 to 63 (UG585)" in message and "0.1%" in message
+
+
+def test_clock_rule_only_on_zynq_boards():
+    for hardware in ({}, {"part": "xc7z020clg400-1"}, {"board": "kc705", "part": "xc7k325tffg900-2"},
+                     {"board": "arty-a7-35", "part": "xc7a35ticsg324-1L"}):
+        assert parse_config({"hardware": {**hardware, "clock_mhz": 150}}).hardware.clock_mhz == 150
+
+
+@pytest.mark.parametrize("name", ZYNQ)
+@pytest.mark.parametrize("bits, lanes", [(16, 1), (16, 2), (16, 4), (8, 1), (8, 4), (12, 2), (5, 8)])
+def test_stream_widths_the_dma_takes(name, bits, lanes):
+    data = on_board(name, {"io_lanes": lanes}, quant={"activation": {"bits": bits, "frac": bits // 2}},
+                    sparsity={"banks": 8})
+    assert parse_config(data).hardware.io_lanes == lanes
+
+
+@pytest.mark.parametrize("name", ZYNQ)
+@pytest.mark.parametrize("bits, lanes, banks, width, choices", [
+    (16, 3, 4, 48, "1, 2 or 4"),
+    (16, 3, 3, 48, "1 or 2"),
+    (16, 5, 8, 80, "1, 2, 4 or 8"),
+    (8, 6, 8, 48, "1, 2, 4 or 8"),
+    (16, 7, 7, 112, "1, 2 or 4"),
+    (8, 3, 3, 24, "1 or 2"),
+])
+def test_stream_width_the_dma_refuses_names_io_lanes(name, bits, lanes, banks, width, choices):
+    data = on_board(name, {"io_lanes": lanes}, quant={"activation": {"bits": bits, "frac": 4}},
+                    sparsity={"banks": banks})
+    message = one_line_error(data, "hardware.io_lanes")
+    assert f'board = "{name}" streams through an AXI DMA' in message and "8, 16, 32, ... 1024 bits wide" in message
+    assert f"io_lanes = {lanes} makes {width}-bit input tdata; io_lanes = {choices} would work" in message
+    for good in choices.replace(" or ", ", ").split(", "):
+        parse_config(on_board(name, {"io_lanes": int(good)}, quant={"activation": {"bits": bits, "frac": 4}},
+                              sparsity={"banks": banks}))
+
+
+def test_io_lanes_choices_keep_the_h_group_rule():
+    # rows = 8: layers write 2 h values a cycle, so io_lanes must divide or be a multiple of 2; 8 lanes x 16 bits
+    # and 2 x 16 are fine for the DMA, 6 is not a power of two, 3 breaks both rules
+    data = on_board("pynq-z2", {"io_lanes": 6, "rows": 8}, sparsity={"banks": 8})
+    assert "io_lanes = 1, 2, 4 or 8 would work" in one_line_error(data, "hardware.io_lanes")
+
+
+def test_output_width_is_checked_too():
+    data = on_board("pynq-z2", {"io_lanes": 2}, model={"output_size": 3},
+                    quant={"activation": {"bits": 8, "frac": 4}, "output": {"bits": 16, "frac": 8}},
+                    sparsity={"banks": 4})
+    assert parse_config(data)    # 16-bit input, 32-bit output tdata
+    data["hardware"]["io_lanes"] = 3
+    assert "io_lanes = 3 makes 24-bit input tdata" in one_line_error(data, "hardware.io_lanes")
+
+
+@pytest.mark.parametrize("key, quant, model", [
+    ("activation", {"activation": {"bits": 20, "frac": 12}}, {}),
+    ("activation", {"activation": {"bits": 17, "frac": 12}}, {"output_size": 2}),
+    ("output", {"output": {"bits": 24, "frac": 12}}, {"output_size": 2}),
+])
+def test_element_no_io_lanes_can_fit_names_the_format(key, quant, model):
+    message = one_line_error(on_board("zedboard", quant=quant, model=model), f"quant.{key}.bits")
+    bits = quant[key]["bits"]
+    side = "input" if key == "activation" else "output"
+    assert f"{bits}-bit {side} values travel as 24 bits, which no io_lanes makes fit; use bits <= 16" in message
+
+
+def test_stream_width_rule_only_on_zynq_boards():
+    wide = {"quant": {"activation": {"bits": 20, "frac": 12}}, "sparsity": {"banks": 4}}
+    for hardware in ({"io_lanes": 3}, {"io_lanes": 3, "board": "kc705", "part": "xc7k325tffg900-2"},
+                     {"io_lanes": 3, "board": "arty-a7-100", "part": "xc7a100tcsg324-1"}):
+        assert parse_config({**wide, "hardware": hardware}).hardware.io_lanes == 3

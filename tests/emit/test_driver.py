@@ -17,7 +17,8 @@ from lstm_hw.sim.beats import input_beats, output_elements
 
 @pytest.fixture(scope="module")
 def design():
-    return lstm_hw.convert(None, E2E_CONFIGS["lanes4_parallel_head"])
+    config = E2E_CONFIGS["lanes4_parallel_head"]
+    return lstm_hw.convert(None, {**config, "hardware": {**config["hardware"], "board": "pynq-z2"}})
 
 
 def load(path, name="driver_under_test"):
@@ -28,7 +29,9 @@ def load(path, name="driver_under_test"):
 
 
 def test_the_file_runs_on_pynq_python_with_numpy_and_pynq_only(design, tmp_path):
-    text = driver_text(design.metadata)
+    written = design.write(tmp_path / "out")
+    text = (tmp_path / "out" / design.metadata["system"]["driver"]).read_text()
+    assert text == driver_text(design.metadata) and any(p.name.endswith("_driver.py") for p in written)
     tree = ast.parse(text, feature_version=(3, 10))   # PYNQ images ship Python 3.10
     imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
                 for alias in node.names}
@@ -39,6 +42,16 @@ def test_the_file_runs_on_pynq_python_with_numpy_and_pynq_only(design, tmp_path)
     # The metadata's own figures, not the defaults: four lanes, a 12-bit output in 16-bit fields.
     d = driver_design(design.metadata)
     assert (d["lanes"], d["output"]["bits"], d["output"]["width"]) == (4, 12, 16)
+    assert d["dma"] == design.metadata["system"]["dma"]
+
+
+def test_no_driver_without_a_zynq_board():
+    for hardware in ({}, {"board": "kc705", "part": "xc7k325tffg900-2"}):
+        acc = lstm_hw.convert(None, {"hardware": hardware})
+        assert "system" not in acc.metadata
+        assert not [f for f in acc.files if f.endswith("_driver.py")]
+        with pytest.raises(ValueError, match="no Zynq system"):
+            driver_text(acc.metadata)
 
 
 def test_the_template_itself_refuses_to_run():
@@ -90,7 +103,7 @@ def _driver_on(tmp_path, design, monkeypatch, dma):
 
     class Overlay:
         def __init__(self, bitfile):
-            setattr(self, pynq_driver.DMA_NAME, dma)
+            setattr(self, driver_design(design.metadata)["dma"], dma)
 
     pynq.Overlay = Overlay
     monkeypatch.setitem(sys.modules, "pynq", pynq)
