@@ -8,7 +8,7 @@ from amaranth.hdl import Mux, Signal, Value, unsigned
 
 from ..numerics.fixed import Fixed, rounding_offset
 
-__all__ = ["round_shift", "saturate", "requantize", "delay", "delay_taps", "equals", "counter_shape"]
+__all__ = ["round_shift", "saturate", "requantize", "delay", "delay_taps", "equals", "counter_shape", "check_count"]
 
 
 def round_shift(value, shift: int, mode: str):
@@ -77,3 +77,16 @@ def equals(value, const: int):
 def counter_shape(count: int):
     """Shape of a counter over ``range(count)``, at least one bit wide (no ``[-1:0]`` vectors)."""
     return unsigned(max(1, (count - 1).bit_length()))
+
+
+def check_count(name: str, value, least: int = 1) -> int:
+    """``value``, a component parameter that must be an integer of at least ``least``.
+
+    Raises ``TypeError`` for anything but an integer (a bool included) and ``ValueError`` below ``least``,
+    each naming the parameter.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < least:
+        raise ValueError(f"{name} must be at least {least}, got {value}")
+    return value

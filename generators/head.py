@@ -3,14 +3,15 @@
 from dataclasses import replace
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import fifo, wiring
-from amaranth.lib import stream
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .beats import element_layout
 from .fixed import delay, equals
-from .layer import element_layout, pack_beat
+from .loader import VectorLoader
 from ..model.design import Design
-from .mvm import SparseMatVec, group_slot, last_beat_lanes, vector_cursor
+from .mvm import SparseMatVec
+from .output import OutputFIFO
 
 __all__ = ["DenseHead"]
 
@@ -28,12 +29,12 @@ class DenseHead(wiring.Component):
     processing elements (one multiplier per bank, each with its field of the
     shared weight/index ROM and its copy of its vector bank, DSP48E1-shaped
     registers, adder tree, bias, one rounding and saturation into the output
-    format). A loader
-    writes ``h_{t+1}`` into the free half of the double-buffered vector store
-    while step ``t`` computes; a step starts once its ``h`` is loaded and the
-    output FIFO has room for its ``O`` results counting those still in flight
-    (credit-based, so the pipeline never stalls and ``o`` may apply any
-    backpressure).
+    format). A :class:`VectorLoader` writes ``h_{t+1}`` into the free half
+    of the double-buffered vector store while step ``t`` computes; a step
+    starts once its ``h`` is loaded and the :class:`OutputFIFO` has room for
+    its ``O`` results counting those still in flight (credit-based, so the
+    pipeline never stalls and ``o`` may apply any backpressure); the FIFO
+    packs the results into beats as they come.
 
     Throughput: one timestep every ``max(O k + 1, ceil(H / io_lanes))`` cycles
     with a ready ``o`` and ``h`` arriving back to back: ``O k + 1`` to compute
@@ -67,9 +68,13 @@ class DenseHead(wiring.Component):
         quant = design.config.quant
         # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
         self._lanes = lanes = design.config.hardware.io_lanes   # at most banks (the config checks)
+        self._loader = VectorLoader(plan=self._plan, shape=design.io_format.shape(), lanes=lanes)
         self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
                                  chain=design.config.hardware.mac_chain,
                                  group_writes=lanes - 1, rom_files=rom_files)
+        # One step's beats plus every result that can be in flight: no credit stall while o is ready.
+        self._ofifo = OutputFIFO(shape=design.output_format.shape(), lanes=lanes, group=1, groups=self._plan.outputs,
+                                 steps=1, slack=self._mvm.latency + 4, registered=False)
         super().__init__({
             "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes))),
             "o": Out(stream.Signature(element_layout(design.output_format.shape(), lanes))),
@@ -96,57 +101,30 @@ class DenseHead(wiring.Component):
     @property
     def step_beats(self) -> int:
         """Output beats per step: ``ceil(O / io_lanes)``."""
-        return -(-self._plan.outputs // self._lanes)
+        return self._ofifo.words
 
     @property
     def fifo_depth(self) -> int:
-        # One step's beats plus every result that can be in flight: no credit stall while o is ready.
-        return self.step_beats + self._mvm.latency + 4
+        """Output FIFO depth: a step's beats and every result that can be in flight."""
+        return self._ofifo.depth
 
     @property
     def first_output_cycles(self) -> int:
         """Cycles from a step's start command to its first beat on ``o`` (empty FIFO)."""
         # The beat is complete with result min(io_lanes, O) - 1; issue, pipeline, FIFO write to read.
-        return min(self._lanes, self._plan.outputs) * self._plan.k + self._mvm.latency + 2
+        return min(self._lanes, self._plan.outputs) * self._plan.k + self._mvm.latency + self._ofifo.latency
 
     def elaborate(self, platform):
         m = Module()
-        p = self._plan
-        H, O = p.input_size, p.outputs
-        m.submodules.mvm = mvm = self._mvm
-
-        # -- output FIFO, and the credit of results not yet read --------------
-        depth = self.fifo_depth
-        m.submodules.ofifo = ofifo = fifo.SyncFIFOBuffered(width=len(self.o.payload.as_value()), depth=depth)
-        lanes, beats = self._lanes, self.step_beats
-        m.d.comb += [
-            self.o.valid.eq(ofifo.r_rdy),
-            self.o.payload.eq(ofifo.r_data),
-            ofifo.r_en.eq(self.o.ready),
-        ]
-        pending = Signal(range(depth + 1))   # beats reserved by started steps, not yet read from o
-
-        # -- loader: h_t elements into the free vector half --------------------
-        x_full = Signal(2)                   # half n holds a complete h
-        x_last = Signal(2)                   # ... of a sequence's last output step
-        loading = Signal()
-        l_buf, l_bank, l_addr, l_end = vector_cursor(m, loading, length=H, plan=p, lanes=lanes)
-        in_last_lanes = last_beat_lanes(H, lanes)
-        m.d.comb += [
-            self.i.ready.eq(~Mux(l_buf, x_full[1], x_full[0])),
-            loading.eq(self.i.valid & self.i.ready),
-        ]
-        for e, port in enumerate(mvm.write_ports):
-            bank, addr = group_slot(p, l_bank, l_addr, e)
-            m.d.comb += [
-                port.valid.eq(loading & (1 if e < in_last_lanes else ~l_end)),
-                port.payload.buf.eq(l_buf),
-                port.payload.bank.eq(bank),
-                port.payload.addr.eq(addr),
-                port.payload.data.eq(self.i.payload.data[e]),
-            ]
+        mvm, loader, ofifo = self._mvm, self._loader, self._ofifo
+        m.submodules.mvm, m.submodules.loader, m.submodules.ofifo = mvm, loader, ofifo
+        wiring.connect(m, wiring.flipped(self.i), loader.i)
+        for load, port in zip(loader.wr, mvm.write_ports):
+            wiring.connect(m, load, port)
+        wiring.connect(m, ofifo.o, wiring.flipped(self.o))
 
         # -- step control: the next step issues right after the running one ----
+        full, last = loader.halves.full, loader.halves.last
         running = Signal()
         q_buf = Signal()                     # vector half of the running (or next) step
         step_last = Signal()                 # the issuing step's x_last
@@ -155,33 +133,24 @@ class DenseHead(wiring.Component):
         start = Signal()
         m.d.comb += [
             # mvm.cmd is ready whenever running is low or step_end is high, so valid never waits.
-            start.eq((~running | step_end) & Mux(nxt, x_full[1], x_full[0]) & (pending <= depth - beats)),
+            start.eq((~running | step_end) & Mux(nxt, full[1], full[0]) & ofifo.credit.room),
             mvm.cmd.valid.eq(start),
             mvm.cmd.payload.buf.eq(nxt),
+            ofifo.credit.reserve.eq(start),
+            loader.halves.free.valid.eq(step_end),   # the step has read its h
+            loader.halves.free.payload.eq(q_buf),
         ]
         with m.If(step_end):
             m.d.sync += [running.eq(0), q_buf.eq(~q_buf)]
         with m.If(start):
-            m.d.sync += [running.eq(1), step_last.eq(Mux(nxt, x_last[1], x_last[0]))]
-        for half in range(2):
-            with m.If(loading & l_end & (l_buf == half)):
-                m.d.sync += [x_full[half].eq(1), x_last[half].eq(self.i.payload.last)]
-            with m.Elif(step_end & (q_buf == half)):
-                m.d.sync += x_full[half].eq(0)
-        read = self.o.valid & self.o.ready
-        m.d.sync += pending.eq(pending + Mux(start, beats, 0) - read)
+            m.d.sync += [running.eq(1), step_last.eq(Mux(nxt, last[1], last[0]))]
 
-        # -- results into the FIFO ----------------------------------------------
+        # -- results into the FIFO, packed into beats as they come, one per pass ----
         # step_last is stable over a step's issue cycles; a pass leaves mvm ``latency`` cycles after its last one.
-        # Results are packed into beats as they come, one per pass: `lanes` a beat.
-        out_last = delay(m, step_last, mvm.latency, name="step_last")
-        y = mvm.o.payload.z[0]
-        out_end = equals(mvm.o.payload["pass"], O - 1)
-        w_beat = Signal(element_layout(self._design.output_format.shape(), lanes))
-        beat_full = pack_beat(m, w_beat.data, [y], mvm.o.valid, out_end, name="y")
         m.d.comb += [
-            w_beat.last.eq(out_last & out_end),
-            ofifo.w_data.eq(w_beat),
-            ofifo.w_en.eq(mvm.o.valid & (beat_full | out_end)),
+            ofifo.i.valid.eq(mvm.o.valid),
+            ofifo.i.payload.data[0].eq(mvm.o.payload.z[0]),
+            ofifo.i.payload.end.eq(equals(mvm.o.payload["pass"], self._plan.outputs - 1)),
+            ofifo.i.payload.last.eq(delay(m, step_last, mvm.latency, name="step_last")),
         ]
         return m

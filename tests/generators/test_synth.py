@@ -21,7 +21,8 @@ import pytest
 
 from lstm_hw.config.schema import parse_config
 from lstm_hw.emit.files import design_files, write_files
-from lstm_hw.generators.mvm import CHUNK_BITS, SHALLOW_MEMORY_DEPTH, SparseMatVec, chain_groups, chunk_bounds
+from lstm_hw.generators.mvm import CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds
+from lstm_hw.generators.mvm_sum import SHALLOW_MEMORY_DEPTH
 from lstm_hw.model.design import build_design
 from lstm_hw.model.weights import random_weights
 from lstm_hw.synth import yosys as synth

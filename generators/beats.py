@@ -1,0 +1,226 @@
+"""Beats of vector elements on the streams, and the adapters between them and groups of values.
+
+A layer computes its ``h`` in groups (a pass's cell lanes, or one value at a
+time) while its streams carry beats of ``io_lanes`` elements. When a group
+divides a beat, :class:`BeatPacker` packs whole groups into beats; when a beat
+divides a group, :class:`WordQueue` stores each group and hands it out a beat at a time.
+"""
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .fifo_buffer import BufferedFIFO
+from .fixed import counter_shape, equals
+
+__all__ = ["element_layout", "values_layout", "group_layout", "word_layout", "BeatPacker", "WordQueue"]
+
+
+def element_layout(shape, lanes: int = 1, *, last: bool = True) -> data.StructLayout:
+    """A beat of vector elements on a stream: ``lanes`` values and ``last`` (last beat of a sequence).
+
+    Each timestep's elements fill beats in order, ``data[0]`` first; its last
+    beat may be partial, with the unused lanes zero. Without ``last``, the
+    values alone.
+    """
+    return data.StructLayout({"data": data.ArrayLayout(shape, lanes), **({"last": 1} if last else {})})
+
+
+def values_layout(shape, count: int) -> data.StructLayout:
+    """``count`` values computed together (a pass's cell lanes): ``data`` and, with several, ``ok``.
+
+    Bit ``e`` of ``ok`` is high when lane ``e`` holds a value; those lanes are
+    a prefix, lane 0 always among them. One value has no ``ok``.
+    """
+    return data.StructLayout(_values_fields(shape, count))
+
+
+def group_layout(shape, count: int) -> data.StructLayout:
+    """A group of :func:`values_layout` on its way out: ``end`` on a step's last group, ``last`` with
+    the groups of a sequence's last step."""
+    return data.StructLayout({**_values_fields(shape, count), "end": 1, "last": 1})
+
+
+def _values_fields(shape, count: int) -> dict:
+    return {"data": data.ArrayLayout(shape, count), **({"ok": count} if count > 1 else {})}
+
+
+def word_layout(shape, count: int, per: int, *, last: bool) -> data.StructLayout:
+    """A stored group, handed out ``per`` values a beat: ``data`` (zero past its real values), ``final``
+    (the index of its last beat) and, with ``last``, ``last``."""
+    return data.StructLayout({"data": data.ArrayLayout(shape, count), "final": counter_shape(count // per),
+                              **({"last": 1} if last else {})})
+
+
+def _check_lanes(name: str, value, divisor_name: str, divisor: int):
+    if not isinstance(value, int) or value < 1 or value % divisor:
+        raise ValueError(f"{name} must be a positive multiple of {divisor_name} = {divisor}, got {value!r}")
+
+
+class BeatPacker(wiring.Component):
+    """Groups of values packed into beats, ``lanes / group`` groups a beat, a step's last group closing its beat.
+
+    Each group on ``i`` takes the next ``group`` lanes of the beat being
+    built, padding lanes (``ok`` low) as zero. The beat leaves on ``o`` with
+    the group that fills it, or with one marked ``end`` (its later lanes
+    zero), and the next group starts a new beat. ``o.payload.last`` is that
+    group's ``last & end``.
+
+    Latency 0: a beat leaves combinationally with its last group (the earlier
+    groups of the beat wait in registers). Throughput: a group per cycle.
+    There is no backpressure: ``i`` is always ready, and ``o`` must be (the
+    output FIFO's credit guarantees it).
+
+    Parameters
+    ----------
+    shape : ShapeLike
+        Shape of a value.
+    lanes : int
+        Values per beat, a multiple of ``group``.
+    group : int
+        Values per group.
+
+    Members
+    -------
+    i : In(stream.Signature(group_layout(shape, group), always_ready=True))
+    o : Out(stream.Signature(element_layout(shape, lanes), always_ready=True))
+    """
+
+    def __init__(self, *, shape, lanes: int, group: int):
+        if not isinstance(group, int) or group < 1:
+            raise ValueError(f"group must be a positive integer, got {group!r}")
+        _check_lanes("lanes", lanes, "group", group)
+        self._lanes, self._group = lanes, group
+        super().__init__({
+            "i": In(stream.Signature(group_layout(shape, group), always_ready=True)),
+            "o": Out(stream.Signature(element_layout(shape, lanes), always_ready=True)),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a beat's last group on ``i`` to the beat on ``o``."""
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, group = self._lanes, self._group
+        chunks = lanes // group
+        g, beat = self.i.payload, self.o.payload.data
+        vals = [Mux(g.ok[e], g.data[e], 0) for e in range(group)] if group > 1 else [g.data[0]]
+        if chunks == 1:
+            m.d.comb += [beat[e].eq(vals[e]) for e in range(lanes)]
+            full = Const(1)
+        else:
+            pos = Signal(counter_shape(chunks))     # the group's place in the beat
+            held = [Signal.like(beat[e], name=f"held{e}") for e in range(lanes - group)]
+            full = pos == chunks - 1
+            for c in range(chunks):   # groups already held, this one, zeros after it
+                for e in range(group):
+                    later = 0 if c == chunks - 1 else Mux(pos > c, held[c * group + e], 0)
+                    m.d.comb += beat[c * group + e].eq(Mux(equals(pos, c), vals[e], later))
+            with m.If(self.i.valid):
+                m.d.sync += pos.eq(Mux(full | g.end, 0, pos + 1))
+                for c in range(chunks - 1):
+                    with m.If(equals(pos, c)):
+                        m.d.sync += [held[c * group + e].eq(vals[e]) for e in range(group)]
+        m.d.comb += [self.o.valid.eq(self.i.valid & (full | g.end)), self.o.payload.last.eq(g.last & g.end)]
+        return m
+
+
+class WordQueue(wiring.Component):
+    """Groups of values through a FIFO, each handed out ``per`` values a beat: the ones its ``ok`` marks, in order.
+
+    Each group on ``i`` goes into the FIFO (a :class:`BufferedFIFO`) as one
+    word: its values (padding lanes zero), the index of its last beat
+    holding a value and, with ``last``, the group's ``last & end``. The word
+    at the head leaves on ``o`` a beat at a time up to that one, which
+    carries its ``last``; ``taken`` is high as the word leaves the FIFO,
+    with that beat.
+
+    Latency: :attr:`latency` cycles from a group to its first beat, with the
+    FIFO empty and ``o`` ready. Throughput: a group per cycle in, a beat per
+    cycle out. ``i`` has no backpressure: the user never sends more words
+    than the FIFO holds. With ``always_ready``, neither has ``o``: its user
+    takes a beat every cycle.
+
+    Parameters
+    ----------
+    shape : ShapeLike
+        Shape of a value.
+    lanes : int
+        Values per group, a multiple of ``per``, at least 2.
+    per : int
+        Values per beat.
+    depth : int
+        Words the FIFO holds (2 at least).
+    last : bool
+        The groups carry ``end`` and ``last``, and the beats ``last``.
+    always_ready : bool
+        ``o`` has no ``ready``.
+
+    Members
+    -------
+    i : In(stream.Signature(group_layout(shape, lanes) if last else values_layout(shape, lanes), always_ready=True))
+    o : Out(stream.Signature(element_layout(shape, per, last=last), always_ready=always_ready))
+    taken : Out(1)
+    """
+
+    def __init__(self, *, shape, lanes: int, per: int, depth: int, last: bool, always_ready: bool = False):
+        if not isinstance(per, int) or per < 1:
+            raise ValueError(f"per must be a positive integer, got {per!r}")
+        _check_lanes("lanes", lanes, "per", per)
+        if lanes < 2:
+            raise ValueError(f"lanes must be at least 2, got {lanes}")
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        for name, value in (("last", last), ("always_ready", always_ready)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, not {value!r}")
+        self._shape, self._lanes, self._per, self._last = shape, lanes, per, last
+        self._fifo = BufferedFIFO(shape=word_layout(shape, lanes, per, last=last), depth=max(2, depth))
+        super().__init__({
+            "i": In(stream.Signature((group_layout if last else values_layout)(shape, lanes), always_ready=True)),
+            "o": Out(stream.Signature(element_layout(shape, per, last=last), always_ready=always_ready)),
+            "taken": Out(1),
+        })
+
+    @property
+    def depth(self) -> int:
+        """Words the FIFO holds."""
+        return self._fifo.depth
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a group on ``i`` to its first beat on ``o``: the FIFO's write to read."""
+        return self._fifo.latency
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, per = self._lanes, self._per
+        places = lanes // per
+        m.submodules.fifo = queue = self._fifo
+        # The word holds its real values, zeros after them, and the index of its last beat, so the
+        # read side's test for that beat is one small compare.
+        g, w_word, word = self.i.payload, queue.w.payload, queue.r.payload
+        m.d.comb += [w_word.data[e].eq(Mux(g.ok[e], g.data[e], 0)) for e in range(lanes)]
+        for c in range(1, places):   # the last beat holding a real value (lane 0 always is one)
+            with m.If(g.ok[c * per]):
+                m.d.comb += w_word.final.eq(c)
+        m.d.comb += [queue.w.valid.eq(self.i.valid), self.o.valid.eq(queue.r.valid),
+                     self.taken.eq(queue.r.valid & queue.r.ready)]
+
+        idx = Signal(counter_shape(places))
+        end = idx == word.final
+        with m.Switch(idx):  # a case, not a wide shift as ``word.data[idx]`` would emit
+            for c in range(places):
+                with (m.Case(c) if c < places - 1 else m.Default()):
+                    m.d.comb += [self.o.payload.data[e].eq(word.data[c * per + e]) for e in range(per)]
+        if self._last:
+            m.d.comb += [w_word.last.eq(g.last & g.end), self.o.payload.last.eq(word.last & end)]
+        with m.If(self.o.valid & self.o.ready):
+            with m.If(end):
+                m.d.sync += idx.eq(0)
+                m.d.comb += queue.r.ready.eq(1)
+            with m.Else():
+                m.d.sync += idx.eq(idx + 1)
+        return m

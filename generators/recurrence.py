@@ -1,0 +1,218 @@
+"""A layer's recurrence: the step control around its :class:`SparseMatVec`, and the write-back of each step's ``h``."""
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .beats import group_layout, values_layout
+from .fixed import counter_shape, equals
+from .loader import HALVES
+from ..model.design import LayerPlan
+from .mvm import group_slot, vector_write_layout
+from .output import CREDIT
+
+__all__ = ["STEP", "HWriter", "StepControl"]
+
+#: The step in its recurrent phase, from the step control: ``buf``, the vector half it reads; ``emit``, its
+#: ``h`` goes out; ``last``, it is a sequence's last step.
+STEP = wiring.Signature({"buf": Out(1), "emit": Out(1), "last": Out(1)})
+
+
+class HWriter(wiring.Component):
+    """Each step's ``h`` into the vector store, for the next step, and on to the output.
+
+    Groups of ``group`` values, hidden units ``j ..`` in order (a pass's
+    cell lanes when ``group > 1``, else one unit), arrive on ``i``,
+    :attr:`writes` a step. Unit ``j`` goes to column ``input_size + j``
+    (:func:`vector_address`) of the half the step does not read (``step.buf``
+    is the one it does), lane ``e`` through write port ``e``; padding lanes
+    (``ok`` low) write nothing. These writes have the ports first: the
+    loader's writes on the same ports (``load``) pass through in the cycles
+    without ``h``, and ``busy`` holds the loader off in the others (so its
+    further ports, should it have more, need not pass here). With
+    ``step.emit`` each group also goes out on ``o``, ``end`` on the step's
+    last and with the step's ``last``; ``done`` is high with the step's last
+    group.
+
+    Latency 0: the writes, ``o`` and ``done`` leave combinationally with
+    their group (the store registers its writes). Throughput: a group per
+    cycle; there is no backpressure.
+
+    Parameters
+    ----------
+    plan : LayerPlan
+        The layer: ``hidden`` units, their columns and the store's banks.
+    shape : ShapeLike
+        Shape of a value.
+    group : int
+        Values per group, at most ``plan.banks`` (they go into different banks).
+    lanes : int
+        The loader's write ports (those beyond ``group`` do not pass through here).
+
+    Members
+    -------
+    i : In(stream.Signature(values_layout(shape, group), always_ready=True))
+    step : In(STEP)
+    load : In(stream.Signature(vector_write_layout(plan, shape), always_ready=True)).array(min(group, lanes))
+    wr : Out(stream.Signature(vector_write_layout(plan, shape), always_ready=True)).array(group)
+    busy : Out(1)
+    o : Out(stream.Signature(group_layout(shape, group), always_ready=True))
+    done : Out(1)
+    """
+
+    def __init__(self, *, plan: LayerPlan, shape, group: int, lanes: int):
+        if not isinstance(plan, LayerPlan):
+            raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
+        for name, value in (("group", group), ("lanes", lanes)):
+            if not isinstance(value, int) or not 1 <= value <= plan.banks:
+                raise ValueError(f"{name} must be an integer from 1 to banks = {plan.banks}, got {value!r}")
+        self._plan, self._group, self._lanes = plan, group, lanes
+        self._write_layout = vector_write_layout(plan, shape)
+        write = stream.Signature(self._write_layout, always_ready=True)
+        super().__init__({
+            "i": In(stream.Signature(values_layout(shape, group), always_ready=True)),
+            "step": In(STEP),
+            "load": In(write).array(min(group, lanes)),
+            "wr": Out(write).array(group),
+            "busy": Out(1),
+            "o": Out(stream.Signature(group_layout(shape, group), always_ready=True)),
+            "done": Out(1),
+        })
+
+    @property
+    def writes(self) -> int:
+        """Groups a step: its passes with a group per pass, else its units."""
+        return self._plan.passes if self._group > 1 else self._plan.hidden
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a group on ``i`` to its writes, its ``o`` and ``done``."""
+        return 0
+
+    def elaborate(self, platform):
+        m = Module()
+        p, group, writes = self._plan, self._group, self.writes
+        valid, g = self.i.valid, self.i.payload
+        j = Signal(counter_shape(writes))
+        bank = Signal(counter_shape(p.banks))          # unit j: bank j % banks, entry x_width + j // banks
+        addr = Signal(counter_shape(p.bank_width), init=p.x_width)
+        # With `valid`: the step's last group. A flag kept beside the counter, not a compare on
+        # it: `done` starts the next recurrent phase (h_go) in the same cycle.
+        end = Signal(init=writes == 1)
+        m.d.comb += [self.busy.eq(valid), self.done.eq(valid & end)]
+        with m.If(valid):
+            with m.If(end):
+                m.d.sync += [j.eq(0), end.eq(writes == 1), bank.eq(0), addr.eq(p.x_width)]
+            with m.Else():
+                m.d.sync += [j.eq(j + 1), end.eq(Const(1) if writes == 1 else equals(j, writes - 2))]
+                # (With one bank every move wraps; a constant, not a ">= 0" compare lint flags.)
+                with m.If(Const(1) if p.banks <= group else bank >= p.banks - group):
+                    m.d.sync += [bank.eq(bank + group - p.banks), addr.eq(addr + 1)]
+                with m.Else():
+                    m.d.sync += bank.eq(bank + group)
+
+        for e, port in enumerate(self.wr):
+            mine = Signal(self._write_layout, name=f"h_wr{e}")
+            h_bank, h_addr = group_slot(p, bank, addr, e)
+            m.d.comb += [mine.buf.eq(~self.step.buf), mine.bank.eq(h_bank), mine.addr.eq(h_addr),
+                         mine.data.eq(g.data[e])]
+            ok = Const(1) if e == 0 else g.ok[e]
+            if e < len(self.load):
+                load = self.load[e]
+                m.d.comb += [port.valid.eq(Mux(valid, ok, load.valid)), port.payload.eq(Mux(valid, mine, load.payload))]
+            else:
+                m.d.comb += [port.valid.eq(valid & ok), port.payload.eq(mine)]
+
+        m.d.comb += [
+            self.o.valid.eq(valid & self.step.emit),
+            self.o.payload.data.eq(g.data),
+            self.o.payload.end.eq(end),
+            self.o.payload.last.eq(self.step.last),
+        ]
+        if group > 1:
+            m.d.comb += self.o.payload.ok.eq(g.ok)
+        return m
+
+
+class StepControl(wiring.Component):
+    """The steps of a layer onto its :class:`SparseMatVec`: each step's command once its ``x`` is loaded, its
+    recurrent phase once the step before has written its ``h`` and the output FIFO has room for all of its own.
+
+    ``cmd`` (the step's input phase) is valid while the next vector half is
+    full (``halves``), with ``first`` on a sequence's first step (the one
+    after a vector with ``last``). ``h_ready`` lets the matrix unit start the
+    commanded step's recurrent phase: in the cycle the running step's last
+    ``h`` is written (``done``; the phase's first vector read comes after
+    that write lands) or later, and, should the step emit its ``h``, with
+    ``credit.room``. At ``h_go`` the commanded step becomes the running one
+    (``step`` and ``first`` show it from the next cycle), its half is freed
+    (``halves.free``: the input phase has read its ``x``) and, should it
+    emit, it reserves its words (``credit.reserve``).
+
+    Latency: ``cmd``, ``h_ready``, ``halves.free`` and ``credit.reserve``
+    follow their inputs combinationally; ``step`` and ``first`` change the
+    cycle after ``h_go``. Throughput: a step per ``h_go``.
+
+    Parameters
+    ----------
+    emit_all : bool
+        Every step emits its ``h``; otherwise only a sequence's last.
+
+    Members
+    -------
+    cmd : Out(stream.Signature(data.StructLayout({"buf": 1, "first": 1})))
+    h_ready : Out(1)
+    h_go : In(1)
+    halves : In(HALVES)
+    credit : Out(CREDIT)
+    done : In(1)
+    step : Out(STEP)
+    first : Out(1)
+        The running step is a sequence's first (its ``c_{t-1}`` is zero).
+    """
+
+    def __init__(self, *, emit_all: bool):
+        if not isinstance(emit_all, bool):
+            raise TypeError(f"emit_all must be a bool, not {emit_all!r}")
+        self._emit_all = emit_all
+        super().__init__({
+            "cmd": Out(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
+            "h_ready": Out(1),
+            "h_go": In(1),
+            "halves": In(HALVES),
+            "credit": Out(CREDIT),
+            "done": In(1),
+            "step": Out(STEP),
+            "first": Out(1),
+        })
+
+    @property
+    def emit_all(self) -> bool:
+        return self._emit_all
+
+    def elaborate(self, platform):
+        m = Module()
+        full, last = self.halves.full, self.halves.last
+        q_buf = Signal()               # vector half of the next step to command
+        seq_first = Signal(init=1)     # the next step commanded starts a sequence
+        pend_first, pend_last, pend_emit, pend_buf = Signal(), Signal(), Signal(), Signal()  # commanded step
+        pending_h = Signal()           # the running step has h left to write
+        q_last = Mux(q_buf, last[1], last[0])
+        m.d.comb += [
+            self.cmd.valid.eq(Mux(q_buf, full[1], full[0])),
+            self.cmd.payload.buf.eq(q_buf),
+            self.cmd.payload.first.eq(seq_first),
+            self.h_ready.eq((~pending_h | self.done) & (~pend_emit | self.credit.room)),
+            self.halves.free.valid.eq(self.h_go),
+            self.halves.free.payload.eq(pend_buf),
+            self.credit.reserve.eq(self.h_go & pend_emit),
+        ]
+        with m.If(self.cmd.valid & self.cmd.ready):
+            m.d.sync += [q_buf.eq(~q_buf), seq_first.eq(q_last), pend_first.eq(seq_first), pend_last.eq(q_last),
+                         pend_emit.eq(1 if self._emit_all else q_last), pend_buf.eq(q_buf)]
+        with m.If(self.h_go):
+            m.d.sync += [pending_h.eq(1), self.first.eq(pend_first), self.step.last.eq(pend_last),
+                         self.step.emit.eq(pend_emit), self.step.buf.eq(pend_buf)]
+        with m.Elif(self.done):
+            m.d.sync += pending_h.eq(0)
+        return m
