@@ -95,7 +95,7 @@ def check_outputs(out: Path, cfg: Config):
     assert meta["sources"][0] == f"{top}.v"
     # Every layer is a submodule, with its MVM and cell lanes, in a file named after its path.
     for layer in range(m.num_layers):
-        assert {f"layer{layer}", f"layer{layer}__mvm", f"layer{layer}__cell0"} <= set(submodules)
+        assert {f"layer{layer}", f"layer{layer}__mvm", f"layer{layer}__cells__cell0"} <= set(submodules)
     for source in meta["sources"][:len(meta["sources"]) - len(data)]:
         assert re.search(rf"^module {source.removesuffix('.v')}\(", (out / source).read_text(), re.MULTILINE)
         assert (out / source).read_text().count("\nmodule ") == 1, source
