@@ -6,24 +6,54 @@ divides a beat, :class:`BeatPacker` packs whole groups into beats; when a beat
 divides a group, :class:`WordQueue` stores each group and hands it out a beat at a time.
 """
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fifo_buffer import BufferedFIFO
 from .fixed import counter_shape, equals
 
-__all__ = ["element_layout", "values_layout", "group_layout", "word_layout", "BeatPacker", "WordQueue"]
+__all__ = ["STEP_FLAGS", "PORT_FLAGS", "flags_layout", "check_flags", "kept_flags", "element_layout", "values_layout",
+           "group_layout", "word_layout", "BeatPacker", "WordQueue"]
 
 
-def element_layout(shape, lanes: int = 1, *, last: bool = True) -> data.StructLayout:
-    """A beat of vector elements on a stream: ``lanes`` values and ``last`` (last beat of a sequence).
+#: A timestep's flags, on its last beat: ``first``, it starts from zero state (``h = c = 0``); ``last``, it
+#: ends a sequence (its ``h`` goes out where only sequences' last steps' do); ``tlast``, it ends a transfer
+#: (``m_axis_tlast`` comes with its last output beat). See :class:`~.framer.Framer`.
+STEP_FLAGS = data.StructLayout({"first": 1, "last": 1, "tlast": 1})
+
+
+
+def flags_layout(names) -> data.StructLayout:
+    """The step flags ``names`` (a subset of :data:`STEP_FLAGS`' fields), in its order: what a stream
+    carries where its consumers need only those."""
+    names = set(names)
+    if not names <= {name for name, _ in STEP_FLAGS}:
+        raise ValueError(f"step flags are {', '.join(name for name, _ in STEP_FLAGS)}, not {sorted(names)}")
+    return data.StructLayout({name: 1 for name, _ in STEP_FLAGS if name in names})
+
+
+#: The flags the core's output port needs: ``tlast`` alone (the head's streams, and the last layer's
+#: output, carry only these).
+PORT_FLAGS = flags_layout({"tlast"})
+
+
+def kept_flags(flags, layout: data.StructLayout):
+    """The fields of ``layout`` out of ``flags`` (a :data:`STEP_FLAGS` view), as a value of ``layout``'s shape."""
+    return Cat(flags[name] for name, _ in layout)
+
+
+def element_layout(shape, lanes: int = 1, *, flags: data.StructLayout | None = STEP_FLAGS) -> data.StructLayout:
+    """A beat of vector elements on a stream: ``lanes`` values and the timestep's ``flags``.
 
     Each timestep's elements fill beats in order, ``data[0]`` first; its last
-    beat may be partial, with the unused lanes zero. Without ``last``, the
-    values alone.
+    beat may be partial, with the unused lanes zero. The flags
+    (:data:`STEP_FLAGS`, or a subset such as :data:`PORT_FLAGS`) are the
+    step's on its last beat and zero on the others. With ``flags = None``,
+    the values alone.
     """
-    return data.StructLayout({"data": data.ArrayLayout(shape, lanes), **({"last": 1} if last else {})})
+    return data.StructLayout({"data": data.ArrayLayout(shape, lanes),
+                              **({"flags": flags} if flags is not None else {})})
 
 
 def values_layout(shape, count: int) -> data.StructLayout:
@@ -35,21 +65,28 @@ def values_layout(shape, count: int) -> data.StructLayout:
     return data.StructLayout(_values_fields(shape, count))
 
 
-def group_layout(shape, count: int) -> data.StructLayout:
-    """A group of :func:`values_layout` on its way out: ``end`` on a step's last group, ``last`` with
-    the groups of a sequence's last step."""
-    return data.StructLayout({**_values_fields(shape, count), "end": 1, "last": 1})
+def group_layout(shape, count: int, flags: data.StructLayout = STEP_FLAGS) -> data.StructLayout:
+    """A group of :func:`values_layout` on its way out: ``end`` on a step's last group, and the step's
+    ``flags`` with each of its groups."""
+    return data.StructLayout({**_values_fields(shape, count), "end": 1, "flags": flags})
+
+
+def check_flags(flags):
+    """``flags``, a layout of step flags: :data:`STEP_FLAGS` or a subset of its fields."""
+    if not (isinstance(flags, data.StructLayout) and {name for name, _ in flags} <= {n for n, _ in STEP_FLAGS}):
+        raise TypeError(f"flags must be a StructLayout of STEP_FLAGS fields, not {flags!r}")
+    return flags
 
 
 def _values_fields(shape, count: int) -> dict:
     return {"data": data.ArrayLayout(shape, count), **({"ok": count} if count > 1 else {})}
 
 
-def word_layout(shape, count: int, per: int, *, last: bool) -> data.StructLayout:
+def word_layout(shape, count: int, per: int, *, flags: data.StructLayout | None) -> data.StructLayout:
     """A stored group, handed out ``per`` values a beat: ``data`` (zero past its real values), ``final``
-    (the index of its last beat) and, with ``last``, ``last``."""
+    (the index of its last beat) and, unless ``flags`` is None, the ``flags`` its last beat carries."""
     return data.StructLayout({"data": data.ArrayLayout(shape, count), "final": counter_shape(count // per),
-                              **({"last": 1} if last else {})})
+                              **({"flags": flags} if flags is not None else {})})
 
 
 def _check_lanes(name: str, value, divisor_name: str, divisor: int):
@@ -63,8 +100,8 @@ class BeatPacker(wiring.Component):
     Each group on ``i`` takes the next ``group`` lanes of the beat being
     built, padding lanes (``ok`` low) as zero. The beat leaves on ``o`` with
     the group that fills it, or with one marked ``end`` (its later lanes
-    zero), and the next group starts a new beat. ``o.payload.last`` is that
-    group's ``last & end``.
+    zero), and the next group starts a new beat. ``o.payload.flags`` are
+    that group's flags if it is marked ``end``, else zero.
 
     Latency 0: a beat leaves combinationally with its last group (the earlier
     groups of the beat wait in registers). Throughput: a group per cycle.
@@ -79,21 +116,23 @@ class BeatPacker(wiring.Component):
         Values per beat, a multiple of ``group``.
     group : int
         Values per group.
+    flags : StructLayout
+        The step flags the groups and beats carry.
 
     Members
     -------
-    i : In(stream.Signature(group_layout(shape, group), always_ready=True))
-    o : Out(stream.Signature(element_layout(shape, lanes), always_ready=True))
+    i : In(stream.Signature(group_layout(shape, group, flags), always_ready=True))
+    o : Out(stream.Signature(element_layout(shape, lanes, flags=flags), always_ready=True))
     """
 
-    def __init__(self, *, shape, lanes: int, group: int):
+    def __init__(self, *, shape, lanes: int, group: int, flags: data.StructLayout = STEP_FLAGS):
         if not isinstance(group, int) or group < 1:
             raise ValueError(f"group must be a positive integer, got {group!r}")
         _check_lanes("lanes", lanes, "group", group)
         self._lanes, self._group = lanes, group
         super().__init__({
-            "i": In(stream.Signature(group_layout(shape, group), always_ready=True)),
-            "o": Out(stream.Signature(element_layout(shape, lanes), always_ready=True)),
+            "i": In(stream.Signature(group_layout(shape, group, check_flags(flags)), always_ready=True)),
+            "o": Out(stream.Signature(element_layout(shape, lanes, flags=flags), always_ready=True)),
         })
 
     @property
@@ -123,7 +162,7 @@ class BeatPacker(wiring.Component):
                 for c in range(chunks - 1):
                     with m.If(equals(pos, c)):
                         m.d.sync += [held[c * group + e].eq(vals[e]) for e in range(group)]
-        m.d.comb += [self.o.valid.eq(self.i.valid & (full | g.end)), self.o.payload.last.eq(g.last & g.end)]
+        m.d.comb += [self.o.valid.eq(self.i.valid & (full | g.end)), self.o.payload.flags.eq(Mux(g.end, g.flags, 0))]
         return m
 
 
@@ -132,9 +171,9 @@ class WordQueue(wiring.Component):
 
     Each group on ``i`` goes into the FIFO (a :class:`BufferedFIFO`) as one
     word: its values (padding lanes zero), the index of its last beat
-    holding a value and, with ``last``, the group's ``last & end``. The word
-    at the head leaves on ``o`` a beat at a time up to that one, which
-    carries its ``last``; ``taken`` is high as the word leaves the FIFO,
+    holding a value and, with ``flags``, the group's flags if it is marked
+    ``end`` (else zero). The word at the head leaves on ``o`` a beat at a
+    time up to that one, which carries those flags; ``taken`` is high as the word leaves the FIFO,
     with that beat.
 
     Latency: :attr:`latency` cycles from a group to its first beat, with the
@@ -153,19 +192,22 @@ class WordQueue(wiring.Component):
         Values per beat.
     depth : int
         Words the FIFO holds (2 at least).
-    last : bool
-        The groups carry ``end`` and ``last``, and the beats ``last``.
+    flags : StructLayout or None
+        The step flags the groups (with ``end``) and the beats carry: :data:`STEP_FLAGS` or a subset.
+        None: neither carries any.
     always_ready : bool
         ``o`` has no ``ready``.
 
     Members
     -------
-    i : In(stream.Signature(group_layout(shape, lanes) if last else values_layout(shape, lanes), always_ready=True))
-    o : Out(stream.Signature(element_layout(shape, per, last=last), always_ready=always_ready))
+    i : In(stream.Signature(group_layout(shape, lanes, flags) if flags is not None else values_layout(shape, lanes),
+                            always_ready=True))
+    o : Out(stream.Signature(element_layout(shape, per, flags=flags), always_ready=always_ready))
     taken : Out(1)
     """
 
-    def __init__(self, *, shape, lanes: int, per: int, depth: int, last: bool, always_ready: bool = False):
+    def __init__(self, *, shape, lanes: int, per: int, depth: int, flags: data.StructLayout | None,
+                 always_ready: bool = False):
         if not isinstance(per, int) or per < 1:
             raise ValueError(f"per must be a positive integer, got {per!r}")
         _check_lanes("lanes", lanes, "per", per)
@@ -173,14 +215,16 @@ class WordQueue(wiring.Component):
             raise ValueError(f"lanes must be at least 2, got {lanes}")
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth must be a positive integer, got {depth!r}")
-        for name, value in (("last", last), ("always_ready", always_ready)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be a bool, not {value!r}")
-        self._shape, self._lanes, self._per, self._last = shape, lanes, per, last
-        self._fifo = BufferedFIFO(shape=word_layout(shape, lanes, per, last=last), depth=max(2, depth))
+        if flags is not None:
+            check_flags(flags)
+        if not isinstance(always_ready, bool):
+            raise TypeError(f"always_ready must be a bool, not {always_ready!r}")
+        self._shape, self._lanes, self._per, self._flags = shape, lanes, per, flags
+        self._fifo = BufferedFIFO(shape=word_layout(shape, lanes, per, flags=flags), depth=max(2, depth))
         super().__init__({
-            "i": In(stream.Signature((group_layout if last else values_layout)(shape, lanes), always_ready=True)),
-            "o": Out(stream.Signature(element_layout(shape, per, last=last), always_ready=always_ready)),
+            "i": In(stream.Signature(group_layout(shape, lanes, flags) if flags is not None
+                                     else values_layout(shape, lanes), always_ready=True)),
+            "o": Out(stream.Signature(element_layout(shape, per, flags=flags), always_ready=always_ready)),
             "taken": Out(1),
         })
 
@@ -215,8 +259,9 @@ class WordQueue(wiring.Component):
             for c in range(places):
                 with (m.Case(c) if c < places - 1 else m.Default()):
                     m.d.comb += [self.o.payload.data[e].eq(word.data[c * per + e]) for e in range(per)]
-        if self._last:
-            m.d.comb += [w_word.last.eq(g.last & g.end), self.o.payload.last.eq(word.last & end)]
+        if self._flags is not None:
+            m.d.comb += [w_word.flags.eq(Mux(g.end, g.flags, 0)),
+                         self.o.payload.flags.eq(Mux(end, word.flags, 0))]
         with m.If(self.o.valid & self.o.ready):
             with m.If(end):
                 m.d.sync += idx.eq(0)

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats import element_layout
+from .beats import PORT_FLAGS, element_layout
 from .fixed import delay, equals
 from .loader import VectorLoader
 from ..model.design import Design
@@ -20,9 +20,9 @@ class DenseHead(wiring.Component):
     """The head ``nn.Linear(H, O)`` over a stream of ``h_t`` elements, bank-balanced sparse.
 
     ``i`` carries ``h_t`` in beats of ``io_lanes`` elements (``ceil(H / io_lanes)``
-    per timestep, ``last`` on the final beat of a sequence); ``o`` carries
-    ``y_t`` likewise (``ceil(O / io_lanes)`` beats per timestep, ``last`` on
-    the sequence's last output beat), in the output format ``quant.output``;
+    per timestep, the step's ``tlast`` on its last beat, :data:`~.beats.PORT_FLAGS`,
+    the only flag the head needs); ``o`` carries ``y_t`` likewise
+    (``ceil(O / io_lanes)`` beats per timestep, with the same flag), in the output format ``quant.output``;
     results are packed into beats as they come, one per pass.
 
     Structure: a :class:`SparseMatVec` with one row lane and ``banks``
@@ -54,8 +54,8 @@ class DenseHead(wiring.Component):
 
     Members
     -------
-    i : In(stream.Signature(element_layout(activation, io_lanes)))
-    o : Out(stream.Signature(element_layout(output, io_lanes)))
+    i : In(stream.Signature(element_layout(activation, io_lanes, flags=PORT_FLAGS)))
+    o : Out(stream.Signature(element_layout(output, io_lanes, flags=PORT_FLAGS)))
     """
 
     def __init__(self, *, design: Design, rom_files: str | None = None):
@@ -68,16 +68,16 @@ class DenseHead(wiring.Component):
         quant = design.config.quant
         # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
         self._lanes = lanes = design.config.hardware.io_lanes   # at most banks (the config checks)
-        self._loader = VectorLoader(plan=self._plan, shape=design.io_format.shape(), lanes=lanes)
+        self._loader = VectorLoader(plan=self._plan, shape=design.io_format.shape(), lanes=lanes, flags=PORT_FLAGS)
         self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
                                  chain=design.config.hardware.mac_chain,
                                  group_writes=lanes - 1, rom_files=rom_files)
         # One step's beats plus every result that can be in flight: no credit stall while o is ready.
         self._ofifo = OutputFIFO(shape=design.output_format.shape(), lanes=lanes, group=1, groups=self._plan.outputs,
-                                 steps=1, slack=self._mvm.latency + 4, registered=False)
+                                 steps=1, slack=self._mvm.latency + 4, registered=False, flags=PORT_FLAGS)
         super().__init__({
-            "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes))),
-            "o": Out(stream.Signature(element_layout(design.output_format.shape(), lanes))),
+            "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes, flags=PORT_FLAGS))),
+            "o": Out(stream.Signature(element_layout(design.output_format.shape(), lanes, flags=PORT_FLAGS))),
         })
 
     @property
@@ -124,10 +124,10 @@ class DenseHead(wiring.Component):
         wiring.connect(m, ofifo.o, wiring.flipped(self.o))
 
         # -- step control: the next step issues right after the running one ----
-        full, last = loader.halves.full, loader.halves.last
+        full, flags = loader.halves.full, loader.halves.flags
         running = Signal()
         q_buf = Signal()                     # vector half of the running (or next) step
-        step_last = Signal()                 # the issuing step's x_last
+        step_flags = Signal(PORT_FLAGS)      # the issuing step's flags
         step_end = running & mvm.cmd.ready   # the running step has issued every weight
         nxt = Mux(step_end, ~q_buf, q_buf)
         start = Signal()
@@ -143,14 +143,14 @@ class DenseHead(wiring.Component):
         with m.If(step_end):
             m.d.sync += [running.eq(0), q_buf.eq(~q_buf)]
         with m.If(start):
-            m.d.sync += [running.eq(1), step_last.eq(Mux(nxt, last[1], last[0]))]
+            m.d.sync += [running.eq(1), step_flags.eq(Mux(nxt, flags[1], flags[0]))]
 
         # -- results into the FIFO, packed into beats as they come, one per pass ----
-        # step_last is stable over a step's issue cycles; a pass leaves mvm ``latency`` cycles after its last one.
+        # step_flags are stable over a step's issue cycles; a pass leaves mvm ``latency`` cycles after its last one.
         m.d.comb += [
             ofifo.i.valid.eq(mvm.o.valid),
             ofifo.i.payload.data[0].eq(mvm.o.payload.z[0]),
             ofifo.i.payload.end.eq(equals(mvm.o.payload["pass"], self._plan.outputs - 1)),
-            ofifo.i.payload.last.eq(delay(m, step_last, mvm.latency, name="step_last")),
+            ofifo.i.payload.flags.eq(delay(m, step_flags, mvm.latency, name="step_flags")),
         ]
         return m

@@ -1,10 +1,10 @@
 """One LSTM layer: stream of ``x_t`` elements in, stream of ``h_t`` elements out."""
 
 from amaranth.hdl import Module
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats import WordQueue, element_layout
+from .beats import STEP_FLAGS, WordQueue, check_flags, element_layout
 from ..config.schema import h_write_group
 from .lanes import CellLanes, GateGather, cell_slots
 from .loader import VectorLoader
@@ -64,15 +64,18 @@ class LSTMLayer(wiring.Component):
     rom_files : str, optional
         The weight ROMs as modules of their own loading ``.mem`` files (:class:`SparseMatVec`), for
         emitting Verilog; the module name prefix of the layer's MVM.
+    flags : StructLayout
+        The step flags ``o`` carries, those its consumers need (:data:`~.beats.STEP_FLAGS` or a subset);
+        ``i`` carries these, ``first``, and ``last`` unless ``emit_all`` (:attr:`in_flags`).
 
     Members
     -------
-    i : In(stream.Signature(element_layout(activation, io_lanes)))
-    o : Out(stream.Signature(element_layout(activation, io_lanes)))
+    i : In(stream.Signature(element_layout(activation, io_lanes, flags=in_flags)))
+    o : Out(stream.Signature(element_layout(activation, io_lanes, flags=flags)))
     """
 
     def __init__(self, *, design: Design, plan: LayerPlan, emit_all: bool = True,
-                 rom_files: str | None = None):
+                 rom_files: str | None = None, flags: data.StructLayout = STEP_FLAGS):
         if not isinstance(design, Design):
             raise TypeError(f"design must be a Design, not {design!r}")
         if not isinstance(plan, LayerPlan):
@@ -85,8 +88,9 @@ class LSTMLayer(wiring.Component):
         # checks io_lanes against that group (and the banks).
         self._h_group = group = h_write_group(design.config)
         self._lanes = lanes = hw.io_lanes
-        self._loader = VectorLoader(plan=plan, shape=act, lanes=lanes)
-        self._writer = HWriter(plan=plan, shape=act, group=group, lanes=lanes)
+        self._control = StepControl(emit_all=self._emit_all, flags=check_flags(flags))
+        self._loader = VectorLoader(plan=plan, shape=act, lanes=lanes, flags=self._control.in_flags)
+        self._writer = HWriter(plan=plan, shape=act, group=group, lanes=lanes, flags=flags)
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
         self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(group, lanes) - 1,
                                  chain=hw.mac_chain, rom_files=rom_files)
@@ -95,14 +99,13 @@ class LSTMLayer(wiring.Component):
         self._gather = GateGather(plan=plan, gates=self._cells.gates, results=results)
         # With several cell lanes and one h write a cycle, their h queue up and go one a cycle.
         u_lanes = plan.units_per_pass
-        self._serial = (WordQueue(shape=act, lanes=u_lanes, per=1, depth=cell_slots(plan), last=False,
+        self._serial = (WordQueue(shape=act, lanes=u_lanes, per=1, depth=cell_slots(plan), flags=None,
                                   always_ready=True) if group < u_lanes else None)
-        self._control = StepControl(emit_all=self._emit_all)
         # Two steps' words: the credit counts every word a started step will write.
         self._ofifo = OutputFIFO(shape=act, lanes=lanes, group=group, groups=self._writer.writes, steps=2,
-                                 registered=True)
-        elem = element_layout(act, lanes)
-        super().__init__({"i": In(stream.Signature(elem)), "o": Out(stream.Signature(elem))})
+                                 registered=True, flags=flags)
+        super().__init__({"i": In(stream.Signature(element_layout(act, lanes, flags=self.in_flags))),
+                          "o": Out(stream.Signature(element_layout(act, lanes, flags=flags)))})
 
     @property
     def plan(self) -> LayerPlan:
@@ -111,6 +114,11 @@ class LSTMLayer(wiring.Component):
     @property
     def mvm(self) -> SparseMatVec:
         return self._mvm
+
+    @property
+    def in_flags(self) -> data.StructLayout:
+        """The step flags ``i`` carries: those of ``o``, ``first``, and ``last`` unless every step emits."""
+        return self._control.in_flags
 
     @property
     def h_group(self) -> int:

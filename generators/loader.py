@@ -1,18 +1,20 @@
 """The loader: a stage's input vectors, beat by beat, into the free half of its double-buffered vector store."""
 
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats import element_layout
+from .beats import STEP_FLAGS, check_flags, element_layout
 from ..model.design import LayerPlan
 from .mvm import group_slot, last_beat_lanes, vector_cursor, vector_write_layout
 
-__all__ = ["HALVES", "VectorLoader"]
+__all__ = ["halves_signature", "VectorLoader"]
 
-#: The two halves of the vector store, as the loader shows them: bit ``n`` of ``full``, half ``n`` holds a
-#: whole vector; of ``last``, that vector is a sequence's last step's. A ``free`` transfer empties half ``payload``.
-HALVES = wiring.Signature({"full": Out(2), "last": Out(2), "free": In(stream.Signature(1, always_ready=True))})
+def halves_signature(flags: data.StructLayout = STEP_FLAGS) -> wiring.Signature:
+    """The two halves of the vector store, as the loader shows them: bit ``n`` of ``full``, half ``n`` holds
+    a whole vector; ``flags[n]``, its step's ``flags``. A ``free`` transfer empties half ``payload``."""
+    return wiring.Signature({"full": Out(2), "flags": Out(data.ArrayLayout(flags, 2)),
+                             "free": In(stream.Signature(1, always_ready=True))})
 
 
 class VectorLoader(wiring.Component):
@@ -22,7 +24,7 @@ class VectorLoader(wiring.Component):
     beat) goes to column ``j`` (:func:`vector_address`) of the half being
     filled, lane ``e`` of a beat through write port ``e``. The half is
     marked full (``halves``) with the vector's last beat, with that beat's
-    ``last``, until a ``halves.free`` transfer names it; ``i`` waits while the
+    flags, until a ``halves.free`` transfer names it; ``i`` waits while the
     half to fill is full, and while ``hold`` is high (another writer has the
     ports this cycle).
 
@@ -38,32 +40,34 @@ class VectorLoader(wiring.Component):
         Shape of an element.
     lanes : int
         Elements per beat, at most ``plan.banks`` (a beat's go into different banks).
+    flags : StructLayout
+        The step flags the beats carry (:data:`~.beats.STEP_FLAGS` or a subset).
 
     Members
     -------
-    i : In(stream.Signature(element_layout(shape, lanes)))
+    i : In(stream.Signature(element_layout(shape, lanes, flags=flags)))
     wr : Out(stream.Signature(vector_write_layout(plan, shape), always_ready=True)).array(lanes)
     hold : In(1)
-    halves : Out(HALVES)
+    halves : Out(halves_signature(flags))
     """
 
-    def __init__(self, *, plan: LayerPlan, shape, lanes: int):
+    def __init__(self, *, plan: LayerPlan, shape, lanes: int, flags: data.StructLayout = STEP_FLAGS):
         if not isinstance(plan, LayerPlan):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         if not isinstance(lanes, int) or not 1 <= lanes <= plan.banks:
             raise ValueError(f"lanes must be an integer from 1 to banks = {plan.banks}, got {lanes!r}")
         self._plan, self._lanes = plan, lanes
         super().__init__({
-            "i": In(stream.Signature(element_layout(shape, lanes))),
+            "i": In(stream.Signature(element_layout(shape, lanes, flags=check_flags(flags)))),
             "wr": Out(stream.Signature(vector_write_layout(plan, shape), always_ready=True)).array(lanes),
             "hold": In(1),
-            "halves": Out(HALVES),
+            "halves": Out(halves_signature(flags)),
         })
 
     def elaborate(self, platform):
         m = Module()
         p, lanes, length = self._plan, self._lanes, self._plan.input_size
-        full, last, free = self.halves.full, self.halves.last, self.halves.free
+        full, flags, free = self.halves.full, self.halves.flags, self.halves.free
         loading = Signal()
         buf, bank, addr, end = vector_cursor(m, loading, length=length, plan=p, lanes=lanes)
         in_last_lanes = last_beat_lanes(length, lanes)
@@ -82,7 +86,7 @@ class VectorLoader(wiring.Component):
             ]
         for half in range(2):
             with m.If(loading & end & (buf == half)):
-                m.d.sync += [full[half].eq(1), last[half].eq(self.i.payload.last)]
+                m.d.sync += [full[half].eq(1), flags[half].eq(self.i.payload.flags)]
             with m.Elif(free.valid & (free.payload == half)):
                 m.d.sync += full[half].eq(0)
         return m

@@ -1,10 +1,10 @@
 """A stage's output FIFO, with a credit of the words its started steps will write."""
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats import BeatPacker, WordQueue, element_layout, group_layout
+from .beats import STEP_FLAGS, BeatPacker, WordQueue, check_flags, element_layout, group_layout
 from .fifo_buffer import BufferedFIFO
 from .fixed import delay
 
@@ -56,16 +56,19 @@ class OutputFIFO(wiring.Component):
         Words it holds beyond those.
     registered : bool
         Count a reservation a cycle late and register ``room``.
+    flags : StructLayout
+        The step flags the groups on ``i`` and the beats on ``o`` carry: :data:`~.beats.STEP_FLAGS` or a
+        subset of them.
 
     Members
     -------
-    i : In(stream.Signature(group_layout(shape, group), always_ready=True))
+    i : In(stream.Signature(group_layout(shape, group, flags), always_ready=True))
     credit : In(CREDIT)
-    o : Out(stream.Signature(element_layout(shape, lanes)))
+    o : Out(stream.Signature(element_layout(shape, lanes, flags=flags)))
     """
 
     def __init__(self, *, shape, lanes: int, group: int, groups: int, steps: int, slack: int = 0,
-                 registered: bool):
+                 registered: bool, flags: data.StructLayout = STEP_FLAGS):
         for name, value in (("lanes", lanes), ("group", group), ("groups", groups), ("steps", steps)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -76,16 +79,16 @@ class OutputFIFO(wiring.Component):
         if not isinstance(registered, bool):
             raise TypeError(f"registered must be a bool, not {registered!r}")
         self._shape, self._lanes, self._group, self._groups = shape, lanes, group, groups
-        self._steps, self._slack, self._registered = steps, slack, registered
+        self._steps, self._slack, self._registered, self._flags = steps, slack, registered, check_flags(flags)
         if self.packs:   # beats packed on the way in, or words split into beats on the way out
-            self._pack = BeatPacker(shape=shape, lanes=lanes, group=group)
-            self._queue = BufferedFIFO(shape=element_layout(shape, lanes), depth=self.depth)
+            self._pack = BeatPacker(shape=shape, lanes=lanes, group=group, flags=flags)
+            self._queue = BufferedFIFO(shape=element_layout(shape, lanes, flags=flags), depth=self.depth)
         else:
-            self._queue = WordQueue(shape=shape, lanes=group, per=lanes, depth=self.depth, last=True)
+            self._queue = WordQueue(shape=shape, lanes=group, per=lanes, depth=self.depth, flags=flags)
         super().__init__({
-            "i": In(stream.Signature(group_layout(shape, group), always_ready=True)),
+            "i": In(stream.Signature(group_layout(shape, group, flags), always_ready=True)),
             "credit": In(CREDIT),
-            "o": Out(stream.Signature(element_layout(shape, lanes))),
+            "o": Out(stream.Signature(element_layout(shape, lanes, flags=flags))),
         })
 
     @property

@@ -4,18 +4,19 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats import group_layout, values_layout
+from .beats import STEP_FLAGS, check_flags, flags_layout, group_layout, kept_flags, values_layout
 from .fixed import counter_shape, equals
-from .loader import HALVES
+from .loader import halves_signature
 from ..model.design import LayerPlan
 from .mvm import group_slot, vector_write_layout
 from .output import CREDIT
 
-__all__ = ["STEP", "HWriter", "StepControl"]
+__all__ = ["step_signature", "HWriter", "StepControl"]
 
-#: The step in its recurrent phase, from the step control: ``buf``, the vector half it reads; ``emit``, its
-#: ``h`` goes out; ``last``, it is a sequence's last step.
-STEP = wiring.Signature({"buf": Out(1), "emit": Out(1), "last": Out(1)})
+def step_signature(flags: data.StructLayout = STEP_FLAGS) -> wiring.Signature:
+    """The step in its recurrent phase, from the step control: ``buf``, the vector half it reads; ``emit``,
+    its ``h`` goes out; ``flags``, those of its step flags that go out with it."""
+    return wiring.Signature({"buf": Out(1), "emit": Out(1), "flags": Out(flags)})
 
 
 class HWriter(wiring.Component):
@@ -31,7 +32,7 @@ class HWriter(wiring.Component):
     without ``h``, and ``busy`` holds the loader off in the others (so its
     further ports, should it have more, need not pass here). With
     ``step.emit`` each group also goes out on ``o``, ``end`` on the step's
-    last and with the step's ``last``; ``done`` is high with the step's last
+    last, with the step's flags; ``done`` is high with the step's last
     group.
 
     Latency 0: the writes, ``o`` and ``done`` leave combinationally with
@@ -48,19 +49,21 @@ class HWriter(wiring.Component):
         Values per group, at most ``plan.banks`` (they go into different banks).
     lanes : int
         The loader's write ports (those beyond ``group`` do not pass through here).
+    flags : StructLayout
+        The step flags that go out with the groups (:data:`~.beats.STEP_FLAGS` or a subset).
 
     Members
     -------
     i : In(stream.Signature(values_layout(shape, group), always_ready=True))
-    step : In(STEP)
+    step : In(step_signature(flags))
     load : In(stream.Signature(vector_write_layout(plan, shape), always_ready=True)).array(min(group, lanes))
     wr : Out(stream.Signature(vector_write_layout(plan, shape), always_ready=True)).array(group)
     busy : Out(1)
-    o : Out(stream.Signature(group_layout(shape, group), always_ready=True))
+    o : Out(stream.Signature(group_layout(shape, group, flags), always_ready=True))
     done : Out(1)
     """
 
-    def __init__(self, *, plan: LayerPlan, shape, group: int, lanes: int):
+    def __init__(self, *, plan: LayerPlan, shape, group: int, lanes: int, flags: data.StructLayout = STEP_FLAGS):
         if not isinstance(plan, LayerPlan):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         for name, value in (("group", group), ("lanes", lanes)):
@@ -71,11 +74,11 @@ class HWriter(wiring.Component):
         write = stream.Signature(self._write_layout, always_ready=True)
         super().__init__({
             "i": In(stream.Signature(values_layout(shape, group), always_ready=True)),
-            "step": In(STEP),
+            "step": In(step_signature(check_flags(flags))),
             "load": In(write).array(min(group, lanes)),
             "wr": Out(write).array(group),
             "busy": Out(1),
-            "o": Out(stream.Signature(group_layout(shape, group), always_ready=True)),
+            "o": Out(stream.Signature(group_layout(shape, group, flags), always_ready=True)),
             "done": Out(1),
         })
 
@@ -127,7 +130,7 @@ class HWriter(wiring.Component):
             self.o.valid.eq(valid & self.step.emit),
             self.o.payload.data.eq(g.data),
             self.o.payload.end.eq(end),
-            self.o.payload.last.eq(self.step.last),
+            self.o.payload.flags.eq(self.step.flags),
         ]
         if group > 1:
             m.d.comb += self.o.payload.ok.eq(g.ok)
@@ -139,8 +142,8 @@ class StepControl(wiring.Component):
     recurrent phase once the step before has written its ``h`` and the output FIFO has room for all of its own.
 
     ``cmd`` (the step's input phase) is valid while the next vector half is
-    full (``halves``), with ``first`` on a sequence's first step (the one
-    after a vector with ``last``). ``h_ready`` lets the matrix unit start the
+    full (``halves``), with ``first`` from the step's flags (it starts from
+    zero state). ``h_ready`` lets the matrix unit start the
     commanded step's recurrent phase: in the cycle the running step's last
     ``h`` is written (``done``; the phase's first vector read comes after
     that write lands) or later, and, should the step emit its ``h``, with
@@ -156,33 +159,40 @@ class StepControl(wiring.Component):
     Parameters
     ----------
     emit_all : bool
-        Every step emits its ``h``; otherwise only a sequence's last.
+        Every step emits its ``h``; otherwise only a sequence's last (flag ``last``).
+    flags : StructLayout
+        The step flags that go out with a step's ``h`` (:data:`~.beats.STEP_FLAGS` or a subset).
 
     Members
     -------
     cmd : Out(stream.Signature(data.StructLayout({"buf": 1, "first": 1})))
     h_ready : Out(1)
     h_go : In(1)
-    halves : In(HALVES)
+    halves : In(halves_signature(in_flags))
+        The halves' flags: those that go out, ``first``, and ``last`` unless ``emit_all``
+        (:attr:`in_flags`).
     credit : Out(CREDIT)
     done : In(1)
-    step : Out(STEP)
+    step : Out(step_signature(flags))
     first : Out(1)
-        The running step is a sequence's first (its ``c_{t-1}`` is zero).
+        The running step starts from zero state (its ``c_{t-1}`` is zero).
     """
 
-    def __init__(self, *, emit_all: bool):
+    def __init__(self, *, emit_all: bool, flags: data.StructLayout = STEP_FLAGS):
         if not isinstance(emit_all, bool):
             raise TypeError(f"emit_all must be a bool, not {emit_all!r}")
-        self._emit_all = emit_all
+        self._emit_all, self._flags = emit_all, check_flags(flags)
+        # What the control itself reads besides: first, and last to choose the steps that emit.
+        self._pend = flags_layout({*(name for name, _ in flags), "first"})
+        self._in = flags_layout({*(name for name, _ in self._pend), *(() if emit_all else ("last",))})
         super().__init__({
             "cmd": Out(stream.Signature(data.StructLayout({"buf": 1, "first": 1}))),
             "h_ready": Out(1),
             "h_go": In(1),
-            "halves": In(HALVES),
+            "halves": In(halves_signature(self._in)),
             "credit": Out(CREDIT),
             "done": In(1),
-            "step": Out(STEP),
+            "step": Out(step_signature(flags)),
             "first": Out(1),
         })
 
@@ -190,28 +200,34 @@ class StepControl(wiring.Component):
     def emit_all(self) -> bool:
         return self._emit_all
 
+    @property
+    def in_flags(self) -> data.StructLayout:
+        """The step flags the control needs of its steps: those that go out, ``first``, and ``last`` unless
+        ``emit_all``."""
+        return self._in
+
     def elaborate(self, platform):
         m = Module()
-        full, last = self.halves.full, self.halves.last
+        full, flags = self.halves.full, self.halves.flags
         q_buf = Signal()               # vector half of the next step to command
-        seq_first = Signal(init=1)     # the next step commanded starts a sequence
-        pend_first, pend_last, pend_emit, pend_buf = Signal(), Signal(), Signal(), Signal()  # commanded step
+        pend_flags = Signal(self._pend)                          # the commanded step's
+        pend_emit, pend_buf = Signal(), Signal()
         pending_h = Signal()           # the running step has h left to write
-        q_last = Mux(q_buf, last[1], last[0])
+        q_flags = self._in(Mux(q_buf, flags[1], flags[0]))
         m.d.comb += [
             self.cmd.valid.eq(Mux(q_buf, full[1], full[0])),
             self.cmd.payload.buf.eq(q_buf),
-            self.cmd.payload.first.eq(seq_first),
+            self.cmd.payload.first.eq(q_flags.first),
             self.h_ready.eq((~pending_h | self.done) & (~pend_emit | self.credit.room)),
             self.halves.free.valid.eq(self.h_go),
             self.halves.free.payload.eq(pend_buf),
             self.credit.reserve.eq(self.h_go & pend_emit),
         ]
         with m.If(self.cmd.valid & self.cmd.ready):
-            m.d.sync += [q_buf.eq(~q_buf), seq_first.eq(q_last), pend_first.eq(seq_first), pend_last.eq(q_last),
-                         pend_emit.eq(1 if self._emit_all else q_last), pend_buf.eq(q_buf)]
+            m.d.sync += [q_buf.eq(~q_buf), pend_flags.eq(kept_flags(q_flags, self._pend)), pend_emit.eq(1 if self._emit_all else q_flags.last),
+                         pend_buf.eq(q_buf)]
         with m.If(self.h_go):
-            m.d.sync += [pending_h.eq(1), self.first.eq(pend_first), self.step.last.eq(pend_last),
+            m.d.sync += [pending_h.eq(1), self.first.eq(pend_flags.first), self.step.flags.eq(kept_flags(pend_flags, self._flags)),
                          self.step.emit.eq(pend_emit), self.step.buf.eq(pend_buf)]
         with m.Elif(self.done):
             m.d.sync += pending_h.eq(0)

@@ -4,6 +4,8 @@ from amaranth.hdl import ClockDomain, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .beats import PORT_FLAGS
+from .framer import Framer
 from .head import DenseHead
 from .layer import LSTMLayer
 from ..model.design import Design
@@ -24,18 +26,25 @@ class LSTMTop(wiring.Component):
     ``tdata_width = lanes * 8 * ceil(bits / 8)``. Each timestep starts a new
     beat; its last beat may be partial, with the unused input lanes ignored
     and the unused output lanes zero. Input order
-    ``x_0[0..I-1], x_1[0..I-1], ...``; ``s_axis_tlast`` on the last element of
-    a sequence's last timestep. While ``aresetn`` is low, ``m_axis_tvalid``
+    ``x_0[0..I-1], x_1[0..I-1], ...``; ``s_axis_tlast`` on the last beat of
+    a transfer's last timestep. While ``aresetn`` is low, ``m_axis_tvalid``
     and ``s_axis_tready`` are low (combinationally, so also at the first edge
     of a reset asserted mid-transfer), and a sequence cut by reset is dropped.
     Output: the last layer's ``h_t`` elements, in
-    the same order and packing (only ``h_T`` when ``return_sequences`` is
-    false), ``m_axis_tlast`` on the last element of the sequence's last output
+    the same order and packing (only each sequence's last when
+    ``return_sequences`` is false), ``m_axis_tlast`` on the last beat of the transfer's last output
     timestep. With a head (``model.output_size = O > 0``) the output is instead
     ``y_t = fc(h_t)`` for each of those ``h_t``: ``O`` elements per timestep in
-    ``quant.output``, sign-extended to ``8 * ceil(bits / 8)``. A sequence's
-    length comes from ``tlast`` alone; every sequence starts from
-    ``h = c = 0``, and sequences may follow back to back.
+    ``quant.output``, sign-extended to ``8 * ceil(bits / 8)``.
+
+    Framing (:class:`Framer`): a transfer ends a sequence. With
+    ``model.sequence_length = T > 0``, so do every ``T`` steps, so one
+    transfer may hold a batch of sequences; every sequence starts from
+    ``h = c = 0``, and transfers may follow back to back. With
+    ``model.stateful``, ``h`` and ``c`` instead carry from each transfer
+    into the next, and only reset and ``state_rst`` (high for a cycle or
+    more between transfers) return them to zero. A transfer that ends
+    inside a timestep has that step completed with zero elements.
 
     Latency and throughput: ``Design``-level figures in the generated metadata
     (``latency_cycles``, ``cycles_per_timestep``); layers work concurrently on
@@ -54,6 +63,7 @@ class LSTMTop(wiring.Component):
     aclk, aresetn : In(1)
     s_axis_tdata : In(tdata_width); s_axis_tvalid, s_axis_tlast : In(1); s_axis_tready : Out(1)
     m_axis_tdata : Out(output_tdata_width); m_axis_tvalid, m_axis_tlast : Out(1); m_axis_tready : In(1)
+    state_rst : In(1), only with ``model.stateful``
     """
 
     def __init__(self, *, design: Design, rom_files: bool = False):
@@ -67,16 +77,24 @@ class LSTMTop(wiring.Component):
         def files(path):  # the ROMs' modules and .mem files are named after the MVM's path, as its own module is
             return f"{top}__{path}__mvm" if rom_files else None
 
-        self._layers = [LSTMLayer(design=design, plan=plan, emit_all=emit_all or i < n - 1,
-                                  rom_files=files(f"layer{i}"))
-                        for i, plan in enumerate(design.layers)]
         self._head = DenseHead(design=design, rom_files=files("head")) if design.head is not None else None
+        # Each stream carries the step flags its consumers need: from the output port (tlast alone) back.
+        flags, layers = PORT_FLAGS, []
+        for i in reversed(range(n)):
+            layers.insert(0, LSTMLayer(design=design, plan=design.layers[i], emit_all=emit_all or i < n - 1,
+                                       rom_files=files(f"layer{i}"), flags=flags))
+            flags = layers[0].in_flags
+        self._layers = layers
+        model = design.config.model
+        self._framer = Framer(shape=design.io_format.shape(), lanes=design.lanes, elements=model.input_size,
+                              sequence_length=model.sequence_length, stateful=model.stateful, flags=flags)
         super().__init__({
             "aclk": In(1), "aresetn": In(1),
             "s_axis_tdata": In(design.tdata_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
             "s_axis_tlast": In(1),
             "m_axis_tdata": Out(design.output_tdata_width), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
             "m_axis_tlast": Out(1),
+            **({"state_rst": In(1)} if model.stateful else {}),
         })
 
     @property
@@ -106,33 +124,36 @@ class LSTMTop(wiring.Component):
         m = Module()
         m.domains.sync = cd = ClockDomain("sync")
         m.d.comb += [cd.clk.eq(self.aclk), cd.rst.eq(~self.aresetn)]
+        m.submodules.framer = framer = self._framer
         for n, layer in enumerate(self._layers):
             m.submodules[f"layer{n}"] = layer
         stages = self._layers
         if self._head is not None:
             m.submodules.head = self._head
             stages = stages + [self._head]
+        wiring.connect(m, framer.o, stages[0].i)
         for a, b in zip(stages, stages[1:]):
             wiring.connect(m, a.o, b.i)
 
         d = self._design
         bits, lanes = d.io_format.bits, d.lanes
         w_in, w_out = d.tdata_width // lanes, d.output_tdata_width // lanes
-        first, last = stages[0], stages[-1]
+        last = stages[-1]
         for e in range(lanes):
             out = Signal(d.output_format.shape(), name=f"out{e}")
             m.d.comb += [
-                first.i.payload.data[e].eq(self.s_axis_tdata[e * w_in:e * w_in + bits]),
+                framer.i.payload.data[e].eq(self.s_axis_tdata[e * w_in:e * w_in + bits]),
                 out.eq(last.o.payload.data[e]),
                 self.m_axis_tdata[e * w_out:(e + 1) * w_out].eq(out),  # sign-extends: out is signed
             ]
         m.d.comb += [
-            first.i.payload.last.eq(self.s_axis_tlast),
-            first.i.valid.eq(self.s_axis_tvalid),
+            framer.i.payload.last.eq(self.s_axis_tlast),
+            framer.i.valid.eq(self.s_axis_tvalid),
+            framer.state_rst.eq(self.state_rst if "state_rst" in self.signature.members else 0),
             # Gated by aresetn so that neither port handshakes while reset is
             # held, including the first edge of a reset that lands mid-transfer.
-            self.s_axis_tready.eq(first.i.ready & self.aresetn),
-            self.m_axis_tlast.eq(last.o.payload.last),
+            self.s_axis_tready.eq(framer.i.ready & self.aresetn),
+            self.m_axis_tlast.eq(last.o.payload.flags.tlast),
             self.m_axis_tvalid.eq(last.o.valid & self.aresetn),
             last.o.ready.eq(self.m_axis_tready),
         ]

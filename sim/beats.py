@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["beats_per_step", "element_cycles", "input_beats", "output_elements"]
+__all__ = ["beats_per_step", "element_cycles", "input_beats", "transfer_beats", "output_elements"]
 
 
 def beats_per_step(elements: int, lanes: int) -> int:
@@ -45,6 +45,17 @@ def input_beats(sequences, lanes: int, width: int) -> list[tuple[int, bool]]:
                     word |= (int(v) & mask) << (e * width)
                 beats.append((word, t == len(seq) - 1 and b == n - 1))
     return beats
+
+
+def transfer_beats(codes, per_step: int, lanes: int, width: int) -> list[tuple[int, bool]]:
+    """The input beats ``(tdata, tlast)`` of one transfer: element ``codes`` end to end, timesteps of
+    ``per_step``, ``tlast`` on the last beat. The last timestep may be cut short (a framing error the
+    hardware completes with zero elements); lanes past the codes are zero.
+    """
+    codes = [int(v) for v in codes]
+    rows = [codes[s:s + per_step] for s in range(0, len(codes), per_step)]
+    beats = input_beats([rows], lanes, width)
+    return [(word, n == len(beats) - 1) for n, (word, _) in enumerate(beats)]
 
 
 def output_elements(beats: Sequence[tuple[int, bool]], lanes: int, width: int, bits: int,

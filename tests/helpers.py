@@ -317,3 +317,23 @@ def run_tcl(script: Path, *args, cwd: Path, env: dict | None = None) -> TclRun:
 def tcl_option(call: list[str], name: str) -> str:
     """The word after ``name`` in a recorded call."""
     return call[call.index(name) + 1]
+
+
+FLAG_BITS = {"first": 0, "last": 1, "tlast": 2}
+
+
+def step_flags(code: int, layout=None) -> dict:
+    """A timestep's flags (``generators.beats.STEP_FLAGS``, or the fields of ``layout``) from a 3-bit code:
+    first, last, tlast from bit 0."""
+    names = FLAG_BITS if layout is None else [name for name, _ in layout]
+    return {name: code >> FLAG_BITS[name] & 1 for name in names}
+
+
+def flags_code(flags) -> int:
+    """The 3-bit code of a simulated step flags value (absent flags zero): the inverse of :func:`step_flags`."""
+    return sum(int(flags[name]) << FLAG_BITS[name] for name, _ in flags.shape())
+
+
+def flags_mask(layout) -> int:
+    """The bits of a 3-bit flags code that ``layout`` carries."""
+    return sum(1 << FLAG_BITS[name] for name, _ in layout)

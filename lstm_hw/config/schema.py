@@ -43,6 +43,8 @@ class ModelConfig:
     return_sequences: bool = True
     seed: int = 0  # seed of the default random weights when no weight file is given
     output_size: int = 0  # > 0: a head Linear(hidden_size, output_size) on every emitted h_t
+    sequence_length: int = 0  # > 0: every that many steps start a new sequence; 0: s_axis_tlast ends one
+    stateful: bool = False  # h and c carry across tlast; only reset and the state_rst port clear them
 
 
 @dataclass(frozen=True)
@@ -161,6 +163,10 @@ return_sequences = true
 seed = 0                                 # seed of random weights when none are given
 output_size = 0                          # > 0: a dense head Linear(hidden_size, output_size) on each
                                          # emitted h_t (every t, or h_T only); 0: no head, h_t is the output
+sequence_length = 0                      # > 0: every T steps start a new sequence (h = c = 0), so a
+                                         # transfer (tlast) holds a batch; 0: tlast ends each sequence
+stateful = false                         # true: h and c carry across tlast (a stream sent in chunks);
+                                         # only reset and the state_rst port clear them
 
 [quant]
 weight = { bits = 8, frac = 6 }
@@ -364,6 +370,12 @@ def _check_config(c: Config):
         raise ConfigError("model.seed", f"must be between 0 and 2**32-1, got {m.seed}")
     if not 0 <= m.output_size <= 4096:
         raise ConfigError("model.output_size", f"must be between 0 (no head) and 4096, got {m.output_size}")
+    if not 0 <= m.sequence_length <= 1 << 24:
+        raise ConfigError("model.sequence_length", f"must be between 0 (tlast ends a sequence) and 2**24, "
+                                                   f"got {m.sequence_length}")
+    if m.stateful and m.sequence_length:
+        raise ConfigError("model.stateful", f"carries the state across sequences, so it takes no sequence_length "
+                                            f"(got {m.sequence_length}): set one of them")
 
     if q.rounding not in ROUNDING_MODES:
         raise ConfigError("quant.rounding", f"must be one of {', '.join(map(repr, ROUNDING_MODES))}, "

@@ -7,29 +7,30 @@ import pytest
 from amaranth.hdl import signed
 from amaranth.sim import Simulator
 
-from lstm_hw.generators.beats import BeatPacker, WordQueue
+from helpers import flags_code, flags_mask, step_flags
+from lstm_hw.generators.beats import PORT_FLAGS, STEP_FLAGS, BeatPacker, WordQueue
 
 SHAPE = signed(8)
 
 
 def random_groups(rng, group, count):
     """``count`` groups: random values, a random prefix of real lanes (most groups full), ``end`` on each
-    step's last group (steps of 1 to 7 groups) and ``last`` per step."""
-    groups, left, last = [], 0, False
+    step's last group (steps of 1 to 7 groups) and random flags (a 3-bit code) per step."""
+    groups, left, flags = [], 0, 0
     for _ in range(count):
         if left == 0:
-            left, last = int(rng.integers(1, 8)), bool(rng.integers(2))
+            left, flags = int(rng.integers(1, 8)), int(rng.integers(8))
         left -= 1
         real = group if rng.random() < 0.6 else int(rng.integers(1, group + 1))
         groups.append({"data": [int(v) for v in rng.integers(-128, 128, group)], "real": real,
-                       "end": left == 0, "last": last})
+                       "end": left == 0, "flags": flags})
     return groups
 
 
-def payload(g, group, *, tagged=True):
-    """``g`` as the components' group payload: ``ok`` marks the real lanes."""
+def payload(g, group, *, flags=STEP_FLAGS):
+    """``g`` as the components' group payload: ``ok`` marks the real lanes; the ``flags`` layout's flags."""
     return {"data": g["data"], **({"ok": (1 << g["real"]) - 1} if group > 1 else {}),
-            **({"end": g["end"], "last": g["last"]} if tagged else {})}
+            **({"end": g["end"], "flags": step_flags(g["flags"], flags)} if flags is not None else {})}
 
 
 def real_values(g):
@@ -46,13 +47,13 @@ def run(dut, bench):
 # -- BeatPacker ------------------------------------------------------------------------------------
 
 def packed(groups, lanes):
-    """The model: ``(closing group, beat data, last)``: whole groups in order, padding and unused lanes
-    zero, a beat closed when full or by a step's last group."""
+    """The model: ``(closing group, beat data, flags)``: whole groups in order, padding and unused lanes
+    zero, a beat closed when full or by a step's last group, which gives it its flags."""
     beats, cur = [], []
     for n, g in enumerate(groups):
         cur += real_values(g)
         if len(cur) == lanes or g["end"]:
-            beats.append((n, cur + [0] * (lanes - len(cur)), g["last"] and g["end"]))
+            beats.append((n, cur + [0] * (lanes - len(cur)), g["flags"] if g["end"] else 0))
             cur = []
     return beats
 
@@ -75,14 +76,14 @@ def test_packer_matches_model(lanes, group):
             ctx.set(dut.i.payload, payload(g if send else random_groups(rng, group, 1)[0], group))
             _, _, valid, beat = await ctx.tick().sample(dut.o.valid, dut.o.payload)
             if valid:
-                got.append((cycle, [int(v) for v in beat.data], bool(beat.last)))
+                got.append((cycle, [int(v) for v in beat.data], flags_code(beat.flags)))
             if send:
                 sent.append(cycle)
                 g = next(pending, None)
             cycle += 1
 
     run(dut, bench)
-    want = [(sent[n] + dut.latency, data, last) for n, data, last in packed(groups, lanes)]
+    want = [(sent[n] + dut.latency, data, flags) for n, data, flags in packed(groups, lanes)]
     assert got == want
 
 
@@ -98,9 +99,9 @@ def test_packer_of_one_group_a_beat(lanes):
             valid = bool(rng.integers(2))
             ctx.set(dut.i.valid, valid)
             ctx.set(dut.i.payload, payload(g, lanes))
-            (_, beat, last), = packed([g], lanes)
+            (_, beat, flags), = packed([g], lanes)
             assert (ctx.get(dut.o.valid), [int(v) for v in ctx.get(dut.o.payload.data)],
-                    ctx.get(dut.o.payload.last)) == (valid, beat, last)
+                    flags_code(ctx.get(dut.o.payload.flags))) == (valid, beat, flags)
 
     sim = Simulator(dut)
     sim.add_testbench(bench)
@@ -109,8 +110,9 @@ def test_packer_of_one_group_a_beat(lanes):
 
 # -- WordQueue -------------------------------------------------------------------------------------
 
-def split(groups, per, last):
-    """The model: each group's real values ``per`` a beat (zero past them), ``last & end`` on its last beat.
+def split(groups, per, flags):
+    """The model: each group's real values ``per`` a beat (zero past them), with ``flags``, the group's flags
+    on its last beat if it ends its step (else zero).
     Returns the beats and, for each, whether it is its word's last."""
     beats, finals = [], []
     for g in groups:
@@ -118,23 +120,23 @@ def split(groups, per, last):
         parts = [values[c:c + per] for c in range(0, len(values), per)]
         for c, part in enumerate(parts):
             beat = {"data": part + [0] * (per - len(part))}
-            if last:
-                beat["last"] = g["last"] and g["end"] and c == len(parts) - 1
+            if flags is not None:
+                beat["flags"] = g["flags"] & flags_mask(flags) if g["end"] and c == len(parts) - 1 else 0
             beats.append(beat)
             finals.append(c == len(parts) - 1)
     return beats, finals
 
 
-@pytest.mark.parametrize("lanes,per,last,always_ready", [(4, 1, False, True), (4, 2, True, False),
-                                                         (6, 3, True, False), (2, 1, True, False),
-                                                         (3, 3, True, False), (9, 3, True, True)])
-def test_queue_matches_model(lanes, per, last, always_ready):
+@pytest.mark.parametrize("lanes,per,flags,always_ready", [(4, 1, None, True), (4, 2, STEP_FLAGS, False),
+                                                          (6, 3, PORT_FLAGS, False), (2, 1, STEP_FLAGS, False),
+                                                          (3, 3, STEP_FLAGS, False), (9, 3, STEP_FLAGS, True)])
+def test_queue_matches_model(lanes, per, flags, always_ready):
     """Words sent at random (never more than the FIFO holds), beats taken at random: the beats, the
     stream rules on ``o``, and ``taken`` exactly with each word's last beat."""
     rng = np.random.default_rng(lanes * 100 + per)
-    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=3, last=last, always_ready=always_ready)
+    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=3, flags=flags, always_ready=always_ready)
     groups = random_groups(rng, lanes, 200)
-    want, finals = split(groups, per, last)
+    want, finals = split(groups, per, flags)
     beats, moved, taken = [], [], []
 
     async def bench(ctx):
@@ -145,11 +147,11 @@ def test_queue_matches_model(lanes, per, last, always_ready):
             send = g is not None and waiting < dut.depth and rng.random() < 0.6
             ready = always_ready or rng.random() < 0.6
             ctx.set(dut.i.valid, send)
-            ctx.set(dut.i.payload, payload(g if send else random_groups(rng, lanes, 1)[0], lanes, tagged=last))
+            ctx.set(dut.i.payload, payload(g if send else random_groups(rng, lanes, 1)[0], lanes, flags=flags))
             if not always_ready:
                 ctx.set(dut.o.ready, ready)
             _, _, valid, beat, took = await ctx.tick().sample(dut.o.valid, dut.o.payload, dut.taken)
-            now = {"data": [int(v) for v in beat.data], **({"last": bool(beat.last)} if last else {})}
+            now = {"data": [int(v) for v in beat.data], **({"flags": flags_code(beat.flags)} if flags is not None else {})}
             if held is not None:
                 assert valid and now == held, f"cycle {cycle}: o withdrew or changed a waiting beat"
             held = now if valid and not ready else None
@@ -172,14 +174,14 @@ def test_queue_matches_model(lanes, per, last, always_ready):
 @pytest.mark.parametrize("lanes,per", [(4, 1), (6, 2)])
 def test_queue_latency(lanes, per):
     """A word into the empty queue shows its first beat ``latency`` cycles later."""
-    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=4, last=True)
+    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=4, flags=STEP_FLAGS)
     seen = []
 
     async def bench(ctx):
         ctx.set(dut.o.ready, 1)
         for cycle in range(12):
             ctx.set(dut.i.valid, cycle == 3)
-            ctx.set(dut.i.payload, {"data": list(range(1, lanes + 1)), "ok": (1 << lanes) - 1, "end": 1, "last": 1})
+            ctx.set(dut.i.payload, {"data": list(range(1, lanes + 1)), "ok": (1 << lanes) - 1, "end": 1, "flags": step_flags(7)})
             _, _, valid = await ctx.tick().sample(dut.o.valid)
             if valid:
                 seen.append(cycle)
@@ -194,10 +196,10 @@ def test_checks_parameters():
     with pytest.raises(ValueError, match="group"):
         BeatPacker(shape=SHAPE, lanes=2, group=0)
     with pytest.raises(ValueError, match="multiple of per"):
-        WordQueue(shape=SHAPE, lanes=4, per=3, depth=2, last=True)
+        WordQueue(shape=SHAPE, lanes=4, per=3, depth=2, flags=STEP_FLAGS)
     with pytest.raises(ValueError, match="at least 2"):
-        WordQueue(shape=SHAPE, lanes=1, per=1, depth=2, last=True)
-    with pytest.raises(TypeError, match="last"):
-        WordQueue(shape=SHAPE, lanes=2, per=1, depth=2, last=1)
+        WordQueue(shape=SHAPE, lanes=1, per=1, depth=2, flags=STEP_FLAGS)
+    with pytest.raises(TypeError, match="flags"):
+        WordQueue(shape=SHAPE, lanes=2, per=1, depth=2, flags=1)
     with pytest.raises(TypeError):
         BeatPacker(SHAPE, 2, 1)  # keyword-only

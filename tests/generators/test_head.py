@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from helpers import flags_code, flags_mask, step_flags
+from lstm_hw.generators.beats import PORT_FLAGS
 from lstm_hw.config.schema import parse_config
 from lstm_hw.generators.head import DenseHead
 from lstm_hw.model.design import build_design
@@ -33,14 +35,16 @@ def make_design(name):
     return build_design(parse_config(CONFIGS[name]))
 
 
-def run_head(design, h, lasts, *, idle=(0,), ready=(1,), cycles=20_000, dut=None):
-    """Stream ``h`` ``(T, H)`` into a DenseHead (``dut`` or a new one); return ``(outputs, in_cycles, out_cycles)``.
+def run_head(design, h, flags, *, idle=(0,), ready=(1,), cycles=20_000, dut=None):
+    """Stream ``h`` ``(T, H)`` into a DenseHead (``dut`` or a new one), each step with its flags (a 3-bit code,
+    :func:`helpers.step_flags`; the head carries ``tlast`` alone); return ``(outputs (value, flags code),
+    in_cycles, out_cycles)``.
 
     ``idle`` and ``ready`` are repeating patterns: an input cycle with valid low, output ready.
     Also checks the stream rules on ``o``: while valid waits, valid and payload stay.
     """
     dut = dut or DenseHead(design=design)
-    items = [(int(v), bool(lasts[t] and j == h.shape[1] - 1)) for t, row in enumerate(h) for j, v in enumerate(row)]
+    items = [(int(v), flags[t] if j == h.shape[1] - 1 else 0) for t, row in enumerate(h) for j, v in enumerate(row)]
     n_out = h.shape[0] * design.head.outputs
     got, in_cycles, out_cycles = [], [], []
 
@@ -56,9 +60,9 @@ def run_head(design, h, lasts, *, idle=(0,), ready=(1,), cycles=20_000, dut=None
             ctx.set(dut.o.ready, r)
             ctx.set(dut.i.valid, send)
             if send:
-                ctx.set(dut.i.payload, {"data": [cur[0]], "last": cur[1]})
+                ctx.set(dut.i.payload, {"data": [cur[0]], "flags": step_flags(cur[1], PORT_FLAGS)})
             _, _, i_ready, o_valid, o_payload = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload)
-            beat = (int(o_payload.data[0]), bool(o_payload.last))
+            beat = (int(o_payload.data[0]), flags_code(o_payload.flags))
             if held is not None:
                 assert o_valid and beat == held, "o withdrew valid or changed its payload before the handshake"
             held = beat if o_valid and not r else None
@@ -86,31 +90,32 @@ def random_h(design, steps, seed):
     return h
 
 
-def check(design, h, lasts, got):
+def check(design, h, flags, got):
+    """The values against the golden head; each step's flags on its last output, zero on the others."""
     want = head_output(design, h)
     values = np.array([v for v, _ in got]).reshape(want.shape)
     np.testing.assert_array_equal(values, want)
-    want_last = np.zeros(want.shape, dtype=bool)
-    want_last[:, -1] = lasts
-    np.testing.assert_array_equal(np.array([last for _, last in got]).reshape(want.shape), want_last)
+    want_flags = np.zeros(want.shape, dtype=int)
+    want_flags[:, -1] = [code & flags_mask(PORT_FLAGS) for code in flags]
+    np.testing.assert_array_equal(np.array([code for _, code in got]).reshape(want.shape), want_flags)
 
 
 @pytest.mark.parametrize("name", CONFIGS)
 def test_matches_golden_head(name):
     design = make_design(name)
     h = random_h(design, 5, seed=2)
-    lasts = [False, True, False, False, True]
-    got, _, _ = run_head(design, h, lasts)
-    check(design, h, lasts, got)
+    flags = [1, 6, 0, 3, 7]
+    got, _, _ = run_head(design, h, flags)
+    check(design, h, flags, got)
 
 
 @pytest.mark.parametrize("name", ["dense_o3", "sparse_o10_trunc", "o1_h1"])
 def test_idle_input_and_backpressure(name):
     design = make_design(name)
     h = random_h(design, 6, seed=3)
-    lasts = [True, False, True, False, False, True]
-    got, _, _ = run_head(design, h, lasts, idle=(0, 1, 1, 0, 1), ready=(1, 0, 0, 1, 0, 0, 0))
-    check(design, h, lasts, got)
+    flags = [7, 0, 2, 1, 4, 6]
+    got, _, _ = run_head(design, h, flags, idle=(0, 1, 1, 0, 1), ready=(1, 0, 0, 1, 0, 0, 0))
+    check(design, h, flags, got)
 
 
 def test_saturates_both_ways():
@@ -127,7 +132,7 @@ def test_timing_matches_docstring_figures(name):
     dut = DenseHead(design=design)
     steps, n_in, n_out = 5, design.config.model.hidden_size, design.head.outputs
     h = random_h(design, steps, seed=4)
-    _, in_cycles, out_cycles = run_head(design, h, [False] * (steps - 1) + [True], dut=dut)
+    _, in_cycles, out_cycles = run_head(design, h, [0] * (steps - 1) + [7], dut=dut)
     # the step starts the cycle after its last element arrives
     assert out_cycles[0] - in_cycles[n_in - 1] == 1 + dut.first_output_cycles
     starts = out_cycles[::n_out]

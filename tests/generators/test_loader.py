@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from helpers import flags_code, step_flags
 from lstm_hw.config.schema import parse_config
 from lstm_hw.generators.loader import VectorLoader
 from lstm_hw.generators.mvm import vector_address
@@ -37,14 +38,14 @@ def test_writes_and_halves_match_model(name):
     dut, plan, design = make(name)
     lanes, length, fmt = design.lanes, plan.input_size, design.io_format
     rng = np.random.default_rng(len(name))
-    vectors = [([int(v) for v in rng.integers(fmt.min_int, fmt.max_int + 1, length)], bool(rng.integers(2)))
+    vectors = [([int(v) for v in rng.integers(fmt.min_int, fmt.max_int + 1, length)], int(rng.integers(8)))
                for _ in range(30)]
-    beats = [(values[n:n + lanes], last and n + lanes >= length, (v, n))
-             for v, (values, last) in enumerate(vectors) for n in range(0, length, lanes)]
+    beats = [(values[n:n + lanes], flags if n + lanes >= length else 0, (v, n))
+             for v, (values, flags) in enumerate(vectors) for n in range(0, length, lanes)]
     loaded = []   # the vectors, as their halves fill
 
     async def bench(ctx):
-        full, last = [False, False], [False, False]   # the model of the halves
+        full, flags = [False, False], [0, 0]          # the model of the halves
         fill, use, free_at = 0, 0, None                # half being filled; half the consumer reads next
         pending = iter(beats)
         beat = next(pending, None)
@@ -57,14 +58,14 @@ def test_writes_and_halves_match_model(name):
             ctx.set(dut.hold, hold)
             ctx.set(dut.i.valid, send)
             if send:
-                ctx.set(dut.i.payload, {"data": beat[0] + [0] * (lanes - len(beat[0])), "last": beat[1]})
+                ctx.set(dut.i.payload, {"data": beat[0] + [0] * (lanes - len(beat[0])), "flags": step_flags(beat[1])})
             ctx.set(dut.halves.free.valid, free)
             ctx.set(dut.halves.free.payload, use)
-            _, _, ready, halves_full, halves_last, *ports = await ctx.tick().sample(
-                dut.i.ready, dut.halves.full, dut.halves.last,
+            _, _, ready, halves_full, halves_flags, *ports = await ctx.tick().sample(
+                dut.i.ready, dut.halves.full, dut.halves.flags,
                 *(s for port in dut.wr for s in (port.valid, port.payload)))
             assert [halves_full >> h & 1 for h in range(2)] == full, f"cycle {cycle}: full"
-            assert [halves_last >> h & 1 for h in range(2)] == [int(x) for x in last], f"cycle {cycle}: last"
+            assert [flags_code(halves_flags[h]) for h in range(2)] == flags, f"cycle {cycle}: flags"
             assert ready == (not full[fill] and not hold), f"cycle {cycle}: ready"
             writes = sorted((int(p.buf), int(p.bank), int(p.addr), int(p.data))
                             for valid, p in zip(ports[::2], ports[1::2]) if valid)
@@ -73,7 +74,7 @@ def test_writes_and_halves_match_model(name):
                 assert writes == sorted((fill, *vector_address(plan, start + e), value)
                                         for e, value in enumerate(beat[0])), f"cycle {cycle}: writes"
                 if start + lanes >= length:        # the vector's last beat: its half is full next cycle
-                    full[fill], last[fill] = True, beat[1]
+                    full[fill], flags[fill] = True, beat[1]
                     loaded.append(v)
                     if fill == use:
                         free_at = cycle + 1 + int(rng.integers(0, 6))

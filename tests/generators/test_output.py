@@ -7,6 +7,7 @@ import pytest
 from amaranth.hdl import signed
 from amaranth.sim import Simulator
 
+from helpers import flags_code, step_flags
 from lstm_hw.generators.output import OutputFIFO
 
 SHAPE = signed(10)
@@ -32,17 +33,17 @@ def random_steps(rng, group, groups, count):
     steps = []
     for _ in range(count):
         real = [group] * (groups - 1) + [int(rng.integers(1, group + 1))]
-        steps.append({"last": bool(rng.integers(2)),
+        steps.append({"flags": int(rng.integers(8)),
                       "groups": [([int(v) for v in rng.integers(-512, 512, group)], r) for r in real]})
     return steps
 
 
 def step_beats(step, lanes):
-    """The model: a step's real values in order, ``lanes`` a beat (the last zero-filled), ``last`` on its last beat
-    of a sequence's last step; and which beats end a FIFO word."""
+    """The model: a step's real values in order, ``lanes`` a beat (the last zero-filled), the step's flags on its
+    last beat (zero on the others)."""
     values = [v for data, real in step["groups"] for v in data[:real]]
     beats = [values[n:n + lanes] for n in range(0, len(values), lanes)]
-    return [{"data": b + [0] * (lanes - len(b)), "last": step["last"] and n == len(beats) - 1}
+    return [{"data": b + [0] * (lanes - len(b)), "flags": step["flags"] if n == len(beats) - 1 else 0}
             for n, b in enumerate(beats)]
 
 
@@ -57,8 +58,8 @@ def word_ends(step, lanes, group, packs):
     return ends
 
 
-def group_payload(data, real, group, end, last):
-    return {"data": data, **({"ok": (1 << real) - 1} if group > 1 else {}), "end": end, "last": last}
+def group_payload(data, real, group, end, flags):
+    return {"data": data, **({"ok": (1 << real) - 1} if group > 1 else {}), "end": end, "flags": step_flags(flags)}
 
 
 def run(dut, bench):
@@ -94,14 +95,14 @@ def test_matches_model_under_backpressure(name):
             if send:
                 data, real = steps[sending]["groups"][next_group]
                 ctx.set(dut.i.payload, group_payload(data, real, group, next_group == groups - 1,
-                                                     steps[sending]["last"]))
+                                                     steps[sending]["flags"]))
             ready = rng.random() < (0.2 if cycle % 200 < 60 else 0.8)   # stretches of heavy backpressure
             ctx.set(dut.o.ready, ready)
             _, _, valid, beat = await ctx.tick().sample(dut.o.valid, dut.o.payload)
             if valid and ready:
                 if ends[len(got)]:
                     freed_at.append(cycle)
-                got.append({"data": [int(v) for v in beat.data], "last": bool(beat.last)})
+                got.append({"data": [int(v) for v in beat.data], "flags": flags_code(beat.flags)})
             if reserve:
                 reserved_at.append(cycle)
                 started += 1
@@ -142,7 +143,7 @@ def test_latency(name):
             ctx.set(dut.i.valid, 0 <= n < groups)
             if 0 <= n < groups:
                 data, real = step["groups"][n]
-                ctx.set(dut.i.payload, group_payload(data, real, group, n == groups - 1, step["last"]))
+                ctx.set(dut.i.payload, group_payload(data, real, group, n == groups - 1, step["flags"]))
             _, _, valid = await ctx.tick().sample(dut.o.valid)
             if valid:
                 seen.append(cycle)

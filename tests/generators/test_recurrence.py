@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from helpers import flags_code, step_flags
 from lstm_hw.config.schema import h_write_group, parse_config
 from lstm_hw.generators.mvm import vector_address
 from lstm_hw.generators.recurrence import HWriter, StepControl
@@ -52,14 +53,15 @@ def test_writer_matches_model(name):
     writes = -(-H // group)
     assert dut.writes == writes
     rng = np.random.default_rng(len(name))
-    steps = [{"buf": int(rng.integers(2)), "emit": bool(rng.integers(2)), "last": bool(rng.integers(2)),
+    steps = [{"buf": int(rng.integers(2)), "emit": bool(rng.integers(2)), "flags": int(rng.integers(8)),
               "h": [int(v) for v in rng.integers(fmt.min_int, fmt.max_int + 1, writes * group)]} for _ in range(12)]
     counts = {"h": 0, "load": 0, "out": 0, "done": 0}
 
     async def bench(ctx):
         for s, step in enumerate(steps):
-            for flag in ("buf", "emit", "last"):
-                ctx.set(getattr(dut.step, flag), step[flag])
+            ctx.set(dut.step.buf, step["buf"])
+            ctx.set(dut.step.emit, step["emit"])
+            ctx.set(dut.step.flags, step_flags(step["flags"]))
             k = 0
             while k < writes:
                 valid = rng.random() < 0.7
@@ -94,7 +96,7 @@ def test_writer_matches_model(name):
                 if o_valid:
                     counts["out"] += 1
                     assert [int(v) for v in o.data] == step["h"][k * group:(k + 1) * group]
-                    assert (bool(o.end), bool(o.last)) == (end, step["last"])
+                    assert (bool(o.end), flags_code(o.flags)) == (end, step["flags"])
                     if group > 1:
                         assert int(o.ok) == sum(1 << e for e, j in enumerate(units) if j < H)
                 counts["done"] += done
@@ -116,14 +118,14 @@ def test_control_matches_model(emit_all):
     the steps commanded in order with their sequence flags."""
     rng = np.random.default_rng(1 + emit_all)
     dut = StepControl(emit_all=emit_all)
-    vectors = [bool(rng.integers(0, 3) == 0) for _ in range(60)]   # each vector's last
+    vectors = [int(rng.integers(8)) for _ in range(60)]   # each vector's step flags, as a 3-bit code
     ran = []
 
     async def bench(ctx):
-        full, last = [False, False], [False, False]
+        full, flags = [False, False], [0, 0]
         arrived = 0                                       # vectors into the halves so far
-        q, seq_first = 0, True                            # the model's next half to command, first flag
-        pend = {"buf": 0, "first": False, "last": False, "emit": False}
+        q = 0                                             # the model's next half to command
+        pend = {"buf": 0, "flags": 0, "emit": False}
         running = dict(pend)
         pending_h, done_at = False, None
         mvm, left = "idle", 0                             # matrix unit: idle, input, wait, recurrent
@@ -131,10 +133,10 @@ def test_control_matches_model(emit_all):
         while len(ran) < len(vectors):
             half = arrived % 2
             if arrived < len(vectors) and not full[half] and rng.random() < 0.4:
-                full[half], last[half] = True, vectors[arrived]
+                full[half], flags[half] = True, vectors[arrived]
                 arrived += 1
             ctx.set(dut.halves.full, full[0] | full[1] << 1)
-            ctx.set(dut.halves.last, last[0] | last[1] << 1)
+            ctx.set(dut.halves.flags, [step_flags(code) for code in flags])
             room = rng.random() < 0.7
             done = pending_h and cycle >= done_at
             ctx.set(dut.credit.room, room)
@@ -146,17 +148,17 @@ def test_control_matches_model(emit_all):
             ctx.set(dut.h_go, h_go)
             _, _, cmd_valid, cmd, free_valid, free, reserve, *step = await ctx.tick().sample(
                 dut.cmd.valid, dut.cmd.payload, dut.halves.free.valid, dut.halves.free.payload,
-                dut.credit.reserve, dut.step.buf, dut.step.emit, dut.step.last, dut.first)
-            assert cmd_valid == full[q] and (int(cmd.buf), bool(cmd.first)) == (q, seq_first), f"cycle {cycle}"
+                dut.credit.reserve, dut.step.buf, dut.step.emit, dut.step.flags, dut.first)
+            assert cmd_valid == full[q] and (int(cmd.buf), int(cmd.first)) == (q, flags[q] & 1), f"cycle {cycle}"
             assert (free_valid, reserve) == (h_go, h_go and pend["emit"]), f"cycle {cycle}"
-            assert [int(flag) for flag in step] == [running[flag] for flag in ("buf", "emit", "last", "first")], (
-                f"cycle {cycle}")
+            assert [int(step[0]), int(step[1]), flags_code(step[2]), int(step[3])] == [
+                running["buf"], running["emit"], running["flags"], running["flags"] & 1], f"cycle {cycle}"
             if h_go:
                 assert int(free) == pend["buf"]
             # The environment and the model move on.
             if mvm == "idle" and cmd_valid:
-                pend = {"buf": q, "first": seq_first, "last": last[q], "emit": emit_all or last[q]}
-                seq_first, q = last[q], q ^ 1
+                pend = {"buf": q, "flags": flags[q], "emit": emit_all or bool(flags[q] & 2)}
+                q ^= 1
                 mvm, left = "input", int(rng.integers(1, 5))
             elif mvm == "input":
                 left -= 1
@@ -175,11 +177,10 @@ def test_control_matches_model(emit_all):
             assert cycle < 100 * len(vectors), "the steps stalled"
 
     run(dut, bench)
-    # Each vector ran once, in order, alternating halves; a sequence starts after a vector with last.
+    # Each vector ran once, in order, alternating halves, with its flags; it emits when it ends a sequence.
     assert [step["buf"] for step in ran] == [n % 2 for n in range(len(vectors))]
-    assert [step["last"] for step in ran] == vectors
-    assert [step["first"] for step in ran] == [True] + vectors[:-1]
-    assert [step["emit"] for step in ran] == [emit_all or v for v in vectors]
+    assert [step["flags"] for step in ran] == vectors
+    assert [step["emit"] for step in ran] == [emit_all or bool(v & 2) for v in vectors]
 
 
 def test_checks_parameters():

@@ -1,0 +1,109 @@
+"""cocotb bench: a stream of transfers through the generated top, framed as ``sequence_length`` and ``stateful``
+say, with ``state_rst`` pulses between transfers; each transfer's outputs against the golden model's.
+
+Environment variables (set by tests/sim/test_framing.py):
+
+``LSTM_HW_META``       the generated ``<top>.json``
+``LSTM_HW_TRANSFERS``  ``.npz``: ``codes``, every transfer's element codes end to end; ``lengths``, the
+                       elements of each (a transfer may end inside a timestep); ``resets``, per transfer,
+                       pulse ``state_rst`` before it
+``LSTM_HW_EXPECTED``   ``.npz``: ``codes``, the expected output codes end to end; ``lengths``, per transfer
+``LSTM_HW_RESULT``     ``.json`` written here: per transfer its output codes, and the checks' verdicts
+``LSTM_HW_SEED``       the seed of the random idle input and output backpressure cycles
+
+The input's ``tlast`` comes on each transfer's last beat, and the output's
+must come on the last beat of that transfer's outputs, nowhere else. An
+:class:`AxiStreamChecker` watches both stream ports.
+"""
+
+import json
+import os
+
+import cocotb
+import numpy as np
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
+from lstm_hw.sim.axis_checker import AxiStreamChecker
+from lstm_hw.sim.beats import beats_per_step, output_elements, transfer_beats
+from lstm_hw.sim.flow import RandomFlags, mode_rng
+
+
+@cocotb.test()
+async def stream_transfers(dut):
+    meta = json.loads(open(os.environ["LSTM_HW_META"]).read())
+    sent = np.load(os.environ["LSTM_HW_TRANSFERS"])
+    want = np.load(os.environ["LSTM_HW_EXPECTED"])
+    seed = int(os.environ.get("LSTM_HW_SEED", "1"))
+    lanes = meta["input"]["lanes"]
+    in_width = meta["input"]["tdata_width"] // lanes
+    out_width, per_step = meta["output"]["tdata_width"] // lanes, meta["output"]["elements_per_timestep"]
+    starts = np.concatenate([[0], np.cumsum(sent["lengths"])])
+    transfers = [sent["codes"][a:b] for a, b in zip(starts, starts[1:])]
+    out_starts = np.concatenate([[0], np.cumsum(want["lengths"])])
+    expected = [want["codes"][a:b].tolist() for a, b in zip(out_starts, out_starts[1:])]
+    n_beats = sum(len(e) // per_step * beats_per_step(per_step, lanes) for e in expected)
+
+    cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+    dut.s_axis_tvalid.value = 0
+    dut.m_axis_tready.value = 0
+    stateful = hasattr(dut, "state_rst")
+    if stateful:
+        dut.state_rst.value = 0
+    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
+    await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
+    await RisingEdge(dut.aclk)
+
+    idle, stall = RandomFlags(), RandomFlags()
+    idle.set(0.3, mode_rng(seed, 0, 0))
+    stall.set(0.3, mode_rng(seed, 0, 1))
+    monitor = StreamMonitor(dut, dut.aclk, "m_axis", backpressure=stall)
+    driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
+    for codes, pulse in zip(transfers, sent["resets"]):
+        if pulse:
+            if not stateful:
+                raise AssertionError("state_rst pulses need a stateful design")
+            dut.state_rst.value = 1
+            await RisingEdge(dut.aclk)
+            dut.state_rst.value = 0
+        await driver.send(transfer_beats(codes, meta["input"]["elements_per_timestep"], lanes, in_width))
+    period = meta["cycles_per_timestep"] + meta["latency_cycles"]
+    budget = 64 * period * (len(sent["codes"]) // max(1, meta["input"]["elements_per_timestep"]) + 1) + 10_000
+    failures = []
+    try:
+        await monitor.wait_for(n_beats, timeout_cycles=budget)
+    except AssertionError as e:
+        failures.append(f"outputs: {e}")
+    await ClockCycles(dut.aclk, 2 * period + 16)
+
+    # The output beats, cut into transfers at each tlast, against the expectation.
+    got, current = [], []
+    for word, last in monitor.items:
+        current.append((word, last))
+        if last:
+            got.append(current)
+            current = []
+    if current:
+        failures.append(f"{len(current)} output beats after the last tlast")
+    values = []
+    for k, beats in enumerate(got):
+        try:
+            values.append([v for v, _, _ in output_elements(beats, lanes, out_width, meta["output"]["bits"],
+                                                             per_step)])
+        except ValueError as e:
+            failures.append(f"transfer {k}: m_axis_tdata packing: {e}")
+            values.append([])
+    if len(values) != len(expected):
+        failures.append(f"{len(values)} output transfers (tlast), expected {len(expected)}")
+    for k, (have, should) in enumerate(zip(values, expected)):
+        if have != should:
+            wrong = sum(a != b for a, b in zip(have, should)) + abs(len(have) - len(should))
+            failures.append(f"transfer {k}: {wrong} of {len(should)} outputs differ from golden")
+    violations = [checker.report() for checker in checkers if checker.total]
+    failures += violations
+    with open(os.environ["LSTM_HW_RESULT"], "w") as f:
+        json.dump({"outputs": values, "failures": failures}, f)
+    for failure in failures:
+        dut._log.error("%s", failure)
+    assert not failures, f"seed {seed}:\n" + "\n".join(failures)
