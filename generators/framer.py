@@ -110,12 +110,14 @@ class Framer(wiring.Component):
             self.i.ready.eq(~pad & self.o.ready),
             self.o.payload.data.eq(Mux(pad, 0, self.i.payload.data)),
         ]
-        values = {"first": Mux(start, fresh, first), "last": seq_end, "tlast": tlast}
+        values = {"first": fresh if beats == 1 else Mux(start, fresh, first), "last": seq_end, "tlast": tlast}
         m.d.comb += [out[name].eq(final & values[name]) for name, _ in out.shape()]
         with m.If(self.o.valid & self.o.ready):
             with m.If(start):
-                m.d.sync += [first.eq(fresh), fresh.eq(0)]
+                m.d.sync += fresh.eq(0)
             if beats > 1:
+                with m.If(start):
+                    m.d.sync += first.eq(fresh)
                 m.d.sync += beat.eq(Mux(final, 0, beat + 1))
                 with m.If(~final & self.i.payload.last & ~pad):
                     m.d.sync += pad.eq(1)

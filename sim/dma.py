@@ -16,7 +16,10 @@ DMA in simple mode (PG021) and of PYNQ's ``DMA`` driver:
   ``error`` tells it;
 - ``transfer`` on a busy channel raises ``RuntimeError`` as PYNQ's does;
 - ``allocate(shape, dtype)`` gives a zeroed NumPy array; ``Overlay(path)``
-  exposes the DMA under the driver's ``DMA_NAME``.
+  exposes the DMA under the driver's ``DESIGN["dma"]``;
+- on a stateful design, an AXI GPIO (PG144) under ``DESIGN["gpio"]``, whose
+  ``write(0x0, value)`` (``GPIO_DATA``) drives the core's ``state_rst`` from
+  the next clock edge on.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from cocotb.triggers import RisingEdge
 
 from .axis import StreamDriver
 
-__all__ = ["SimulatedDma", "pynq_module"]
+__all__ = ["SimulatedDma", "SimulatedGpio", "pynq_module"]
 
 
 class _Channel:
@@ -129,14 +132,44 @@ class SimulatedDma:
         self.recvchannel = _S2mm(dut, clk, flags(backpressure))
 
 
-def pynq_module(dma: SimulatedDma, dma_name: str) -> types.ModuleType:
-    """A module that stands in for ``pynq``: ``allocate`` and an ``Overlay`` holding ``dma`` as ``dma_name``."""
+class SimulatedGpio:
+    """An AXI GPIO with one output bit on ``pin``: ``write(offset, value)`` as PYNQ's ``DefaultIP`` has it.
+
+    ``writes`` counts the writes; each takes effect at the next rising edge of ``clk``.
+    """
+
+    GPIO_DATA = 0x0
+
+    def __init__(self, pin, clk):
+        self._pin, self._clk = pin, clk
+        self._pin.value = 0
+        self.writes = 0
+
+    def write(self, offset, value):
+        if offset != self.GPIO_DATA:
+            raise ValueError(f"this GPIO has only its GPIO_DATA register (offset 0x0) to write, not {offset:#x}")
+        self.writes += 1
+        self._write(int(value) & 1)
+
+    @resume
+    async def _write(self, value):
+        await RisingEdge(self._clk)
+        self._pin.value = value
+        await RisingEdge(self._clk)
+
+
+def pynq_module(dma: SimulatedDma, dma_name: str, gpio: SimulatedGpio | None = None,
+                gpio_name: str | None = None) -> types.ModuleType:
+    """A module that stands in for ``pynq``: ``allocate`` and an ``Overlay`` holding ``dma`` as ``dma_name``
+    (and ``gpio`` as ``gpio_name``)."""
     module = types.ModuleType("pynq")
 
     class Overlay:
         def __init__(self, bitfile):
             self.bitfile = bitfile
             setattr(self, dma_name, dma)
+            if gpio is not None:
+                setattr(self, gpio_name, gpio)
 
     def allocate(shape, dtype=np.uint32, **_):
         return np.zeros(shape, dtype=dtype)

@@ -5,6 +5,8 @@ Environment variables (set by tests/sim/test_driver.py):
 ``LSTM_HW_DRIVER``  the driver file ``generate`` wrote
 ``LSTM_HW_X``       ``.npz`` of real inputs, each ``(T, I)`` or ``(N, T, I)``; the driver's ``predict`` runs on
                     each in turn, in one simulation without reset in between
+``LSTM_HW_CALLS``   optional, JSON: the calls in order, each an input's name (``predict`` on it) or
+                    ``"reset_state"``; by default ``predict`` on every input
 ``LSTM_HW_RESULT``  ``.npz`` written here: ``predict``'s result for each input, under the same names
 ``LSTM_HW_SEED``    the seed of the DMA's idle and stall cycles
 
@@ -14,6 +16,7 @@ The stand-in ``pynq`` (:mod:`lstm_hw.sim.dma`) replaces the real one in
 """
 
 import importlib.util
+import json
 import os
 import sys
 
@@ -21,10 +24,11 @@ import cocotb
 import numpy as np
 from cocotb.clock import Clock
 from cocotb.task import bridge
+from cocotb.triggers import RisingEdge
 
 from lstm_hw.sim.axis import reset
 from lstm_hw.sim.axis_checker import AxiStreamChecker
-from lstm_hw.sim.dma import SimulatedDma, pynq_module
+from lstm_hw.sim.dma import SimulatedDma, SimulatedGpio, pynq_module
 
 
 def _load_driver(path: str):
@@ -42,22 +46,30 @@ async def driver_on_the_rtl(dut):
     checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
     dma = SimulatedDma(dut, dut.aclk, rng)
     await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
+    # AXI4-Stream: a source raises tvalid only after the first edge with aresetn high.
+    await RisingEdge(dut.aclk)
 
     saved = sys.modules.get("pynq")
     driver = _load_driver(os.environ["LSTM_HW_DRIVER"])
-    sys.modules["pynq"] = pynq_module(dma, driver.DESIGN["dma"])
+    gpio = SimulatedGpio(dut.state_rst, dut.aclk) if driver.DESIGN["stateful"] else None
+    sys.modules["pynq"] = pynq_module(dma, driver.DESIGN["dma"], gpio, driver.DESIGN["gpio"])
     try:
-        acc = driver.LstmAccelerator("system.bit", timeout=600)
+        acc = await bridge(driver.LstmAccelerator)("system.bit", timeout=600)
         inputs = dict(np.load(os.environ["LSTM_HW_X"]))
+        calls = json.loads(os.environ.get("LSTM_HW_CALLS", "null")) or list(inputs)
         results = {}
-        for name, x in inputs.items():
-            results[name] = await bridge(acc.predict)(x)
+        for call in calls:
+            if call == "reset_state":
+                await bridge(acc.reset_state)()
+            else:
+                results[call] = await bridge(acc.predict)(inputs[call])
     finally:
         if saved is None:
             sys.modules.pop("pynq", None)
         else:
             sys.modules["pynq"] = saved
     np.savez(os.environ["LSTM_HW_RESULT"], **results,
-             transfers=np.array([dma.sendchannel.transfers, dma.recvchannel.transfers]))
+             transfers=np.array([dma.sendchannel.transfers, dma.recvchannel.transfers]),
+             gpio_writes=gpio.writes if gpio is not None else 0)
     for checker in checkers:
         assert not checker.total, checker.report()

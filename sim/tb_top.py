@@ -13,7 +13,8 @@ Everything it needs comes through environment variables set by
                       a line at a time, at most about twice a second
 
 All sequences stream once per mode, in the given order, in one simulation
-without reset in between; the expectation is the same every time. Driver,
+without reset in between, each as one transfer (on a stateful design, with
+``state_rst`` pulsed before it); the expectation is the same every time. Driver,
 monitor and scoreboard stay apart: the driver only sends, the monitor only
 records (with the cycle of each handshake), and the comparison happens per
 mode against the expected array. An :class:`AxiStreamChecker` watches each
@@ -66,7 +67,11 @@ async def stream_sequences(dut):
     idle, stall = RandomFlags(), RandomFlags()
     monitor = StreamMonitor(dut, dut.aclk, "m_axis", backpressure=stall)   # raw beats, unpacked below
     driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
-    items = input_beats(x, lanes, meta["input"]["tdata_width"] // lanes)
+    # A stateful design carries its state across tlast: state_rst before each sequence starts it afresh.
+    stateful = hasattr(dut, "state_rst")
+    if stateful:
+        dut.state_rst.value = 0
+    items = [input_beats([seq], lanes, meta["input"]["tdata_width"] // lanes) for seq in x]
     period = meta["cycles_per_timestep"] + meta["latency_cycles"]
     budget = 64 * period * max(1, n_seq * t_len) + 10_000
 
@@ -79,7 +84,12 @@ async def stream_sequences(dut):
         idle.set(mode.idle, mode_rng(seed, index, 0))
         stall.set(mode.backpressure, mode_rng(seed, index, 1))
         first_in, first_out = len(in_stamps.cycles), len(monitor.items)
-        await driver.send(items)
+        for seq_items in items:
+            if stateful:
+                dut.state_rst.value = 1
+                await RisingEdge(dut.aclk)
+                dut.state_rst.value = 0
+            await driver.send(seq_items)
         try:
             beats = (await monitor.wait_for(first_out + n_beats, timeout_cycles=budget))[first_out:]
         except AssertionError as e:

@@ -123,10 +123,14 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
     io_lanes = 1 if rng.random() < 0.5 else int(rng.choice(lanes))
     # MAC chains: the default half the time, else 1 (a plain adder tree) to 8.
     mac_chain = 4 if rng.random() < 0.5 else int(rng.integers(1, 9))
+    return_sequences, seed = bool(rng.random() < 0.5), int(rng.integers(0, 2 ** 32))
+    # Framing: tlast alone half the time, else a sequence length of 1 to 4 steps, or stateful.
+    framing = rng.random()
     return {
         "model": {"input_size": i_size, "hidden_size": h_size, "num_layers": layers,
-                  "return_sequences": bool(rng.random() < 0.5), "output_size": out_size,
-                  "seed": int(rng.integers(0, 2 ** 32))},
+                  "return_sequences": return_sequences, "output_size": out_size, "seed": seed,
+                  "sequence_length": int(rng.integers(1, 5)) if framing < 0.25 else 0,
+                  "stateful": bool(0.25 <= framing < 0.5)},
         "quant": quant,
         "sparsity": sparsity,
         "activation": activation,

@@ -24,7 +24,9 @@ def driver_design(meta: dict) -> dict:
     return {"top": meta["top"], "generator": meta["generator"], "lanes": lanes,
             "input": port(meta["input"]), "output": port(meta["output"]),
             "return_sequences": meta["output"]["return_sequences"],
-            "dma": meta["system"]["dma"], "max_transfer_bytes": meta["system"]["max_transfer_bytes"]}
+            "sequence_length": meta["framing"]["sequence_length"], "stateful": meta["framing"]["stateful"],
+            "dma": meta["system"]["dma"], "gpio": meta["system"].get("gpio"),
+            "max_transfer_bytes": meta["system"]["max_transfer_bytes"]}
 
 
 def driver_text(meta: dict) -> str:

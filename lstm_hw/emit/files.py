@@ -111,6 +111,8 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         "output": {"bits": out_fmt.bits, "frac": out_fmt.frac, "tdata_width": design.output_tdata_width,
                    "lanes": design.lanes, "elements_per_timestep": design.output_size,
                    "return_sequences": c.model.return_sequences},
+        # How transfers become sequences; a stateful design has the state_rst port.
+        "framing": {"sequence_length": c.model.sequence_length, "stateful": c.model.stateful},
         "macs": sum(x["macs"] for x in stages),
         "cycles_per_timestep": max(x["cycles_per_timestep"] for x in stages),
         "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in stages),
@@ -222,6 +224,7 @@ SYSTEM_IP = {
     "dma": "xilinx.com:ip:axi_dma:7.1",
     "interconnect": "xilinx.com:ip:axi_interconnect:2.1",
     "reset": "xilinx.com:ip:proc_sys_reset:5.0",
+    "gpio": "xilinx.com:ip:axi_gpio:2.0",
 }
 #: S_AXI_HP0's data width (UG585, "AXI_HP Interfaces": 32 or 64 bits), and the narrowest the DMA's memory side
 #: gets, so that the interconnect to it converts no width for streams of up to 64 bits.
@@ -237,13 +240,14 @@ class SystemPlan:
     board: Board
     clock: FabricClock
     top: str
+    stateful: bool = False    # the core has state_rst, which an AXI GPIO drives
     design: str = "system"
 
     @property
     def cells(self) -> dict[str, str]:
-        """Block design cell names, by role (``dma`` is what ``pynq.Overlay`` shows the DMA as)."""
+        """Block design cell names, by role (``dma`` and ``gpio`` are what ``pynq.Overlay`` shows them as)."""
         return {"ps7": "ps7", "dma": "axi_dma", "core": f"{self.top}_0", "control": "control_interconnect",
-                "memory": "memory_interconnect", "reset": "reset"}
+                "memory": "memory_interconnect", "reset": "reset", **({"gpio": "state_gpio"} if self.stateful else {})}
 
     @property
     def fclk_mhz(self) -> str:
@@ -260,6 +264,7 @@ class SystemPlan:
         return {"script": "system.tcl", "driver": f"{self.top}_driver.py",
                 "bitstream": f"vivado_out/{self.design}.bit", "hwh": f"vivado_out/{self.design}.hwh",
                 "fclk_mhz": round(self.clock.mhz, 6), "dma": self.cells["dma"],
+                **({"gpio": self.cells["gpio"]} if self.stateful else {}),
                 "max_transfer_bytes": self.max_transfer_bytes}
 
 
@@ -269,7 +274,7 @@ def system_plan(config) -> SystemPlan | None:
     b = board(h.board, h.part) if h.board else None
     if b is None or b.ps7 is None:
         return None
-    return SystemPlan(board=b, clock=fabric_clock(b, h.clock_mhz), top=h.top)
+    return SystemPlan(board=b, clock=fabric_clock(b, h.clock_mhz), top=h.top, stateful=config.model.stateful)
 
 
 def _tcl_properties(values: dict, indent: str = "") -> str:
@@ -306,8 +311,9 @@ def system_properties(plan: SystemPlan, in_width: int, out_width: int) -> dict[s
             "c_s_axis_s2mm_tdata_width": out_width,
             "c_s2mm_burst_size": DMA_BURST_BEATS,
         },
-        "control": {"NUM_SI": 1, "NUM_MI": 1},
+        "control": {"NUM_SI": 1, "NUM_MI": 2 if plan.stateful else 1},
         "memory": {"NUM_SI": 2, "NUM_MI": 1},
+        **({"gpio": {"C_GPIO_WIDTH": 1, "C_ALL_OUTPUTS": 1, "C_DOUT_DEFAULT": "0x00000000"}} if plan.stateful else {}),
     }
 
 
@@ -327,7 +333,28 @@ def _system_tcl(plan: SystemPlan, common: dict, meta: dict, add_sources: str) ->
         max_transfer_bytes=str(plan.max_transfer_bytes), add_sources=add_sources,
         ps7_config=_tcl_properties(props["ps7"], "    "), dma_config=_tcl_properties(props["dma"], "    "),
         control_config=_tcl_properties(props["control"]), memory_config=_tcl_properties(props["memory"]),
-        timing_gate=_timing_gate("system.tcl"))
+        state_reset=_state_reset_tcl(plan, props), timing_gate=_timing_gate("system.tcl"))
+
+
+def _state_reset_tcl(plan: SystemPlan, props: dict) -> str:
+    """A stateful core's state_rst, driven by an AXI GPIO on the control interconnect's second port."""
+    if not plan.stateful:
+        return "# The core is not stateful: it has no state_rst to drive."
+    gpio = _tcl_word(plan.cells["gpio"])
+    return "\n".join([
+        "# state_rst: an AXI GPIO, one output bit (PG144), on the control interconnect's second port;",
+        "# the driver's reset_state() writes 1 and then 0 to its GPIO_DATA register.",
+        f"set gpio {gpio}",
+        f"create_bd_cell -type ip -vlnv {SYSTEM_IP['gpio']} $gpio",
+        "set_property -dict [list \\",
+        _tcl_properties(props["gpio"], "    "),
+        "] [get_bd_cells $gpio]",
+        "connect_bd_intf_net [get_bd_intf_pins $control/M01_AXI] [get_bd_intf_pins $gpio/S_AXI]",
+        "connect_bd_net [get_bd_pins $gpio/gpio_io_o] [get_bd_pins $core/state_rst]",
+        "connect_bd_net [get_bd_pins $ps7/FCLK_CLK0] [get_bd_pins $gpio/s_axi_aclk] [get_bd_pins $control/M01_ACLK]",
+        "connect_bd_net [get_bd_pins $reset/peripheral_aresetn] [get_bd_pins $gpio/s_axi_aresetn] \\",
+        "    [get_bd_pins $control/M01_ARESETN]",
+    ])
 
 
 def _ip_description(meta: dict) -> str:

@@ -14,8 +14,18 @@ ties up, saturated), packs it into the stream contract (``lanes`` elements a
 beat, each sign-extended to whole bytes, little end first, a timestep
 starting a new beat), sends it with the DMA's MM2S channel, receives the
 output words with S2MM, and returns their real values, as
-``lstm_hw.Accelerator.predict`` does. One transfer each way per sequence:
-``tlast`` ends a sequence, and the S2MM channel ends a transfer at ``tlast``.
+``lstm_hw.Accelerator.predict`` does. The MM2S channel raises ``tlast`` at
+the end of a transfer only, and S2MM ends one at ``tlast``, so:
+
+- with ``model.sequence_length = T`` and sequences of a multiple of ``T``
+  steps, a batch goes in as few transfers each way as the DMA's length
+  registers allow (the core starts a sequence every ``T`` steps);
+- otherwise each sequence is a transfer of its own;
+- on a stateful design (``model.stateful``), each sequence of ``x`` is the
+  next chunk of one stream, a transfer each, and the state carries from
+  chunk to chunk and from call to call; ``reset_state()`` returns it to zero
+  (through the AXI GPIO that drives the core's ``state_rst``), as does
+  loading the driver.
 """
 
 import time
@@ -88,11 +98,23 @@ class LstmAccelerator:
         self.timeout = float(timeout)
         self.overlay = Overlay(bitfile)
         self.dma = getattr(self.overlay, DESIGN["dma"])   # the block design's name for the AXI DMA
+        self.gpio = getattr(self.overlay, DESIGN["gpio"]) if DESIGN["stateful"] else None
+        if self.gpio is not None:
+            self.reset_state()
+
+    def reset_state(self):
+        """Return a stateful design's h and c to zero: the next ``predict`` starts a new stream."""
+        if self.gpio is None:
+            raise RuntimeError(f"{DESIGN['top']} is not stateful (model.stateful): "
+                               "every sequence already starts from zero state")
+        self.gpio.write(0x0, 1)   # GPIO_DATA of channel 1 (PG144): state_rst high, then low again
+        self.gpio.write(0x0, 0)
 
     def predict(self, x):
         """Real outputs of real ``x``: ``(T', O)`` for one sequence ``(T, I)``, ``(N, T', O)`` for ``(N, T, I)``.
 
-        ``T'`` is ``T``, or 1 when the design returns only each sequence's last output.
+        ``T'`` is ``T``, or with only each sequence's last output returned, 1 (with ``sequence_length``,
+        one per ``sequence_length`` steps begun).
         """
         d = DESIGN
         x = np.asarray(x, dtype=np.float64)
@@ -103,17 +125,37 @@ class LstmAccelerator:
             raise ValueError(f"x must be (T, {d['input']['elements']}) or (N, T, {d['input']['elements']}) "
                              f"with T >= 1, got shape {x.shape}")
         codes = quantize(x, d["input"]["bits"], d["input"]["frac"])
-        steps_out = x.shape[1] if d["return_sequences"] else 1
-        out = np.empty((x.shape[0], steps_out, d["output"]["elements"]))
-        for n in range(x.shape[0]):
-            out[n] = self._run(codes[n], steps_out)
+        n, steps = x.shape[:2]
+        size = d["sequence_length"]
+        if d["return_sequences"]:
+            steps_out = steps
+        else:
+            steps_out = -(-steps // size) if size else 1
+        group = 1                                   # sequences per transfer
+        if size and steps % size == 0:
+            group = max(1, min(d["max_transfer_bytes"] // self._bytes(steps, d["input"]),
+                               d["max_transfer_bytes"] // self._bytes(steps_out, d["output"])))
+        out = np.empty((n, steps_out, d["output"]["elements"]))
+        for k in range(0, n, group):
+            out[k:k + group] = self._run(codes[k:k + group], steps_out)
         return out[0] if single else out
 
+    @staticmethod
+    def _bytes(steps, port):
+        """Bytes of ``steps`` timesteps on a stream port."""
+        return steps * -(-port["elements"] // DESIGN["lanes"]) * DESIGN["lanes"] * port["width"] // 8
+
     def _run(self, codes, steps_out):
-        """One sequence of codes through the DMA: its real outputs ``(steps_out, O)``."""
+        """Sequences of codes ``(m, T, I)`` through the DMA in one transfer each way: their real outputs
+        ``(m, steps_out, O)``."""
         d, i, o = DESIGN, DESIGN["input"], DESIGN["output"]
-        sent = pack(codes, d["lanes"], i["width"])
-        out_beats = steps_out * -(-o["elements"] // d["lanes"])
+        m, steps = codes.shape[:2]
+        for size, what in ((self._bytes(m * steps, i), "input"), (self._bytes(m * steps_out, o), "output")):
+            if size > d["max_transfer_bytes"]:
+                raise ValueError(f"a sequence's {what} takes {size} bytes, more than the DMA's longest "
+                                 f"transfer of {d['max_transfer_bytes']} bytes")
+        sent = pack(codes.reshape(m * steps, -1), d["lanes"], i["width"])
+        out_beats = m * steps_out * -(-o["elements"] // d["lanes"])
         ibuf = self._allocate(shape=sent.shape, dtype=np.uint8)
         obuf = self._allocate(shape=(out_beats, d["lanes"] * o["width"] // 8), dtype=np.uint8)
         try:
@@ -129,7 +171,7 @@ class LstmAccelerator:
                 free = getattr(buf, "freebuffer", None)
                 if free is not None:
                     free()
-        return np.ldexp(words.astype(np.float64), -o["frac"])
+        return np.ldexp(words.astype(np.float64), -o["frac"]).reshape(m, steps_out, -1)
 
     def _wait(self, channel, name):
         """Wait for ``channel`` to go idle, at most ``timeout`` seconds; then let PYNQ finish the transfer."""

@@ -7,6 +7,10 @@ head (``model.output_size = O``) every emitted ``h_t`` goes through it, giving
 integers, as in the hardware's wide accumulators, so only the documented
 rounding points (pre-activation, cell, h, head output) and the activation
 tables shape the result.
+
+With ``model.sequence_length = T > 0`` the hardware starts a new sequence
+every ``T`` steps of a transfer, so :func:`run_golden` cuts a longer sequence
+likewise; :func:`run_transfers` frames a whole stream of transfers.
 """
 
 from __future__ import annotations
@@ -65,11 +69,19 @@ def run_golden(design: Design, x, states=None) -> np.ndarray:
 
     ``states``, if given, holds one ``[h, c]`` per layer (see :func:`run_layer`),
     or ``None`` entries for zero states; each is left at the state after the last step.
+    Without ``states``, each sequence is what the hardware gives for it sent as one
+    transfer: with ``model.sequence_length = T > 0`` and more than ``T`` steps, it
+    is cut into sequences of ``T`` steps (the last may be shorter), each from zero
+    state, their outputs in order (with ``return_sequences`` false, each one's last).
     """
     x = np.asarray(x, dtype=np.int64)
     single = x.ndim == 2
     if single:
         x = x[None]
+    size = design.config.model.sequence_length
+    if states is None and size and x.shape[1] > size:
+        out = np.concatenate([run_golden(design, x[:, s:s + size]) for s in range(0, x.shape[1], size)], axis=1)
+        return out[0] if single else out
     for k, layer in enumerate(design.layers):
         if states is not None and states[k] is None:
             states[k] = [np.zeros((x.shape[0], layer.hidden), dtype=np.int64) for _ in range(2)]
@@ -81,12 +93,13 @@ def run_golden(design: Design, x, states=None) -> np.ndarray:
     return x[0] if single else x
 
 
-def run_transfers(design: Design, transfers, *, sequence_length: int = 0, stateful: bool = False,
+def run_transfers(design: Design, transfers, *, sequence_length: int | None = None, stateful: bool | None = None,
                   state_resets=()) -> list[np.ndarray]:
     """Output codes of each transfer of a stream, as the hardware frames them.
 
     ``transfers`` is a list of input codes ``(S_k, I)``, each ending with
-    ``tlast``. Without ``stateful``, a sequence starts from zero state at the
+    ``tlast``; ``sequence_length`` and ``stateful`` default to the design's
+    (``model``). Without ``stateful``, a sequence starts from zero state at the
     start of every transfer and, with ``sequence_length = T > 0``, after every
     ``T`` steps of it; a transfer that ends inside a sequence ends that
     sequence there (a framing error: the short sequence is run and emitted like
@@ -96,6 +109,9 @@ def run_transfers(design: Design, transfers, *, sequence_length: int = 0, statef
     outputs ``(S'_k, O)``: every step's, or with ``return_sequences = false``
     the last step's of each sequence (of each transfer, when stateful).
     """
+    model = design.config.model
+    sequence_length = model.sequence_length if sequence_length is None else sequence_length
+    stateful = model.stateful if stateful is None else stateful
     results, states = [], [None] * len(design.layers)
     for k, steps in enumerate(transfers):
         steps = np.asarray(steps, dtype=np.int64)

@@ -28,6 +28,9 @@ def test_random_config_ranges():
     assert {m["num_layers"] for m in model} == {1, 2, 3}
     assert min(m["input_size"] for m in model) == 1 and max(m["hidden_size"] for m in model) == 40
     assert {m["return_sequences"] for m in model} == {False, True}
+    assert {m["sequence_length"] for m in model} == {0, 1, 2, 3, 4}
+    assert {m["stateful"] for m in model} == {False, True}
+    assert not any(m["stateful"] and m["sequence_length"] for m in model)
     assert {c["activation"]["method"] for c in configs} == {"lut", "pwl", "quadratic", "taylor"}
     assert {c["sparsity"]["pattern"] for c in configs} == {"bank_balanced", "unstructured"}
     bits = {c["quant"][f]["bits"] for c in configs for f in ("weight", "activation")}

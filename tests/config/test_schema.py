@@ -180,6 +180,9 @@ VALID = {
     "head_output_format": {"model": {"output_size": 3}, "quant": {"output": {"bits": 24, "frac": 18}}},
     "head_output_frac_lowest": {"model": {"output_size": 3}, "quant": {"output": {"bits": 24, "frac": -22}}},
     "head_banks_equal_hidden": {"model": {"output_size": 3, "hidden_size": 4}, "sparsity": {"banks": 4}},
+    "sequence_length": {"model": {"sequence_length": 1}},
+    "sequence_length_max": {"model": {"sequence_length": 2 ** 24}},
+    "stateful": {"model": {"stateful": True, "sequence_length": 0}},
     "output_format_without_head": {"quant": {"output": {"bits": 24, "frac": 48}}},   # unused: not checked
     "narrow_formats": {"quant": {"weight": {"bits": 2, "frac": 1}, "activation": {"bits": 4, "frac": 2},
                                  "preact": {"bits": 8, "frac": 3}, "cell": {"bits": 8, "frac": 2},
@@ -262,6 +265,12 @@ INVALID = [
     ({"quant": {"output": {"bits": 16}}}, "quant.output.frac"),
     ({"quant": {"output": fmt(25, 12)}}, "quant.output.bits"),
     ({"quant": {"output": {"bits": 16, "frac": 12, "signed": False}}}, "quant.output.signed"),
+    # framing
+    ({"model": {"sequence_length": -1}}, "model.sequence_length"),
+    ({"model": {"sequence_length": 2 ** 24 + 1}}, "model.sequence_length"),
+    ({"model": {"sequence_length": 4.0}}, "model.sequence_length"),
+    ({"model": {"stateful": 1}}, "model.stateful"),
+    ({"model": {"stateful": True, "sequence_length": 8}}, "model.stateful"),
     # head
     ({"model": {"output_size": -1}}, "model.output_size"),
     ({"model": {"output_size": 4097}}, "model.output_size"),

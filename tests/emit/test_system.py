@@ -32,10 +32,14 @@ SYSTEMS = {
                  "quant": {"activation": {"bits": 8, "frac": 5}, "output": {"bits": 12, "frac": 6}},
                  "hardware": {"board": "zedboard", "part": "xc7z020clg484-1", "clock_mhz": 142.857, "io_lanes": 2,
                               "top": "lstm_zed"}},
+    # A stateful core: its state_rst driven by an AXI GPIO.
+    "stateful": {"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1, "stateful": True},
+                 "hardware": {"board": "pynq-z2"}},
 }
-EXPECTED = {  # board: (FCLK_CLK0 as set, input tdata bits, output tdata bits, core cell)
+EXPECTED = {  # system: (FCLK_CLK0 as set, input tdata bits, output tdata bits, core cell)
     "pynq-z2": ("125.000000", 16, 16, "lstm_top_0"),
     "zedboard": ("142.857143", 16, 32, "lstm_zed_0"),
+    "stateful": ("200.000000", 16, 16, "lstm_top_0"),
 }
 
 #: IP VLNVs: PG082 (Processing System 7 v5.5), PG021 (AXI DMA v7.1), PG059 (AXI Interconnect v2.1),
@@ -47,6 +51,8 @@ VLNV = {
     "memory_interconnect": "xilinx.com:ip:axi_interconnect:2.1",
     "reset": "xilinx.com:ip:proc_sys_reset:5.0",
 }
+#: A stateful core's AXI GPIO: PG144 (AXI GPIO v2.0).
+GPIO_VLNV = {"state_gpio": "xilinx.com:ip:axi_gpio:2.0"}
 
 # Every property system.tcl sets, and the document (and section) that defines it. The PS7 CONFIG names are
 # the ones Vivado's write_bd_tcl writes for processing_system7 (for example PYNQ's boards/Pynq-Z2/base/base.tcl);
@@ -88,6 +94,15 @@ PROPERTIES = [  # (cell, property, expected value: str or f(fclk, in_bits, out_b
     ("memory_interconnect", "NUM_SI", "2", "PG059 Customizing the core, Number of Slave Interfaces"),
     ("memory_interconnect", "NUM_MI", "1", "PG059 Customizing the core, Number of Master Interfaces"),
 ]
+#: What a stateful core changes and adds: a second control port, for the AXI GPIO that drives state_rst.
+GPIO_PROPERTIES = [
+    ("control_interconnect", "NUM_MI", "2", "PG059 Customizing the core, Number of Master Interfaces (the DMA's "
+                                            "registers and the GPIO's)"),
+    ("state_gpio", "C_GPIO_WIDTH", "1", "PG144 Customizing the core, GPIO Width (1 to 32)"),
+    ("state_gpio", "C_ALL_OUTPUTS", "1", "PG144 Customizing the core, All Outputs (gpio_io_o alone)"),
+    ("state_gpio", "C_DOUT_DEFAULT", "0x00000000", "PG144 Customizing the core, Default Output Value (after "
+                                                   "reset: state_rst low)"),
+]
 
 #: Interface connections (UG994, "Interface connections"; pin names from PG082, PG021 Port Descriptions, PG059).
 INTERFACES = [
@@ -111,6 +126,14 @@ NETS = [
                                   "control_interconnect/M00_ARESETN", "memory_interconnect/S00_ARESETN",
                                   "memory_interconnect/S01_ARESETN", "memory_interconnect/M00_ARESETN"}),
     ("reset/interconnect_aresetn", {"control_interconnect/ARESETN", "memory_interconnect/ARESETN"}),
+]
+#: A stateful core's GPIO: its AXI4-Lite port on the control interconnect, gpio_io_o (PG144 Port
+#: Descriptions) to state_rst, and its clock and reset.
+GPIO_INTERFACES = [("control_interconnect/M01_AXI", "state_gpio/S_AXI")]
+GPIO_NETS = [
+    ("state_gpio/gpio_io_o", {"{core}/state_rst"}),
+    ("ps7/FCLK_CLK0", {"state_gpio/s_axi_aclk", "control_interconnect/M01_ACLK"}),
+    ("reset/peripheral_aresetn", {"state_gpio/s_axi_aresetn", "control_interconnect/M01_ARESETN"}),
 ]
 
 #: The steps of the build, in order, after the sources (UG835 for each command; UG994 for the block design flow).
@@ -166,7 +189,9 @@ def test_zynq_board_writes_system_tcl(systems, name):
     assert (meta["input"]["tdata_width"], meta["output"]["tdata_width"]) == (in_bits, out_bits)
     assert meta["system"] == {"script": "system.tcl", "driver": driver, "bitstream": "vivado_out/system.bit",
                               "hwh": "vivado_out/system.hwh", "fclk_mhz": float(fclk), "dma": "axi_dma",
+                              **({"gpio": "state_gpio"} if name == "stateful" else {}),
                               "max_transfer_bytes": 2 ** 26 - 1}
+    assert meta["framing"] == {"sequence_length": 0, "stateful": name == "stateful"}
     again = design_files(build_design(parse_config({**SMALL, **SYSTEMS[name]})))
     assert again["system.tcl"] == files["system.tcl"]
     assert max(map(len, files["system.tcl"].decode().splitlines())) <= 120
@@ -221,9 +246,10 @@ def test_every_ip_and_its_vlnv(systems, name, tmp_path):
     core = EXPECTED[name][3]
     cells = [c for c in run.calls if c[0] == "create_bd_cell"]
     ips = {c[-1]: option(c, "-vlnv") for c in cells if option(c, "-type") == "ip"}
-    assert ips == VLNV
+    want = {**VLNV, **(GPIO_VLNV if name == "stateful" else {})}
+    assert ips == want
     assert ["create_bd_cell", "-type", "module", "-reference", meta["top"], core] in cells
-    assert len(cells) == len(VLNV) + 1
+    assert len(cells) == len(want) + 1
 
 
 @needs_tclsh
@@ -232,7 +258,7 @@ def test_every_property_set_is_in_the_table(systems, name, tmp_path):
     d, meta, run = build(systems, name, tmp_path)
     fclk, in_bits, out_bits, _ = EXPECTED[name]
     want = {}
-    for cell, prop, value, document in PROPERTIES:
+    for cell, prop, value, document in PROPERTIES + (GPIO_PROPERTIES if name == "stateful" else []):
         assert document
         want.setdefault(f"cell:{cell}", {})[f"CONFIG.{prop}"] = value(fclk, in_bits, out_bits) if callable(value) \
             else value
@@ -249,9 +275,11 @@ def test_connections(systems, name, tmp_path):
     d, meta, run = build(systems, name, tmp_path)
     core = EXPECTED[name][3]
     intf = [tuple(p.removeprefix("intf:") for p in c[1:]) for c in run.calls if c[0] == "connect_bd_intf_net"]
-    assert intf == [(a.format(core=core), b.format(core=core)) for a, b in INTERFACES]
+    gpio = name == "stateful"
+    interfaces, want_nets = INTERFACES + (GPIO_INTERFACES if gpio else []), NETS + (GPIO_NETS if gpio else [])
+    assert intf == [(a.format(core=core), b.format(core=core)) for a, b in interfaces]
     nets = [[p.removeprefix("pin:") for p in c[1:]] for c in run.calls if c[0] == "connect_bd_net"]
-    assert [(n[0], set(n[1:])) for n in nets] == [(a, {p.format(core=core) for p in b}) for a, b in NETS]
+    assert [(n[0], set(n[1:])) for n in nets] == [(a, {p.format(core=core) for p in b}) for a, b in want_nets]
     assert all(len(n) == len(set(n)) for n in nets)
     # no pin is driven twice
     sinks = [p for n in nets for p in n[1:]]
@@ -289,13 +317,14 @@ def test_board_part_not_installed(systems, name, tmp_path):
     d, meta, run = build(systems, name, tmp_path, STUB_BOARD_PARTS="xilinx.com:zc702:part0:1.4")
     assert run.returncode == 0, run.stderr
     asked = [c[-1] for c in run.calls if c[0] == "get_board_parts"]
+    board = SYSTEMS[name]["hardware"]["board"]
     wanted = {"pynq-z2": ["tul.com.tw:pynq-z2:part0:*"],
               "zedboard": ["avnet.com:zedboard:part0:*", "digilentinc.com:zedboard:part0:*",
-                           "em.avnet.com:zed:part0:*"]}[name]
+                           "em.avnet.com:zed:part0:*"]}[board]
     assert asked == wanted and all("-quiet" in c for c in run.calls if c[0] == "get_board_parts")
     assert not any(c[:2] == ["set_property", "board_part"] for c in run.calls)
     assert "apply_board_preset 0" in option(run.first("apply_bd_automation"), "-config")
-    assert f"no board files for {name} ({', '.join(w[:-2] for w in wanted)}) installed: plain part " \
+    assert f"no board files for {board} ({', '.join(w[:-2] for w in wanted)}) installed: plain part " \
            f"{meta['part']}, processing system without the board preset" in run.stdout
     assert step_commands(run)[-1] == "write_bitstream"
 

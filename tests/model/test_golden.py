@@ -212,3 +212,21 @@ def test_stateful_chunks_equal_the_sequences_sent_whole(name):
     # Without the reset, b continues from a's state, which differs from b alone.
     carried = run_transfers(d, chunks, stateful=True)
     assert not np.array_equal(carried[4], got[4])
+
+
+@pytest.mark.parametrize("name", FRAMING)
+def test_a_sequence_longer_than_sequence_length_is_cut(name):
+    """With model.sequence_length = 4, a sequence of 10 steps is what the hardware makes of it in one
+    transfer: sequences of 4, 4 and 2 steps, each from zero state (and h_T of each)."""
+    config = FRAMING[name]
+    d = build_design(parse_config({**config, "model": {**config["model"], "sequence_length": 4}}))
+    plain = build_design(parse_config(config))
+    x = np.stack([_steps(d, 10, seed=3), _steps(d, 10, seed=4)])
+    got = run_golden(d, x)
+    want = np.concatenate([run_golden(plain, x[:, s:s + 4]) for s in (0, 4, 8)], axis=1)
+    np.testing.assert_array_equal(got, want)
+    assert got.shape[1] == (10 if d.config.model.return_sequences else 3)
+    np.testing.assert_array_equal(run_golden(d, x[0]), want[0])
+    np.testing.assert_array_equal(run_transfers(d, list(x))[1], want[1])
+    # Up to the sequence length, nothing is cut.
+    np.testing.assert_array_equal(run_golden(d, x[:, :4]), run_golden(plain, x[:, :4]))

@@ -1,5 +1,7 @@
 """The generated PYNQ driver, unmodified, against the RTL through a simulated AXI DMA, under both simulators."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -45,3 +47,63 @@ def test_driver_is_bit_exact_with_predict(case, sim, tmp_path):
         np.testing.assert_array_equal(got[name], want, err_msg=name)
     # One transfer each way per sequence: 1 + 3 + 2 + 1.
     assert got["transfers"].tolist() == [7, 7]
+
+
+def run_driver(acc, inputs, sim, tmp_path, calls=None):
+    """The driver ``acc``'s design generated, on ``inputs`` (and ``calls``) in one simulation: its results."""
+    meta = acc.metadata
+    rtl = tmp_path / "rtl"
+    acc.write(rtl)
+    np.savez(tmp_path / "x.npz", **inputs)
+    env = {"LSTM_HW_DRIVER": str(rtl / meta["system"]["driver"]), "LSTM_HW_X": str(tmp_path / "x.npz"),
+           "LSTM_HW_RESULT": str(tmp_path / "y.npz"), "LSTM_HW_SEED": "4"}
+    if calls is not None:
+        env["LSTM_HW_CALLS"] = json.dumps(calls)
+    run, failed = run_cocotb(sim=sim, sources=[rtl / s for s in meta["sources"]], toplevel=meta["top"],
+                             test_module="lstm_hw.sim.tb_driver", build_dir=tmp_path / sim, env=env)
+    assert (run, failed) == (1, 0), (tmp_path / sim / "test.log").read_text()[-3000:]
+    return np.load(tmp_path / "y.npz")
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_batches_go_in_one_transfer(sim, tmp_path):
+    """sequence_length = 4: a batch of sequences of 4 (or 8) steps in one transfer each way; sequences of
+    another length one transfer each; h_T of every sequence, bit-exact with predict."""
+    acc = lstm_hw.convert(None, {"model": {"input_size": 3, "hidden_size": 5, "num_layers": 1,
+                                           "return_sequences": False, "sequence_length": 4},
+                                 "hardware": {"board": "pynq-z2"}})
+    rng = np.random.default_rng(8)
+    inputs = {"batch": rng.uniform(-2, 2, (6, 4, 3)), "twice": rng.uniform(-2, 2, (3, 8, 3)),
+              "short": rng.uniform(-2, 2, (2, 3, 3))}
+    got = run_driver(acc, inputs, sim, tmp_path)
+    for name, x in inputs.items():
+        np.testing.assert_array_equal(got[name], acc.predict(x), err_msg=name)
+    assert got["twice"].shape == (3, 2, 5)   # two sequences of 4 in each, h_T of each
+    # batch and twice one transfer each; short, one per sequence.
+    assert got["transfers"].tolist() == [4, 4]
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", SIMULATORS)
+def test_stateful_chunks_equal_whole_sequences(sim, tmp_path):
+    """A stateful design: a sequence sent as chunks of 1, 3 and 7 steps, reset_state(), another in chunks
+    of 7, 3 and 1; together they equal predict on each sequence whole."""
+    acc = lstm_hw.convert(None, {"model": {"input_size": 4, "hidden_size": 6, "num_layers": 2, "stateful": True},
+                                 "hardware": {"board": "pynq-z2"}})
+    rng = np.random.default_rng(9)
+    a, b = rng.uniform(-2, 2, (11, 4)), rng.uniform(-2, 2, (11, 4))
+    cuts = {"a": [1, 3, 7], "b": [7, 3, 1]}
+    inputs, calls = {}, []
+    for seq, x in (("a", a), ("b", b)):
+        if calls:
+            calls.append("reset_state")
+        for n, (start, size) in enumerate(zip(np.cumsum([0] + cuts[seq][:-1]), cuts[seq])):
+            inputs[f"{seq}{n}"] = x[start:start + size]
+            calls.append(f"{seq}{n}")
+    got = run_driver(acc, inputs, sim, tmp_path, calls)
+    for seq, x in (("a", a), ("b", b)):
+        chunks = np.concatenate([got[f"{seq}{n}"] for n in range(len(cuts[seq]))])
+        np.testing.assert_array_equal(chunks, acc.predict(x), err_msg=seq)
+    # One transfer each way per chunk; the driver's reset on loading, and reset_state(): a pulse each.
+    assert got["transfers"].tolist() == [6, 6] and int(got["gpio_writes"]) == 4
