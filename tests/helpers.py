@@ -135,6 +135,14 @@ def run_stream(dut, payloads) -> tuple[int, list]:
     return first, [payload for _, payload in seen]
 
 
+def run_testbench(dut, bench) -> None:
+    """Run the async ``bench`` on ``dut`` in Amaranth's simulator, with a clock on its sync domain."""
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+
+
 def write_verilog(component, path, name: str, monkeypatch) -> None:
     """Write ``component`` as Verilog module ``name``, leaving out the constant ready of always-ready ports."""
     monkeypatch.setenv("AMARANTH_USE_YOSYS", "builtin")

@@ -7,7 +7,7 @@ import pytest
 from amaranth.hdl import signed
 from amaranth.sim import Simulator
 
-from helpers import flags_code, flags_mask, step_flags
+from helpers import flags_code, flags_mask, run_testbench, step_flags
 from lstm_hw.generators.beats import PORT_FLAGS, STEP_FLAGS, BeatPacker, WordQueue
 
 SHAPE = signed(8)
@@ -35,13 +35,6 @@ def payload(g, group, *, flags=STEP_FLAGS):
 
 def real_values(g):
     return [v if e < g["real"] else 0 for e, v in enumerate(g["data"])]
-
-
-def run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 # -- BeatPacker ------------------------------------------------------------------------------------
@@ -82,7 +75,7 @@ def test_packer_matches_model(lanes, group):
                 g = next(pending, None)
             cycle += 1
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     want = [(sent[n] + dut.latency, data, flags) for n, data, flags in packed(groups, lanes)]
     assert got == want
 
@@ -166,7 +159,7 @@ def test_queue_matches_model(lanes, per, flags, always_ready):
             cycle += 1
             assert cycle < 20 * len(groups), "the queue stalled"
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     assert beats == want
     assert taken == [cycle for cycle, final in zip(moved, finals) if final]
 
@@ -186,7 +179,7 @@ def test_queue_latency(lanes, per):
             if valid:
                 seen.append(cycle)
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     assert seen == list(range(3 + dut.latency, 3 + dut.latency + lanes // per))
 
 

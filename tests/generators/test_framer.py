@@ -5,8 +5,8 @@ backpressure and state_rst pulses; every output beat and its flags against a Pyt
 import numpy as np
 import pytest
 from amaranth.hdl import signed
-from amaranth.sim import Simulator
 
+from helpers import run_testbench
 from lstm_hw.generators.framer import Framer
 
 #: name: (lanes, elements, sequence_length, stateful)
@@ -90,10 +90,7 @@ def test_beats_and_flags_match_model(name):
             cycle += 1
             assert cycle < 20 * len(beats), "the framer stalled"
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert len(accepted) == len(beats)
     assert seen == frame(accepted, resets, lanes=lanes, elements=elements, sequence_length=length,
                          stateful=stateful)

@@ -4,9 +4,8 @@ frees the halves late; every write against the vector store's column map, the ha
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
-from helpers import flags_code, step_flags
+from helpers import flags_code, run_testbench, step_flags
 from lstm_hw.config.schema import parse_config
 from lstm_hw.generators.loader import VectorLoader
 from lstm_hw.generators.mvm import vector_address
@@ -89,10 +88,7 @@ def test_writes_and_halves_match_model(name):
             cycle += 1
             assert cycle < 50 * len(beats), "the loader stalled"
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
+    run_testbench(dut, bench)
     assert loaded == list(range(len(vectors)))
 
 

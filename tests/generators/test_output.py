@@ -5,9 +5,8 @@ with random backpressure; the beats and ``credit.room`` against a Python model, 
 import numpy as np
 import pytest
 from amaranth.hdl import signed
-from amaranth.sim import Simulator
 
-from helpers import flags_code, step_flags
+from helpers import flags_code, run_testbench, step_flags
 from lstm_hw.generators.output import OutputFIFO
 
 SHAPE = signed(10)
@@ -62,13 +61,6 @@ def group_payload(data, real, group, end, flags):
     return {"data": data, **({"ok": (1 << real) - 1} if group > 1 else {}), "end": end, "flags": step_flags(flags)}
 
 
-def run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_matches_model_under_backpressure(name):
     """Steps start whenever ``room`` allows (and their reservations are far enough apart), their groups come
@@ -112,7 +104,7 @@ def test_matches_model_under_backpressure(name):
             cycle += 1
             assert cycle < 100 * len(want), "the FIFO stalled"
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     assert got == want
     assert all(sum(word_ends(step, lanes, group, dut.packs)) == dut.words for step in steps)
     # The credit: room while the words of the reservations it has seen, less the reads it has seen, leave
@@ -148,7 +140,7 @@ def test_latency(name):
             if valid:
                 seen.append(cycle)
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     assert seen[0] == 4 + first_word + dut.latency
     assert len(seen) == len(step_beats(step, lanes))
 

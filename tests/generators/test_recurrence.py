@@ -4,9 +4,8 @@ column map, ahead of the loader's; the steps of a layer around a behavioural mat
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
-from helpers import flags_code, step_flags
+from helpers import flags_code, run_testbench, step_flags
 from lstm_hw.config.schema import h_write_group, parse_config
 from lstm_hw.generators.mvm import vector_address
 from lstm_hw.generators.recurrence import HWriter, StepControl
@@ -25,13 +24,6 @@ WRITER_CASES = {
     "pass_of_4_lanes2": {"model": {"input_size": 3, "hidden_size": 10}, "sparsity": {"banks": 5},
                          "hardware": {"rows": 16, "io_lanes": 2}},
 }
-
-
-def run(dut, bench):
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
 
 
 def random_write(rng, plan, fmt):
@@ -102,7 +94,7 @@ def test_writer_matches_model(name):
                 counts["done"] += done
                 k += valid
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     assert dut.latency == 0     # every check above is in the group's own cycle
     assert counts["done"] == len(steps) and counts["load"] > 0
     assert counts["out"] == writes * sum(step["emit"] for step in steps)
@@ -176,7 +168,7 @@ def test_control_matches_model(emit_all):
             cycle += 1
             assert cycle < 100 * len(vectors), "the steps stalled"
 
-    run(dut, bench)
+    run_testbench(dut, bench)
     # Each vector ran once, in order, alternating halves, with its flags; it emits when it ends a sequence.
     assert [step["buf"] for step in ran] == [n % 2 for n in range(len(vectors))]
     assert [step["flags"] for step in ran] == vectors
