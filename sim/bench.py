@@ -1,4 +1,4 @@
-"""Pieces shared by the benches of the generated top: input beats, handshake stamps and the scoreboard.
+"""Pieces shared by the benches of the generated top: start-up, input beats, handshake stamps and the scoreboard.
 
 The scoreboard works on sequences of any lengths: the expectation is a list
 of golden output arrays ``(T'_k, O)``, one per sequence, and tlast belongs on
@@ -11,9 +11,36 @@ from dataclasses import dataclass
 
 import cocotb
 import numpy as np
+from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-__all__ = ["CycleStamps", "Score", "score", "sequence_items"]
+from .axis import reset
+from .axis_checker import AxiStreamChecker
+
+__all__ = ["CycleStamps", "Score", "score", "sequence_items", "start_top", "pulse_state_rst"]
+
+
+async def start_top(dut) -> list[AxiStreamChecker]:
+    """Start a bench of the generated top: ``aclk`` at 100 MHz, both streams idle (and ``state_rst`` low,
+    where the core has it), a protocol checker on ``s_axis`` and on ``m_axis`` from before reset, and
+    ``aresetn`` low for 16 edges. Returns the checkers one edge after the release: an AXI4-Stream source
+    raises tvalid only after the first edge with aresetn high."""
+    cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
+    dut.s_axis_tvalid.value = 0
+    dut.m_axis_tready.value = 0
+    if hasattr(dut, "state_rst"):
+        dut.state_rst.value = 0
+    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
+    await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
+    await RisingEdge(dut.aclk)
+    return checkers
+
+
+async def pulse_state_rst(dut) -> None:
+    """``state_rst`` high for one edge, between transfers: the next timestep starts from zero state."""
+    dut.state_rst.value = 1
+    await RisingEdge(dut.aclk)
+    dut.state_rst.value = 0
 
 
 class CycleStamps:

@@ -22,12 +22,9 @@ import sys
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.task import bridge
-from cocotb.triggers import RisingEdge
 
-from lstm_hw.sim.axis import reset
-from lstm_hw.sim.axis_checker import AxiStreamChecker
+from lstm_hw.sim.bench import start_top
 from lstm_hw.sim.dma import SimulatedDma, SimulatedGpio, pynq_module
 
 
@@ -41,13 +38,8 @@ def _load_driver(path: str):
 @cocotb.test()
 async def driver_on_the_rtl(dut):
     rng = np.random.default_rng(int(os.environ.get("LSTM_HW_SEED", "1")))
-    cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
-    dut.s_axis_tvalid.value = 0
-    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
+    checkers = await start_top(dut)
     dma = SimulatedDma(dut, dut.aclk, rng)
-    await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
-    # AXI4-Stream: a source raises tvalid only after the first edge with aresetn high.
-    await RisingEdge(dut.aclk)
 
     saved = sys.modules.get("pynq")
     driver = _load_driver(os.environ["LSTM_HW_DRIVER"])

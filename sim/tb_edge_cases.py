@@ -31,12 +31,10 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
-from lstm_hw.sim.axis_checker import AxiStreamChecker
-from lstm_hw.sim.bench import CycleStamps, score, sequence_items
+from lstm_hw.sim.axis import StreamDriver, StreamMonitor
+from lstm_hw.sim.bench import CycleStamps, score, sequence_items, start_top
 from lstm_hw.sim.flow import RandomFlags, flow_modes, mode_rng
 
 MODES = {mode.name: mode for mode in flow_modes(idle=0.3, backpressure=0.4)}
@@ -59,12 +57,7 @@ class EdgeBench:
 
     async def start(self):
         dut = self.dut
-        cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
-        dut.s_axis_tvalid.value = 0
-        dut.m_axis_tready.value = 0
-        self.checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
-        await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
-        await RisingEdge(dut.aclk)
+        self.checkers = await start_top(dut)
         self.in_stamps = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
         self.idle, self.stall = RandomFlags(), RandomFlags()
         self.monitor = StreamMonitor(dut, dut.aclk, "m_axis", signed_width=self.meta["output"]["bits"],

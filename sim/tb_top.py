@@ -28,13 +28,11 @@ import time
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
-from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
-from lstm_hw.sim.axis_checker import AxiStreamChecker
+from lstm_hw.sim.axis import StreamDriver, StreamMonitor
 from lstm_hw.sim.beats import beats_per_step, element_cycles, input_beats, output_elements
-from lstm_hw.sim.bench import CycleStamps, score
+from lstm_hw.sim.bench import CycleStamps, pulse_state_rst, score, start_top
 from lstm_hw.sim.flow import RandomFlags, mode_rng, modes_from_json
 
 
@@ -54,13 +52,7 @@ async def stream_sequences(dut):
     out_width = meta["output"]["tdata_width"] // lanes
     n_beats = n_out // per_step * beats_per_step(per_step, lanes)
 
-    cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
-    dut.s_axis_tvalid.value = 0
-    dut.m_axis_tready.value = 0
-    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
-    await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
-    # AXI4-Stream: a source raises tvalid only after the first edge with aresetn high.
-    await RisingEdge(dut.aclk)
+    checkers = await start_top(dut)
 
     in_stamps = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
     out_stamps = CycleStamps(dut.aclk, dut.m_axis_tvalid, dut.m_axis_tready)
@@ -69,8 +61,6 @@ async def stream_sequences(dut):
     driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
     # A stateful design carries its state across tlast: state_rst before each sequence starts it afresh.
     stateful = hasattr(dut, "state_rst")
-    if stateful:
-        dut.state_rst.value = 0
     items = [input_beats([seq], lanes, meta["input"]["tdata_width"] // lanes) for seq in x]
     period = meta["cycles_per_timestep"] + meta["latency_cycles"]
     budget = 64 * period * max(1, n_seq * t_len) + 10_000
@@ -86,9 +76,7 @@ async def stream_sequences(dut):
         first_in, first_out = len(in_stamps.cycles), len(monitor.items)
         for seq_items in items:
             if stateful:
-                dut.state_rst.value = 1
-                await RisingEdge(dut.aclk)
-                dut.state_rst.value = 0
+                await pulse_state_rst(dut)
             await driver.send(seq_items)
         try:
             beats = (await monitor.wait_for(first_out + n_beats, timeout_cycles=budget))[first_out:]

@@ -21,12 +21,11 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, RisingEdge
+from cocotb.triggers import ClockCycles
 
-from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
-from lstm_hw.sim.axis_checker import AxiStreamChecker
+from lstm_hw.sim.axis import StreamDriver, StreamMonitor
 from lstm_hw.sim.beats import beats_per_step, output_elements, transfer_beats
+from lstm_hw.sim.bench import pulse_state_rst, start_top
 from lstm_hw.sim.flow import RandomFlags, mode_rng
 
 
@@ -39,21 +38,11 @@ async def stream_transfers(dut):
     lanes = meta["input"]["lanes"]
     in_width = meta["input"]["tdata_width"] // lanes
     out_width, per_step = meta["output"]["tdata_width"] // lanes, meta["output"]["elements_per_timestep"]
-    starts = np.concatenate([[0], np.cumsum(sent["lengths"])])
-    transfers = [sent["codes"][a:b] for a, b in zip(starts, starts[1:])]
-    out_starts = np.concatenate([[0], np.cumsum(want["lengths"])])
-    expected = [want["codes"][a:b].tolist() for a, b in zip(out_starts, out_starts[1:])]
+    transfers = np.split(sent["codes"], np.cumsum(sent["lengths"])[:-1])
+    expected = [e.tolist() for e in np.split(want["codes"], np.cumsum(want["lengths"])[:-1])]
     n_beats = sum(len(e) // per_step * beats_per_step(per_step, lanes) for e in expected)
 
-    cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
-    dut.s_axis_tvalid.value = 0
-    dut.m_axis_tready.value = 0
-    stateful = hasattr(dut, "state_rst")
-    if stateful:
-        dut.state_rst.value = 0
-    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
-    await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
-    await RisingEdge(dut.aclk)
+    checkers = await start_top(dut)
 
     idle, stall = RandomFlags(), RandomFlags()
     idle.set(0.3, mode_rng(seed, 0, 0))
@@ -62,11 +51,9 @@ async def stream_transfers(dut):
     driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
     for codes, pulse in zip(transfers, sent["resets"]):
         if pulse:
-            if not stateful:
+            if not hasattr(dut, "state_rst"):
                 raise AssertionError("state_rst pulses need a stateful design")
-            dut.state_rst.value = 1
-            await RisingEdge(dut.aclk)
-            dut.state_rst.value = 0
+            await pulse_state_rst(dut)
         await driver.send(transfer_beats(codes, meta["input"]["elements_per_timestep"], lanes, in_width))
     period = meta["cycles_per_timestep"] + meta["latency_cycles"]
     budget = 64 * period * (len(sent["codes"]) // max(1, meta["input"]["elements_per_timestep"]) + 1) + 10_000
