@@ -21,16 +21,16 @@ __all__ = ["STEP_FLAGS", "PORT_FLAGS", "flags_layout", "check_flags", "kept_flag
 #: ends a sequence (its ``h`` goes out where only sequences' last steps' do); ``tlast``, it ends a transfer
 #: (``m_axis_tlast`` comes with its last output beat). See :class:`~.framer.Framer`.
 STEP_FLAGS = data.StructLayout({"first": 1, "last": 1, "tlast": 1})
-
+_FLAG_NAMES = [name for name, _ in STEP_FLAGS]
 
 
 def flags_layout(names) -> data.StructLayout:
     """The step flags ``names`` (a subset of :data:`STEP_FLAGS`' fields), in its order: what a stream
     carries where its consumers need only those."""
     names = set(names)
-    if not names <= {name for name, _ in STEP_FLAGS}:
-        raise ValueError(f"step flags are {', '.join(name for name, _ in STEP_FLAGS)}, not {sorted(names)}")
-    return data.StructLayout({name: 1 for name, _ in STEP_FLAGS if name in names})
+    if not names <= set(_FLAG_NAMES):
+        raise ValueError(f"step flags are {', '.join(_FLAG_NAMES)}, not {sorted(names)}")
+    return data.StructLayout({name: 1 for name in _FLAG_NAMES if name in names})
 
 
 #: The flags the core's output port needs: ``tlast`` alone (the head's streams, and the last layer's
@@ -73,7 +73,7 @@ def group_layout(shape, count: int, flags: data.StructLayout = STEP_FLAGS) -> da
 
 def check_flags(flags):
     """``flags``, a layout of step flags: :data:`STEP_FLAGS` or a subset of its fields."""
-    if not (isinstance(flags, data.StructLayout) and {name for name, _ in flags} <= {n for n, _ in STEP_FLAGS}):
+    if not (isinstance(flags, data.StructLayout) and {name for name, _ in flags} <= set(_FLAG_NAMES)):
         raise TypeError(f"flags must be a StructLayout of STEP_FLAGS fields, not {flags!r}")
     return flags
 

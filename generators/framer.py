@@ -91,12 +91,16 @@ class Framer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         beats, length = self._beats, self._length
-        beat = Signal(counter_shape(beats))
-        start = Const(1) if beats == 1 else equals(beat, 0)
-        final = Const(1) if beats == 1 else equals(beat, beats - 1)
-        pad = Signal()               # completing a step that a transfer's end cut short
         fresh = Signal(init=1)       # the next step to begin starts from zero state
-        first = Signal()             # the step under way does (kept from its first beat)
+        if beats == 1:               # every beat starts and ends its step; none is cut short
+            start = final = Const(1)
+            pad, step_first = Const(0), fresh
+        else:
+            beat = Signal(counter_shape(beats))
+            start, final = equals(beat, 0), equals(beat, beats - 1)
+            pad = Signal()           # completing a step that a transfer's end cut short
+            first = Signal()         # the step under way starts from zero state (kept from its first beat)
+            step_first = Mux(start, fresh, first)
         tlast = pad | self.i.payload.last
         seq_end = tlast
         if length > 1:
@@ -110,7 +114,7 @@ class Framer(wiring.Component):
             self.i.ready.eq(~pad & self.o.ready),
             self.o.payload.data.eq(Mux(pad, 0, self.i.payload.data)),
         ]
-        values = {"first": fresh if beats == 1 else Mux(start, fresh, first), "last": seq_end, "tlast": tlast}
+        values = {"first": step_first, "last": seq_end, "tlast": tlast}
         m.d.comb += [out[name].eq(final & values[name]) for name, _ in out.shape()]
         with m.If(self.o.valid & self.o.ready):
             with m.If(start):

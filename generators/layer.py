@@ -4,7 +4,7 @@ from amaranth.hdl import Module
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats import STEP_FLAGS, WordQueue, check_flags, element_layout
+from .beats import STEP_FLAGS, WordQueue, element_layout
 from ..config.schema import h_write_group
 from .lanes import CellLanes, GateGather, cell_slots
 from .loader import VectorLoader
@@ -88,7 +88,7 @@ class LSTMLayer(wiring.Component):
         # checks io_lanes against that group (and the banks).
         self._h_group = group = h_write_group(design.config)
         self._lanes = lanes = hw.io_lanes
-        self._control = StepControl(emit_all=self._emit_all, flags=check_flags(flags))
+        self._control = StepControl(emit_all=self._emit_all, flags=flags)
         self._loader = VectorLoader(plan=plan, shape=act, lanes=lanes, flags=self._control.in_flags)
         self._writer = HWriter(plan=plan, shape=act, group=group, lanes=lanes, flags=flags)
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
