@@ -11,7 +11,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fifo_buffer import BufferedFIFO
-from .fixed import counter_shape, equals
+from .fixed import check_count, counter_shape, equals
 
 __all__ = ["STEP_FLAGS", "PORT_FLAGS", "flags_layout", "check_flags", "kept_flags", "element_layout", "values_layout",
            "group_layout", "word_layout", "BeatPacker", "WordQueue"]
@@ -126,8 +126,7 @@ class BeatPacker(wiring.Component):
     """
 
     def __init__(self, *, shape, lanes: int, group: int, flags: data.StructLayout = STEP_FLAGS):
-        if not isinstance(group, int) or group < 1:
-            raise ValueError(f"group must be a positive integer, got {group!r}")
+        check_count("group", group)
         _check_lanes("lanes", lanes, "group", group)
         self._lanes, self._group = lanes, group
         super().__init__({
@@ -208,13 +207,11 @@ class WordQueue(wiring.Component):
 
     def __init__(self, *, shape, lanes: int, per: int, depth: int, flags: data.StructLayout | None,
                  always_ready: bool = False):
-        if not isinstance(per, int) or per < 1:
-            raise ValueError(f"per must be a positive integer, got {per!r}")
+        check_count("per", per)
         _check_lanes("lanes", lanes, "per", per)
         if lanes < 2:
             raise ValueError(f"lanes must be at least 2, got {lanes}")
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be a positive integer, got {depth!r}")
+        check_count("depth", depth)
         if flags is not None:
             check_flags(flags)
         if not isinstance(always_ready, bool):

@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .fixed import check_count
+
 __all__ = ["BufferedFIFO"]
 
 
@@ -37,8 +39,7 @@ class BufferedFIFO(wiring.Component):
     """
 
     def __init__(self, *, shape, depth: int):
-        if not isinstance(depth, int) or depth < 2:
-            raise ValueError(f"depth must be an integer of at least 2, got {depth!r}")
+        check_count("depth", depth, least=2)
         self._shape, self._depth = shape, depth
         super().__init__({"w": In(stream.Signature(shape)), "r": Out(stream.Signature(shape))})
 

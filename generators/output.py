@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .beats import STEP_FLAGS, BeatPacker, WordQueue, check_flags, element_layout, group_layout
 from .fifo_buffer import BufferedFIFO
-from .fixed import delay
+from .fixed import check_count, delay
 
 __all__ = ["CREDIT", "OutputFIFO"]
 
@@ -70,12 +70,10 @@ class OutputFIFO(wiring.Component):
     def __init__(self, *, shape, lanes: int, group: int, groups: int, steps: int, slack: int = 0,
                  registered: bool, flags: data.StructLayout = STEP_FLAGS):
         for name, value in (("lanes", lanes), ("group", group), ("groups", groups), ("steps", steps)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_count(name, value)
         if lanes % group and group % lanes:
             raise ValueError(f"group ({group}) must divide lanes ({lanes}) or be a multiple of it")
-        if not isinstance(slack, int) or slack < 0:
-            raise ValueError(f"slack must be a non-negative integer, got {slack!r}")
+        check_count("slack", slack, least=0)
         if not isinstance(registered, bool):
             raise TypeError(f"registered must be a bool, not {registered!r}")
         self._shape, self._lanes, self._group, self._groups = shape, lanes, group, groups
