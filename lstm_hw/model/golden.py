@@ -93,13 +93,12 @@ def run_golden(design: Design, x, states=None) -> np.ndarray:
     return x[0] if single else x
 
 
-def run_transfers(design: Design, transfers, *, sequence_length: int | None = None, stateful: bool | None = None,
-                  state_resets=()) -> list[np.ndarray]:
+def run_transfers(design: Design, transfers, *, state_resets=()) -> list[np.ndarray]:
     """Output codes of each transfer of a stream, as the hardware frames them.
 
     ``transfers`` is a list of input codes ``(S_k, I)``, each ending with
-    ``tlast``; ``sequence_length`` and ``stateful`` default to the design's
-    (``model``). Without ``stateful``, a sequence starts from zero state at the
+    ``tlast``, framed by the design's ``model.sequence_length`` and
+    ``model.stateful``. Without ``stateful``, a sequence starts from zero state at the
     start of every transfer and, with ``sequence_length = T > 0``, after every
     ``T`` steps of it; a transfer that ends inside a sequence ends that
     sequence there (a framing error: the short sequence is run and emitted like
@@ -109,20 +108,13 @@ def run_transfers(design: Design, transfers, *, sequence_length: int | None = No
     outputs ``(S'_k, O)``: every step's, or with ``return_sequences = false``
     the last step's of each sequence (of each transfer, when stateful).
     """
-    model = design.config.model
-    sequence_length = model.sequence_length if sequence_length is None else sequence_length
-    stateful = model.stateful if stateful is None else stateful
+    if not design.config.model.stateful:   # each transfer on its own, cut by run_golden
+        return [run_golden(design, np.asarray(steps, dtype=np.int64)) for steps in transfers]
     results, states = [], [None] * len(design.layers)
     for k, steps in enumerate(transfers):
-        steps = np.asarray(steps, dtype=np.int64)
-        if stateful:
-            if k in state_resets:
-                states = [None] * len(design.layers)
-            results.append(run_golden(design, steps[None], states)[0])
-            continue
-        size = sequence_length or len(steps)
-        results.append(np.concatenate([run_golden(design, steps[s:s + size])
-                                       for s in range(0, len(steps), size)]))
+        if k in state_resets:
+            states = [None] * len(design.layers)
+        results.append(run_golden(design, np.asarray(steps, dtype=np.int64)[None], states)[0])
     return results
 
 

@@ -172,45 +172,52 @@ FRAMING = {"seq": {"model": {"input_size": 3, "hidden_size": 5, "num_layers": 2}
                                    "output_size": 2}}}
 
 
+def _framed(name, **model):
+    """The FRAMING design ``name``, with ``model`` keys (sequence_length, stateful) set, and its plain twin."""
+    config = FRAMING[name]
+    return (build_design(parse_config({**config, "model": {**config["model"], **model}})),
+            build_design(parse_config(config)))
+
+
 def _steps(design, n, seed=0):
     return design.io_format.quantize(np.random.default_rng(seed).uniform(-1.5, 1.5, (n, design.layers[0].input_size)))
 
 
 @pytest.mark.parametrize("name", FRAMING)
 def test_a_batch_in_one_transfer_is_the_batch_of_sequences(name):
-    d = build_design(parse_config(FRAMING[name]))
+    d, plain = _framed(name, sequence_length=6)
     batch = _steps(d, 4 * 6).reshape(4, 6, -1)
-    [got] = run_transfers(d, [batch.reshape(24, -1)], sequence_length=6)
-    want = run_golden(d, batch)
+    [got] = run_transfers(d, [batch.reshape(24, -1)])
+    want = run_golden(plain, batch)
     np.testing.assert_array_equal(got, want.reshape(-1, want.shape[-1]))
 
 
 @pytest.mark.parametrize("name", FRAMING)
 def test_a_transfer_ending_inside_a_sequence_ends_it_there(name):
-    d = build_design(parse_config(FRAMING[name]))
+    d, plain = _framed(name, sequence_length=4)
     steps = _steps(d, 10)
-    first, second = run_transfers(d, [steps[:7], steps[7:]], sequence_length=4)
+    first, second = run_transfers(d, [steps[:7], steps[7:]])
     # Sequences of 4 and 3 steps (the framing error), then one of 3 from a fresh state.
-    want = [run_golden(d, part) for part in (steps[:4], steps[4:7])]
+    want = [run_golden(plain, part) for part in (steps[:4], steps[4:7])]
     np.testing.assert_array_equal(first, np.concatenate(want))
-    np.testing.assert_array_equal(second, run_golden(d, steps[7:]))
+    np.testing.assert_array_equal(second, run_golden(plain, steps[7:]))
 
 
 @pytest.mark.parametrize("name", FRAMING)
 def test_stateful_chunks_equal_the_sequences_sent_whole(name):
-    d = build_design(parse_config(FRAMING[name]))
+    d, plain = _framed(name, stateful=True)
     a, b = _steps(d, 11, seed=1), _steps(d, 7, seed=2)
     chunks = [a[:1], a[1:4], a[4:11], b[:3], b[3:]]
-    got = run_transfers(d, chunks, stateful=True, state_resets={3})
+    got = run_transfers(d, chunks, state_resets={3})
     if d.config.model.return_sequences:
-        np.testing.assert_array_equal(np.concatenate(got[:3]), run_golden(d, a))
-        np.testing.assert_array_equal(np.concatenate(got[3:]), run_golden(d, b))
+        np.testing.assert_array_equal(np.concatenate(got[:3]), run_golden(plain, a))
+        np.testing.assert_array_equal(np.concatenate(got[3:]), run_golden(plain, b))
     else:   # each chunk's last output is the state so far
         for k, end in enumerate((1, 4, 11)):
-            np.testing.assert_array_equal(got[k], run_golden(d, a[:end]))
-        np.testing.assert_array_equal(got[4], run_golden(d, b))
+            np.testing.assert_array_equal(got[k], run_golden(plain, a[:end]))
+        np.testing.assert_array_equal(got[4], run_golden(plain, b))
     # Without the reset, b continues from a's state, which differs from b alone.
-    carried = run_transfers(d, chunks, stateful=True)
+    carried = run_transfers(d, chunks)
     assert not np.array_equal(carried[4], got[4])
 
 
@@ -218,9 +225,7 @@ def test_stateful_chunks_equal_the_sequences_sent_whole(name):
 def test_a_sequence_longer_than_sequence_length_is_cut(name):
     """With model.sequence_length = 4, a sequence of 10 steps is what the hardware makes of it in one
     transfer: sequences of 4, 4 and 2 steps, each from zero state (and h_T of each)."""
-    config = FRAMING[name]
-    d = build_design(parse_config({**config, "model": {**config["model"], "sequence_length": 4}}))
-    plain = build_design(parse_config(config))
+    d, plain = _framed(name, sequence_length=4)
     x = np.stack([_steps(d, 10, seed=3), _steps(d, 10, seed=4)])
     got = run_golden(d, x)
     want = np.concatenate([run_golden(plain, x[:, s:s + 4]) for s in (0, 4, 8)], axis=1)
