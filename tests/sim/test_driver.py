@@ -19,50 +19,42 @@ def on_pynq_z2(case: str) -> dict:
     return {**config, "hardware": {**config.get("hardware", {}), "board": "pynq-z2"}}
 
 
-@pytest.mark.cocotb
-@pytest.mark.parametrize("sim", SIMULATORS)
-@pytest.mark.parametrize("case", CASES)
-def test_driver_is_bit_exact_with_predict(case, sim, tmp_path):
-    acc = lstm_hw.convert(None, on_pynq_z2(case))
-    meta = acc.metadata
-    rtl = tmp_path / "rtl"
-    acc.write(rtl)
-    driver = rtl / meta["system"]["driver"]      # the file generate wrote, as it is
-    rng = np.random.default_rng(7)
-    n_in = meta["input"]["elements_per_timestep"]
-    # Ties between two codes (they round up), and values beyond the format's range (they saturate).
-    ties = (rng.integers(-40, 40, (4, n_in)) + 0.5) * 2.0 ** -meta["input"]["frac"]
-    inputs = {"one": rng.uniform(-1.5, 1.5, (5, n_in)), "batch": rng.uniform(-9, 9, (3, 4, n_in)),
-              "short": rng.uniform(-1, 1, (2, 1, n_in)), "ties": ties}
-    np.savez(tmp_path / "x.npz", **inputs)
-    run, failed = run_cocotb(sim=sim, sources=[rtl / s for s in meta["sources"]], toplevel=meta["top"],
-                             test_module="lstm_hw.sim.tb_driver", build_dir=tmp_path / sim,
-                             env={"LSTM_HW_DRIVER": str(driver), "LSTM_HW_X": str(tmp_path / "x.npz"),
-                                  "LSTM_HW_RESULT": str(tmp_path / "y.npz"), "LSTM_HW_SEED": "3"})
-    assert (run, failed) == (1, 0), (tmp_path / sim / "test.log").read_text()[-3000:]
-    got = np.load(tmp_path / "y.npz")
-    for name, x in inputs.items():
-        want = acc.predict(x)
-        assert got[name].shape == want.shape, name
-        np.testing.assert_array_equal(got[name], want, err_msg=name)
-    # One transfer each way per sequence: 1 + 3 + 2 + 1.
-    assert got["transfers"].tolist() == [7, 7]
-
-
-def run_driver(acc, inputs, sim, tmp_path, calls=None):
-    """The driver ``acc``'s design generated, on ``inputs`` (and ``calls``) in one simulation: its results."""
+def run_driver(acc, inputs, sim, tmp_path, calls=None, seed=4):
+    """The driver file that ``generate`` wrote for ``acc``'s design, unmodified, on ``inputs`` (and ``calls``)
+    against the RTL in one simulation, the DMA's idle and stall cycles seeded by ``seed``: its results."""
     meta = acc.metadata
     rtl = tmp_path / "rtl"
     acc.write(rtl)
     np.savez(tmp_path / "x.npz", **inputs)
     env = {"LSTM_HW_DRIVER": str(rtl / meta["system"]["driver"]), "LSTM_HW_X": str(tmp_path / "x.npz"),
-           "LSTM_HW_RESULT": str(tmp_path / "y.npz"), "LSTM_HW_SEED": "4"}
+           "LSTM_HW_RESULT": str(tmp_path / "y.npz"), "LSTM_HW_SEED": str(seed)}
     if calls is not None:
         env["LSTM_HW_CALLS"] = json.dumps(calls)
     run, failed = run_cocotb(sim=sim, sources=[rtl / s for s in meta["sources"]], toplevel=meta["top"],
                              test_module="lstm_hw.sim.tb_driver", build_dir=tmp_path / sim, env=env)
     assert (run, failed) == (1, 0), (tmp_path / sim / "test.log").read_text()[-3000:]
     return np.load(tmp_path / "y.npz")
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("case", CASES)
+def test_driver_is_bit_exact_with_predict(case, sim, tmp_path):
+    acc = lstm_hw.convert(None, on_pynq_z2(case))
+    meta = acc.metadata
+    rng = np.random.default_rng(7)
+    n_in = meta["input"]["elements_per_timestep"]
+    # Ties between two codes (they round up), and values beyond the format's range (they saturate).
+    ties = (rng.integers(-40, 40, (4, n_in)) + 0.5) * 2.0 ** -meta["input"]["frac"]
+    inputs = {"one": rng.uniform(-1.5, 1.5, (5, n_in)), "batch": rng.uniform(-9, 9, (3, 4, n_in)),
+              "short": rng.uniform(-1, 1, (2, 1, n_in)), "ties": ties}
+    got = run_driver(acc, inputs, sim, tmp_path, seed=3)
+    for name, x in inputs.items():
+        want = acc.predict(x)
+        assert got[name].shape == want.shape, name
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+    # One transfer each way per sequence: 1 + 3 + 2 + 1.
+    assert got["transfers"].tolist() == [7, 7]
 
 
 @pytest.mark.cocotb
