@@ -10,7 +10,7 @@ from .beats import PORT_FLAGS, element_layout
 from .fixed import delay, equals
 from .loader import VectorLoader
 from ..model.design import Design
-from .mvm import SparseMatVec
+from .mvm import SparseMatVec, load_member
 from .output import OutputFIFO
 
 __all__ = ["DenseHead"]
@@ -56,6 +56,8 @@ class DenseHead(wiring.Component):
     -------
     i : In(stream.Signature(element_layout(activation, io_lanes, flags=PORT_FLAGS)))
     o : Out(stream.Signature(element_layout(output, io_lanes, flags=PORT_FLAGS)))
+    load : In(write layout)
+        Only with ``hardware.weights = "ram"``: the weight loader's writes, to the matrix unit (:class:`SparseMatVec`).
     """
 
     def __init__(self, *, design: Design, rom_files: str | None = None):
@@ -71,13 +73,15 @@ class DenseHead(wiring.Component):
         self._loader = VectorLoader(plan=self._plan, shape=design.io_format.shape(), lanes=lanes, flags=PORT_FLAGS)
         self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
                                  chain=design.config.hardware.mac_chain,
-                                 group_writes=lanes - 1, rom_files=rom_files)
+                                 group_writes=lanes - 1, rom_files=rom_files,
+                                 writable=design.config.hardware.weights == "ram")
         # One step's beats plus every result that can be in flight: no credit stall while o is ready.
         self._ofifo = OutputFIFO(shape=design.output_format.shape(), lanes=lanes, group=1, groups=self._plan.outputs,
                                  steps=1, slack=self._mvm.latency + 4, registered=False, flags=PORT_FLAGS)
         super().__init__({
             "i": In(stream.Signature(element_layout(design.io_format.shape(), lanes, flags=PORT_FLAGS))),
             "o": Out(stream.Signature(element_layout(design.output_format.shape(), lanes, flags=PORT_FLAGS))),
+            **load_member(self._mvm),
         })
 
     @property
@@ -118,6 +122,8 @@ class DenseHead(wiring.Component):
         m = Module()
         mvm, loader, ofifo = self._mvm, self._loader, self._ofifo
         m.submodules.mvm, m.submodules.loader, m.submodules.ofifo = mvm, loader, ofifo
+        if "load" in self.signature.members:
+            m.d.comb += mvm.load.eq(self.load)
         wiring.connect(m, wiring.flipped(self.i), loader.i)
         for load, port in zip(loader.wr, mvm.write_ports):
             wiring.connect(m, load, port)

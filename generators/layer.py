@@ -9,7 +9,7 @@ from ..config.schema import h_write_group
 from .lanes import CellLanes, GateGather, cell_slots
 from .loader import VectorLoader
 from ..model.design import Design, LayerPlan
-from .mvm import SparseMatVec
+from .mvm import SparseMatVec, load_member
 from .output import OutputFIFO
 from .recurrence import HWriter, StepControl
 
@@ -72,6 +72,8 @@ class LSTMLayer(wiring.Component):
     -------
     i : In(stream.Signature(element_layout(activation, io_lanes, flags=in_flags)))
     o : Out(stream.Signature(element_layout(activation, io_lanes, flags=flags)))
+    load : In(write layout)
+        Only with ``hardware.weights = "ram"``: the weight loader's writes, to the matrix unit (:class:`SparseMatVec`).
     """
 
     def __init__(self, *, design: Design, plan: LayerPlan, emit_all: bool = True,
@@ -93,7 +95,7 @@ class LSTMLayer(wiring.Component):
         self._writer = HWriter(plan=plan, shape=act, group=group, lanes=lanes, flags=flags)
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
         self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(group, lanes) - 1,
-                                 chain=hw.mac_chain, rom_files=rom_files)
+                                 chain=hw.mac_chain, rom_files=rom_files, writable=hw.weights == "ram")
         self._cells = CellLanes(design=design, plan=plan)
         results = self._mvm.signature.members["o"].signature
         self._gather = GateGather(plan=plan, gates=self._cells.gates, results=results)
@@ -105,7 +107,8 @@ class LSTMLayer(wiring.Component):
         self._ofifo = OutputFIFO(shape=act, lanes=lanes, group=group, groups=self._writer.writes, steps=2,
                                  registered=True, flags=flags)
         super().__init__({"i": In(stream.Signature(element_layout(act, lanes, flags=self.in_flags))),
-                          "o": Out(stream.Signature(element_layout(act, lanes, flags=flags)))})
+                          "o": Out(stream.Signature(element_layout(act, lanes, flags=flags))),
+                          **load_member(self._mvm)})
 
     @property
     def plan(self) -> LayerPlan:
@@ -233,6 +236,8 @@ class LSTMLayer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         mvm, loader, writer, control = self._mvm, self._loader, self._writer, self._control
+        if "load" in self.signature.members:
+            m.d.comb += mvm.load.eq(self.load)
         gather, cells, ofifo = self._gather, self._cells, self._ofifo
         for name, unit in {"mvm": mvm, "loader": loader, "writer": writer, "control": control, "gather": gather,
                            "cells": cells, "ofifo": ofifo}.items():

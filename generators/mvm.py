@@ -21,16 +21,23 @@ from ..model.design import LayerPlan
 from .mvm_issue import IssueSequencer, command_layout
 from .mvm_mac import CHAIN_MAX, MacArray, chain_groups, chain_positions
 from .mvm_output import OutputStage, preact_layout
-from .mvm_rom import WeightRom, rom_mem_text, rom_module, rom_word_layout, rom_words
+from .image import LoadableMemory, column_fields
+from .mvm_rom import WeightRom, ram_mem_texts, ram_module, rom_mem_text, rom_module, rom_word_layout, rom_words
+from .weight_loader import field_data, write_layout
 from .mvm_sum import CHUNK_BITS, Accumulator, AdderTree, chunk_bounds
 from .mvm_vector import (VectorStore, group_slot, last_beat_lanes, vector_address, vector_cursor, vector_write_layout,
                          write_members, write_ports)
 from ..numerics.fixed import rounding_offset, signed_bits
 
-__all__ = ["SparseMatVec", "rom_words", "rom_mem_text", "rom_module", "vector_address", "vector_cursor",
+__all__ = ["SparseMatVec", "load_member", "rom_words", "rom_mem_text", "rom_module", "vector_address", "vector_cursor",
            "last_beat_lanes", "group_slot", "vector_write_layout",
            "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
+
+
+def load_member(mvm) -> dict:
+    """The ``load`` member of a unit holding ``mvm``, passed through to it: ``{}`` unless it is writable."""
+    return {"load": In(mvm.signature.members["load"].shape)} if "load" in mvm.signature.members else {}
 
 
 class SparseMatVec(wiring.Component):
@@ -116,6 +123,11 @@ class SparseMatVec(wiring.Component):
         module ``<prefix>__rom_p<j>`` (:func:`rom_module`) that loads ``<prefix>__rom_p<j>.mem``
         (:meth:`rom_files`), for emitting Verilog. Without it, each is an Amaranth ``Memory``
         holding its words, which Amaranth's simulator runs.
+    writable : bool
+        The weights, indices and biases loadable at run time through ``load``
+        (``hardware.weights = "ram"``): the weight ROMs become simple dual-port block RAMs
+        (:class:`~.mvm_rom.WeightRom`), the bias memories get a write port, and every sum is
+        wide enough for any weights of the formats (:attr:`sum_bits`). They start with ``plan``'s.
 
     Members
     -------
@@ -137,10 +149,13 @@ class SparseMatVec(wiring.Component):
         first issue cycle is the next one (only with an ``h`` part).
     o : Out(stream.Signature({"pass": ..., "z": ArrayLayout(preact, rows)}, always_ready=True))
         The pre-activations of hardware rows ``pass x rows ..``; no backpressure.
+    load : In(write_layout(loadable memories))
+        Only ``writable``: the loader's writes into :meth:`loadable`'s memories, in that order
+        (:class:`~.weight_loader.WeightLoader`); only while no step is in progress.
     """
 
     def __init__(self, *, plan: LayerPlan, quant: QuantConfig, group_writes: int = 0, chain: int = CHAIN_MAX,
-                 rom_files: str | None = None):
+                 rom_files: str | None = None, writable: bool = False):
         if not isinstance(plan, LayerPlan):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         if not isinstance(quant, QuantConfig):
@@ -152,12 +167,15 @@ class SparseMatVec(wiring.Component):
             raise ValueError(f"chain must be a positive integer, got {chain!r}")
         if rom_files is not None and not (isinstance(rom_files, str) and rom_files.isidentifier()):
             raise ValueError(f"rom_files must be a module name prefix (an identifier), got {rom_files!r}")
+        if not isinstance(writable, bool):
+            raise TypeError(f"writable must be a bool, not {writable!r}")
         self._rom_files = rom_files
+        self._writable = writable
         self._rom_contents = None
         self._plan = plan
         self._quant = quant
         self._groups = chain_groups(plan.banks, chain)
-        self._sum_bits = self._exact_sum_bits()
+        self._sum_bits = self._format_sum_bits() if writable else self._exact_sum_bits()
         self._build_units(group_writes)
         super().__init__({
             **write_members(plan, quant.activation.shape(), group_writes),
@@ -165,6 +183,7 @@ class SparseMatVec(wiring.Component):
             **({"h_ready": In(1), "h_go": Out(1)} if self._has_h else {}),
             "o": Out(stream.Signature(preact_layout(rows=plan.rows, passes=plan.passes, preact=quant.preact),
                                       always_ready=True)),
+            **({"load": In(write_layout(self.loadable_memories()))} if writable else {}),
         })
 
     def _build_units(self, group_writes: int):
@@ -178,7 +197,7 @@ class SparseMatVec(wiring.Component):
             layout = rom_word_layout(rows=p.rows, banks=len(banks), weight=q.weight.shape(), index_bits=p.index_bits)
             contents = ({"module": f"{self._rom_files}__rom_p{j}"} if self._rom_files is not None
                         else {"words": self.rom_contents()[j][1]})
-            self._roms.append(WeightRom(layout=layout, depth=p.passes * p.k, **contents))
+            self._roms.append(WeightRom(layout=layout, depth=p.passes * p.k, writable=self._writable, **contents))
         self._mac = MacArray(rows=p.rows, groups=self._groups, weight=q.weight.shape(), element=q.activation.shape(),
                              product_bits=q.product.bits, sum_bits=self.sum_bits, mask=self._has_h)
         self._tree = AdderTree(rows=p.rows, terms=len(self._groups), sum_bits=self.sum_bits) if len(self._groups) > 1 \
@@ -189,8 +208,9 @@ class SparseMatVec(wiring.Component):
         # The bits rounding drops: the accumulator leaves them out of the sums it hands the output
         # stage (all but the sign bit, at most: a layer's sum may be narrower than them).
         drop = min(self._round_bits, self.sum_bits - 1)
+        self._start = start
         self._acc = Accumulator(rows=p.rows, passes=p.passes, sum_bits=self.sum_bits, drop=drop, start=start,
-                                recurrent=self._has_h)
+                                recurrent=self._has_h, writable=self._writable)
         self._output = OutputStage(rows=p.rows, passes=p.passes, width=self.sum_bits - drop,
                                    frac=q.product.frac - drop, preact=q.preact, writeback=self._has_h)
         # The stage table: each unit's latency, in pipeline order, and the cycle a slot's results leave
@@ -262,6 +282,18 @@ class SparseMatVec(wiring.Component):
         """
         return self._sum_bits
 
+    def _format_sum_bits(self) -> int:
+        """:attr:`sum_bits` for any weights and biases of the formats: every stored weight of a row at
+        whichever end of the weight format gives the widest sum, so loaded weights never overflow it."""
+        q, p = self._quant, self._plan
+        w, a, b = q.weight, q.activation, q.bias_format
+        products = [x * y for x in (w.min_int, w.max_int) for y in (a.min_int, a.max_int)]
+        n = p.banks * p.k                                   # stored weights of a row, both phases
+        lo = n * min(products) + (b.min_int << q.bias_shift) + self.rounding_offset
+        hi = n * max(products) + (b.max_int << q.bias_shift) + self.rounding_offset
+        return max(signed_bits(min(lo, self.rounding_offset), max(hi, self.rounding_offset)),
+                   (0 if self._has_h else self._round_bits) + 1)
+
     def _exact_sum_bits(self) -> int:
         q, p = self._quant, self._plan
         a = q.activation
@@ -291,22 +323,55 @@ class SparseMatVec(wiring.Component):
         if self._rom_contents is None:
             p, q = self._plan, self._quant
             rom_w, rom_idx, _ = p.roms()
-            self._rom_contents = [((q.weight.bits + p.index_bits) * p.rows * len(banks),
-                                   rom_words(rom_w[:, banks, :], rom_idx[:, banks, :], q.weight.bits, p.index_bits))
-                                  for banks in self._positions()[1]]
+            self._rom_contents = [(width, rom_words(rom_w[:, banks, :], rom_idx[:, banks, :], q.weight.bits,
+                                                    p.index_bits))
+                                  for width, banks in self._rom_widths()]
         return self._rom_contents
 
     def rom_files(self) -> tuple[dict[str, str], dict[str, str]]:
-        """With ``rom_files``: each weight ROM's module (``.v``) and contents (``.mem``) by file name; else none."""
+        """With ``rom_files``: each weight ROM's module (``.v``) and contents (``.mem``) by file name; else none.
+
+        Writable, each is a :func:`~.mvm_rom.ram_module` with a ``.mem`` file per column."""
         if self._rom_files is None:
             return {}, {}
         depth = self._plan.passes * self._plan.k
         modules, mems = {}, {}
         for j, (width, words) in enumerate(self.rom_contents()):
             name = f"{self._rom_files}__rom_p{j}"
-            modules[f"{name}.v"] = rom_module(name, width, depth)
-            mems[f"{name}.mem"] = rom_mem_text(words, width)
+            if self._writable:
+                modules[f"{name}.v"] = ram_module(name, width, depth)
+                mems.update(ram_mem_texts(name, words, width))
+            else:
+                modules[f"{name}.v"] = rom_module(name, width, depth)
+                mems[f"{name}.mem"] = rom_mem_text(words, width)
         return modules, mems
+
+    def loadable_memories(self) -> list[LoadableMemory]:
+        """The memories a weight image fills, in image order (:mod:`~.image`): the weight memories by chain
+        position (``rom_p<j>``, a field per column), then the biases (``bias``, a field per row lane)."""
+        p = self._plan
+        roms = [LoadableMemory(path=f"rom_p{j}", depth=p.passes * p.k, fields=column_fields(width))
+                for j, (width, _) in enumerate(self._rom_widths())]
+        return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self.sum_bits,) * p.rows)]
+
+    def _rom_widths(self) -> list[tuple[int, list[int]]]:
+        """Per chain position, its weight ROM's width and banks."""
+        p, q = self._plan, self._quant
+        return [((q.weight.bits + p.index_bits) * p.rows * len(banks), banks) for banks in self._positions()[1]]
+
+    def loadable_contents(self) -> list[tuple[LoadableMemory, list[list[int]]]]:
+        """:meth:`loadable_memories` with their entries: each entry's fields as unsigned integers, what these
+        weights put in them (:func:`~.image.image_words`)."""
+        memories = self.loadable_memories()
+        out = []
+        for mem, (width, words) in zip(memories, self.rom_contents()):
+            shifts = np.cumsum((0,) + mem.fields[:-1])
+            out.append((mem, [[(word >> int(lo)) & ((1 << bits) - 1) for lo, bits in zip(shifts, mem.fields)]
+                              for word in words]))
+        mask = (1 << self.sum_bits) - 1
+        lanes = [[v & mask for v in lane] for lane in self._start]
+        out.append((memories[-1], [list(entry) for entry in zip(*lanes)]))
+        return out
 
     def elaborate(self, platform):
         m = Module()
@@ -354,4 +419,15 @@ class SparseMatVec(wiring.Component):
         if self._has_h:
             m.d.comb += acc.writeback.eq(output.writeback)
         wiring.connect(m, output.o, wiring.flipped(self.o))
+
+        if self._writable:      # the loader's writes: each memory's fields from the top words of the bus
+            load, en = self.load, 0
+            memories = self.loadable_memories()
+            for rom, mem in zip(self._roms, memories):
+                m.d.comb += [rom.wr.addr.eq(load.addr),
+                             rom.wr.data.eq(Cat(field_data(load.data, bits) for bits in mem.fields)),
+                             rom.wr.en.eq(load.en[en:en + len(mem.fields)])]
+                en += len(mem.fields)
+            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(field_data(load.data, self.sum_bits)),
+                         acc.start_wr.en.eq(load.en[en:])]
         return m

@@ -159,6 +159,8 @@ class Accumulator(wiring.Component):
         ``start[lane][n]``: lane ``lane``'s start value in pass ``n`` (``sum_bits`` wide).
     recurrent : bool
         A recurrent phase: a partial-sum memory per lane, ``phase`` and ``writeback``.
+    writable : bool
+        The start values loadable through ``start_wr`` (``hardware.weights = "ram"``).
 
     Members
     -------
@@ -171,9 +173,13 @@ class Accumulator(wiring.Component):
         A pass's sums (their ``drop`` low bits left out), its pass and phase.
     writeback : In(1)
         Keep this cycle's ``sum`` as the partial sums of its pass (only with ``recurrent``).
+    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": sum_bits, "en": rows}))
+        Only ``writable``: lane ``l``'s start value of pass ``addr`` becomes ``data`` (two's
+        complement) when ``en[l]``, seen by reads from the next cycle.
     """
 
-    def __init__(self, *, rows: int, passes: int, sum_bits: int, drop: int, start, recurrent: bool):
+    def __init__(self, *, rows: int, passes: int, sum_bits: int, drop: int, start, recurrent: bool,
+                 writable: bool = False):
         self._rows = check_count("rows", rows)
         self._passes = check_count("passes", passes)
         self._chunks = chunk_bounds(check_count("sum_bits", sum_bits))
@@ -186,7 +192,9 @@ class Accumulator(wiring.Component):
             raise ValueError(f"start must hold {passes} values for each of {rows} lanes")
         if any(not -1 << (sum_bits - 1) <= v < 1 << (sum_bits - 1) for lane in self._start for v in lane):
             raise ValueError(f"start values must fit {sum_bits} signed bits")
-        self._sum_bits, self._drop, self._recurrent = sum_bits, drop, recurrent
+        if not isinstance(writable, bool):
+            raise TypeError(f"writable must be a bool, not {writable!r}")
+        self._sum_bits, self._drop, self._recurrent, self._writable = sum_bits, drop, recurrent, writable
         slot = {"first": 1, "last": 1, "pass": counter_shape(passes), **({"phase": 1} if recurrent else {})}
         sums = sum_layout(rows=rows, passes=passes, width=sum_bits - drop, phase=recurrent)
         super().__init__({
@@ -194,6 +202,8 @@ class Accumulator(wiring.Component):
             "slot": In(data.StructLayout(slot)),
             "sum": Out(stream.Signature(sums, always_ready=True)),
             **({"writeback": In(1)} if recurrent else {}),
+            **({"start_wr": In(data.StructLayout({"addr": counter_shape(passes), "data": sum_bits, "en": rows}))}
+               if writable else {}),
         })
 
     @property
@@ -232,6 +242,10 @@ class Accumulator(wiring.Component):
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(read_pass)
+            if self._writable:
+                bwr = bias_rom.write_port()
+                m.d.comb += [bwr.addr.eq(self.start_wr.addr), bwr.data.eq(self.start_wr.data),
+                             bwr.en.eq(self.start_wr.en[lane])]
             init = Signal(acc_shape, name=f"init_l{lane}")
             if self._recurrent:
                 psum = memory.Memory(shape=acc_shape, depth=self._passes, init=[],

@@ -1,16 +1,47 @@
 """The top level: stacked layers behind AXI4-Stream ports named for Vivado."""
 
-from amaranth.hdl import ClockDomain, Module, Signal
+from dataclasses import replace
+
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .beats import PORT_FLAGS
 from .framer import Framer
 from .head import DenseHead
+from .image import WORD_BITS, header_words, image_words, structure_digest
 from .layer import LSTMLayer
+from .weight_loader import WeightLoader
 from ..model.design import Design
 
-__all__ = ["LSTMTop"]
+__all__ = ["LSTMTop", "weight_image"]
+
+
+def weight_image(design: Design):
+    """``design``'s weights as an image (:meth:`LSTMTop.weight_image`), from a top built for its tables only."""
+    top = LSTMTop(design=design)
+    try:
+        return top.weight_image()
+    finally:
+        _built_only(top)
+
+
+def _built_only(obj, seen=None):
+    """Tell Amaranth that ``obj`` and every component in it were built on purpose, not to be elaborated."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, Elaboratable):
+        obj._MustUse__used = True
+        for value in vars(obj).values():
+            _built_only(value, seen)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _built_only(value, seen)
+    elif isinstance(obj, dict):
+        for value in obj.values():
+            _built_only(value, seen)
 
 
 class LSTMTop(wiring.Component):
@@ -46,6 +77,13 @@ class LSTMTop(wiring.Component):
     more between transfers) return them to zero. A transfer that ends
     inside a timestep has that step completed with zero elements.
 
+    Weights (``hardware.weights = "ram"``): the weight, index and bias
+    memories are loadable through ``s_axis_weights`` (:class:`WeightLoader`,
+    an image of :mod:`.image`): a load holds ``s_axis_tready`` low from the
+    end of the transfer under way until the image's last word, and the data
+    stream runs on while ``weights_ok``. A load clears a stateful design's
+    state.
+
     Latency and throughput: ``Design``-level figures in the generated metadata
     (``latency_cycles``, ``cycles_per_timestep``); layers work concurrently on
     successive timesteps.
@@ -64,6 +102,8 @@ class LSTMTop(wiring.Component):
     s_axis_tdata : In(tdata_width); s_axis_tvalid, s_axis_tlast : In(1); s_axis_tready : Out(1)
     m_axis_tdata : Out(output_tdata_width); m_axis_tvalid, m_axis_tlast : Out(1); m_axis_tready : In(1)
     state_rst : In(1), only with ``model.stateful``
+    s_axis_weights_tdata : In(32); s_axis_weights_tvalid, s_axis_weights_tlast : In(1);
+    s_axis_weights_tready, weights_ok : Out(1), only with ``hardware.weights = "ram"``
     """
 
     def __init__(self, *, design: Design, rom_files: bool = False):
@@ -88,6 +128,14 @@ class LSTMTop(wiring.Component):
         model = design.config.model
         self._framer = Framer(shape=design.io_format.shape(), lanes=design.lanes, elements=model.input_size,
                               sequence_length=model.sequence_length, stateful=model.stateful, flags=flags)
+        self._loader = None
+        if design.config.hardware.weights == "ram":
+            self._loader = WeightLoader(memories=self.loadable_memories(),
+                                        header=header_words(self.structure_digest(), self.loadable_memories()))
+        weight_port = {
+            "s_axis_weights_tdata": In(WORD_BITS), "s_axis_weights_tvalid": In(1), "s_axis_weights_tready": Out(1),
+            "s_axis_weights_tlast": In(1), "weights_ok": Out(1),
+        } if self._loader is not None else {}
         super().__init__({
             "aclk": In(1), "aresetn": In(1),
             "s_axis_tdata": In(design.tdata_width), "s_axis_tvalid": In(1), "s_axis_tready": Out(1),
@@ -95,6 +143,7 @@ class LSTMTop(wiring.Component):
             "m_axis_tdata": Out(design.output_tdata_width), "m_axis_tvalid": Out(1), "m_axis_tready": In(1),
             "m_axis_tlast": Out(1),
             **({"state_rst": In(1)} if model.stateful else {}),
+            **weight_port,
         })
 
     @property
@@ -108,6 +157,26 @@ class LSTMTop(wiring.Component):
     @property
     def head(self) -> DenseHead | None:
         return self._head
+
+    def _stages(self) -> list[tuple[str, object]]:
+        """Each stage holding a matrix unit, by its path: the layers, then the head."""
+        return [(f"layer{n}", layer) for n, layer in enumerate(self._layers)] + \
+            ([("head", self._head)] if self._head is not None else [])
+
+    def loadable_memories(self) -> list:
+        """The memories a weight image fills, in image order (:mod:`.image`), each path from the top."""
+        return [replace(mem, path=f"{path}.{mem.path}") for path, stage in self._stages()
+                for mem in stage.mvm.loadable_memories()]
+
+    def structure_digest(self) -> tuple[int, ...]:
+        """The digest of this hardware structure, which an image's header carries (:func:`.image.structure_digest`)."""
+        return structure_digest(self._design.config, self.loadable_memories(), self._design.tables)
+
+    def weight_image(self):
+        """The image of this design's weights, as ``uint32`` words (:func:`.image.image_words`)."""
+        contents = [(replace(mem, path=f"{path}.{mem.path}"), entries) for path, stage in self._stages()
+                    for mem, entries in stage.mvm.loadable_contents()]
+        return image_words(self.structure_digest(), contents)
 
     def rom_files(self) -> dict[str, str]:
         """With ``rom_files``: every weight ROM's module (``.v``, :func:`~lstm_hw.generators.mvm.rom_module`),
@@ -146,13 +215,34 @@ class LSTMTop(wiring.Component):
                 out.eq(last.o.payload.data[e]),
                 self.m_axis_tdata[e * w_out:(e + 1) * w_out].eq(out),  # sign-extends: out is signed
             ]
+        rst = self.state_rst if "state_rst" in self.signature.members else 0
+        tvalid, tready = self.s_axis_tvalid, framer.i.ready & self.aresetn
+        if self._loader is not None:           # the data stream runs while the loader lets it
+            m.submodules.weights = loader = self._loader
+            tvalid, tready, rst = tvalid & loader.run, tready & loader.run, rst | loader.clear
+            m.d.comb += [
+                loader.i.payload.data.eq(self.s_axis_weights_tdata),
+                loader.i.payload.last.eq(self.s_axis_weights_tlast),
+                loader.i.valid.eq(self.s_axis_weights_tvalid),
+                self.s_axis_weights_tready.eq(loader.i.ready & self.aresetn),
+                self.weights_ok.eq(loader.ok),
+                loader.beat.valid.eq(self.s_axis_tvalid & self.s_axis_tready),
+                loader.beat.payload.last.eq(self.s_axis_tlast),
+                loader.done.eq(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast),
+            ]
+            fields = 0
+            for _, stage in self._stages():     # each stage's fields, in image order, from the top of the bus
+                load, n = stage.load, len(stage.load.en)
+                m.d.comb += [load.addr.eq(loader.write.addr), load.data.eq(loader.write.data[-len(load.data):]),
+                             load.en.eq(loader.write.en[fields:fields + n])]
+                fields += n
         m.d.comb += [
             framer.i.payload.last.eq(self.s_axis_tlast),
-            framer.i.valid.eq(self.s_axis_tvalid),
-            framer.state_rst.eq(self.state_rst if "state_rst" in self.signature.members else 0),
+            framer.i.valid.eq(tvalid),
+            framer.state_rst.eq(rst),
             # Gated by aresetn so that neither port handshakes while reset is
             # held, including the first edge of a reset that lands mid-transfer.
-            self.s_axis_tready.eq(framer.i.ready & self.aresetn),
+            self.s_axis_tready.eq(tready),
             self.m_axis_tlast.eq(last.o.payload.flags.tlast),
             self.m_axis_tvalid.eq(last.o.valid & self.aresetn),
             last.o.ready.eq(self.m_axis_tready),

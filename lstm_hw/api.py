@@ -204,6 +204,26 @@ class Accelerator:
             "pruning": meta["pruning"],
         }
 
+    def pack_weights(self, weights=None, *, strict: bool = False, trust_model: bool = False,
+                     name: str | None = None, warn: bool = True) -> bytes:
+        """The weight image of ``weights`` for this hardware, to load through ``s_axis_weights``: what
+        ``lstm-hw pack`` writes, little-endian 32-bit words (README "Run-time weights").
+
+        ``weights`` is anything :func:`convert` takes for a model (an ``nn.Module``,
+        a ``state_dict``, a dict of arrays, a path), or ``None`` for this
+        accelerator's own. They are pruned and quantized to this config as
+        ``convert`` does, with the same warnings and ``strict``; sizes that differ
+        from the config's are a :class:`~lstm_hw.errors.ConfigError`. Only for
+        ``hardware.weights = "ram"``.
+        """
+        from .emit.files import weight_image_bytes
+        if weights is None or self.config.hardware.weights != "ram":     # (a ROM design refuses, saying why)
+            return weight_image_bytes(self._design)
+        other = convert(weights, self.config, strict=strict, trust_model=trust_model, name=name, warn=False)
+        if warn:
+            warn_pruning(other.design.pruning, other._name, stacklevel=2)
+        return weight_image_bytes(other.design)
+
     def predict(self, x) -> np.ndarray:
         """The bit-exact golden model: real ``x`` (T, I) or (N, T, I) in, the output words' real values out.
 

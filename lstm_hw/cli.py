@@ -177,6 +177,32 @@ def generate(config, weights, strict, out_dir, force, as_json, quiet):
 @config_arg
 @weights_opt
 @strict_opt
+@click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),
+              help="The image: little-endian 32-bit words, a header (magic, structure digest, length) first.")
+@json_opt
+@_one_line_errors
+def pack(config, weights, strict, output_path, as_json):
+    """Write the weight image of --weights for CONFIG's hardware (hardware.weights = "ram"), to load at run time
+    through s_axis_weights."""
+    from .generators.image import read_image_header
+    from .generators.weight_loader import LOAD_OVERHEAD_CYCLES
+    acc = _accelerator(config, weights, strict)
+    data = acc.pack_weights()
+    _save(output_path, data)
+    digest, words = read_image_header(data)
+    info = {"image": output_path, "words": words, "bytes": len(data), "digest": "".join(f"{w:08x}" for w in digest),
+            "load_cycles": words + LOAD_OVERHEAD_CYCLES}
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(f"wrote {output_path}: {info['words']} words, structure digest {info['digest']}, "
+               f"loads in {info['load_cycles']} cycles")
+
+
+@main.command()
+@config_arg
+@weights_opt
+@strict_opt
 @click.option("--input", "-i", "input_path", required=True, type=click.Path(dir_okay=False),
               help="x as .npy, real-valued, (T, I) or (N, T, I).")
 @click.option("--output", "-o", "output_path", required=True, type=click.Path(dir_okay=False),

@@ -21,16 +21,21 @@ __all__ = ["CycleStamps", "Score", "score", "sequence_items", "start_top", "puls
 
 
 async def start_top(dut) -> list[AxiStreamChecker]:
-    """Start a bench of the generated top: ``aclk`` at 100 MHz, both streams idle (and ``state_rst`` low,
-    where the core has it), a protocol checker on ``s_axis`` and on ``m_axis`` from before reset, and
-    ``aresetn`` low for 16 edges. Returns the checkers one edge after the release: an AXI4-Stream source
-    raises tvalid only after the first edge with aresetn high."""
+    """Start a bench of the generated top: ``aclk`` at 100 MHz, every stream idle (and ``state_rst`` low,
+    where the core has it), a protocol checker on ``s_axis``, on ``m_axis`` and, where the core has it, on
+    ``s_axis_weights`` from before reset, and ``aresetn`` low for 16 edges. Returns the checkers one edge
+    after the release: an AXI4-Stream source raises tvalid only after the first edge with aresetn high."""
     cocotb.start_soon(Clock(dut.aclk, 10, unit="ns").start())
     dut.s_axis_tvalid.value = 0
     dut.m_axis_tready.value = 0
+    ports = ["s_axis", "m_axis"]
     if hasattr(dut, "state_rst"):
         dut.state_rst.value = 0
-    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ("s_axis", "m_axis")]
+    if hasattr(dut, "s_axis_weights_tvalid"):
+        dut.s_axis_weights_tvalid.value = 0
+        dut.s_axis_weights_tlast.value = 0
+        ports.append("s_axis_weights")
+    checkers = [AxiStreamChecker(dut, dut.aclk, port, rst=dut.aresetn) for port in ports]
     await reset(dut, dut.aclk, "aresetn", active_low=True, cycles=16)
     await RisingEdge(dut.aclk)
     return checkers

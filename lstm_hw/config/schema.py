@@ -27,6 +27,7 @@ __all__ = [
 ]
 
 SPARSITY_PATTERNS = ("bank_balanced", "unstructured")
+WEIGHT_MEMORIES = ("rom", "ram")
 ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 # Widest format accepted. Products then stay within a DSP48E1 cascade pair and
 # every exact sum stays well inside the golden model's int64.
@@ -109,6 +110,7 @@ class HardwareConfig:
     board: str = ""              # a known board carrying the part: a board XDC, and system.tcl on a Zynq board
     io_lanes: int = 1            # vector elements per stream beat (s_axis, m_axis and between layers)
     mac_chain: int = 4           # DSP48E1s per adder chain in a MAC array (1 = a plain adder tree)
+    weights: str = "rom"         # or "ram": the weight memories loadable at run time (s_axis_weights)
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ board = ""                               # "" or a board carrying the part: pynq
                                          # the PS makes, and tdata 8, 16, 32, ... 1024 bits wide)
 io_lanes = 1                             # elements per stream beat, 1 to banks
 mac_chain = 4                            # DSP48E1s summing through their post-adders, 1 to 16
+weights = "rom"                          # or "ram": weights, indices and biases loadable at run time
+                                         # through the s_axis_weights port (an image from lstm-hw pack)
 """
 
 
@@ -447,6 +451,12 @@ def _check_config(c: Config):
     if not 1 <= h.io_lanes <= s.banks:
         raise ConfigError("hardware.io_lanes", f"must be from 1 to sparsity.banks = {s.banks} (a beat's elements "
                                                f"go into different banks in one cycle), got {h.io_lanes}")
+    if h.weights not in WEIGHT_MEMORIES:
+        raise ConfigError("hardware.weights", f"must be one of {', '.join(map(repr, WEIGHT_MEMORIES))}, "
+                                              f"got {h.weights!r}")
+    if h.weights == "ram" and s.pattern != "bank_balanced":
+        raise ConfigError("hardware.weights", f"\"ram\" needs sparsity.pattern = \"bank_balanced\": with "
+                                              f"{s.pattern!r} the stored weights per bank depend on the weights")
     if not 1 <= h.mac_chain <= MAX_MAC_CHAIN:
         raise ConfigError("hardware.mac_chain", f"must be from 1 to {MAX_MAC_CHAIN}, got {h.mac_chain}")
     group = h_write_group(c)

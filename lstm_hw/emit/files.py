@@ -21,12 +21,13 @@ from pathlib import Path
 
 from .. import __version__
 from ..config.parts import DMA_LENGTH_BITS, FCLK_TOLERANCE, Board, FabricClock, board, fabric_clock, parse_part
-from ..errors import UsageError
+from ..errors import ConfigError, UsageError
 from ..model.design import Design
 from .driver import driver_text
 from .verilog import is_data_file, is_module_file, split_modules
 
-__all__ = ["build_top", "verilog_text", "verilog_files", "metadata", "design_files", "vivado_files", "output_names",
+__all__ = ["build_top", "weight_image_bytes", "verilog_text", "verilog_files", "metadata", "design_files",
+           "vivado_files", "output_names",
            "system_plan", "SystemPlan", "SYSTEM_IP", "write_files", "check_output_dir", "previous_sources"]
 
 
@@ -71,6 +72,33 @@ def _head_metadata(top) -> dict | None:
         "compute_cycles_per_timestep": top.head.step_cycles,
         "stream_cycles_per_timestep": top.head.stream_cycles,
     }
+
+
+def _weights_metadata(top) -> dict:
+    """Where the weights live: ROMs, or memories loadable through ``s_axis_weights`` with the image they take."""
+    from ..generators.image import HEADER_WORDS, MAGIC, WORD_BITS, header_words
+    from ..generators.weight_loader import LOAD_OVERHEAD_CYCLES
+    if top.design.config.hardware.weights == "rom":
+        return {"memory": "rom"}
+    memories, digest = top.loadable_memories(), top.structure_digest()
+    words = header_words(digest, memories)[-1]
+    return {"memory": "ram", "port": "s_axis_weights", "word_bits": WORD_BITS,
+            "image": {"magic": MAGIC, "digest": list(digest), "header_words": HEADER_WORDS, "words": words,
+                      "memories": [mem.describe() for mem in memories]},
+            "load_cycles": words + LOAD_OVERHEAD_CYCLES}
+
+
+def weight_image_bytes(design: Design) -> bytes:
+    """``design``'s weights as an image (``lstm-hw pack``): little-endian 32-bit words (:mod:`~lstm_hw.generators.image`).
+
+    Only for ``hardware.weights = "ram"``; a ROM design refuses with a :class:`~lstm_hw.errors.ConfigError`.
+    """
+    from ..generators.image import image_bytes
+    from ..generators.top import weight_image
+    if design.config.hardware.weights != "ram":
+        raise ConfigError("hardware.weights", 'is "rom": the weights are fixed when the Verilog is generated; '
+                                              'set it to "ram" for a design that loads images')
+    return image_bytes(weight_image(design))
 
 
 def metadata(design: Design, top, sources: list[str]) -> dict:
@@ -122,6 +150,7 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         "pruning": {"weights": "given" if design.weights_given else "seeded",
                     "matrices": [m.to_dict() for m in design.pruning]},
         "activation": design.tables.describe(),
+        "weights": _weights_metadata(top),
         "config": c.to_dict(),
     }
     if head is None:

@@ -1,0 +1,201 @@
+# amaranth: UnusedElaboratable=no
+"""WeightLoader in Amaranth's simulator: seeded random images offered with random stalls; every write it makes,
+decoded back into memory contents, against the image's own contents; rejected images, the hold at a transfer's
+end and the drain of the transfers in flight."""
+
+import numpy as np
+import pytest
+
+from helpers import run_testbench
+from lstm_hw.generators.image import (COLUMN_BITS, DIGEST_WORDS, HEADER_WORDS, MAGIC, LoadableMemory, header_words,
+                                      image_words, read_image_header)
+from lstm_hw.generators.weight_loader import LOAD_OVERHEAD_CYCLES, PENDING_TRANSFERS, WeightLoader, field_data
+
+MEMORIES = (LoadableMemory("a", 3, (44,)), LoadableMemory("b", 2, (27, 27, 27)),
+            LoadableMemory("c", 2, (COLUMN_BITS, 100)), LoadableMemory("d", 1, (32, 1)))
+DIGEST = (0x01234567, 0x89ABCDEF, 0xFEDCBA98, 0x76543210)
+
+
+def random_contents(rng, memories=MEMORIES):
+    return [(mem, [[int.from_bytes(rng.bytes(-(-bits // 8)), "little") & ((1 << bits) - 1) for bits in mem.fields]
+                   for _ in range(mem.depth)]) for mem in memories]
+
+
+def loader():
+    return WeightLoader(memories=MEMORIES, header=header_words(DIGEST, MEMORIES))
+
+
+def offer(dut, transfers, *, seed=0, stall=0.3, beats=None, done=(), cycles=None, start=0):
+    """Offer ``transfers`` (lists of words, each ending with ``last``) from cycle ``start``, with random idle
+    cycles; drive ``beat`` and ``done`` as ``beats`` ({cycle: last}) and ``done`` (cycles) say. Returns every
+    cycle's outputs."""
+    beats = beats or {}
+    rng = np.random.default_rng(seed)
+    words = [(int(w), n == len(t) - 1) for t in transfers for n, w in enumerate(t)]
+    log = []
+
+    async def bench(ctx):
+        pending = iter(words)
+        cur = next(pending, None)
+        limit = cycles if cycles is not None else 40 + 3 * len(words)
+        for cycle in range(limit):
+            offered = cur is not None and cycle >= start and rng.random() >= stall
+            ctx.set(dut.i.valid, offered)
+            if cur is not None:
+                ctx.set(dut.i.payload.data, cur[0])
+                ctx.set(dut.i.payload.last, cur[1])
+            ctx.set(dut.beat.valid, cycle in beats)
+            ctx.set(dut.beat.payload.last, beats.get(cycle, 0))
+            ctx.set(dut.done, cycle in done)
+            _, _, ready, en, addr, bus, ok, run, clear = await ctx.tick().sample(
+                dut.i.ready, dut.write.en, dut.write.addr, dut.write.data, dut.ok, dut.run, dut.clear)
+            log.append({"cycle": cycle, "took": offered and ready, "en": int(en), "addr": int(addr),
+                        "bus": int(bus), "ok": int(ok), "run": int(run), "clear": int(clear)})
+            if offered and ready:
+                cur = next(pending, None)
+        assert cur is None, "the loader did not take every word"
+
+    run_testbench(dut, bench)
+    return log
+
+
+def written(log, memories=MEMORIES):
+    """The memories' contents as the logged writes left them: {(memory, address): [field values or None]}."""
+    bus_bits = max(w for mem in memories for w in mem.field_words) * 32
+    fields = [(m, f, bits) for m, mem in enumerate(memories) for f, bits in enumerate(mem.fields)]
+    out = {}
+    for entry in log:
+        for n, (m, f, bits) in enumerate(fields):
+            if entry["en"] >> n & 1:
+                words = -(-bits // 32)
+                value = entry["bus"] >> (bus_bits - 32 * words) & ((1 << bits) - 1)
+                out.setdefault((m, entry["addr"]), [None] * len(memories[m].fields))[f] = value
+    return out
+
+
+def test_a_good_image_writes_every_field_and_raises_ok():
+    rng = np.random.default_rng(1)
+    contents = random_contents(rng)
+    image = image_words(DIGEST, contents)
+    log = offer(loader(), [image[:HEADER_WORDS].tolist() + image[HEADER_WORDS:].tolist()], seed=2)
+    want = {(m, a): entry for m, (_, entries) in enumerate(contents) for a, entry in enumerate(entries)}
+    assert written(log) == want
+    assert log[-1]["ok"] == 1 and log[-1]["run"] == 1
+    assert sum(e["clear"] for e in log) == 1
+    # ok is low from the load's start to its last word
+    start = next(e["cycle"] for e in log if e["clear"])
+    end = max(e["cycle"] for e in log if e["took"])
+    assert all(e["ok"] == 0 for e in log[start + 1:end + 1])
+
+
+def test_the_field_data_rule_matches_the_bus():
+    """A field of n words reads the top n words: a 288-bit column and a 1-bit field alike."""
+    dut = loader()
+    assert len(field_data(dut.write.data, COLUMN_BITS)) == COLUMN_BITS
+    assert len(field_data(dut.write.data, 1)) == 1
+    assert len(dut.write.data) == 32 * (COLUMN_BITS // 32)
+
+
+@pytest.mark.parametrize("fault", ["magic", "digest", "length", "short", "long", "header_only"])
+def test_a_rejected_image_leaves_ok_low_until_a_good_one(fault):
+    rng = np.random.default_rng(3)
+    good = image_words(DIGEST, random_contents(rng)).tolist()
+    bad = list(good)
+    if fault == "magic":
+        bad[0] ^= 1
+    elif fault == "digest":
+        bad[1 + DIGEST_WORDS - 1] ^= 0x8000_0000
+    elif fault == "length":
+        bad[1 + DIGEST_WORDS] += 1
+    elif fault == "short":
+        bad = bad[:-1]
+    elif fault == "long":
+        bad = bad + [0]
+    else:
+        bad = bad[:HEADER_WORDS]
+    dut = loader()
+    log = offer(dut, [bad], seed=4)
+    assert log[-1]["ok"] == 0 and log[-1]["run"] == 0
+    if fault in ("magic", "digest", "length"):
+        assert not any(e["en"] for e in log), "contents written after a bad header"
+    # the same loader, a good image after the bad one: ok again, and the good contents in every field
+    contents = random_contents(rng)
+    log = offer(dut := loader(), [bad, image_words(DIGEST, contents).tolist()], seed=5)
+    assert log[-1]["ok"] == 1
+    assert written([e for e in log if e["cycle"] > last_took(log, len(bad))]) == \
+        {(m, a): entry for m, (_, entries) in enumerate(contents) for a, entry in enumerate(entries)}
+
+
+def last_took(log, n):
+    """The cycle of the ``n``-th word taken."""
+    return [e["cycle"] for e in log if e["took"]][n - 1]
+
+
+def test_back_to_back_images_each_take_effect():
+    rng = np.random.default_rng(6)
+    first, second = random_contents(rng), random_contents(rng)
+    log = offer(loader(), [image_words(DIGEST, first).tolist(), image_words(DIGEST, second).tolist()],
+                seed=7, stall=0.0)
+    n = len(image_words(DIGEST, first))
+    assert written([e for e in log if e["cycle"] <= last_took(log, n) + 1]) == \
+        {(m, a): entry for m, (_, entries) in enumerate(first) for a, entry in enumerate(entries)}
+    assert written([e for e in log if e["cycle"] > last_took(log, n) + 1]) == \
+        {(m, a): entry for m, (_, entries) in enumerate(second) for a, entry in enumerate(entries)}
+    assert log[-1]["ok"] == 1
+    assert sum(e["clear"] for e in log) == 2
+
+
+def test_one_word_a_cycle_without_stalls():
+    rng = np.random.default_rng(8)
+    image = image_words(DIGEST, random_contents(rng)).tolist()
+    log = offer(loader(), [image], stall=0.0, start=3)
+    took = [e["cycle"] for e in log if e["took"]]
+    assert took == list(range(took[0], took[0] + len(image)))
+    # ok rises with the edge that ends the load's cycles, counted from the first word offered (cycle 3)
+    drop = next(e["cycle"] for e in log if not e["ok"])
+    rise = next(e["cycle"] for e in log[drop:] if e["ok"])
+    assert rise - 3 == LOAD_OVERHEAD_CYCLES + len(image)
+
+
+def test_a_load_waits_for_the_transfer_and_the_transfers_in_flight():
+    """Transfers taken at cycle 0, 1-3 and 4-9, the image offered from cycle 5, the transfers' outputs done at
+    30, 40 and 50: the data stream runs to the end of the third transfer, then stops; the load starts (clear)
+    only once every output is out."""
+    rng = np.random.default_rng(9)
+    image = image_words(DIGEST, random_contents(rng)).tolist()
+    beats = {0: 1, 1: 0, 2: 0, 3: 1, **{c: int(c == 9) for c in range(4, 10)}}
+    log = offer(loader(), [image], stall=0.0, beats=beats, done=(30, 40, 50), cycles=80 + len(image), start=5)
+    clear = next(e["cycle"] for e in log if e["clear"])
+    assert clear == 51
+    took = [e["cycle"] for e in log if e["took"]]
+    assert took[0] == clear + 1
+    assert all(e["run"] for e in log[:10])
+    assert not any(e["run"] for e in log[10:took[-1] + 1])
+    assert log[-1]["ok"] and log[-1]["run"]
+
+
+def test_the_data_stream_waits_while_transfers_fill_the_count():
+    dut = loader()
+    beats = {c: 1 for c in range(PENDING_TRANSFERS)}
+    log = offer(dut, [], beats=beats, cycles=PENDING_TRANSFERS + 5)
+    runs = [e["run"] for e in log]
+    assert runs[:PENDING_TRANSFERS] == [1] * PENDING_TRANSFERS
+    assert runs[PENDING_TRANSFERS:] == [0] * 5
+
+
+def test_the_header_reads_back():
+    rng = np.random.default_rng(10)
+    image = image_words(DIGEST, random_contents(rng))
+    digest, length = read_image_header(image.astype("<u4").tobytes())
+    assert digest == DIGEST and length == len(image) and int(image[0]) == MAGIC
+    with pytest.raises(ValueError, match="header says"):
+        read_image_header(image[:-1].astype("<u4").tobytes())
+    with pytest.raises(ValueError, match="not a weight image"):
+        read_image_header(image[1:].astype("<u4").tobytes())
+
+
+def test_parameters_are_checked():
+    with pytest.raises(TypeError, match="LoadableMemory"):
+        WeightLoader(memories=[], header=header_words(DIGEST, MEMORIES))
+    with pytest.raises(ValueError, match="header"):
+        WeightLoader(memories=MEMORIES, header=[MAGIC])
