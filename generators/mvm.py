@@ -23,7 +23,7 @@ from .mvm_mac import CHAIN_MAX, MacArray, chain_groups, chain_positions
 from .mvm_output import OutputStage, preact_layout
 from .image import LoadableMemory, column_fields
 from .mvm_rom import WeightRom, ram_mem_texts, ram_module, rom_mem_text, rom_module, rom_word_layout, rom_words
-from .weight_loader import field_data, write_layout
+from .weight_loader import load_layout
 from .mvm_sum import CHUNK_BITS, Accumulator, AdderTree, chunk_bounds
 from .mvm_vector import (VectorStore, group_slot, last_beat_lanes, vector_address, vector_cursor, vector_write_layout,
                          write_members, write_ports)
@@ -149,8 +149,8 @@ class SparseMatVec(wiring.Component):
         first issue cycle is the next one (only with an ``h`` part).
     o : Out(stream.Signature({"pass": ..., "z": ArrayLayout(preact, rows)}, always_ready=True))
         The pre-activations of hardware rows ``pass x rows ..``; no backpressure.
-    load : In(write_layout(loadable memories))
-        Only ``writable``: the loader's writes into :meth:`loadable`'s memories, in that order
+    load : In(load_layout(loadable memories))
+        Only ``writable``: the loader's writes into :meth:`loadable_memories`, in that order
         (:class:`~.weight_loader.WeightLoader`); only while no step is in progress.
     """
 
@@ -183,7 +183,7 @@ class SparseMatVec(wiring.Component):
             **({"h_ready": In(1), "h_go": Out(1)} if self._has_h else {}),
             "o": Out(stream.Signature(preact_layout(rows=plan.rows, passes=plan.passes, preact=quant.preact),
                                       always_ready=True)),
-            **({"load": In(write_layout(self.loadable_memories()))} if writable else {}),
+            **({"load": In(load_layout(self.loadable_memories()))} if writable else {}),
         })
 
     def _build_units(self, group_writes: int):
@@ -420,14 +420,14 @@ class SparseMatVec(wiring.Component):
             m.d.comb += acc.writeback.eq(output.writeback)
         wiring.connect(m, output.o, wiring.flipped(self.o))
 
-        if self._writable:      # the loader's writes: each memory's fields from the top words of the bus
+        if self._writable:      # the loader's writes: each field from the data of its width
             load, en = self.load, 0
             memories = self.loadable_memories()
             for rom, mem in zip(self._roms, memories):
                 m.d.comb += [rom.wr.addr.eq(load.addr),
-                             rom.wr.data.eq(Cat(field_data(load.data, bits) for bits in mem.fields)),
+                             rom.wr.data.eq(Cat(load.data[f"bits{bits}"] for bits in mem.fields)),
                              rom.wr.en.eq(load.en[en:en + len(mem.fields)])]
                 en += len(mem.fields)
-            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(field_data(load.data, self.sum_bits)),
+            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(load.data[f"bits{self.sum_bits}"]),
                          acc.start_wr.en.eq(load.en[en:])]
         return m

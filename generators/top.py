@@ -130,7 +130,7 @@ class LSTMTop(wiring.Component):
                               sequence_length=model.sequence_length, stateful=model.stateful, flags=flags)
         self._loader = None
         if design.config.hardware.weights == "ram":
-            self._loader = WeightLoader(memories=self.loadable_memories(),
+            self._loader = WeightLoader(memories=self.loadable_memories(), stateful=model.stateful,
                                         header=header_words(self.structure_digest(), self.loadable_memories()))
         weight_port = {
             "s_axis_weights_tdata": In(WORD_BITS), "s_axis_weights_tvalid": In(1), "s_axis_weights_tready": Out(1),
@@ -219,7 +219,9 @@ class LSTMTop(wiring.Component):
         tvalid, tready = self.s_axis_tvalid, framer.i.ready & self.aresetn
         if self._loader is not None:           # the data stream runs while the loader lets it
             m.submodules.weights = loader = self._loader
-            tvalid, tready, rst = tvalid & loader.run, tready & loader.run, rst | loader.clear
+            tvalid, tready = tvalid & loader.run, tready & loader.run
+            if "clear" in loader.signature.members:
+                rst = rst | loader.clear
             m.d.comb += [
                 loader.i.payload.data.eq(self.s_axis_weights_tdata),
                 loader.i.payload.last.eq(self.s_axis_weights_tlast),
@@ -231,10 +233,10 @@ class LSTMTop(wiring.Component):
                 loader.done.eq(self.m_axis_tvalid & self.m_axis_tready & self.m_axis_tlast),
             ]
             fields = 0
-            for _, stage in self._stages():     # each stage's fields, in image order, from the top of the bus
+            for _, stage in self._stages():     # each stage's fields, in image order, and their data
                 load, n = stage.load, len(stage.load.en)
-                m.d.comb += [load.addr.eq(loader.write.addr), load.data.eq(loader.write.data[-len(load.data):]),
-                             load.en.eq(loader.write.en[fields:fields + n])]
+                m.d.comb += [load.addr.eq(loader.write.addr), load.en.eq(loader.write.en[fields:fields + n])]
+                m.d.comb += [load.data[name].eq(loader.write.data[name]) for name, _ in load.data.shape()]
                 fields += n
         m.d.comb += [
             framer.i.payload.last.eq(self.s_axis_tlast),

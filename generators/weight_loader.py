@@ -1,14 +1,14 @@
 """The weight loader: an image (:mod:`.image`) from the ``s_axis_weights`` stream into the weight memories,
 between transfers of the data stream, never leaving the core to compute on a half-loaded model."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fixed import counter_shape, equals
 from .image import HEADER_WORDS, WORD_BITS, LoadableMemory
 
-__all__ = ["PENDING_TRANSFERS", "LOAD_OVERHEAD_CYCLES", "word_layout", "write_layout", "field_data", "WeightLoader"]
+__all__ = ["PENDING_TRANSFERS", "LOAD_OVERHEAD_CYCLES", "word_layout", "load_layout", "WeightLoader"]
 
 #: Transfers the data stream may have in the core at once, counted to know when it has drained: far
 #: more than the core holds, so the bound never stalls it.
@@ -25,24 +25,26 @@ def word_layout() -> data.StructLayout:
     return data.StructLayout({"data": WORD_BITS, "last": 1})
 
 
-def write_layout(memories) -> data.StructLayout:
-    """The loader's writes: an address, the data bus and a write enable per field of every memory.
-
-    A field of ``n`` words takes its bits from the top ``n`` words of ``data`` (:func:`field_data`).
-    """
+def load_layout(memories) -> data.StructLayout:
+    """Writes into ``memories``: an address, the data of each field width (``bits<n>``) and a write enable per
+    field of every memory, in order. The loader's ``write`` has this layout, and so has the ``load`` port of
+    each unit holding some of the memories (with those memories)."""
     memories = tuple(memories)
+    widths = sorted({bits for mem in memories for bits in mem.fields})
     return data.StructLayout({
         "addr": counter_shape(max(mem.depth for mem in memories)),
-        "data": WORD_BITS * max(w for mem in memories for w in mem.field_words),
+        "data": data.StructLayout({f"bits{bits}": bits for bits in widths}),
         "en": sum(len(mem.fields) for mem in memories),
     })
 
 
-def field_data(bus, bits: int):
-    """A field's data on a write bus (``write.data``): its ``bits`` low bits of the bus's top ``ceil(bits / 32)`` words,
-    which hold the field's words as its last one is written."""
-    lo = len(bus) - -(-bits // WORD_BITS) * WORD_BITS
-    return bus[lo:lo + bits]
+def lookup(index, values):
+    """``values[index]`` (constants), as a chain of multiplexers: Amaranth writes an ``Array`` lookup as a
+    combinational block, which Icarus never runs while ``index`` keeps its initial value."""
+    out = Const(values[0])
+    for n, value in enumerate(values[1:], 1):
+        out = Mux(equals(index, n), value, out)
+    return out
 
 
 class WeightLoader(wiring.Component):
@@ -51,7 +53,7 @@ class WeightLoader(wiring.Component):
     Idle, it lets the data stream run (``run``) while ``ok``. When an image
     word is offered it holds the data stream at the end of the transfer under
     way, waits until every transfer taken has left the output port (``done``),
-    then pulses ``clear`` (a stateful design's state to zero), drops ``ok`` and
+    then pulses ``clear`` (``stateful``: the state to zero), drops ``ok`` and
     takes the image, a word per cycle, to its ``last``. The header must be
     ``header`` word for word and the image exactly as long; then ``ok`` rises
     and the data stream runs on the new contents. A rejected image (a header
@@ -73,11 +75,13 @@ class WeightLoader(wiring.Component):
         In image order.
     header : sequence of int
         The :data:`~.image.HEADER_WORDS` words every image must start with.
+    stateful : bool
+        The core keeps a stream state across transfers: ``clear`` is there.
 
     Members
     -------
     i : In(stream.Signature(word_layout()))
-    write : Out(write_layout(memories))
+    write : Out(load_layout(memories))
     ok : Out(1)
         ``weights_ok``: the memories hold a complete, accepted image (or the generate-time contents).
     run : Out(1)
@@ -87,10 +91,10 @@ class WeightLoader(wiring.Component):
     done : In(1)
         A transfer's last beat left the output port.
     clear : Out(1)
-        A load starts: the stream state (a stateful design's ``h`` and ``c``) back to zero.
+        Only ``stateful``: a load starts, the stream state (``h`` and ``c``) back to zero.
     """
 
-    def __init__(self, *, memories, header):
+    def __init__(self, *, memories, header, stateful: bool = False):
         self._memories = tuple(memories)
         if not self._memories or not all(isinstance(mem, LoadableMemory) for mem in self._memories):
             raise TypeError("memories must be a non-empty sequence of LoadableMemory")
@@ -99,12 +103,12 @@ class WeightLoader(wiring.Component):
             raise ValueError(f"header must be {HEADER_WORDS} words of {WORD_BITS} bits")
         super().__init__({
             "i": In(stream.Signature(word_layout())),
-            "write": Out(write_layout(self._memories)),
+            "write": Out(load_layout(self._memories)),
             "ok": Out(1, init=1),
             "run": Out(1),
             "beat": In(stream.Signature(data.StructLayout({"last": 1}), always_ready=True)),
             "done": In(1),
-            "clear": Out(1),
+            **({"clear": Out(1)} if stateful else {}),
         })
 
     @property
@@ -139,9 +143,9 @@ class WeightLoader(wiring.Component):
         bad = Signal()                # a header word differed, or a word came after the last entry
         full = Signal()               # every entry taken
         in_header = hdr < HEADER_WORDS
-        expected = Array(Const(w, WORD_BITS) for w in self._header)[hdr]
-        last_sub = Array(Const(x.entry_words - 1, sub.shape()) for x in mems)[mem]
-        last_addr = Array(Const(x.depth - 1, addr.shape()) for x in mems)[mem]
+        expected = lookup(hdr, self._header)
+        last_sub = lookup(mem, [x.entry_words - 1 for x in mems])
+        last_addr = lookup(mem, [x.depth - 1 for x in mems])
         end_sub, end_addr, end_mem = sub == last_sub, addr == last_addr, equals(mem, len(mems) - 1)
         content = take & ~in_header & ~full
         word_bad = Signal()
@@ -149,50 +153,58 @@ class WeightLoader(wiring.Component):
         last_word = Signal()         # this word is the last entry's last
         m.d.comb += last_word.eq(end_sub & end_addr & end_mem)
 
-        with m.FSM():
-            with m.State("RUN"):
-                m.d.comb += self.run.eq(ok & (pending != PENDING_TRANSFERS) | in_transfer)
-                with m.If(self.i.valid):
-                    m.next = "HOLD"
-            with m.State("HOLD"):
-                m.d.comb += self.run.eq(in_transfer)
-                with m.If(drained):
-                    m.d.comb += self.clear.eq(1)
-                    m.d.sync += [ok.eq(0), hdr.eq(0), mem.eq(0), addr.eq(0), sub.eq(0), bad.eq(0), full.eq(0)]
-                    m.next = "LOAD"
-            with m.State("LOAD"):
-                m.d.comb += self.i.ready.eq(1)
-                with m.If(take):
-                    with m.If(in_header):
-                        m.d.sync += hdr.eq(hdr + 1)
-                    with m.If(word_bad):
-                        m.d.sync += bad.eq(1)
-                    with m.If(content):
-                        m.d.sync += sub.eq(sub + 1)
-                        with m.If(end_sub):
-                            m.d.sync += [sub.eq(0), addr.eq(addr + 1)]
-                            with m.If(end_addr):
-                                m.d.sync += [addr.eq(0), mem.eq(mem + 1)]
-                                with m.If(end_mem):
-                                    m.d.sync += full.eq(1)
-                    with m.If(self.i.payload.last):
-                        m.d.sync += ok.eq(~bad & ~word_bad & (full | (content & last_word)))
-                        m.next = "RUN"
+        # The states: the data stream runs; it is held until drained; the image is taken. (The outputs are
+        # plain expressions of the state: Icarus never runs a combinational block whose inputs keep their
+        # initial values, so one assigned inside a state would stay X.)
+        state = Signal(range(3))
+        running, holding, loading = (equals(state, n) for n in range(3))
+        with m.If(running):
+            with m.If(self.i.valid):
+                m.d.sync += state.eq(1)
+        with m.Elif(holding):
+            with m.If(drained):
+                m.d.sync += [state.eq(2), ok.eq(0), hdr.eq(0), mem.eq(0), addr.eq(0), sub.eq(0), bad.eq(0),
+                             full.eq(0)]
+        with m.Elif(take):
+            with m.If(in_header):
+                m.d.sync += hdr.eq(hdr + 1)
+            with m.If(word_bad):
+                m.d.sync += bad.eq(1)
+            with m.If(content):
+                m.d.sync += sub.eq(sub + 1)
+                with m.If(end_sub):
+                    m.d.sync += [sub.eq(0), addr.eq(addr + 1)]
+                    with m.If(end_addr):
+                        m.d.sync += [addr.eq(0), mem.eq(mem + 1)]
+                        with m.If(end_mem):
+                            m.d.sync += full.eq(1)
+            with m.If(self.i.payload.last):
+                m.d.sync += [ok.eq(~bad & ~word_bad & (full | (content & last_word))), state.eq(0)]
+        m.d.comb += [
+            self.run.eq(in_transfer | running & ok & (pending != PENDING_TRANSFERS)),
+            *([self.clear.eq(holding & drained)] if "clear" in self.signature.members else []),
+            self.i.ready.eq(loading),
+        ]
 
-        # Writes: the bus shifts each content word in at the top; a field is written, from the bus's top
-        # words, the cycle after its last word, unless the header was bad.
-        bus = self.write.data
+        # Writes: the bus shifts each content word in at the top; a field of n words is written, from the low
+        # bits of the bus's top n words, the cycle after its last word, unless the header was bad. (With
+        # one word, the bus keeps only the bits a field reads.)
+        words = max(w for x in mems for w in x.field_words)
+        bus = Signal(words * WORD_BITS if words > 1 else max(b for x in mems for b in x.fields))
         with m.If(content):
-            m.d.sync += bus.eq(word if bus.shape().width == WORD_BITS else Cat(bus[WORD_BITS:], word))
+            m.d.sync += bus.eq(word if words == 1 else Cat(bus[WORD_BITS:], word))
+        for name, shape in self.write.data.shape():
+            n = -(-shape.width // WORD_BITS)
+            m.d.comb += self.write.data[name].eq(bus[(words - n) * WORD_BITS:][:shape.width])
         m.d.sync += self.write.addr.eq(addr)
         write = content & ~bad
         enables = []
         for index, x in enumerate(mems):
-            here = mem == index
+            here = equals(mem, index)
             end = 0
-            for words in x.field_words:
-                end += words
-                enables.append(write & here & (sub == end - 1))
+            for field_words in x.field_words:
+                end += field_words
+                enables.append(write & here & equals(sub, end - 1))
         m.d.sync += self.write.en.eq(Cat(*enables))
         return m
 

@@ -58,4 +58,7 @@ E2E_CONFIGS = {
     "lanes2_unpack_last": {"model": {"input_size": 3, "hidden_size": 10, "num_layers": 1,
                                      "return_sequences": False},
                            "sparsity": {"banks": 5, "density": 0.6}, "hardware": {"rows": 16, "io_lanes": 2}},
+    # run-time weights never loaded: the generate-time ones, as the ROM twin computes them.
+    "ram_lanes2_head": {"model": {"input_size": 5, "hidden_size": 6, "num_layers": 2, "output_size": 3},
+                        "hardware": {"io_lanes": 2, "mac_chain": 2, "weights": "ram"}},
 }

@@ -126,6 +126,9 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
     return_sequences, seed = bool(rng.random() < 0.5), int(rng.integers(0, 2 ** 32))
     # Framing: tlast alone half the time, else a sequence length of 1 to 4 steps, or stateful.
     framing = rng.random()
+    # Run-time weights a quarter of the time (bank-balanced only); drawn last: the other keys stay as each
+    # seed drew them.
+    weights = "ram" if sparsity["pattern"] == "bank_balanced" and rng.random() < 0.25 else "rom"
     return {
         "model": {"input_size": i_size, "hidden_size": h_size, "num_layers": layers,
                   "return_sequences": return_sequences, "output_size": out_size, "seed": seed,
@@ -134,7 +137,7 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
         "quant": quant,
         "sparsity": sparsity,
         "activation": activation,
-        "hardware": {"rows": rows, "io_lanes": io_lanes, "mac_chain": mac_chain},
+        "hardware": {"rows": rows, "io_lanes": io_lanes, "mac_chain": mac_chain, "weights": weights},
     }
 
 

@@ -33,6 +33,8 @@ def test_random_config_ranges():
     assert not any(m["stateful"] and m["sequence_length"] for m in model)
     assert {c["activation"]["method"] for c in configs} == {"lut", "pwl", "quadratic", "taylor"}
     assert {c["sparsity"]["pattern"] for c in configs} == {"bank_balanced", "unstructured"}
+    assert {c["hardware"]["weights"] for c in configs} == {"rom", "ram"}
+    assert all(c["hardware"]["weights"] == "rom" for c in configs if c["sparsity"]["pattern"] == "unstructured")
     bits = {c["quant"][f]["bits"] for c in configs for f in ("weight", "activation")}
     assert bits == set(range(4, 17))
 

@@ -9,7 +9,7 @@ import pytest
 from helpers import run_testbench
 from lstm_hw.generators.image import (COLUMN_BITS, DIGEST_WORDS, HEADER_WORDS, MAGIC, LoadableMemory, header_words,
                                       image_words, read_image_header)
-from lstm_hw.generators.weight_loader import LOAD_OVERHEAD_CYCLES, PENDING_TRANSFERS, WeightLoader, field_data
+from lstm_hw.generators.weight_loader import LOAD_OVERHEAD_CYCLES, PENDING_TRANSFERS, WeightLoader, load_layout
 
 MEMORIES = (LoadableMemory("a", 3, (44,)), LoadableMemory("b", 2, (27, 27, 27)),
             LoadableMemory("c", 2, (COLUMN_BITS, 100)), LoadableMemory("d", 1, (32, 1)))
@@ -22,10 +22,10 @@ def random_contents(rng, memories=MEMORIES):
 
 
 def loader():
-    return WeightLoader(memories=MEMORIES, header=header_words(DIGEST, MEMORIES))
+    return WeightLoader(memories=MEMORIES, header=header_words(DIGEST, MEMORIES), stateful=True)
 
 
-def offer(dut, transfers, *, seed=0, stall=0.3, beats=None, done=(), cycles=None, start=0):
+def offer(dut, transfers, *, seed=0, stall=0.3, beats=None, done=(), cycles=None, start=0, clear=True):
     """Offer ``transfers`` (lists of words, each ending with ``last``) from cycle ``start``, with random idle
     cycles; drive ``beat`` and ``done`` as ``beats`` ({cycle: last}) and ``done`` (cycles) say. Returns every
     cycle's outputs."""
@@ -47,10 +47,11 @@ def offer(dut, transfers, *, seed=0, stall=0.3, beats=None, done=(), cycles=None
             ctx.set(dut.beat.valid, cycle in beats)
             ctx.set(dut.beat.payload.last, beats.get(cycle, 0))
             ctx.set(dut.done, cycle in done)
-            _, _, ready, en, addr, bus, ok, run, clear = await ctx.tick().sample(
-                dut.i.ready, dut.write.en, dut.write.addr, dut.write.data, dut.ok, dut.run, dut.clear)
+            _, _, ready, en, addr, data, ok, run, cleared = await ctx.tick().sample(
+                dut.i.ready, dut.write.en, dut.write.addr, dut.write.data.as_value(), dut.ok, dut.run,
+                dut.clear if clear else dut.ok)
             log.append({"cycle": cycle, "took": offered and ready, "en": int(en), "addr": int(addr),
-                        "bus": int(bus), "ok": int(ok), "run": int(run), "clear": int(clear)})
+                        "data": int(data), "ok": int(ok), "run": int(run), "clear": int(cleared) if clear else 0})
             if offered and ready:
                 cur = next(pending, None)
         assert cur is None, "the loader did not take every word"
@@ -61,14 +62,13 @@ def offer(dut, transfers, *, seed=0, stall=0.3, beats=None, done=(), cycles=None
 
 def written(log, memories=MEMORIES):
     """The memories' contents as the logged writes left them: {(memory, address): [field values or None]}."""
-    bus_bits = max(w for mem in memories for w in mem.field_words) * 32
+    layout = load_layout(memories).members["data"]
     fields = [(m, f, bits) for m, mem in enumerate(memories) for f, bits in enumerate(mem.fields)]
     out = {}
     for entry in log:
         for n, (m, f, bits) in enumerate(fields):
             if entry["en"] >> n & 1:
-                words = -(-bits // 32)
-                value = entry["bus"] >> (bus_bits - 32 * words) & ((1 << bits) - 1)
+                value = entry["data"] >> layout[f"bits{bits}"].offset & ((1 << bits) - 1)
                 out.setdefault((m, entry["addr"]), [None] * len(memories[m].fields))[f] = value
     return out
 
@@ -88,12 +88,22 @@ def test_a_good_image_writes_every_field_and_raises_ok():
     assert all(e["ok"] == 0 for e in log[start + 1:end + 1])
 
 
-def test_the_field_data_rule_matches_the_bus():
-    """A field of n words reads the top n words: a 288-bit column and a 1-bit field alike."""
-    dut = loader()
-    assert len(field_data(dut.write.data, COLUMN_BITS)) == COLUMN_BITS
-    assert len(field_data(dut.write.data, 1)) == 1
-    assert len(dut.write.data) == 32 * (COLUMN_BITS // 32)
+def test_fields_of_one_word_each():
+    """Every field within a word: the bus is one word, of the bits the fields read."""
+    memories = (LoadableMemory("x", 4, (27, 27)), LoadableMemory("y", 2, (5,)))
+    contents = random_contents(np.random.default_rng(11), memories)
+    dut = WeightLoader(memories=memories, header=header_words(DIGEST, memories))
+    assert "clear" not in dut.signature.members
+    log = offer(dut, [image_words(DIGEST, contents).tolist()], seed=12, clear=False)
+    assert written(log, memories) == \
+        {(m, a): entry for m, (_, entries) in enumerate(contents) for a, entry in enumerate(entries)}
+    assert log[-1]["ok"] == 1
+
+
+def test_the_writes_carry_each_field_width_once():
+    layout = loader().write.data.shape()
+    assert {name: field.width for name, field in layout} == \
+        {f"bits{bits}": bits for bits in {b for mem in MEMORIES for b in mem.fields}}
 
 
 @pytest.mark.parametrize("fault", ["magic", "digest", "length", "short", "long", "header_only"])
