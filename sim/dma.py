@@ -1,25 +1,29 @@
-"""A stand-in for the ``pynq`` module whose AXI DMA drives the generated core in a cocotb simulation.
+"""A stand-in for the ``pynq`` module whose AXI DMAs drive the generated core in a cocotb simulation.
 
 The generated ``<top>_driver.py`` runs unmodified on it, in a thread that
 cocotb's :func:`~cocotb.task.bridge` started: every call the driver makes
-into ``pynq`` (``transfer``, ``idle``, ``wait``) blocks that thread while the
-simulation runs on (:func:`~cocotb.task.resume`). What it models of the AXI
-DMA in simple mode (PG021) and of PYNQ's ``DMA`` driver:
+into ``pynq`` (``transfer``, ``idle``, ``wait``, ``read``) blocks that thread
+while the simulation runs on (:func:`~cocotb.task.resume`). What it models of
+the AXI DMA in simple mode (PG021) and of PYNQ's ``DMA`` driver:
 
-- ``sendchannel`` (MM2S) streams the buffer's bytes into ``s_axis``, one
-  buffer row per beat, with ``tlast`` on the last beat of the transfer only,
-  and idle cycles (``tvalid`` low) drawn from a seeded generator;
+- ``sendchannel`` (MM2S) streams the buffer's bytes, little end first, into
+  its stream port (``s_axis``; ``s_axis_weights`` for the weights DMA), as
+  many bytes a beat as ``tdata`` holds (a length of part of a beat is
+  refused: the core has no ``tkeep``), with ``tlast`` on the last beat of
+  the transfer only, and idle cycles (``tvalid`` low) drawn from a seeded
+  generator;
 - ``recvchannel`` (S2MM) takes ``m_axis`` beats into the buffer while a
   transfer is armed, with ``tready`` low on random cycles, and ends the
   transfer at ``tlast``. More beats than the buffer holds is the DMA's
   internal error: the channel halts (``tready`` low, never idle again), and
-  ``error`` tells it;
+  ``error`` tells it. A DMA built MM2S only has no ``recvchannel`` (None);
 - ``transfer`` on a busy channel raises ``RuntimeError`` as PYNQ's does;
 - ``allocate(shape, dtype)`` gives a zeroed NumPy array; ``Overlay(path)``
-  exposes the DMA under the driver's ``DESIGN["dma"]``;
-- on a stateful design, an AXI GPIO (PG144) under ``DESIGN["gpio"]``, whose
-  ``write(0x0, value)`` (``GPIO_DATA``) drives the core's ``state_rst`` from
-  the next clock edge on.
+  exposes each IP under its block design name (the driver's ``DESIGN``);
+- an AXI GPIO (PG144) with one output bit, whose ``write(0x0, value)``
+  (``GPIO_DATA``) drives a pin (a stateful core's ``state_rst``) from the
+  next clock edge on, and one with an input bit, whose ``read(0x0)`` samples
+  a pin (a ``"ram"`` core's ``weights_ok``) at a clock edge.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from cocotb.triggers import RisingEdge
 
 from .axis import StreamDriver
 
-__all__ = ["SimulatedDma", "SimulatedGpio", "pynq_module"]
+__all__ = ["SimulatedDma", "SimulatedGpio", "SimulatedInputGpio", "pynq_module"]
 
 
 class _Channel:
@@ -73,14 +77,23 @@ class _Channel:
 
 
 class _Mm2s(_Channel):
-    def __init__(self, dut, clk, idle):
+    def __init__(self, dut, clk, port, idle):
         super().__init__(clk)
-        self._driver = StreamDriver(dut, clk, "s_axis", idle=idle)
+        self._driver = StreamDriver(dut, clk, port, idle=idle)
+        self._beat_bytes = len(getattr(dut, f"{port}_tdata")) // 8
+        self.beats = 0
+
+    def transfer(self, array):
+        size = np.asarray(array).nbytes
+        if size == 0 or size % self._beat_bytes:
+            raise ValueError(f"a transfer of {size} bytes is not whole {self._beat_bytes}-byte beats")
+        super().transfer(array)
 
     async def _move(self, array):
-        rows = np.asarray(array, dtype=np.uint8).reshape(len(array), -1)
-        words = [int.from_bytes(row.tobytes(), "little") for row in rows]
+        raw = np.ascontiguousarray(array).view(np.uint8).reshape(-1, self._beat_bytes)
+        words = [int.from_bytes(row.tobytes(), "little") for row in raw]
         await self._driver.send([(w, i == len(words) - 1) for i, w in enumerate(words)])
+        self.beats += len(words)
 
 
 class _S2mm(_Channel):
@@ -113,23 +126,28 @@ class _S2mm(_Channel):
 
 
 class SimulatedDma:
-    """An AXI DMA in simple mode between a buffer in memory and the core's ``s_axis``/``m_axis``.
+    """An AXI DMA in simple mode between buffers in memory and the core's stream ports.
 
     Parameters
     ----------
     dut, clk :
         The core's cocotb handle and its clock.
     rng : numpy.random.Generator
-        The source of the idle cycles on ``s_axis`` and the stalls on ``m_axis``.
+        The source of the idle cycles on the MM2S stream and the stalls on the S2MM one.
     idle, backpressure : float
-        Probability of an idle cycle before an input beat, and of ``tready`` low in a cycle.
+        Probability of an idle cycle before an MM2S beat, and of S2MM's ``tready`` low in a cycle.
+    mm2s : str
+        The core's stream port MM2S feeds: ``s_axis``, or ``s_axis_weights`` for the weights DMA.
+    s2mm : bool
+        Whether the DMA has an S2MM channel, fed by ``m_axis``; without it ``recvchannel`` is None.
     """
 
-    def __init__(self, dut, clk, rng, *, idle: float = 0.3, backpressure: float = 0.3):
+    def __init__(self, dut, clk, rng, *, idle: float = 0.3, backpressure: float = 0.3, mm2s: str = "s_axis",
+                 s2mm: bool = True):
         def flags(p):
             return (bool(rng.random() < p) for _ in itertools.count())
-        self.sendchannel = _Mm2s(dut, clk, flags(idle))
-        self.recvchannel = _S2mm(dut, clk, flags(backpressure))
+        self.sendchannel = _Mm2s(dut, clk, mm2s, flags(idle))
+        self.recvchannel = _S2mm(dut, clk, flags(backpressure)) if s2mm else None
 
 
 class SimulatedGpio:
@@ -158,18 +176,40 @@ class SimulatedGpio:
         await RisingEdge(self._clk)
 
 
-def pynq_module(dma: SimulatedDma, dma_name: str, gpio: SimulatedGpio | None = None,
-                gpio_name: str | None = None) -> types.ModuleType:
-    """A module that stands in for ``pynq``: ``allocate`` and an ``Overlay`` holding ``dma`` as ``dma_name``
-    (and ``gpio`` as ``gpio_name``)."""
+class SimulatedInputGpio:
+    """An AXI GPIO with one input bit on ``pin``: ``read(offset)`` as PYNQ's ``DefaultIP`` has it.
+
+    ``reads`` counts the reads; each samples ``pin`` at the next rising edge of ``clk``.
+    """
+
+    GPIO_DATA = 0x0
+
+    def __init__(self, pin, clk):
+        self._pin, self._clk = pin, clk
+        self.reads = 0
+
+    def read(self, offset=0):
+        if offset != self.GPIO_DATA:
+            raise ValueError(f"this GPIO has only its GPIO_DATA register (offset 0x0) to read, not {offset:#x}")
+        self.reads += 1
+        return self._read()
+
+    @resume
+    async def _read(self):
+        await RisingEdge(self._clk)
+        return int(self._pin.value)
+
+
+def pynq_module(ips: dict) -> types.ModuleType:
+    """A module that stands in for ``pynq``: ``allocate`` and an ``Overlay`` holding each of ``ips`` (DMAs and
+    GPIOs) under its block design name."""
     module = types.ModuleType("pynq")
 
     class Overlay:
         def __init__(self, bitfile):
             self.bitfile = bitfile
-            setattr(self, dma_name, dma)
-            if gpio is not None:
-                setattr(self, gpio_name, gpio)
+            for name, ip in ips.items():
+                setattr(self, name, ip)
 
     def allocate(shape, dtype=np.uint32, **_):
         return np.zeros(shape, dtype=dtype)

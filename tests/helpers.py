@@ -224,7 +224,8 @@ TCL_RECORDER = r"""
 set ::calls {}
 set ::props [dict create]
 proc stub {name default} { expr {[info exists ::env($name)] ? $::env($name) : $default} }
-set ::busifs [expr {[info exists ::env(STUB_NO_BUSIF)] ? {} : {s_axis m_axis}}]
+set ::busifs [expr {[info exists ::env(STUB_NO_BUSIF)] ? {} :
+                   [info exists ::env(STUB_BUSIFS)] ? $::env(STUB_BUSIFS) : {s_axis m_axis}}]
 proc remember {object name value} { dict set ::props $object $name $value }
 proc recall {object name} {
     switch -- $name {
@@ -305,7 +306,8 @@ def run_tcl(script: Path, *args, cwd: Path, env: dict | None = None) -> TclRun:
     """Run ``script`` (with ``args`` as its argv) under tclsh and the recorder; ``env`` adds STUB_* answers:
     STUB_WNS (the SLACK of the worst path, 0.125), STUB_STATUS_<run> (its STATUS; "<last step> Complete!"),
     STUB_FCLK (the FCLK the PS7 makes; default: the one asked for), STUB_BOARD_PARTS (installed board parts,
-    none), STUB_NO_BUSIF (no AXI4-Stream interface found by ipx)."""
+    none), STUB_NO_BUSIF (no AXI4-Stream interface found by ipx), STUB_BUSIFS (those ipx finds, default
+    "s_axis m_axis")."""
     harness = cwd / "harness.tcl"
     harness.write_text(TCL_RECORDER)
     proc = subprocess.run([TCLSH, str(harness), str(script), *map(str, args)], cwd=cwd, capture_output=True,

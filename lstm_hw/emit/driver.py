@@ -5,14 +5,15 @@ from __future__ import annotations
 import pprint
 from importlib import resources
 
-__all__ = ["DESIGN_START", "DESIGN_END", "driver_design", "driver_text"]
+__all__ = ["DESIGN_START", "DESIGN_END", "driver_design", "weights_design", "toml_config", "driver_text"]
 
 DESIGN_START = "# -- design: written by lstm-hw generate from <top>.json --\n"
 DESIGN_END = "# -- end of design --\n"
 
 
 def driver_design(meta: dict) -> dict:
-    """What the driver needs of the metadata: the stream formats, the framing and the DMA (its ``system``)."""
+    """What the driver needs of the metadata: the stream formats, the framing, the DMA and GPIOs (its
+    ``system``) and, on a ``"ram"`` design, the weight image it takes (:func:`weights_design`)."""
     if "system" not in meta:
         raise ValueError(f"{meta['top']} has no Zynq system (hardware.board): there is no DMA to drive")
     lanes = meta["input"]["lanes"]
@@ -26,7 +27,30 @@ def driver_design(meta: dict) -> dict:
             "return_sequences": meta["output"]["return_sequences"],
             "sequence_length": meta["framing"]["sequence_length"], "stateful": meta["framing"]["stateful"],
             "dma": meta["system"]["dma"], "gpio": meta["system"].get("gpio"),
-            "max_transfer_bytes": meta["system"]["max_transfer_bytes"]}
+            "max_transfer_bytes": meta["system"]["max_transfer_bytes"], "weights": weights_design(meta)}
+
+
+def weights_design(meta: dict) -> dict | None:
+    """A ``"ram"`` design's weight port for the driver: the weights DMA and GPIO, the image's header (magic,
+    digest, length in words), and the config, shaped like the TOML, to pack weights with; None for ROMs."""
+    weights = meta["weights"]
+    if weights["memory"] != "ram":
+        return None
+    image = weights["image"]
+    return {"dma": meta["system"]["weights_dma"], "gpio": meta["system"]["weights_gpio"],
+            "word_bits": weights["word_bits"], "magic": image["magic"], "digest": list(image["digest"]),
+            "header_words": image["header_words"], "words": image["words"], "config": toml_config(meta["config"])}
+
+
+def toml_config(config: dict) -> dict:
+    """The metadata's ``config`` as the TOML states it, for :func:`lstm_hw.convert`: a format as its ``bits``
+    and ``frac`` (every config format is signed)."""
+    def value(v):
+        if isinstance(v, dict) and set(v) == {"bits", "frac", "signed"}:
+            assert v["signed"], v
+            return {"bits": v["bits"], "frac": v["frac"]}
+        return v
+    return {section: {key: value(v) for key, v in values.items()} for section, values in config.items()}
 
 
 def driver_text(meta: dict) -> str:

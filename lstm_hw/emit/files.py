@@ -230,8 +230,10 @@ def vivado_files(config, meta: dict) -> dict[str, str]:
                                    read_board_xdc=read_board, xdc=_tcl_word(constraints[0]),
                                    timing_gate=_timing_gate("build.tcl"))
     add_sources = "\n".join(f"add_files -norecurse [file join $script_dir {_tcl_word(f)}]" for f in sources)
+    ports = ["s_axis", "m_axis"] + (["s_axis_weights"] if h.weights == "ram" else [])
     files["package_ip.tcl"] = _template("package_ip.tcl.in", **common, add_sources=add_sources,
-                                        description=_ip_description(meta))
+                                        description=_ip_description(meta), stream_ports=" ".join(ports),
+                                        stream_ports_text=", ".join(ports[:-1]) + " and " + ports[-1])
     system = system_plan(config)
     if system is not None:
         files["system.tcl"] = _system_tcl(system, common, meta, add_sources)
@@ -270,13 +272,33 @@ class SystemPlan:
     clock: FabricClock
     top: str
     stateful: bool = False    # the core has state_rst, which an AXI GPIO drives
+    weights: bool = False     # hardware.weights = "ram": s_axis_weights from a second DMA, weights_ok to a GPIO
     design: str = "system"
 
     @property
     def cells(self) -> dict[str, str]:
-        """Block design cell names, by role (``dma`` and ``gpio`` are what ``pynq.Overlay`` shows them as)."""
+        """Block design cell names, by role (``dma``, ``gpio``, ``weights_dma`` and ``weights_gpio`` are what
+        ``pynq.Overlay`` shows them as)."""
         return {"ps7": "ps7", "dma": "axi_dma", "core": f"{self.top}_0", "control": "control_interconnect",
-                "memory": "memory_interconnect", "reset": "reset", **({"gpio": "state_gpio"} if self.stateful else {})}
+                "memory": "memory_interconnect", "reset": "reset",
+                **({"gpio": "state_gpio"} if self.stateful else {}),
+                **({"weights_dma": "weights_dma", "weights_gpio": "weights_gpio"} if self.weights else {})}
+
+    @property
+    def control_slaves(self) -> list[tuple[str, str]]:
+        """``(role, AXI4-Lite interface)`` on the control interconnect, by master port: M00_AXI, M01_AXI, ..."""
+        return [("dma", "S_AXI_LITE"), *([("gpio", "S_AXI")] if self.stateful else []),
+                *([("weights_dma", "S_AXI_LITE"), ("weights_gpio", "S_AXI")] if self.weights else [])]
+
+    @property
+    def memory_masters(self) -> list[tuple[str, str]]:
+        """``(role, AXI4 memory master)`` on the memory interconnect, by slave port: S00_AXI, S01_AXI, ..."""
+        return [("dma", "M_AXI_MM2S"), ("dma", "M_AXI_S2MM"),
+                *([("weights_dma", "M_AXI_MM2S")] if self.weights else [])]
+
+    def control_port(self, role: str) -> str:
+        """The control interconnect's master port (``M<nn>``) of the cell ``role``."""
+        return f"M{[r for r, _ in self.control_slaves].index(role):02d}"
 
     @property
     def fclk_mhz(self) -> str:
@@ -290,10 +312,13 @@ class SystemPlan:
 
     def to_dict(self) -> dict:
         """For the metadata's ``system``: what a driver on the board needs to know."""
+        cells = self.cells
         return {"script": "system.tcl", "driver": f"{self.top}_driver.py",
                 "bitstream": f"vivado_out/{self.design}.bit", "hwh": f"vivado_out/{self.design}.hwh",
-                "fclk_mhz": round(self.clock.mhz, 6), "dma": self.cells["dma"],
-                **({"gpio": self.cells["gpio"]} if self.stateful else {}),
+                "fclk_mhz": round(self.clock.mhz, 6), "dma": cells["dma"],
+                **({"gpio": cells["gpio"]} if self.stateful else {}),
+                **({"weights_dma": cells["weights_dma"], "weights_gpio": cells["weights_gpio"]} if self.weights
+                   else {}),
                 "max_transfer_bytes": self.max_transfer_bytes}
 
 
@@ -303,7 +328,8 @@ def system_plan(config) -> SystemPlan | None:
     b = board(h.board, h.part) if h.board else None
     if b is None or b.ps7 is None:
         return None
-    return SystemPlan(board=b, clock=fabric_clock(b, h.clock_mhz), top=h.top, stateful=config.model.stateful)
+    return SystemPlan(board=b, clock=fabric_clock(b, h.clock_mhz), top=h.top, stateful=config.model.stateful,
+                      weights=h.weights == "ram")
 
 
 def _tcl_properties(values: dict, indent: str = "") -> str:
@@ -340,9 +366,29 @@ def system_properties(plan: SystemPlan, in_width: int, out_width: int) -> dict[s
             "c_s_axis_s2mm_tdata_width": out_width,
             "c_s2mm_burst_size": DMA_BURST_BEATS,
         },
-        "control": {"NUM_SI": 1, "NUM_MI": 2 if plan.stateful else 1},
-        "memory": {"NUM_SI": 2, "NUM_MI": 1},
+        "control": {"NUM_SI": 1, "NUM_MI": len(plan.control_slaves)},
+        "memory": {"NUM_SI": len(plan.memory_masters), "NUM_MI": 1},
         **({"gpio": {"C_GPIO_WIDTH": 1, "C_ALL_OUTPUTS": 1, "C_DOUT_DEFAULT": "0x00000000"}} if plan.stateful else {}),
+        **(_weights_properties() if plan.weights else {}),
+    }
+
+
+def _weights_properties() -> dict[str, dict]:
+    """The weights DMA (MM2S only, in direct register mode, the image's words as its stream) and the GPIO that
+    reads weights_ok."""
+    from ..generators.image import WORD_BITS
+    return {
+        "weights_dma": {
+            "c_include_sg": 0,
+            "c_sg_include_stscntrl_strm": 0,
+            "c_sg_length_width": DMA_LENGTH_BITS,
+            "c_include_mm2s": 1,
+            "c_include_s2mm": 0,
+            "c_m_axi_mm2s_data_width": max(HP0_DATA_WIDTH, WORD_BITS),
+            "c_m_axis_mm2s_tdata_width": WORD_BITS,
+            "c_mm2s_burst_size": DMA_BURST_BEATS,
+        },
+        "weights_gpio": {"C_GPIO_WIDTH": 1, "C_ALL_INPUTS": 1},
     }
 
 
@@ -362,27 +408,77 @@ def _system_tcl(plan: SystemPlan, common: dict, meta: dict, add_sources: str) ->
         max_transfer_bytes=str(plan.max_transfer_bytes), add_sources=add_sources,
         ps7_config=_tcl_properties(props["ps7"], "    "), dma_config=_tcl_properties(props["dma"], "    "),
         control_config=_tcl_properties(props["control"]), memory_config=_tcl_properties(props["memory"]),
-        state_reset=_state_reset_tcl(plan, props), timing_gate=_timing_gate("system.tcl"))
+        state_reset=_state_reset_tcl(plan, props), weights_port=_weights_port_tcl(plan, props),
+        timing_gate=_timing_gate("system.tcl"))
+
+
+def _control_slave_tcl(plan: SystemPlan, role: str) -> str:
+    """The connection of the AXI4-Lite slave of the cell ``role`` (its Tcl variable of that name) to its port on
+    the control interconnect."""
+    interface = dict(plan.control_slaves)[role]
+    return (f"connect_bd_intf_net [get_bd_intf_pins $control/{plan.control_port(role)}_AXI] "
+            f"[get_bd_intf_pins ${role}/{interface}]")
 
 
 def _state_reset_tcl(plan: SystemPlan, props: dict) -> str:
-    """A stateful core's state_rst, driven by an AXI GPIO on the control interconnect's second port."""
+    """A stateful core's state_rst, driven by an AXI GPIO on the control interconnect."""
     if not plan.stateful:
         return "# The core is not stateful: it has no state_rst to drive."
-    gpio = _tcl_word(plan.cells["gpio"])
+    gpio, port = _tcl_word(plan.cells["gpio"]), plan.control_port("gpio")
     return "\n".join([
-        "# state_rst: an AXI GPIO, one output bit (PG144), on the control interconnect's second port;",
+        f"# state_rst: an AXI GPIO, one output bit (PG144), on the control interconnect's {port}_AXI;",
         "# the driver's reset_state() writes 1 and then 0 to its GPIO_DATA register.",
         f"set gpio {gpio}",
         f"create_bd_cell -type ip -vlnv {SYSTEM_IP['gpio']} $gpio",
         "set_property -dict [list \\",
         _tcl_properties(props["gpio"], "    "),
         "] [get_bd_cells $gpio]",
-        "connect_bd_intf_net [get_bd_intf_pins $control/M01_AXI] [get_bd_intf_pins $gpio/S_AXI]",
+        _control_slave_tcl(plan, "gpio"),
         "connect_bd_net [get_bd_pins $gpio/gpio_io_o] [get_bd_pins $core/state_rst]",
-        "connect_bd_net [get_bd_pins $ps7/FCLK_CLK0] [get_bd_pins $gpio/s_axi_aclk] [get_bd_pins $control/M01_ACLK]",
+        f"connect_bd_net [get_bd_pins $ps7/FCLK_CLK0] [get_bd_pins $gpio/s_axi_aclk] "
+        f"[get_bd_pins $control/{port}_ACLK]",
         "connect_bd_net [get_bd_pins $reset/peripheral_aresetn] [get_bd_pins $gpio/s_axi_aresetn] \\",
-        "    [get_bd_pins $control/M01_ARESETN]",
+        f"    [get_bd_pins $control/{port}_ARESETN]",
+    ])
+
+
+def _weights_port_tcl(plan: SystemPlan, props: dict) -> str:
+    """A ``"ram"`` core's s_axis_weights, fed by a second AXI DMA (MM2S only), and its weights_ok, read through
+    an AXI GPIO; both on the control interconnect, the DMA's memory master on the memory interconnect."""
+    if not plan.weights:
+        return '# The weights are in ROM (hardware.weights = "rom"): no s_axis_weights to feed.'
+    dma, gpio = _tcl_word(plan.cells["weights_dma"]), _tcl_word(plan.cells["weights_gpio"])
+    dma_port, gpio_port = plan.control_port("weights_dma"), plan.control_port("weights_gpio")
+    memory_port = f"S{[role for role, _ in plan.memory_masters].index('weights_dma'):02d}"
+    return "\n".join([
+        "# s_axis_weights: a second AXI DMA in direct register mode, MM2S only (PG021), its AXI4-Lite registers",
+        f"# on the control interconnect's {dma_port}_AXI, its memory master on the memory interconnect's",
+        f"# {memory_port}_AXI; the driver's load_weights() sends an image as one transfer (tlast on its last word).",
+        f"# weights_ok: an AXI GPIO, one input bit (PG144), on the control interconnect's {gpio_port}_AXI;",
+        "# load_weights() reads its GPIO_DATA register after the transfer.",
+        f"set weights_dma {dma}",
+        f"set weights_gpio {gpio}",
+        f"create_bd_cell -type ip -vlnv {SYSTEM_IP['dma']} $weights_dma",
+        "set_property -dict [list \\",
+        _tcl_properties(props["weights_dma"], "    "),
+        "] [get_bd_cells $weights_dma]",
+        f"create_bd_cell -type ip -vlnv {SYSTEM_IP['gpio']} $weights_gpio",
+        "set_property -dict [list \\",
+        _tcl_properties(props["weights_gpio"], "    "),
+        "] [get_bd_cells $weights_gpio]",
+        _control_slave_tcl(plan, "weights_dma"),
+        _control_slave_tcl(plan, "weights_gpio"),
+        f"connect_bd_intf_net [get_bd_intf_pins $weights_dma/M_AXI_MM2S] [get_bd_intf_pins $memory/{memory_port}_AXI]",
+        "connect_bd_intf_net [get_bd_intf_pins $weights_dma/M_AXIS_MM2S] [get_bd_intf_pins $core/s_axis_weights]",
+        "connect_bd_net [get_bd_pins $core/weights_ok] [get_bd_pins $weights_gpio/gpio_io_i]",
+        "connect_bd_net [get_bd_pins $ps7/FCLK_CLK0] \\",
+        "    [get_bd_pins $weights_dma/s_axi_lite_aclk] [get_bd_pins $weights_dma/m_axi_mm2s_aclk] \\",
+        f"    [get_bd_pins $weights_gpio/s_axi_aclk] [get_bd_pins $control/{dma_port}_ACLK] \\",
+        f"    [get_bd_pins $control/{gpio_port}_ACLK] [get_bd_pins $memory/{memory_port}_ACLK]",
+        "connect_bd_net [get_bd_pins $reset/peripheral_aresetn] \\",
+        "    [get_bd_pins $weights_dma/axi_resetn] [get_bd_pins $weights_gpio/s_axi_aresetn] \\",
+        f"    [get_bd_pins $control/{dma_port}_ARESETN] [get_bd_pins $control/{gpio_port}_ARESETN] \\",
+        f"    [get_bd_pins $memory/{memory_port}_ARESETN]",
     ])
 
 

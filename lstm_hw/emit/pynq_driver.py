@@ -3,7 +3,8 @@
 ``lstm-hw generate`` writes this file as ``<top>_driver.py`` with the
 design's formats filled into ``DESIGN`` below (from ``<top>.json``). It runs
 on the board's own Python (PYNQ images ship 3.10) and imports only NumPy,
-``pynq`` and the standard library's ``time``::
+``pynq`` and the standard library's ``time`` (and ``lstm_hw``, where it is
+installed, only to pack weights that are not yet an image)::
 
     from lstm_top_driver import LstmAccelerator
     acc = LstmAccelerator("vivado_out/system.bit")    # pynq.Overlay underneath
@@ -26,6 +27,22 @@ the end of a transfer only, and S2MM ends one at ``tlast``, so:
   chunk to chunk and from call to call; ``reset_state()`` returns it to zero
   (through the AXI GPIO that drives the core's ``state_rst``), as does
   loading the driver.
+
+On a design with ``hardware.weights = "ram"``, ``load_weights`` puts another
+model into the same bitstream::
+
+    acc.load_weights("b.bin")                  # an image: lstm-hw pack CONFIG -w b.npz -o b.bin
+    acc.load_weights(image_bytes)              # the same, as bytes (Accelerator.pack_weights)
+    acc.load_weights({"weight_ih_l0": ...})    # arrays by PyTorch's names, or a path to a .npz
+
+An image is checked against the design before anything reaches the
+hardware: its magic word, structure digest and length (``DESIGN["weights"]``).
+It goes through the second AXI DMA (MM2S only) into ``s_axis_weights`` as one
+transfer, ``tlast`` on its last word, and then ``weights_ok``, read through
+an AXI GPIO, must be high. Weights that are not yet an image are packed with
+``lstm_hw`` where it is installed (from the design's config, written below);
+without it, pack them on a host with ``lstm-hw pack`` and load the ``.bin``.
+A load clears a stateful design's state, as ``reset_state()`` does.
 """
 
 import time
@@ -79,6 +96,49 @@ def unpack(raw, lanes, width, elements):
     return value[:, :elements]
 
 
+def check_image(data, weights):
+    """The words (``uint32``) of image bytes ``data`` for the design's weight port ``weights``
+    (``DESIGN["weights"]``), or ``ValueError`` in one line: not whole words, shorter than the header, another
+    magic word, another structure's digest, another length."""
+    data = bytes(data)
+    if len(data) % 4:
+        raise ValueError(f"the weight image is {len(data)} bytes, not a whole number of 32-bit words")
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    header, digest = weights["header_words"], weights["digest"]
+    if len(words) < header:
+        raise ValueError(f"the weight image is {len(words)} words, shorter than its {header}-word header")
+    if int(words[0]) != weights["magic"]:
+        raise ValueError(f"not a weight image: its first word is 0x{int(words[0]):08x}, "
+                         f"not the magic word 0x{weights['magic']:08x}")
+    got = [int(w) for w in words[1:1 + len(digest)]]
+    if got != list(digest):
+        raise ValueError(f"the weight image is for another structure: digest {_hex(got)}, this design takes "
+                         f"{_hex(digest)} (pack the weights with this design's config)")
+    length = int(words[1 + len(digest)])
+    if length != weights["words"]:
+        raise ValueError(f"the weight image's header says {length} words, this design takes {weights['words']}")
+    if len(words) != length:
+        raise ValueError(f"the weight image is {len(words)} words, its header says {length}")
+    return words
+
+
+def _hex(words):
+    return "".join(f"{w:08x}" for w in words)
+
+
+def pack_weights(weights, config):
+    """The image bytes of ``weights`` (a dict of arrays by PyTorch's names, or a model file's path) for
+    ``config``, packed by ``lstm_hw``; without it, ``ImportError`` in one line."""
+    try:
+        import lstm_hw
+    except ImportError as e:
+        if e.name != "lstm_hw":     # installed, but something it needs is not: that error says what
+            raise
+        raise ImportError("packing weights needs lstm_hw, which is not installed here: pack them on a host "
+                          "with `lstm-hw pack CONFIG -w WEIGHTS -o image.bin` and load the .bin") from None
+    return lstm_hw.convert(weights, config).pack_weights()
+
+
 class LstmAccelerator:
     """The accelerator of ``bitfile`` (``.bit`` with its ``.hwh`` beside it).
 
@@ -99,6 +159,9 @@ class LstmAccelerator:
         self.overlay = Overlay(bitfile)
         self.dma = getattr(self.overlay, DESIGN["dma"])   # the block design's name for the AXI DMA
         self.gpio = getattr(self.overlay, DESIGN["gpio"]) if DESIGN["stateful"] else None
+        weights = DESIGN["weights"]
+        self.weights_dma = getattr(self.overlay, weights["dma"]) if weights else None
+        self.weights_gpio = getattr(self.overlay, weights["gpio"]) if weights else None
         if self.gpio is not None:
             self.reset_state()
 
@@ -109,6 +172,63 @@ class LstmAccelerator:
                                "every sequence already starts from zero state")
         self.gpio.write(0x0, 1)   # GPIO_DATA of channel 1 (PG144): state_rst high, then low again
         self.gpio.write(0x0, 0)
+
+    @property
+    def weights_ok(self):
+        """Whether the core holds a complete, accepted model (its ``weights_ok``, through the AXI GPIO); always
+        true for weights in ROM."""
+        if self.weights_gpio is None:
+            return True
+        return bool(self.weights_gpio.read(0x0) & 1)   # GPIO_DATA of channel 1 (PG144), the input bit
+
+    def load_weights(self, weights):
+        """Load another model into a ``hardware.weights = "ram"`` design, for every later ``predict``.
+
+        ``weights`` is an image's bytes (what ``lstm-hw pack`` writes, or ``Accelerator.pack_weights``), a path
+        to such a ``.bin`` file, a dict of arrays by PyTorch's names, or a path to a model file (``.npz``).
+        Bytes and ``.bin`` files need only NumPy; the others are packed with ``lstm_hw`` (the design's config),
+        or refused with ``ImportError`` where it is not installed.
+
+        The image must be this design's, checked before it is sent: a wrong magic word, structure digest or
+        length raises ``ValueError`` and leaves the hardware as it was. It goes as one MM2S transfer of the
+        weights DMA (``TimeoutError`` after ``timeout`` seconds), after which ``weights_ok`` must be high, or
+        ``RuntimeError`` (the data stream then waits for a good image). The core finishes the transfer in
+        flight with the old weights; a load clears a stateful design's state.
+        """
+        d = DESIGN["weights"]
+        if d is None:
+            raise RuntimeError(f"{DESIGN['top']} has its weights in ROM (hardware.weights = \"rom\"): "
+                               "generate it with \"ram\" to load weights")
+        if isinstance(weights, (bytes, bytearray, memoryview)):
+            data = bytes(weights)
+        elif isinstance(weights, dict):
+            data = pack_weights(weights, d["config"])
+        elif isinstance(weights, str) or hasattr(weights, "__fspath__"):
+            path = weights.__fspath__() if hasattr(weights, "__fspath__") else weights
+            if str(path).endswith(".bin"):
+                with open(path, "rb") as f:
+                    data = f.read()
+            else:
+                data = pack_weights(path, d["config"])
+        else:
+            raise TypeError("weights must be an image's bytes, a path to a .bin image or a model file, or a dict "
+                            f"of arrays, not {type(weights).__name__}")
+        words = check_image(data, d)
+        if words.nbytes > DESIGN["max_transfer_bytes"]:
+            raise ValueError(f"the weight image is {words.nbytes} bytes, more than the DMA's longest transfer "
+                             f"of {DESIGN['max_transfer_bytes']} bytes")
+        buf = self._allocate(shape=words.shape, dtype=np.uint32)
+        try:
+            buf[:] = words
+            self.weights_dma.sendchannel.transfer(buf)
+            self._wait(self.weights_dma.sendchannel, "MM2S (weights)")
+        finally:
+            free = getattr(buf, "freebuffer", None)
+            if free is not None:
+                free()
+        if not self.weights_ok:
+            raise RuntimeError("the core did not accept the weight image (weights_ok is low after the load): "
+                               "the data stream waits until a good image is loaded")
 
     def predict(self, x):
         """Real outputs of real ``x``: ``(T', O)`` for one sequence ``(T, I)``, ``(N, T', O)`` for ``(N, T, I)``.

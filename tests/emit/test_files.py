@@ -234,6 +234,20 @@ def test_package_ip(generated, tmp_path):
 
 
 @needs_tclsh
+def test_package_ip_associates_the_weight_port(tmp_path):
+    d = tmp_path / "gen"
+    d.mkdir()
+    for name, data in design_files(small_design(weights="ram")).items():
+        (d / name).write_bytes(data)
+    proc = run_tcl(d / "package_ip.tcl", cwd=tmp_path)
+    assert proc.returncode == 1 and "no AXI4-Stream interface s_axis_weights" in proc.stderr
+    proc = run_tcl(d / "package_ip.tcl", cwd=tmp_path, env={"STUB_BUSIFS": "s_axis m_axis s_axis_weights"})
+    assert proc.returncode == 0, proc.stderr
+    for busif in ("s_axis", "m_axis", "s_axis_weights"):
+        assert ["ipx::associate_bus_interfaces", "-busif", busif, "-clock", "aclk", "core0"] in proc.calls
+
+
+@needs_tclsh
 def test_package_ip_without_stream_ports_fails(generated, tmp_path):
     d, _, _ = generated["plain"]
     proc = run_tcl(d / "package_ip.tcl", cwd=tmp_path, env={"STUB_NO_BUSIF": "1"})

@@ -35,12 +35,27 @@ SYSTEMS = {
     # A stateful core: its state_rst driven by an AXI GPIO.
     "stateful": {"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1, "stateful": True},
                  "hardware": {"board": "pynq-z2"}},
+    # Run-time weights: s_axis_weights fed by a second DMA, weights_ok read by an AXI GPIO; and both GPIOs.
+    "weights": {"hardware": {"board": "pynq-z2", "weights": "ram"}},
+    "stateful_weights": {"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1, "stateful": True},
+                         "hardware": {"board": "zedboard", "part": "xc7z020clg484-1", "clock_mhz": 100,
+                                      "weights": "ram"}},
 }
 EXPECTED = {  # system: (FCLK_CLK0 as set, input tdata bits, output tdata bits, core cell)
     "pynq-z2": ("125.000000", 16, 16, "lstm_top_0"),
     "zedboard": ("142.857143", 16, 32, "lstm_zed_0"),
     "stateful": ("200.000000", 16, 16, "lstm_top_0"),
+    "weights": ("200.000000", 16, 16, "lstm_top_0"),
+    "stateful_weights": ("100.000000", 16, 16, "lstm_top_0"),
 }
+
+
+def stateful(name: str) -> bool:
+    return SYSTEMS[name].get("model", {}).get("stateful", False)
+
+
+def loads_weights(name: str) -> bool:
+    return SYSTEMS[name]["hardware"].get("weights") == "ram"
 
 #: IP VLNVs: PG082 (Processing System 7 v5.5), PG021 (AXI DMA v7.1), PG059 (AXI Interconnect v2.1),
 #: PG164 (Processor System Reset v5.0); the core is a module reference (UG994, "Referencing RTL Modules").
@@ -53,6 +68,8 @@ VLNV = {
 }
 #: A stateful core's AXI GPIO: PG144 (AXI GPIO v2.0).
 GPIO_VLNV = {"state_gpio": "xilinx.com:ip:axi_gpio:2.0"}
+#: A "ram" core's weights DMA (PG021, AXI DMA v7.1) and the AXI GPIO that reads weights_ok (PG144).
+WEIGHTS_VLNV = {"weights_dma": "xilinx.com:ip:axi_dma:7.1", "weights_gpio": "xilinx.com:ip:axi_gpio:2.0"}
 
 # Every property system.tcl sets, and the document (and section) that defines it. The PS7 CONFIG names are
 # the ones Vivado's write_bd_tcl writes for processing_system7 (for example PYNQ's boards/Pynq-Z2/base/base.tcl);
@@ -103,6 +120,32 @@ GPIO_PROPERTIES = [
     ("state_gpio", "C_DOUT_DEFAULT", "0x00000000", "PG144 Customizing the core, Default Output Value (after "
                                                    "reset: state_rst low)"),
 ]
+#: What a "ram" core changes and adds: two control ports more (the weights DMA's registers, the weights_ok
+#: GPIO's), a memory port more (the weights DMA's MM2S master), and the two cells.
+WEIGHTS_PROPERTIES = [
+    ("control_interconnect", "NUM_MI", "3", "PG059 Customizing the core, Number of Master Interfaces (the two "
+                                            "DMAs' registers and the weights_ok GPIO's)"),
+    ("memory_interconnect", "NUM_SI", "3", "PG059 Customizing the core, Number of Slave Interfaces (the data "
+                                           "DMA's two memory masters and the weights DMA's one)"),
+    ("weights_dma", "c_include_sg", "0", "PG021 Customizing the core, Enable Scatter Gather Engine (off: Direct "
+                                         "Register Mode)"),
+    ("weights_dma", "c_sg_include_stscntrl_strm", "0", "PG021 Customizing the core, Enable Control/Status Stream"),
+    ("weights_dma", "c_sg_length_width", "26", "PG021 Customizing the core, Width of Buffer Length Register"),
+    ("weights_dma", "c_include_mm2s", "1", "PG021 Customizing the core, Enable Read Channel"),
+    ("weights_dma", "c_include_s2mm", "0", "PG021 Customizing the core, Enable Write Channel (off: MM2S only)"),
+    ("weights_dma", "c_m_axi_mm2s_data_width", "64", "PG021 Customizing the core, Memory Map Data Width (S_AXI_HP0's "
+                                                     "64 bits)"),
+    ("weights_dma", "c_m_axis_mm2s_tdata_width", "32", "PG021 Customizing the core, Stream Data Width "
+                                                       "(s_axis_weights_tdata)"),
+    ("weights_dma", "c_mm2s_burst_size", "16", "PG021 Customizing the core, Max Burst Size; UG585 AXI_HP "
+                                               "interfaces are AXI3, 16-beat bursts"),
+    ("weights_gpio", "C_GPIO_WIDTH", "1", "PG144 Customizing the core, GPIO Width (1 to 32)"),
+    ("weights_gpio", "C_ALL_INPUTS", "1", "PG144 Customizing the core, All Inputs (gpio_io_i alone)"),
+]
+#: Both: the state GPIO, the weights DMA and the weights_ok GPIO after the data DMA.
+STATEFUL_WEIGHTS_PROPERTIES = [
+    ("control_interconnect", "NUM_MI", "4", "PG059 Customizing the core, Number of Master Interfaces"),
+]
 
 #: Interface connections (UG994, "Interface connections"; pin names from PG082, PG021 Port Descriptions, PG059).
 INTERFACES = [
@@ -135,6 +178,30 @@ GPIO_NETS = [
     ("ps7/FCLK_CLK0", {"state_gpio/s_axi_aclk", "control_interconnect/M01_ACLK"}),
     ("reset/peripheral_aresetn", {"state_gpio/s_axi_aresetn", "control_interconnect/M01_ARESETN"}),
 ]
+#: A "ram" core's weights DMA: registers on the control port {dma} (M01, or M02 after a state GPIO), its MM2S
+#: memory master on the memory interconnect's S02, its stream into s_axis_weights; the GPIO on port {gpio}, its
+#: gpio_io_i (PG144 Port Descriptions) from weights_ok; their clocks and resets.
+WEIGHTS_INTERFACES = [
+    ("control_interconnect/{dma}_AXI", "weights_dma/S_AXI_LITE"),
+    ("control_interconnect/{gpio}_AXI", "weights_gpio/S_AXI"),
+    ("weights_dma/M_AXI_MM2S", "memory_interconnect/S02_AXI"),
+    ("weights_dma/M_AXIS_MM2S", "{core}/s_axis_weights"),
+]
+WEIGHTS_NETS = [
+    ("{core}/weights_ok", {"weights_gpio/gpio_io_i"}),
+    ("ps7/FCLK_CLK0", {"weights_dma/s_axi_lite_aclk", "weights_dma/m_axi_mm2s_aclk", "weights_gpio/s_axi_aclk",
+                       "control_interconnect/{dma}_ACLK", "control_interconnect/{gpio}_ACLK",
+                       "memory_interconnect/S02_ACLK"}),
+    ("reset/peripheral_aresetn", {"weights_dma/axi_resetn", "weights_gpio/s_axi_aresetn",
+                                  "control_interconnect/{dma}_ARESETN", "control_interconnect/{gpio}_ARESETN",
+                                  "memory_interconnect/S02_ARESETN"}),
+]
+
+
+def weights_ports(name: str) -> dict:
+    """The control interconnect's ports of the weights DMA and GPIO: after the data DMA and any state GPIO."""
+    first = 2 if stateful(name) else 1
+    return {"dma": f"M{first:02d}", "gpio": f"M{first + 1:02d}"}
 
 #: The steps of the build, in order, after the sources (UG835 for each command; UG994 for the block design flow).
 STEPS = ["create_bd_design", "apply_bd_automation", "assign_bd_address", "validate_bd_design", "save_bd_design",
@@ -189,9 +256,12 @@ def test_zynq_board_writes_system_tcl(systems, name):
     assert (meta["input"]["tdata_width"], meta["output"]["tdata_width"]) == (in_bits, out_bits)
     assert meta["system"] == {"script": "system.tcl", "driver": driver, "bitstream": "vivado_out/system.bit",
                               "hwh": "vivado_out/system.hwh", "fclk_mhz": float(fclk), "dma": "axi_dma",
-                              **({"gpio": "state_gpio"} if name == "stateful" else {}),
+                              **({"gpio": "state_gpio"} if stateful(name) else {}),
+                              **({"weights_dma": "weights_dma", "weights_gpio": "weights_gpio"}
+                                 if loads_weights(name) else {}),
                               "max_transfer_bytes": 2 ** 26 - 1}
-    assert meta["framing"] == {"sequence_length": 0, "stateful": name == "stateful"}
+    assert meta["framing"] == {"sequence_length": 0, "stateful": stateful(name)}
+    assert meta["weights"]["memory"] == ("ram" if loads_weights(name) else "rom")
     again = design_files(build_design(parse_config({**SMALL, **SYSTEMS[name]})))
     assert again["system.tcl"] == files["system.tcl"]
     assert max(map(len, files["system.tcl"].decode().splitlines())) <= 120
@@ -246,7 +316,7 @@ def test_every_ip_and_its_vlnv(systems, name, tmp_path):
     core = EXPECTED[name][3]
     cells = [c for c in run.calls if c[0] == "create_bd_cell"]
     ips = {c[-1]: option(c, "-vlnv") for c in cells if option(c, "-type") == "ip"}
-    want = {**VLNV, **(GPIO_VLNV if name == "stateful" else {})}
+    want = {**VLNV, **(GPIO_VLNV if stateful(name) else {}), **(WEIGHTS_VLNV if loads_weights(name) else {})}
     assert ips == want
     assert ["create_bd_cell", "-type", "module", "-reference", meta["top"], core] in cells
     assert len(cells) == len(want) + 1
@@ -258,7 +328,10 @@ def test_every_property_set_is_in_the_table(systems, name, tmp_path):
     d, meta, run = build(systems, name, tmp_path)
     fclk, in_bits, out_bits, _ = EXPECTED[name]
     want = {}
-    for cell, prop, value, document in PROPERTIES + (GPIO_PROPERTIES if name == "stateful" else []):
+    tables = PROPERTIES + (GPIO_PROPERTIES if stateful(name) else []) + \
+        (WEIGHTS_PROPERTIES if loads_weights(name) else []) + \
+        (STATEFUL_WEIGHTS_PROPERTIES if stateful(name) and loads_weights(name) else [])
+    for cell, prop, value, document in tables:
         assert document
         want.setdefault(f"cell:{cell}", {})[f"CONFIG.{prop}"] = value(fclk, in_bits, out_bits) if callable(value) \
             else value
@@ -275,17 +348,61 @@ def test_connections(systems, name, tmp_path):
     d, meta, run = build(systems, name, tmp_path)
     core = EXPECTED[name][3]
     intf = [tuple(p.removeprefix("intf:") for p in c[1:]) for c in run.calls if c[0] == "connect_bd_intf_net"]
-    gpio = name == "stateful"
-    interfaces, want_nets = INTERFACES + (GPIO_INTERFACES if gpio else []), NETS + (GPIO_NETS if gpio else [])
-    assert intf == [(a.format(core=core), b.format(core=core)) for a, b in interfaces]
+    gpio, weights = stateful(name), loads_weights(name)
+    interfaces = INTERFACES + (GPIO_INTERFACES if gpio else []) + (WEIGHTS_INTERFACES if weights else [])
+    want_nets = NETS + (GPIO_NETS if gpio else []) + (WEIGHTS_NETS if weights else [])
+    names = {"core": core, **weights_ports(name)}
+    assert intf == [(a.format(**names), b.format(**names)) for a, b in interfaces]
     nets = [[p.removeprefix("pin:") for p in c[1:]] for c in run.calls if c[0] == "connect_bd_net"]
-    assert [(n[0], set(n[1:])) for n in nets] == [(a, {p.format(core=core) for p in b}) for a, b in want_nets]
+    assert [(n[0], set(n[1:])) for n in nets] == [(a.format(**names), {p.format(**names) for p in b})
+                                                  for a, b in want_nets]
     assert all(len(n) == len(set(n)) for n in nets)
     # no pin is driven twice
     sinks = [p for n in nets for p in n[1:]]
     assert len(sinks) == len(set(sinks))
     automation = run.first("apply_bd_automation")
     assert option(automation, "-rule") == "xilinx.com:bd_rule:processing_system7" and automation[-1] == "cell:ps7"
+
+
+@needs_tclsh
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_every_slave_gets_an_address(systems, name, tmp_path):
+    """assign_bd_address, run once without arguments after the last connection, maps each slave segment into
+    every master's address space that reaches it through an interconnect: the AXI4-Lite registers of each DMA
+    and GPIO into M_AXI_GP0's (each on its own control port, M00 up, as many as NUM_MI), and DDR into each DMA
+    memory master's (S00 up, as many as NUM_SI). PYNQ finds each IP by its name in the .hwh, at whatever
+    address Vivado gives it."""
+    d, meta, run = build(systems, name, tmp_path)
+    intf = [tuple(p.removeprefix("intf:") for p in c[1:]) for c in run.calls if c[0] == "connect_bd_intf_net"]
+    peers = {}
+    for a, b in intf:
+        peers.setdefault(a, []).append(b)
+        peers.setdefault(b, []).append(a)
+    control, memory = run.props["cell:control_interconnect"], run.props["cell:memory_interconnect"]
+    weights = loads_weights(name)
+    lite = {"axi_dma/S_AXI_LITE", *(["state_gpio/S_AXI"] if stateful(name) else []),
+            *(["weights_dma/S_AXI_LITE", "weights_gpio/S_AXI"] if weights else [])}
+    masters = {"axi_dma/M_AXI_MM2S", "axi_dma/M_AXI_S2MM", *(["weights_dma/M_AXI_MM2S"] if weights else [])}
+    assert peers["ps7/M_AXI_GP0"] == ["control_interconnect/S00_AXI"]
+    control_ports = {f"control_interconnect/M{n:02d}_AXI" for n in range(int(control["CONFIG.NUM_MI"]))}
+    assert {peers[port][0] for port in control_ports} == set(lite) and all(len(peers[p]) == 1 for p in control_ports)
+    assert peers["ps7/S_AXI_HP0"] == ["memory_interconnect/M00_AXI"]
+    memory_ports = {f"memory_interconnect/S{n:02d}_AXI" for n in range(int(memory["CONFIG.NUM_SI"]))}
+    assert {peers[port][0] for port in memory_ports} == masters and all(len(peers[p]) == 1 for p in memory_ports)
+    assert [c for c in run.calls if c[0] == "assign_bd_address"] == [["assign_bd_address"]]
+    last_connection = max(i for i, c in enumerate(run.commands()) if c.startswith("connect_bd"))
+    assert last_connection < run.commands().index("assign_bd_address") < run.commands().index("validate_bd_design")
+
+
+@pytest.mark.parametrize("name", SYSTEMS)
+def test_weights_port_only_with_ram(systems, name):
+    """The script says what it builds: the second DMA and its GPIO only on a "ram" design, and why."""
+    text = systems[name][1]["system.tcl"].decode()
+    assert ("create_bd_cell -type ip -vlnv xilinx.com:ip:axi_dma:7.1 $weights_dma" in text) == loads_weights(name)
+    assert ('# The weights are in ROM (hardware.weights = "rom"): no s_axis_weights to feed.' in text) != \
+        loads_weights(name)
+    header = text[:text.index("set script_dir")]
+    assert "A second DMA rather than the first one's MM2S shared" in header and "TDEST" in header
 
 
 # -- board part installed or not -------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The generated PYNQ driver, unmodified, against the RTL through a simulated AXI DMA, under both simulators."""
+"""The generated PYNQ driver, unmodified, against the RTL through simulated AXI DMAs, under both simulators."""
 
 import json
 
@@ -8,6 +8,8 @@ import pytest
 import lstm_hw
 from configs import E2E_CONFIGS
 from helpers import SIMULATORS
+from lstm_hw.config.schema import parse_config
+from lstm_hw.model.weights import random_weights
 from lstm_hw.sim.runner import run_cocotb
 
 # The default design; four elements a beat with a head in another format; h_T only, two lanes a beat.
@@ -99,3 +101,65 @@ def test_stateful_chunks_equal_whole_sequences(sim, tmp_path):
         np.testing.assert_array_equal(chunks, acc.predict(x), err_msg=seq)
     # One transfer each way per chunk; the driver's reset on loading, and reset_state(): a pulse each.
     assert got["transfers"].tolist() == [6, 6] and int(got["gpio_writes"]) == 4
+
+
+#: Small designs with run-time weights on the PYNQ-Z2: one with h_t of every step, one stateful with a head (a
+#: load clears the state; an image the driver refuses leaves it).
+RAM_CONFIGS = {
+    "ram": {"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1}, "sparsity": {"banks": 2},
+            "hardware": {"board": "pynq-z2", "weights": "ram"}},
+    "ram_stateful_head": {"model": {"input_size": 3, "hidden_size": 4, "num_layers": 1, "output_size": 2,
+                                    "stateful": True},
+                          "sparsity": {"banks": 2}, "hardware": {"board": "pynq-z2", "weights": "ram"}},
+}
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", SIMULATORS)
+@pytest.mark.parametrize("case", sorted(RAM_CONFIGS))
+def test_load_weights_switches_models(case, sim, tmp_path):
+    """A design generated with model A runs A; load_weights with B's image as bytes, A's arrays as a dict
+    (packed by lstm_hw), B's image as a .bin path and A's .npz path each switch the model, bit-exact with the
+    golden model of the weights loaded; an image of another structure is refused before reaching the hardware,
+    which runs on with A."""
+    config = RAM_CONFIGS[case]
+    weights_a = random_weights(parse_config(config))
+    weights_b = random_weights(parse_config({**config, "model": {**config["model"], "seed": 7}}))
+    acc_a, acc_b = lstm_hw.convert(weights_a, config, warn=False), lstm_hw.convert(weights_b, config, warn=False)
+    # Another structure: the same memories, another activation format, so only the digest differs.
+    other = lstm_hw.convert(weights_a, {**config, "quant": {"activation": {"bits": 16, "frac": 11}}}, warn=False)
+    assert other.metadata["weights"]["image"]["words"] == acc_a.metadata["weights"]["image"]["words"]
+    (tmp_path / "b.bin").write_bytes(acc_b.pack_weights())
+    (tmp_path / "other.bin").write_bytes(other.pack_weights())
+    np.savez(tmp_path / "a.npz", **weights_a)
+    rng = np.random.default_rng(10)
+    names = ["a0", "b0", "a1", "b1", "a2", "a3"]
+    inputs = {name: rng.uniform(-2, 2, (int(rng.integers(2, 6)), 3)) for name in names}
+    calls = ["a0",
+             {"load_weights": str(tmp_path / "b.bin"), "as": "bytes"}, "b0",
+             {"load_weights": str(tmp_path / "a.npz"), "as": "dict"}, "a1",
+             {"load_weights": str(tmp_path / "b.bin"), "as": "path"}, "b1",
+             {"load_weights": str(tmp_path / "a.npz"), "as": "path"}, "a2",
+             {"load_weights": str(tmp_path / "other.bin"), "as": "bytes", "refused": True}, "a3"]
+    for x in inputs.values():   # the two models tell apart on every input
+        assert not np.array_equal(acc_a.predict(x), acc_b.predict(x))
+    got = run_driver(acc_a, inputs, sim, tmp_path, calls, seed=5)
+    for name in names[:-1]:   # each right after the driver's start or a load: from zero state
+        want = (acc_a if name[0] == "a" else acc_b).predict(inputs[name])
+        np.testing.assert_array_equal(got[name], want, err_msg=name)
+    if config["model"].get("stateful"):   # the refused image did not clear the state: a3 continues a2
+        a2, a3 = inputs["a2"], inputs["a3"]
+        want = acc_a.predict(np.concatenate([a2, a3]))[len(a2):]
+        assert not np.array_equal(want, acc_a.predict(a3))
+    else:
+        want = acc_a.predict(inputs["a3"])
+    np.testing.assert_array_equal(got["a3"], want, err_msg="a3")
+    refused = next(n for n, call in enumerate(calls) if isinstance(call, dict) and call.get("refused"))
+    assert str(got[f"refused{refused}"]).startswith("ValueError: the weight image is for another structure: digest ")
+    # Four images went through the weights DMA, whole, and weights_ok was read after each; none else.
+    words = acc_a.metadata["weights"]["image"]["words"]
+    assert (int(got["weights_transfers"]), int(got["weights_words"]), int(got["weights_ok_reads"])) == \
+        (4, 4 * words, 4)
+    assert got["transfers"].tolist() == [6, 6]
+    # The state was cleared by the loads themselves: state_rst pulsed only as the driver started.
+    assert int(got["gpio_writes"]) == (2 if config["model"].get("stateful") else 0)
