@@ -23,6 +23,7 @@ from .parts import DMA_STREAM_WIDTHS, board, fabric_clock, parse_part
 __all__ = [
     "ModelConfig", "QuantConfig", "SparsityConfig", "ActivationConfig",
     "HardwareConfig", "Config", "load_config", "parse_config", "read_toml", "fit_config", "config_mapping",
+    "toml_mapping",
     "DEFAULT_TOML", "tdata_widths",
 ]
 
@@ -223,12 +224,22 @@ def config_mapping(config) -> dict:
     """A config given as a :class:`Config`, a dict shaped like the TOML, a TOML path or ``None``, as a fresh
     dict shaped like the TOML (a Config states every key; the caller's dict is left alone)."""
     if isinstance(config, Config):
-        return config.to_dict()
+        return toml_mapping(config.to_dict())
     if isinstance(config, dict):
         return copy.deepcopy(config)
     if config is None or isinstance(config, (str, Path)):
         return read_toml(config)
     raise UsageError(f"config: a Config, a dict or a TOML path, not a {type(config).__name__}")
+
+
+def toml_mapping(data: dict) -> dict:
+    """:meth:`Config.to_dict`'s plain data (the metadata's ``config``) shaped like the TOML, which
+    :func:`parse_config` takes: a format as its ``bits`` and ``frac`` (every config format is signed)."""
+    def value(v):
+        if isinstance(v, dict) and set(v) == {"bits", "frac", "signed"} and v["signed"]:
+            return {"bits": v["bits"], "frac": v["frac"]}
+        return v
+    return {section: {key: value(v) for key, v in values.items()} for section, values in data.items()}
 
 
 def read_toml(path) -> dict:

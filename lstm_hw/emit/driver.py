@@ -5,7 +5,9 @@ from __future__ import annotations
 import pprint
 from importlib import resources
 
-__all__ = ["DESIGN_START", "DESIGN_END", "driver_design", "weights_design", "toml_config", "driver_text"]
+from ..config.schema import toml_mapping
+
+__all__ = ["DESIGN_START", "DESIGN_END", "driver_design", "weights_design", "driver_text"]
 
 DESIGN_START = "# -- design: written by lstm-hw generate from <top>.json --\n"
 DESIGN_END = "# -- end of design --\n"
@@ -39,18 +41,7 @@ def weights_design(meta: dict) -> dict | None:
     image = weights["image"]
     return {"dma": meta["system"]["weights_dma"], "gpio": meta["system"]["weights_gpio"],
             "word_bits": weights["word_bits"], "magic": image["magic"], "digest": list(image["digest"]),
-            "header_words": image["header_words"], "words": image["words"], "config": toml_config(meta["config"])}
-
-
-def toml_config(config: dict) -> dict:
-    """The metadata's ``config`` as the TOML states it, for :func:`lstm_hw.convert`: a format as its ``bits``
-    and ``frac`` (every config format is signed)."""
-    def value(v):
-        if isinstance(v, dict) and set(v) == {"bits", "frac", "signed"}:
-            assert v["signed"], v
-            return {"bits": v["bits"], "frac": v["frac"]}
-        return v
-    return {section: {key: value(v) for key, v in values.items()} for section, values in config.items()}
+            "header_words": image["header_words"], "words": image["words"], "config": toml_mapping(meta["config"])}
 
 
 def driver_text(meta: dict) -> str:

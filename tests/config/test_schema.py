@@ -50,6 +50,16 @@ def test_default_toml_parses_to_the_defaults():
     assert parse_config(tomllib.loads(DEFAULT_TOML)) == Config()
 
 
+def test_a_config_s_mapping_parses_back():
+    """config_mapping of a Config (what convert and compress take) is the TOML's shape: it parses to the same
+    resolved config (the optional formats stated)."""
+    from lstm_hw.config.schema import config_mapping
+    config = parse_config({"quant": {"weight": {"bits": 6, "frac": 4}, "bias": {"bits": 20, "frac": 14}},
+                           "model": {"output_size": 3}, "hardware": {"weights": "ram"}})
+    for c in (config, Config()):
+        assert parse_config(config_mapping(c)).to_dict() == c.to_dict()
+
+
 def test_default_toml_documents_every_key():
     data = tomllib.loads(DEFAULT_TOML)
     assert set(data) == {f.name for f in dataclasses.fields(Config)}

@@ -13,7 +13,8 @@ import lstm_hw
 from configs import E2E_CONFIGS
 from lstm_hw.emit import pynq_driver
 from lstm_hw.config.schema import parse_config
-from lstm_hw.emit.driver import driver_design, driver_text, toml_config
+from lstm_hw.config.schema import toml_mapping
+from lstm_hw.emit.driver import driver_design, driver_text
 from lstm_hw.model.pruning import WeightsPrunedWarning
 from lstm_hw.model.weights import random_weights
 from lstm_hw.sim.beats import input_beats, output_elements
@@ -205,7 +206,7 @@ def test_the_driver_knows_the_image_the_design_takes(ram, design):
     assert (d["magic"], d["digest"], d["header_words"], d["words"], d["word_bits"]) == \
         (image["magic"], image["digest"], image["header_words"], image["words"], 32)
     # the config, as the TOML states it, is the design's own
-    assert parse_config(d["config"]) == parse_config(toml_config(meta["config"]))
+    assert parse_config(d["config"]) == parse_config(toml_mapping(meta["config"]))
     assert parse_config(d["config"]).to_dict() == acc.config.to_dict()
     # a ROM design has no weight port
     assert driver_design(design.metadata)["weights"] is None
