@@ -29,10 +29,17 @@ from .mvm_vector import (VectorStore, group_slot, last_beat_lanes, vector_addres
                          write_members, write_ports)
 from ..numerics.fixed import rounding_offset, signed_bits
 
-__all__ = ["SparseMatVec", "load_member", "rom_words", "rom_mem_text", "rom_module", "vector_address", "vector_cursor",
-           "last_beat_lanes", "group_slot", "vector_write_layout",
+__all__ = ["SparseMatVec", "load_member", "h_codes", "rom_words", "rom_mem_text", "rom_module", "vector_address",
+           "vector_cursor", "last_beat_lanes", "group_slot", "vector_write_layout",
            "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
+
+
+def h_codes(activation) -> tuple[int, int]:
+    """The codes an ``h = o tanh(c)`` takes in ``activation``: ``|h| <= 1``, so at most the code of 1.0 (or of
+    the next step up, with negative fraction bits), within the format."""
+    one = 1 << max(activation.frac, 0)
+    return max(activation.min_int, -one), min(activation.max_int, one)
 
 
 def load_member(mvm) -> dict:
@@ -283,14 +290,27 @@ class SparseMatVec(wiring.Component):
         return self._sum_bits
 
     def _format_sum_bits(self) -> int:
-        """:attr:`sum_bits` for any weights and biases of the formats: every stored weight of a row at
-        whichever end of the weight format gives the widest sum, so loaded weights never overflow it."""
+        """:attr:`sum_bits` for any weights and biases of the formats, so a loaded model never overflows it:
+        every stored weight of a row at whichever end of the weight format gives the widest sum, times
+        whichever input does. Layer 0's ``x`` may be anything the activation format holds; every ``h``
+        (the recurrent input, and the ``x`` of later layers and of the head) is ``o tanh(c)``, within
+        ``[-1, 1]`` (:func:`h_codes`)."""
         q, p = self._quant, self._plan
-        w, a, b = q.weight, q.activation, q.bias_format
-        products = [x * y for x in (w.min_int, w.max_int) for y in (a.min_int, a.max_int)]
-        n = p.banks * p.k                                   # stored weights of a row, both phases
-        lo = n * min(products) + (b.min_int << q.bias_shift) + self.rounding_offset
-        hi = n * max(products) + (b.max_int << q.bias_shift) + self.rounding_offset
+        w, b = q.weight, q.bias_format
+        a = q.activation
+        h_lo, h_hi = h_codes(a)
+        x_lo, x_hi = (a.min_int, a.max_int) if p.index == 0 and self._has_h else (h_lo, h_hi)
+
+        def ends(lo, hi):
+            products = [x * y for x in (w.min_int, w.max_int) for y in (lo, hi)]
+            return min(products), max(products)
+
+        x_ends, h_ends = ends(x_lo, x_hi), ends(h_lo, h_hi)
+        n_x, n_h = p.banks * p.k_x, p.banks * p.k_h       # stored weights of a row in each phase
+        start_lo = (b.min_int << q.bias_shift) + self.rounding_offset
+        start_hi = (b.max_int << q.bias_shift) + self.rounding_offset
+        lo = n_x * x_ends[0] + n_h * h_ends[0] + start_lo
+        hi = n_x * x_ends[1] + n_h * h_ends[1] + start_hi
         return max(signed_bits(min(lo, self.rounding_offset), max(hi, self.rounding_offset)),
                    (0 if self._has_h else self._round_bits) + 1)
 

@@ -65,9 +65,11 @@ class WeightLoader(wiring.Component):
     contents) and only a load changes it, so a reset keeps a loaded model; a
     reset during a load leaves it low.
 
-    Latency: a field is written the cycle after its last word; with the core
-    idle, ``ok`` rises :data:`LOAD_OVERHEAD_CYCLES` plus the image's words
-    cycles after its first word is offered. Throughput: a word per cycle.
+    Latency: a field is written in the cycle its last word is taken; with the
+    core idle, ``ok`` rises :data:`LOAD_OVERHEAD_CYCLES` plus the image's
+    words cycles after its first word is offered, and ``run`` a cycle later.
+    The count of transfers in flight, and so the end of a drain, lags a
+    cycle. Throughput: a word per cycle.
 
     Parameters
     ----------
@@ -117,8 +119,8 @@ class WeightLoader(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from a field's last word to its write."""
-        return 1
+        """Cycles from a field's last word to its write: it is written in the cycle its last word is taken."""
+        return 0
 
     def elaborate(self, platform):
         m = Module()
@@ -127,13 +129,19 @@ class WeightLoader(wiring.Component):
         ok = Signal(init=1, reset_less=True)     # configuration loads the generate-time contents
         m.d.comb += self.ok.eq(ok)
 
-        # The data stream: transfers taken and not yet out; hold at a transfer's end.
+        # The data stream: transfers taken and not yet out (counted a cycle late, from registers, so that no
+        # long path from the ports reaches the counter); hold at a transfer's end.
         in_transfer = Signal()
+        in_transfer_next = Mux(self.beat.valid, ~self.beat.payload.last, in_transfer)
+        m.d.sync += in_transfer.eq(in_transfer_next)
+        ended, done = Signal(), Signal()
+        m.d.sync += [ended.eq(self.beat.valid & self.beat.payload.last), done.eq(self.done)]
         pending = Signal(range(PENDING_TRANSFERS + 1))
-        with m.If(self.beat.valid):
-            m.d.sync += in_transfer.eq(~self.beat.payload.last)
-        m.d.sync += pending.eq(pending + (self.beat.valid & self.beat.payload.last) - self.done)
-        drained = ~in_transfer & equals(pending, 0)
+        with m.If(ended & ~done):
+            m.d.sync += pending.eq(pending + 1)
+        with m.Elif(done & ~ended):
+            m.d.sync += pending.eq(pending - 1)
+        drained = ~in_transfer & ~ended & ~done & equals(pending, 0)
 
         # The image: header words, then each memory's entries, field by field.
         hdr = Signal(counter_shape(HEADER_WORDS + 1))     # header words taken (HEADER_WORDS: in the contents)
@@ -180,23 +188,31 @@ class WeightLoader(wiring.Component):
                             m.d.sync += full.eq(1)
             with m.If(self.i.payload.last):
                 m.d.sync += [ok.eq(~bad & ~word_bad & (full | (content & last_word))), state.eq(0)]
+        # run is a register, a cycle ahead: high in a transfer, or while running with good weights, no image
+        # offered and room in the count. The count grows by one a cycle at most and sees a transfer's end two
+        # cycles late, so room is three short of full.
+        run = Signal()
+        m.d.sync += run.eq(in_transfer_next | running & ~self.i.valid & ok & (pending < PENDING_TRANSFERS - 2))
         m.d.comb += [
-            self.run.eq(in_transfer | running & ok & (pending != PENDING_TRANSFERS)),
+            self.run.eq(run),
             *([self.clear.eq(holding & drained)] if "clear" in self.signature.members else []),
             self.i.ready.eq(loading),
         ]
 
-        # Writes: the bus shifts each content word in at the top; a field of n words is written, from the low
-        # bits of the bus's top n words, the cycle after its last word, unless the header was bad. (With
-        # one word, the bus keeps only the bits a field reads.)
+        # Writes, in the cycle a field's last word is taken: the words before it come from a shift register,
+        # the newest word at the top, so a field of n words is the low bits of the top n words of
+        # Cat(earlier words, this word). Nothing is written after a bad header.
         words = max(w for x in mems for w in x.field_words)
-        bus = Signal(words * WORD_BITS if words > 1 else max(b for x in mems for b in x.fields))
-        with m.If(content):
-            m.d.sync += bus.eq(word if words == 1 else Cat(bus[WORD_BITS:], word))
+        bus = word
+        if words > 1:
+            earlier = Signal((words - 1) * WORD_BITS)
+            with m.If(content):
+                m.d.sync += earlier.eq(Cat(earlier[WORD_BITS:], word) if words > 2 else word)
+            bus = Cat(earlier, word)
         for name, shape in self.write.data.shape():
             n = -(-shape.width // WORD_BITS)
             m.d.comb += self.write.data[name].eq(bus[(words - n) * WORD_BITS:][:shape.width])
-        m.d.sync += self.write.addr.eq(addr)
+        m.d.comb += self.write.addr.eq(addr)
         write = content & ~bad
         enables = []
         for index, x in enumerate(mems):
@@ -205,6 +221,5 @@ class WeightLoader(wiring.Component):
             for field_words in x.field_words:
                 end += field_words
                 enables.append(write & here & equals(sub, end - 1))
-        m.d.sync += self.write.en.eq(Cat(*enables))
+        m.d.comb += self.write.en.eq(Cat(*enables))
         return m
-

@@ -9,12 +9,13 @@ from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from helpers import SIMULATORS, UnitBank, write_verilog
+from lstm_hw.config.randconfig import random_config
 from lstm_hw.config.schema import parse_config
 from lstm_hw.emit.files import design_files
-from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, rom_words,
+from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, h_codes, rom_words,
                                     vector_address)
 from lstm_hw.model.design import build_design
-from lstm_hw.model.golden import layer_preact
+from lstm_hw.model.golden import layer_preact, run_golden
 from lstm_hw.model.weights import random_weights
 from lstm_hw.numerics.fixed import signed_bits
 from lstm_hw.sim.runner import run_cocotb
@@ -48,10 +49,11 @@ def vector_writes(plan, v, buf):
         yield {"buf": buf, "bank": bank, "addr": addr, "data": int(val)}
 
 
-def run_and_check(design, vecs, firsts):
+def run_and_check(design, vecs, firsts, *, layer=0, writable=False):
     """Write each vector, run a step on it, and compare every pass with the golden pre-activations."""
-    plan = design.layers[0]
-    dut = SparseMatVec(plan=plan, quant=design.config.quant, chain=design.config.hardware.mac_chain)
+    plan = design.layers[layer]
+    dut = SparseMatVec(plan=plan, quant=design.config.quant, chain=design.config.hardware.mac_chain,
+                       writable=writable)
     got = []
 
     async def bench(ctx):
@@ -145,6 +147,47 @@ def test_mvm_extreme_sums(sign):
     # The sum did reach beyond the pre-activation range: these outputs saturate.
     want = layer_preact(design, plan, ends[0][None])[0]
     assert np.all(np.abs(want) == (q.preact.max_int if sign > 0 else -q.preact.min_int))
+
+
+@pytest.mark.parametrize("layer, sign", [(0, 1), (0, -1), (1, 1), (1, -1)])
+def test_loadable_sum_bits_hold_any_weights(layer, sign):
+    """With ``writable`` the sums are as wide as the formats need, whatever the weights: every weight and
+    bias at one end of its format, the inputs at the ends that drive the rows furthest (layer 0's x over
+    the activation format, every h, and a later layer's x, within [-1, 1]) run bit-exact, and need the
+    top bit."""
+    config = parse_config({**WIDE, "model": {"input_size": 8, "hidden_size": 4, "num_layers": 2}})  # no padding slots
+    q = config.quant
+    design = build_design(config, {
+        name: np.full(arr.shape, -1e9 * sign if name.startswith("weight") else 1e9 * sign)
+        for name, arr in random_weights(config).items()})
+    plan, act = design.layers[layer], q.activation
+    h_lo, h_hi = h_codes(act)
+    x_lo, x_hi = (act.min_int, act.max_int) if layer == 0 else (h_lo, h_hi)
+    lo = np.r_[np.full(plan.input_size, x_lo), np.full(plan.hidden, h_lo)]
+    hi = np.r_[np.full(plan.input_size, x_hi), np.full(plan.hidden, h_hi)]
+    dut = run_and_check(design, [lo, hi], [0, 0], layer=layer, writable=True)
+    w = plan.w.astype(np.int64)
+    start = (plan.b.astype(np.int64) << q.bias_shift) + dut.rounding_offset
+    sums = np.stack([(w * lo).sum(axis=1), (w * hi).sum(axis=1)]) + start
+    edge = max(int(sums.max()), -int(sums.min()) - 1)
+    assert edge < 1 << (dut.sum_bits - 1)
+    assert edge >= 1 << (dut.sum_bits - 2)       # one bit less would not do: the bound is tight
+
+
+def test_every_h_is_within_h_codes():
+    """The bound the loadable sums rest on: every layer's h is o tanh(c), so within [-1, 1], whatever the
+    inputs and weights (here the largest the formats hold, and saturating inputs)."""
+    for seed in range(12):
+        config = parse_config(random_config(np.random.default_rng(seed)))
+        weights = {k: v * 50 for k, v in random_weights(config).items()}
+        design = build_design(config, weights)
+        if design.head is not None:
+            continue
+        act = design.config.quant.activation
+        x = np.random.default_rng(seed).choice([act.min_int, act.max_int, 0], (2, 5, config.model.input_size))
+        y = run_golden(design, x)
+        lo, hi = h_codes(act)
+        assert lo <= y.min() and y.max() <= hi, f"seed {seed}"
 
 
 def test_mvm_sum_bits_from_the_weights():

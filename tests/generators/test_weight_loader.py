@@ -168,29 +168,40 @@ def test_one_word_a_cycle_without_stalls():
 
 
 def test_a_load_waits_for_the_transfer_and_the_transfers_in_flight():
-    """Transfers taken at cycle 0, 1-3 and 4-9, the image offered from cycle 5, the transfers' outputs done at
+    """Transfers taken at cycle 1, 2-4 and 5-10, the image offered from cycle 6, the transfers' outputs done at
     30, 40 and 50: the data stream runs to the end of the third transfer, then stops; the load starts (clear)
-    only once every output is out."""
+    only once every output is out, as the count sees it: a cycle late. (run is a register: low at cycle 0.)"""
     rng = np.random.default_rng(9)
     image = image_words(DIGEST, random_contents(rng)).tolist()
-    beats = {0: 1, 1: 0, 2: 0, 3: 1, **{c: int(c == 9) for c in range(4, 10)}}
-    log = offer(loader(), [image], stall=0.0, beats=beats, done=(30, 40, 50), cycles=80 + len(image), start=5)
+    beats = {1: 1, 2: 0, 3: 0, 4: 1, **{c: int(c == 10) for c in range(5, 11)}}
+    log = offer(loader(), [image], stall=0.0, beats=beats, done=(30, 40, 50), cycles=80 + len(image), start=6)
     clear = next(e["cycle"] for e in log if e["clear"])
-    assert clear == 51
+    assert clear == 52
     took = [e["cycle"] for e in log if e["took"]]
     assert took[0] == clear + 1
-    assert all(e["run"] for e in log[:10])
-    assert not any(e["run"] for e in log[10:took[-1] + 1])
+    assert all(e["run"] for e in log[1:11])
+    assert not any(e["run"] for e in log[11:took[-1] + 2])
     assert log[-1]["ok"] and log[-1]["run"]
 
 
 def test_the_data_stream_waits_while_transfers_fill_the_count():
+    """A one-beat transfer whenever run lets one in, and none leaves: the stream stops, for good, just before
+    the count would pass PENDING_TRANSFERS."""
     dut = loader()
-    beats = {c: 1 for c in range(PENDING_TRANSFERS)}
-    log = offer(dut, [], beats=beats, cycles=PENDING_TRANSFERS + 5)
-    runs = [e["run"] for e in log]
-    assert runs[:PENDING_TRANSFERS] == [1] * PENDING_TRANSFERS
-    assert runs[PENDING_TRANSFERS:] == [0] * 5
+    runs = []
+
+    async def bench(ctx):
+        for _ in range(PENDING_TRANSFERS + 10):
+            run = ctx.get(dut.run)
+            ctx.set(dut.beat.valid, run)
+            ctx.set(dut.beat.payload.last, 1)
+            runs.append(run)
+            await ctx.tick()
+
+    run_testbench(dut, bench)
+    taken = sum(runs)
+    assert taken == PENDING_TRANSFERS
+    assert not any(runs[runs.index(1) + taken:])
 
 
 def test_the_header_reads_back():
