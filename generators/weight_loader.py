@@ -16,8 +16,9 @@ PENDING_TRANSFERS = 255
 
 
 #: Cycles a load takes besides its words, with the core idle and the words back to back: from the first
-#: word offered, one to hold the data stream and one to see it drained; ``ok`` rises after the last word.
-LOAD_OVERHEAD_CYCLES = 2
+#: word offered, one to hold the data stream and one to see it drained; after the last word, one to judge
+#: the image, then ``ok`` rises.
+LOAD_OVERHEAD_CYCLES = 3
 
 
 def word_layout() -> data.StructLayout:
@@ -158,14 +159,13 @@ class WeightLoader(wiring.Component):
         content = take & ~in_header & ~full
         word_bad = Signal()
         m.d.comb += word_bad.eq(Mux(in_header, word != expected, full))
-        last_word = Signal()         # this word is the last entry's last
-        m.d.comb += last_word.eq(end_sub & end_addr & end_mem)
 
-        # The states: the data stream runs; it is held until drained; the image is taken. (The outputs are
-        # plain expressions of the state: Icarus never runs a combinational block whose inputs keep their
-        # initial values, so one assigned inside a state would stay X.)
-        state = Signal(range(3))
-        running, holding, loading = (equals(state, n) for n in range(3))
+        # The states: the data stream runs; it is held until drained; the image is taken; its end is judged
+        # (a cycle after its last word, from registers only). The outputs are plain expressions of the state:
+        # Icarus never runs a combinational block whose inputs keep their initial values, so one assigned
+        # inside a state would stay X.
+        state = Signal(range(4))
+        running, holding, loading, ending = (equals(state, n) for n in range(4))
         with m.If(running):
             with m.If(self.i.valid):
                 m.d.sync += state.eq(1)
@@ -187,7 +187,9 @@ class WeightLoader(wiring.Component):
                         with m.If(end_mem):
                             m.d.sync += full.eq(1)
             with m.If(self.i.payload.last):
-                m.d.sync += [ok.eq(~bad & ~word_bad & (full | (content & last_word))), state.eq(0)]
+                m.d.sync += state.eq(3)
+        with m.Elif(ending):          # the last word's checks are in bad and full now
+            m.d.sync += [ok.eq(~bad & full), state.eq(0)]
         # run is a register, a cycle ahead: high in a transfer, or while running with good weights, no image
         # offered and room in the count. The count grows by one a cycle at most and sees a transfer's end two
         # cycles late, so room is three short of full.
