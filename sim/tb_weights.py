@@ -11,7 +11,7 @@ Environment variables (set by tests/sim/test_weights.py):
                      beats are in, image ``name`` alongside;
                      ``{"stalled": k, "cycles": n}`` start sending transfer ``k`` and check that for ``n``
                      cycles the core takes none of it and gives no output; the next load lets it in;
-                     ``{"ok": 0 or 1}`` check ``weights_ok``;
+                     ``{"ok": 0 or 1}`` check ``weights_ok``, three cycles on;
                      ``{"reset": n}`` wait for every output so far, then hold ``aresetn`` low ``n`` cycles;
                      ``{"reset_during": name, "after": n}`` wait for every output so far, send image
                      ``name`` and hold ``aresetn`` low (16 cycles) once ``n`` of its words are in, dropping
@@ -124,7 +124,7 @@ async def load_weights(dut):
                 failures.append(f"step {n}: the core took {taken.count - before} beats and gave "
                                 f"{len(monitor.items) - outputs} outputs without good weights")
         elif "ok" in step:
-            await RisingEdge(dut.aclk)
+            await ClockCycles(dut.aclk, 3)      # the loader judges an image a cycle after its last word
             if int(dut.weights_ok.value) != step["ok"]:
                 failures.append(f"step {n}: weights_ok is {dut.weights_ok.value}, expected {step['ok']}")
         elif "reset" in step:
