@@ -238,7 +238,10 @@ class Accumulator(wiring.Component):
         # took the ESE-scale design past its part).
         shallow = self._passes <= SHALLOW_MEMORY_DEPTH
         for lane in range(self._rows):
-            bias_rom = memory.Memory(shape=acc_shape, depth=self._passes, init=self._start[lane])
+            # Writable, the start values stay in distributed RAM whatever their depth: the block RAMs are
+            # the weights' and the ROM twin's, which keeps its start values in logic.
+            bias_rom = memory.Memory(shape=acc_shape, depth=self._passes, init=self._start[lane],
+                                     attrs={"ram_style": "distributed"} if self._writable else {})
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(read_pass)

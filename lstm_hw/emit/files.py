@@ -233,7 +233,8 @@ def vivado_files(config, meta: dict) -> dict[str, str]:
     ports = ["s_axis", "m_axis"] + (["s_axis_weights"] if h.weights == "ram" else [])
     files["package_ip.tcl"] = _template("package_ip.tcl.in", **common, add_sources=add_sources,
                                         description=_ip_description(meta), stream_ports=" ".join(ports),
-                                        stream_ports_text=", ".join(ports[:-1]) + " and " + ports[-1])
+                                        stream_ports_text=", ".join(ports[:-1]) + " and " + ports[-1],
+                                        all="both" if len(ports) == 2 else "all")
     system = system_plan(config)
     if system is not None:
         files["system.tcl"] = _system_tcl(system, common, meta, add_sources)
