@@ -217,7 +217,7 @@ class SparseMatVec(wiring.Component):
         drop = min(self._round_bits, self.sum_bits - 1)
         self._start = start
         self._acc = Accumulator(rows=p.rows, passes=p.passes, sum_bits=self.sum_bits, drop=drop, start=start,
-                                recurrent=self._has_h, writable=self._writable)
+                                recurrent=self._has_h, start_bits=self._start_bits() if self._writable else None)
         self._output = OutputStage(rows=p.rows, passes=p.passes, width=self.sum_bits - drop,
                                    frac=q.product.frac - drop, preact=q.preact, writeback=self._has_h)
         # The stage table: each unit's latency, in pipeline order, and the cycle a slot's results leave
@@ -372,7 +372,14 @@ class SparseMatVec(wiring.Component):
         p = self._plan
         roms = [LoadableMemory(path=f"rom_p{j}", depth=p.passes * p.k, fields=column_fields(width))
                 for j, (width, _) in enumerate(self._rom_widths())]
-        return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self.sum_bits,) * p.rows)]
+        return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self._start_bits(),) * p.rows)]
+
+    def _start_bits(self) -> int:
+        """Bits of a loadable start value: any bias of the bias format, aligned, plus the rounding offset."""
+        q = self._quant
+        b = q.bias_format
+        return signed_bits((b.min_int << q.bias_shift) + self.rounding_offset,
+                           (b.max_int << q.bias_shift) + self.rounding_offset)
 
     def _rom_widths(self) -> list[tuple[int, list[int]]]:
         """Per chain position, its weight ROM's width and banks."""
@@ -388,7 +395,7 @@ class SparseMatVec(wiring.Component):
             shifts = np.cumsum((0,) + mem.fields[:-1])
             out.append((mem, [[(word >> int(lo)) & ((1 << bits) - 1) for lo, bits in zip(shifts, mem.fields)]
                               for word in words]))
-        mask = (1 << self.sum_bits) - 1
+        mask = (1 << self._start_bits()) - 1
         lanes = [[v & mask for v in lane] for lane in self._start]
         out.append((memories[-1], [list(entry) for entry in zip(*lanes)]))
         return out
@@ -448,6 +455,6 @@ class SparseMatVec(wiring.Component):
                              rom.wr.data.eq(Cat(load.data[f"bits{bits}"] for bits in mem.fields)),
                              rom.wr.en.eq(load.en[en:en + len(mem.fields)])]
                 en += len(mem.fields)
-            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(load.data[f"bits{self.sum_bits}"]),
+            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(load.data[f"bits{self._start_bits()}"]),
                          acc.start_wr.en.eq(load.en[en:])]
         return m

