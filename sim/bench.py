@@ -17,7 +17,7 @@ from cocotb.triggers import RisingEdge
 from .axis import reset
 from .axis_checker import AxiStreamChecker
 
-__all__ = ["CycleStamps", "Score", "score", "sequence_items", "start_top", "pulse_state_rst"]
+__all__ = ["CycleStamps", "Score", "score", "sequence_items", "start_top", "pulse_state_rst", "split_transfers"]
 
 
 async def start_top(dut) -> list[AxiStreamChecker]:
@@ -63,6 +63,18 @@ class CycleStamps:
             self.edge += 1
             if self._valid.value == 1 and self._ready.value == 1:
                 self.cycles.append(self.edge)
+
+
+def split_transfers(items) -> tuple[list[list[tuple[int, bool]]], list[tuple[int, bool]]]:
+    """Output beats ``(value, last)`` cut into transfers at each ``last``: ``(transfers, beats after the last
+    tlast)``."""
+    transfers, current = [], []
+    for word, last in items:
+        current.append((word, last))
+        if last:
+            transfers.append(current)
+            current = []
+    return transfers, current
 
 
 def sequence_items(sequences) -> list[tuple[int, bool]]:

@@ -25,7 +25,7 @@ from cocotb.triggers import ClockCycles
 
 from lstm_hw.sim.axis import StreamDriver, StreamMonitor
 from lstm_hw.sim.beats import beats_per_step, output_elements, transfer_beats
-from lstm_hw.sim.bench import pulse_state_rst, start_top
+from lstm_hw.sim.bench import pulse_state_rst, split_transfers, start_top
 from lstm_hw.sim.flow import RandomFlags, mode_rng
 
 
@@ -65,12 +65,7 @@ async def stream_transfers(dut):
     await ClockCycles(dut.aclk, 2 * period + 16)
 
     # The output beats, cut into transfers at each tlast, against the expectation.
-    got, current = [], []
-    for word, last in monitor.items:
-        current.append((word, last))
-        if last:
-            got.append(current)
-            current = []
+    got, current = split_transfers(monitor.items)
     if current:
         failures.append(f"{len(current)} output beats after the last tlast")
     values = []

@@ -35,23 +35,8 @@ from cocotb.triggers import ClockCycles, RisingEdge
 
 from lstm_hw.sim.axis import StreamDriver, StreamMonitor, reset
 from lstm_hw.sim.beats import beats_per_step, output_elements, transfer_beats
-from lstm_hw.sim.bench import start_top
+from lstm_hw.sim.bench import CycleStamps, split_transfers, start_top
 from lstm_hw.sim.flow import RandomFlags, mode_rng
-
-
-class Counter:
-    """Counts the handshakes on a valid/ready pair from its construction."""
-
-    def __init__(self, clk, valid, ready):
-        self.count = 0
-        self._clk, self._valid, self._ready = clk, valid, ready
-        cocotb.start_soon(self._run())
-
-    async def _run(self):
-        while True:
-            await RisingEdge(self._clk)
-            if self._valid.value == 1 and self._ready.value == 1:
-                self.count += 1
 
 
 @cocotb.test()
@@ -82,8 +67,8 @@ async def load_weights(dut):
     monitor = StreamMonitor(dut, dut.aclk, "m_axis", backpressure=stall)
     driver = StreamDriver(dut, dut.aclk, "s_axis", idle=idle)
     loader = StreamDriver(dut, dut.aclk, "s_axis_weights", idle=weights_idle)
-    taken = Counter(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)
-    words = Counter(dut.aclk, dut.s_axis_weights_tvalid, dut.s_axis_weights_tready)
+    taken = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)            # beats taken
+    words = CycleStamps(dut.aclk, dut.s_axis_weights_tvalid, dut.s_axis_weights_tready)   # image words taken
     period = meta["cycles_per_timestep"] + meta["latency_cycles"]
     failures, sent, stalled = [], [], None
 
@@ -104,9 +89,9 @@ async def load_weights(dut):
             await driver.send(beats(step["run"]))
         elif "load" in step and "during" in step:
             sent.append(step["during"])
-            before = taken.count
+            before = len(taken.cycles)
             task = cocotb.start_soon(driver.send(beats(step["during"])))
-            while taken.count < before + step["after"]:
+            while len(taken.cycles) < before + step["after"]:
                 await RisingEdge(dut.aclk)
             await loader.send(image(step["load"]))
             await task
@@ -117,11 +102,11 @@ async def load_weights(dut):
                 stalled = None
         elif "stalled" in step:
             sent.append(step["stalled"])
-            before, outputs = taken.count, len(monitor.items)
+            before, outputs = len(taken.cycles), len(monitor.items)
             stalled = cocotb.start_soon(driver.send(beats(step["stalled"])))
             await ClockCycles(dut.aclk, step["cycles"])
-            if taken.count != before or len(monitor.items) != outputs:
-                failures.append(f"step {n}: the core took {taken.count - before} beats and gave "
+            if len(taken.cycles) != before or len(monitor.items) != outputs:
+                failures.append(f"step {n}: the core took {len(taken.cycles) - before} beats and gave "
                                 f"{len(monitor.items) - outputs} outputs without good weights")
         elif "ok" in step:
             await ClockCycles(dut.aclk, 3)      # the loader judges an image a cycle after its last word
@@ -133,9 +118,9 @@ async def load_weights(dut):
             await RisingEdge(dut.aclk)
         elif "reset_during" in step:
             await drain()
-            before = words.count
+            before = len(words.cycles)
             task = cocotb.start_soon(loader.send(image(step["reset_during"])))
-            while words.count < before + step["after"]:
+            while len(words.cycles) < before + step["after"]:
                 await RisingEdge(dut.aclk)
             task.cancel()
             loader.abort()
@@ -146,12 +131,7 @@ async def load_weights(dut):
     await drain()
     await ClockCycles(dut.aclk, 2 * period + 16)
 
-    got, current = [], []
-    for word, last in monitor.items:
-        current.append((word, last))
-        if last:
-            got.append(current)
-            current = []
+    got, current = split_transfers(monitor.items)
     if current:
         failures.append(f"{len(current)} output beats after the last tlast")
     if len(got) != len(sent):
@@ -168,7 +148,7 @@ async def load_weights(dut):
             failures.append(f"transfer {k}: {wrong} of {len(want)} outputs differ from golden")
     failures += [checker.report() for checker in checkers if checker.total]
     with open(os.environ["LSTM_HW_RESULT"], "w") as f:
-        json.dump({"failures": failures, "words": words.count}, f)
+        json.dump({"failures": failures, "words": len(words.cycles)}, f)
     for failure in failures:
         dut._log.error("%s", failure)
     assert not failures, f"seed {seed}:\n" + "\n".join(failures)
