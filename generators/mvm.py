@@ -296,10 +296,9 @@ class SparseMatVec(wiring.Component):
         (the recurrent input, and the ``x`` of later layers and of the head) is ``o tanh(c)``, within
         ``[-1, 1]`` (:func:`h_codes`)."""
         q, p = self._quant, self._plan
-        w, b = q.weight, q.bias_format
-        a = q.activation
+        w, a = q.weight, q.activation
         h_lo, h_hi = h_codes(a)
-        x_lo, x_hi = (a.min_int, a.max_int) if p.index == 0 and self._has_h else (h_lo, h_hi)
+        x_lo, x_hi = (a.min_int, a.max_int) if p.index == 0 else (h_lo, h_hi)     # (the head's index is past 0)
 
         def ends(lo, hi):
             products = [x * y for x in (w.min_int, w.max_int) for y in (lo, hi)]
@@ -307,8 +306,7 @@ class SparseMatVec(wiring.Component):
 
         x_ends, h_ends = ends(x_lo, x_hi), ends(h_lo, h_hi)
         n_x, n_h = p.banks * p.k_x, p.banks * p.k_h       # stored weights of a row in each phase
-        start_lo = (b.min_int << q.bias_shift) + self.rounding_offset
-        start_hi = (b.max_int << q.bias_shift) + self.rounding_offset
+        start_lo, start_hi = self._start_range()
         lo = n_x * x_ends[0] + n_h * h_ends[0] + start_lo
         hi = n_x * x_ends[1] + n_h * h_ends[1] + start_hi
         return max(signed_bits(min(lo, self.rounding_offset), max(hi, self.rounding_offset)),
@@ -374,12 +372,15 @@ class SparseMatVec(wiring.Component):
                 for j, (width, _) in enumerate(self._rom_widths())]
         return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self._start_bits(),) * p.rows)]
 
-    def _start_bits(self) -> int:
-        """Bits of a loadable start value: any bias of the bias format, aligned, plus the rounding offset."""
+    def _start_range(self) -> tuple[int, int]:
+        """The start values any bias of the bias format gives: aligned, plus the rounding offset."""
         q = self._quant
         b = q.bias_format
-        return signed_bits((b.min_int << q.bias_shift) + self.rounding_offset,
-                           (b.max_int << q.bias_shift) + self.rounding_offset)
+        return (b.min_int << q.bias_shift) + self.rounding_offset, (b.max_int << q.bias_shift) + self.rounding_offset
+
+    def _start_bits(self) -> int:
+        """Bits of a loadable start value (:meth:`_start_range`)."""
+        return signed_bits(*self._start_range())
 
     def _rom_widths(self) -> list[tuple[int, list[int]]]:
         """Per chain position, its weight ROM's width and banks."""

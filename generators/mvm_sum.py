@@ -175,7 +175,7 @@ class Accumulator(wiring.Component):
     writeback : In(1)
         Keep this cycle's ``sum`` as the partial sums of its pass (only with ``recurrent``).
     start_wr : In(StructLayout({"addr": counter_shape(passes), "data": start_bits, "en": rows}))
-        Only ``writable``: lane ``l``'s start value of pass ``addr`` becomes ``data`` (two's
+        Only with ``start_bits``: lane ``l``'s start value of pass ``addr`` becomes ``data`` (two's
         complement) when ``en[l]``, seen by reads from the next cycle.
     """
 
