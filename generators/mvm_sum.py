@@ -24,6 +24,11 @@ CHUNK_BITS = 15
 #: The deepest per-lane partial-sum memory (a word per pass) kept in distributed RAM.
 SHALLOW_MEMORY_DEPTH = 128
 
+#: Words of a RAM32M, the distributed RAM of shallow memories, and of a RAMB18E1 in its widest
+#: (512 x 36) mode: a loadable start-value memory shares the partial-sum memory when both fit one of
+#: these depths together (:meth:`Accumulator.shared_start`).
+LUTRAM_DEPTH, BLOCK_RAM_DEPTH = 32, 512
+
 
 def chunk_bounds(width: int, max_bits: int = CHUNK_BITS) -> list[tuple[int, int]]:
     """``[lo, hi)`` bit ranges that split ``width`` bits into the fewest chunks of at most ``max_bits``, evenly."""
@@ -139,6 +144,11 @@ class Accumulator(wiring.Component):
     most :data:`SHALLOW_MEMORY_DEPTH` words is kept in distributed RAM: block
     RAM is for the weight ROMs.
 
+    Loadable start values (``start_bits``) are distributed RAM, or with
+    :attr:`shared_start` the upper half of the partial-sum memory, which the
+    input phase reads and the ``start_wr`` writes share with the write-backs
+    (they come only while no pass is in progress).
+
     Latency: a pass's ``sum`` is valid :attr:`latency` cycles (``chunks``) after
     chunk 0 of its last slot's term; a partial sum written back in cycle ``c`` is
     read by a ``slot`` of cycle ``c + 1`` on. Throughput: a slot every cycle. No
@@ -209,6 +219,16 @@ class Accumulator(wiring.Component):
         })
 
     @property
+    def shared_start(self) -> bool:
+        """Loadable start values in the partial-sum memory's upper half: writable and recurrent, where the
+        halves (a power of two of words each, at least the passes) fit together in the RAM32M or the
+        RAMB18E1 the partial sums alone take (:data:`LUTRAM_DEPTH`, :data:`BLOCK_RAM_DEPTH`)."""
+        if self._start_bits is None or not self._recurrent or self._sum_bits > 72:
+            return False
+        both = 2 << (self._passes - 1).bit_length()
+        return both <= LUTRAM_DEPTH or (self._passes > SHALLOW_MEMORY_DEPTH and both <= BLOCK_RAM_DEPTH)
+
+    @property
     def lead(self) -> int:
         """Cycles ``slot`` comes ahead of ``term``: the start value's memory read and its register."""
         return 2
@@ -228,8 +248,11 @@ class Accumulator(wiring.Component):
         read_pass, out_pass = delay_taps(m, slot["pass"], [0, lead + self.latency], name="pass")
         if self._passes == 1:
             read_pass = 0                           # (one pass: no address)
+        phase_init = []
         if self._recurrent:
-            phase_init, out_phase = delay_taps(m, slot.phase, [lead - 1, lead + self.latency], name="phase")
+            # (Start values in the partial-sum memory: the phase picks the half to read, no mux after it.)
+            taps = [lead + self.latency] if self.shared_start else [lead - 1, lead + self.latency]
+            *phase_init, out_phase = delay_taps(m, slot.phase, taps, name="phase")
             m.d.comb += self.sum.payload.phase.eq(out_phase)
         m.d.comb += [
             self.sum.valid.eq(delay(m, slot.last, lead + self.latency, name="done")),
@@ -240,29 +263,12 @@ class Accumulator(wiring.Component):
         # took the ESE-scale design past its part).
         shallow = self._passes <= SHALLOW_MEMORY_DEPTH
         for lane in range(self._rows):
-            # Writable, the start values stay in distributed RAM whatever their depth: the block RAMs are
-            # the weights' and the ROM twin's, which keeps its start values in logic.
-            writable = self._start_bits is not None
-            bias_rom = memory.Memory(shape=signed(self._start_bits) if writable else acc_shape, depth=self._passes,
-                                     init=self._start[lane], attrs={"ram_style": "distributed"} if writable else {})
-            m.submodules[f"bias_l{lane}"] = bias_rom
-            brd = bias_rom.read_port()
-            m.d.comb += brd.addr.eq(read_pass)
-            if writable:
-                bwr = bias_rom.write_port()
-                m.d.comb += [bwr.addr.eq(self.start_wr.addr), bwr.data.eq(self.start_wr.data),
-                             bwr.en.eq(self.start_wr.en[lane])]
             init = Signal(acc_shape, name=f"init_l{lane}")
-            if self._recurrent:
-                psum = memory.Memory(shape=acc_shape, depth=self._passes, init=[],
-                                     attrs={"ram_style": "distributed"} if shallow else {})
-                m.submodules[f"psum_l{lane}"] = psum
-                prd = psum.read_port()
-                wp = psum.write_port()
-                m.d.comb += [prd.addr.eq(read_pass), wp.en.eq(self.writeback), wp.addr.eq(out_pass)]
-                m.d.sync += init.eq(Mux(phase_init, prd.data, brd.data))
+            if self.shared_start:
+                psum_data = self._shared_memory(m, lane, read_pass, out_pass, init)
             else:
-                m.d.sync += init.eq(brd.data)
+                psum_data = self._memories(m, lane, read_pass, out_pass, phase_init[0] if phase_init else None,
+                                           init, shallow=shallow)
             acc = [Signal(hi - lo, name=f"acc_l{lane}_c{j}") for j, (lo, hi) in enumerate(chunks)]
             start = [delay(m, init[lo:hi], j, name=f"init_l{lane}_c{j}") for j, (lo, hi) in enumerate(chunks)]
             term = [self.term[lane][lo:hi] for lo, hi in chunks]
@@ -274,5 +280,59 @@ class Accumulator(wiring.Component):
                           for j, (a, (lo, hi)) in enumerate(zip(acc, chunks)) if hi > keep])
             m.d.comb += self.sum.payload.z[lane].eq(total[drop - keep:])
             if self._recurrent:
-                m.d.comb += wp.data.eq(total)
+                m.d.comb += psum_data.eq(total)
         return m
+
+    def _memories(self, m, lane, read_pass, out_pass, phase_init, init, *, shallow):
+        """Lane ``lane``'s start values (a ROM, or distributed RAM) and partial sums, each in a memory of its own;
+        returns the partial sums' write data (None without ``recurrent``)."""
+        acc_shape = signed(self._sum_bits)
+        # Writable, the start values stay in distributed RAM whatever their depth: the block RAMs are
+        # the weights' and the ROM twin's, which keeps its start values in logic.
+        writable = self._start_bits is not None
+        bias_rom = memory.Memory(shape=signed(self._start_bits) if writable else acc_shape, depth=self._passes,
+                                 init=self._start[lane], attrs={"ram_style": "distributed"} if writable else {})
+        m.submodules[f"bias_l{lane}"] = bias_rom
+        brd = bias_rom.read_port()
+        m.d.comb += brd.addr.eq(read_pass)
+        if writable:
+            bwr = bias_rom.write_port()
+            m.d.comb += [bwr.addr.eq(self.start_wr.addr), bwr.data.eq(self.start_wr.data),
+                         bwr.en.eq(self.start_wr.en[lane])]
+        if self._recurrent:
+            psum = memory.Memory(shape=acc_shape, depth=self._passes, init=[],
+                                 attrs={"ram_style": "distributed"} if shallow else {})
+            m.submodules[f"psum_l{lane}"] = psum
+            prd = psum.read_port()
+            wp = psum.write_port()
+            m.d.comb += [prd.addr.eq(read_pass), wp.en.eq(self.writeback), wp.addr.eq(out_pass)]
+            m.d.sync += init.eq(Mux(phase_init, prd.data, brd.data))
+            return wp.data
+        m.d.sync += init.eq(brd.data)
+        return None
+
+    def _shared_memory(self, m, lane, read_pass, out_pass, init):
+        """Lane ``lane``'s partial sums (lower half) and loadable start values (upper half, sign-extended) in
+        one memory (:attr:`shared_start`): the input phase reads the upper half, the recurrent phase the lower.
+        Returns the partial sums' write data."""
+        acc_shape = signed(self._sum_bits)
+        half_bits = (self._passes - 1).bit_length()
+        half = 1 << half_bits
+        both = memory.Memory(shape=acc_shape, depth=2 * half, init=[0] * half + self._start[lane],
+                             attrs={"ram_style": "distributed"} if 2 * half <= LUTRAM_DEPTH else {})
+        m.submodules[f"psum_l{lane}"] = both
+        rd, wp = both.read_port(), both.write_port()
+        upper = ~self.slot.phase
+        m.d.comb += rd.addr.eq(Cat(read_pass, upper) if half_bits else upper)
+        loading = self.start_wr.en[lane]
+        start = Signal(acc_shape, name=f"start_wr_l{lane}")
+        data = Signal(acc_shape, name=f"psum_data_l{lane}")
+        upper_wr = Const(1, 1)
+        m.d.comb += [
+            start.eq(self.start_wr.data.as_signed()),
+            wp.en.eq(self.writeback | loading),
+            wp.addr.eq(Mux(loading, Cat(self.start_wr.addr, upper_wr) if half_bits else upper_wr, out_pass)),
+            wp.data.eq(Mux(loading, start, data)),
+        ]
+        m.d.sync += init.eq(rd.data)
+        return data

@@ -460,6 +460,73 @@ def test_accumulator_matches_model(rows, passes, sum_bits, drop, recurrent):
     assert not recurrent or any(phase for _, phase, _ in occurrences)
 
 
+@pytest.mark.parametrize("rows, passes, sum_bits, start_bits, recurrent, shared", [
+    (2, 3, 20, 9, True, True), (1, 1, 17, 17, True, True), (2, 16, 18, 7, True, True),
+    (2, 20, 16, 10, True, False), (3, 5, 14, 6, False, False), (1, 130, 19, 8, True, True)])
+def test_loadable_start_values(rows, passes, sum_bits, start_bits, recurrent, shared):
+    """Start values written through ``start_wr`` between runs of every pass (both phases when recurrent): each
+    input-phase pass starts from the latest value written, sign-extended, and every recurrent-phase pass from
+    its partial sum, whether the start values share the partial-sum memory (``shared_start``) or not."""
+    rng = np.random.default_rng(rows * 1000 + passes * 10 + sum_bits)
+    start = randoms(rng, start_bits, (rows, passes)).tolist()
+    dut = Accumulator(rows=rows, passes=passes, sum_bits=sum_bits, drop=0, start=start, recurrent=recurrent,
+                      start_bits=start_bits)
+    assert dut.shared_start == shared
+    chunks, lead, lat = chunk_bounds(sum_bits), dut.lead, dut.latency
+    table = [list(lane) for lane in start]       # the start values the model expects now
+    controls, loads, expected = {}, {}, {}       # cycle -> slot control / start_wr / (pass, phase, sums)
+    psum = [[0] * passes for _ in range(rows)]
+    cycle, terms = 0, {}
+    for _ in range(3):
+        for phase in ([0, 1] if recurrent else [0]):
+            for p in rng.permutation(passes)[:min(passes, 6)] if not phase else range(passes):
+                p = int(p)
+                if phase and p >= min(passes, 6):
+                    continue                     # the recurrent phase of the passes the input phase ran
+                k = int(rng.integers(1, 4))
+                taus = list(range(cycle + lead, cycle + lead + k))
+                for t in taus:
+                    controls[t - lead] = (t == taus[0], t == taus[-1], p, phase)
+                    terms[t] = randoms(rng, sum_bits, rows, signed_=False).tolist()
+                init = [psum[lane][p] if phase else table[lane][p] for lane in range(rows)]
+                totals = [wrap(init[lane] + sum(terms[t][lane] for t in taus), sum_bits) for lane in range(rows)]
+                expected[taus[-1] + lat] = (p, phase, totals)
+                if recurrent and not phase:
+                    for lane in range(rows):
+                        psum[lane][p] = totals[lane]
+                cycle += k
+            cycle += lead + lat                  # the partial sums written before the recurrent phase reads
+        cycle += 2                               # drained: no pass in progress
+        for _ in range(int(rng.integers(1, 2 * passes + 2))):
+            addr, en = int(rng.integers(0, passes)), int(rng.integers(0, 1 << rows))
+            value = int(randoms(rng, start_bits, 1)[0])
+            loads[cycle] = (addr, value & ((1 << start_bits) - 1), en)
+            for lane in range(rows):
+                if en >> lane & 1:
+                    table[lane][addr] = value
+            cycle += 1
+    cycles = cycle + 2
+
+    def drive(ctx, c):
+        first, last, p, phase = controls.get(c, (0, 0, 0, 0))
+        ctx.set(dut.slot, {"first": first, "last": last, "pass": p, **({"phase": phase} if recurrent else {})})
+        ctx.set(dut.term, [sum(field(terms.get(c - j, [0] * rows)[lane], lo, hi) << lo
+                               for j, (lo, hi) in enumerate(chunks)) for lane in range(rows)])
+        if recurrent:
+            ctx.set(dut.writeback, c in expected and not expected[c][1])
+        addr, value, en = loads.get(c, (0, 0, 0))
+        ctx.set(dut.start_wr, {"addr": addr, "data": value, "en": en})
+
+    def sample(ctx, c):
+        valid = bool(ctx.get(dut.sum.valid))
+        assert valid == (c in expected), f"sum.valid, cycle {c}"
+        if valid:
+            p, phase, totals = expected[c]
+            assert list(ctx.get(dut.sum.payload).z) == totals, f"sums of pass {p}, phase {phase}, cycle {c}"
+
+    run(dut, cycles, drive, sample)
+
+
 # -- OutputStage ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("width, frac, preact, writeback", [
