@@ -331,17 +331,20 @@ def main() -> None:
         print("\n* Synthesized at an earlier revision of the generator: " + "; ".join(stale) + ".")
 
 
-def load_results() -> dict:
-    return {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
+def load_results(path: Path = RESULTS) -> dict:
+    """The per-design rows of a results file (``{"results": [{"case": ...}, ...]}``) by design name; none if absent."""
+    return {r["case"]: r for r in json.loads(path.read_text())["results"]} if path.exists() else {}
 
 
-def save(rows: dict) -> None:
-    """Write *rows* into results/suite.json over what it holds now (another run may have added designs)."""
-    merged = {**load_results(), **rows}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
+def save(rows: dict, path: Path = RESULTS, **header) -> None:
+    """Write *rows* into *path* over what it holds now (another run may have added designs), in suite order,
+    after the machine and *header* (default: results/suite.json with the clock)."""
+    merged = {**load_results(path), **rows}
+    path.parent.mkdir(exist_ok=True)
+    header = header or {"clock_mhz": CLOCK_MHZ}
+    path.write_text(json.dumps({
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "clock_mhz": CLOCK_MHZ, "results": [merged[n] for n in CASES if n in merged]}, indent=2) + "\n")
+        **header, "results": [merged[n] for n in CASES if n in merged]}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

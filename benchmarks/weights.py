@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import time
 from dataclasses import replace
 from datetime import date
@@ -189,17 +187,12 @@ def main() -> None:
 
 
 def load_results() -> dict:
-    return {r["case"]: r for r in json.loads(RESULTS.read_text())["results"]} if RESULTS.exists() else {}
+    return suite.load_results(RESULTS)
 
 
 def save(rows: dict) -> None:
     """Write *rows* into results/weights.json over what it holds now."""
-    merged = {**load_results(), **rows}
-    RESULTS.parent.mkdir(exist_ok=True)
-    RESULTS.write_text(json.dumps({
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-        "overhead_limit_percent": OVERHEAD_LIMIT,
-        "results": [merged[n] for n in suite.CASES if n in merged]}, indent=2) + "\n")
+    suite.save(rows, RESULTS, overhead_limit_percent=OVERHEAD_LIMIT)
 
 
 if __name__ == "__main__":
