@@ -14,8 +14,11 @@ An image is little-endian 32-bit words:
 A weight memory's entry is the word of :func:`~.mvm_rom.rom_words`; its fields
 are columns of :data:`COLUMN_BITS` (the last one narrower), so the entry is
 simply that word in ``ceil(width / 32)`` words. A bias memory's entry is one
-pass: a field per row lane, the accumulator's start value (the bias aligned to
-the product, plus the rounding offset) in two's complement.
+pass: a field per row lane, the code of the accumulator's start value
+(:class:`~.mvm_sum.StartCode`) in two's complement: the bias code plus the
+rounding offset's bits above ``bias_shift``. The hardware wires the offset's
+``bias_shift`` low bits below it: the start value is the bias aligned to the
+product, plus the rounding offset.
 
 Every field starts on a word, so the loader writes a field as its last word
 arrives, from the words before it (:class:`~.weight_loader.WeightLoader`). One

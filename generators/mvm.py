@@ -24,7 +24,7 @@ from .mvm_output import OutputStage, preact_layout
 from .image import LoadableMemory, column_fields
 from .mvm_rom import WeightRom, ram_mem_texts, ram_module, rom_mem_text, rom_module, rom_word_layout, rom_words
 from .weight_loader import load_layout
-from .mvm_sum import CHUNK_BITS, Accumulator, AdderTree, chunk_bounds
+from .mvm_sum import CHUNK_BITS, Accumulator, AdderTree, StartCode, chunk_bounds
 from .mvm_vector import (VectorStore, group_slot, last_beat_lanes, vector_address, vector_cursor, vector_write_layout,
                          write_members, write_ports)
 from ..numerics.fixed import rounding_offset, signed_bits
@@ -217,7 +217,7 @@ class SparseMatVec(wiring.Component):
         drop = min(self._round_bits, self.sum_bits - 1)
         self._start = start
         self._acc = Accumulator(rows=p.rows, passes=p.passes, sum_bits=self.sum_bits, drop=drop, start=start,
-                                recurrent=self._has_h, start_bits=self._start_bits() if self._writable else None)
+                                recurrent=self._has_h, start_code=self.start_code if self._writable else None)
         self._output = OutputStage(rows=p.rows, passes=p.passes, width=self.sum_bits - drop,
                                    frac=q.product.frac - drop, preact=q.preact, writeback=self._has_h)
         # The stage table: each unit's latency, in pipeline order, and the cycle a slot's results leave
@@ -370,7 +370,7 @@ class SparseMatVec(wiring.Component):
         p = self._plan
         roms = [LoadableMemory(path=f"rom_p{j}", depth=p.passes * p.k, fields=column_fields(width))
                 for j, (width, _) in enumerate(self._rom_widths())]
-        return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self._start_bits(),) * p.rows)]
+        return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self.start_code.bits,) * p.rows)]
 
     def _start_range(self) -> tuple[int, int]:
         """The start values any bias of the bias format gives: aligned, plus the rounding offset."""
@@ -378,9 +378,15 @@ class SparseMatVec(wiring.Component):
         b = q.bias_format
         return (b.min_int << q.bias_shift) + self.rounding_offset, (b.max_int << q.bias_shift) + self.rounding_offset
 
-    def _start_bits(self) -> int:
-        """Bits of a loadable start value (:meth:`_start_range`)."""
-        return signed_bits(*self._start_range())
+    @property
+    def start_code(self) -> StartCode:
+        """How a loadable start value, ``(b << bias_shift) + rounding_offset``, is held: the code
+        ``b + (rounding_offset >> bias_shift)`` in as many bits as the bias format's codes need, above the
+        offset's ``bias_shift`` low bits, which every start value shares."""
+        q = self._quant
+        b, shift, offset = q.bias_format, q.bias_shift, self.rounding_offset
+        return StartCode(bits=signed_bits(b.min_int + (offset >> shift), b.max_int + (offset >> shift)), shift=shift,
+                         low=offset & ((1 << shift) - 1))
 
     def _rom_widths(self) -> list[tuple[int, list[int]]]:
         """Per chain position, its weight ROM's width and banks."""
@@ -396,8 +402,8 @@ class SparseMatVec(wiring.Component):
             shifts = np.cumsum((0,) + mem.fields[:-1])
             out.append((mem, [[(word >> int(lo)) & ((1 << bits) - 1) for lo, bits in zip(shifts, mem.fields)]
                               for word in words]))
-        mask = (1 << self._start_bits()) - 1
-        lanes = [[v & mask for v in lane] for lane in self._start]
+        code = self.start_code
+        lanes = [[code.encode(v) for v in lane] for lane in self._start]
         out.append((memories[-1], [list(entry) for entry in zip(*lanes)]))
         return out
 
@@ -456,6 +462,6 @@ class SparseMatVec(wiring.Component):
                              rom.wr.data.eq(Cat(load.data[f"bits{bits}"] for bits in mem.fields)),
                              rom.wr.en.eq(load.en[en:en + len(mem.fields)])]
                 en += len(mem.fields)
-            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(load.data[f"bits{self._start_bits()}"]),
+            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(load.data[f"bits{self.start_code.bits}"]),
                          acc.start_wr.en.eq(load.en[en:])]
         return m

@@ -7,6 +7,8 @@ adds the carry its lower neighbour registered one cycle earlier
 ``chunks - 1`` cycles once, not per adder.
 """
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -14,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from .fixed import check_count, counter_shape, delay, delay_taps
 
 __all__ = ["CHUNK_BITS", "SHALLOW_MEMORY_DEPTH", "chunk_bounds", "carry_add", "sum_layout", "AdderTree",
-           "Accumulator"]
+           "StartCode", "Accumulator"]
 
 #: The widest add in one cycle outside a DSP48E1. The accumulator's add has its
 #: start/feedback mux in front: two LUTs, then four CARRY4s for 15 bits and the carry
@@ -28,6 +30,40 @@ SHALLOW_MEMORY_DEPTH = 128
 #: (512 x 36) mode: a loadable start-value memory shares the partial-sum memory when both fit one of
 #: these depths together (:meth:`Accumulator.shared_start`).
 LUTRAM_DEPTH, BLOCK_RAM_DEPTH = 32, 512
+
+
+@dataclass(frozen=True)
+class StartCode:
+    """How a loadable start value is held: ``value = (code << shift) + low``, ``code`` in ``bits`` two's-complement
+    bits. ``low`` (below ``1 << shift``) is the bits every start value shares, wired as constants: the aligned
+    bias's zero fraction bits with the rounding offset's bits among them."""
+
+    bits: int
+    shift: int = 0
+    low: int = 0
+
+    def __post_init__(self):
+        check_count("bits", self.bits)
+        check_count("shift", self.shift, 0)
+        if not 0 <= self.low < 1 << self.shift:
+            raise ValueError(f"low must be in [0, 2**shift = {1 << self.shift}), got {self.low}")
+
+    @property
+    def width(self) -> int:
+        """Bits of the values the codes stand for."""
+        return self.bits + self.shift
+
+    def encode(self, value: int) -> int:
+        """The code of ``value``, as an unsigned ``bits``-bit field; ``ValueError`` if no code stands for it."""
+        code, rest = divmod(int(value) - self.low, 1 << self.shift)
+        if rest or not -1 << (self.bits - 1) <= code < 1 << (self.bits - 1):
+            raise ValueError(f"start value {value} is not (code << {self.shift}) + {self.low} for a code of "
+                             f"{self.bits} signed bits")
+        return code & ((1 << self.bits) - 1)
+
+    def value(self, code):
+        """The signed value that the ``bits``-bit ``code`` stands for (``width`` bits, the low ones constant)."""
+        return Cat(Const(self.low, self.shift), code).as_signed() if self.shift else code.as_signed()
 
 
 def chunk_bounds(width: int, max_bits: int = CHUNK_BITS) -> list[tuple[int, int]]:
@@ -144,7 +180,7 @@ class Accumulator(wiring.Component):
     most :data:`SHALLOW_MEMORY_DEPTH` words is kept in distributed RAM: block
     RAM is for the weight ROMs.
 
-    Loadable start values (``start_bits``) are distributed RAM, or with
+    Loadable start values (``start_code``) are distributed RAM, or with
     :attr:`shared_start` the upper half of the partial-sum memory, which the
     input phase reads and the ``start_wr`` writes share with the write-backs
     (they come only while no pass is in progress).
@@ -169,9 +205,9 @@ class Accumulator(wiring.Component):
         ``start[lane][n]``: lane ``lane``'s start value in pass ``n`` (``sum_bits`` wide).
     recurrent : bool
         A recurrent phase: a partial-sum memory per lane, ``phase`` and ``writeback``.
-    start_bits : int, optional
-        The start values loadable through ``start_wr`` (``hardware.weights = "ram"``), each held in
-        ``start_bits`` two's-complement bits and sign-extended to the sum.
+    start_code : StartCode, optional
+        The start values are loadable through ``start_wr`` (``hardware.weights = "ram"``), each held
+        as its code (``start_code.bits`` wide) and sign-extended to the sum.
 
     Members
     -------
@@ -184,13 +220,13 @@ class Accumulator(wiring.Component):
         A pass's sums (their ``drop`` low bits left out), its pass and phase.
     writeback : In(1)
         Keep this cycle's ``sum`` as the partial sums of its pass (only with ``recurrent``).
-    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": start_bits, "en": rows}))
-        Only with ``start_bits``: lane ``l``'s start value of pass ``addr`` becomes ``data`` (two's
-        complement) when ``en[l]``, seen by reads from the next cycle.
+    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": start_code.bits, "en": rows}))
+        Only with ``start_code``: lane ``l``'s start value of pass ``addr`` becomes the value of code
+        ``data`` when ``en[l]``, seen by reads from the next cycle.
     """
 
     def __init__(self, *, rows: int, passes: int, sum_bits: int, drop: int, start, recurrent: bool,
-                 start_bits: int | None = None):
+                 start_code: StartCode | None = None):
         self._rows = check_count("rows", rows)
         self._passes = check_count("passes", passes)
         self._chunks = chunk_bounds(check_count("sum_bits", sum_bits))
@@ -201,12 +237,15 @@ class Accumulator(wiring.Component):
         self._start = [[int(v) for v in lane] for lane in start]
         if len(self._start) != rows or any(len(lane) != passes for lane in self._start):
             raise ValueError(f"start must hold {passes} values for each of {rows} lanes")
-        if start_bits is not None and not 0 < check_count("start_bits", start_bits) <= sum_bits:
-            raise ValueError(f"start_bits must be at most sum_bits = {sum_bits}, got {start_bits}")
-        held = sum_bits if start_bits is None else start_bits
-        if any(not -1 << (held - 1) <= v < 1 << (held - 1) for lane in self._start for v in lane):
-            raise ValueError(f"start values must fit {held} signed bits")
-        self._sum_bits, self._drop, self._recurrent, self._start_bits = sum_bits, drop, recurrent, start_bits
+        if start_code is not None:
+            if not isinstance(start_code, StartCode):
+                raise TypeError(f"start_code must be a StartCode, not {start_code!r}")
+            if start_code.width > sum_bits:
+                raise ValueError(f"start_code must be at most sum_bits = {sum_bits} wide, got {start_code.width}")
+            self._codes = [[start_code.encode(v) for v in lane] for lane in self._start]
+        if any(not -1 << (sum_bits - 1) <= v < 1 << (sum_bits - 1) for lane in self._start for v in lane):
+            raise ValueError(f"start values must fit {sum_bits} signed bits")
+        self._sum_bits, self._drop, self._recurrent, self._code = sum_bits, drop, recurrent, start_code
         slot = {"first": 1, "last": 1, "pass": counter_shape(passes), **({"phase": 1} if recurrent else {})}
         sums = sum_layout(rows=rows, passes=passes, width=sum_bits - drop, phase=recurrent)
         super().__init__({
@@ -214,8 +253,9 @@ class Accumulator(wiring.Component):
             "slot": In(data.StructLayout(slot)),
             "sum": Out(stream.Signature(sums, always_ready=True)),
             **({"writeback": In(1)} if recurrent else {}),
-            **({"start_wr": In(data.StructLayout({"addr": counter_shape(passes), "data": start_bits, "en": rows}))}
-               if start_bits is not None else {}),
+            **({"start_wr": In(data.StructLayout({"addr": counter_shape(passes), "data": start_code.bits,
+                                                   "en": rows}))}
+               if start_code is not None else {}),
         })
 
     @property
@@ -223,7 +263,7 @@ class Accumulator(wiring.Component):
         """Loadable start values in the partial-sum memory's upper half: writable and recurrent, where the
         halves (a power of two of words each, at least the passes) fit together in the RAM32M or the
         RAMB18E1 the partial sums alone take (:data:`LUTRAM_DEPTH`, :data:`BLOCK_RAM_DEPTH`)."""
-        if self._start_bits is None or not self._recurrent or self._sum_bits > 72:
+        if self._code is None or not self._recurrent or self._sum_bits > 72:
             return False
         both = 2 << (self._passes - 1).bit_length()
         return both <= LUTRAM_DEPTH or (self._passes > SHALLOW_MEMORY_DEPTH and both <= BLOCK_RAM_DEPTH)
@@ -289,13 +329,16 @@ class Accumulator(wiring.Component):
         acc_shape = signed(self._sum_bits)
         # Writable, the start values stay in distributed RAM whatever their depth: the block RAMs are
         # the weights' and the ROM twin's, which keeps its start values in logic.
-        writable = self._start_bits is not None
-        bias_rom = memory.Memory(shape=signed(self._start_bits) if writable else acc_shape, depth=self._passes,
-                                 init=self._start[lane], attrs={"ram_style": "distributed"} if writable else {})
+        writable = self._code is not None
+        bias_rom = memory.Memory(shape=unsigned(self._code.bits) if writable else acc_shape, depth=self._passes,
+                                 init=self._codes[lane] if writable else self._start[lane],
+                                 attrs={"ram_style": "distributed"} if writable else {})
         m.submodules[f"bias_l{lane}"] = bias_rom
         brd = bias_rom.read_port()
         m.d.comb += brd.addr.eq(read_pass)
+        start = brd.data
         if writable:
+            start = self._code.value(brd.data)
             bwr = bias_rom.write_port()
             m.d.comb += [bwr.addr.eq(self.start_wr.addr), bwr.data.eq(self.start_wr.data),
                          bwr.en.eq(self.start_wr.en[lane])]
@@ -306,9 +349,9 @@ class Accumulator(wiring.Component):
             prd = psum.read_port()
             wp = psum.write_port()
             m.d.comb += [prd.addr.eq(read_pass), wp.en.eq(self.writeback), wp.addr.eq(out_pass)]
-            m.d.sync += init.eq(Mux(phase_init, prd.data, brd.data))
+            m.d.sync += init.eq(Mux(phase_init, prd.data, start))
             return wp.data
-        m.d.sync += init.eq(brd.data)
+        m.d.sync += init.eq(start)
         return None
 
     def _shared_memory(self, m, lane, read_pass, out_pass, init):
@@ -329,7 +372,7 @@ class Accumulator(wiring.Component):
         data = Signal(acc_shape, name=f"psum_data_l{lane}")
         upper_wr = Const(1, 1)
         m.d.comb += [
-            start.eq(self.start_wr.data.as_signed()),
+            start.eq(self._code.value(self.start_wr.data)),
             wp.en.eq(self.writeback | loading),
             wp.addr.eq(Mux(loading, Cat(self.start_wr.addr, upper_wr) if half_bits else upper_wr, out_pass)),
             wp.data.eq(Mux(loading, start, data)),

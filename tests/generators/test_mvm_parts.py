@@ -21,7 +21,7 @@ from lstm_hw.generators.mvm_issue import IssueSequencer
 from lstm_hw.generators.mvm_mac import MacArray, chain_groups, chain_positions
 from lstm_hw.generators.mvm_output import OutputStage
 from lstm_hw.generators.mvm_rom import WeightRom, rom_module, rom_word_layout
-from lstm_hw.generators.mvm_sum import Accumulator, AdderTree, carry_add, chunk_bounds
+from lstm_hw.generators.mvm_sum import Accumulator, AdderTree, StartCode, carry_add, chunk_bounds
 from lstm_hw.generators.mvm_vector import VectorStore, write_ports
 from lstm_hw.model.design import build_design
 from lstm_hw.numerics.fixed import Fixed, requantize
@@ -460,17 +460,35 @@ def test_accumulator_matches_model(rows, passes, sum_bits, drop, recurrent):
     assert not recurrent or any(phase for _, phase, _ in occurrences)
 
 
-@pytest.mark.parametrize("rows, passes, sum_bits, start_bits, recurrent, shared", [
-    (2, 3, 20, 9, True, True), (1, 1, 17, 17, True, True), (2, 16, 18, 7, True, True),
-    (2, 20, 16, 10, True, False), (3, 5, 14, 6, False, False), (1, 130, 19, 8, True, True)])
-def test_loadable_start_values(rows, passes, sum_bits, start_bits, recurrent, shared):
-    """Start values written through ``start_wr`` between runs of every pass (both phases when recurrent): each
-    input-phase pass starts from the latest value written, sign-extended, and every recurrent-phase pass from
-    its partial sum, whether the start values share the partial-sum memory (``shared_start``) or not."""
+def test_start_code_encodes_exactly_the_values_it_stands_for():
+    code = StartCode(bits=4, shift=3, low=5)
+    assert code.width == 7
+    for c in range(-8, 8):
+        assert code.encode((c << 3) + 5) == c & 15
+    for value in [(-9 << 3) + 5, (8 << 3) + 5, 6, -2]:       # out of range, or not low in the low bits
+        with pytest.raises(ValueError, match="is not"):
+            code.encode(value)
+    with pytest.raises(ValueError, match="low must be"):
+        StartCode(bits=4, shift=2, low=4)
+
+
+@pytest.mark.parametrize("rows, passes, sum_bits, code, recurrent, shared", [
+    (2, 3, 20, StartCode(bits=9), True, True), (1, 1, 17, StartCode(bits=12, shift=5, low=17), True, True),
+    (2, 16, 18, StartCode(bits=7, shift=2, low=2), True, True), (2, 20, 16, StartCode(bits=10), True, False),
+    (3, 5, 14, StartCode(bits=6, shift=3, low=4), False, False), (1, 130, 19, StartCode(bits=8), True, True)])
+def test_loadable_start_values(rows, passes, sum_bits, code, recurrent, shared):
+    """Start values written through ``start_wr`` (codes, :class:`StartCode`) between runs of every pass (both
+    phases when recurrent): each input-phase pass starts from the value of the latest code written, and every
+    recurrent-phase pass from its partial sum, whether the start values share the partial-sum memory
+    (``shared_start``) or not."""
     rng = np.random.default_rng(rows * 1000 + passes * 10 + sum_bits)
-    start = randoms(rng, start_bits, (rows, passes)).tolist()
+
+    def values(size):
+        return (randoms(rng, code.bits, size) * (1 << code.shift) + code.low).tolist()
+
+    start = values((rows, passes))
     dut = Accumulator(rows=rows, passes=passes, sum_bits=sum_bits, drop=0, start=start, recurrent=recurrent,
-                      start_bits=start_bits)
+                      start_code=code)
     assert dut.shared_start == shared
     chunks, lead, lat = chunk_bounds(sum_bits), dut.lead, dut.latency
     table = [list(lane) for lane in start]       # the start values the model expects now
@@ -499,8 +517,8 @@ def test_loadable_start_values(rows, passes, sum_bits, start_bits, recurrent, sh
         cycle += 2                               # drained: no pass in progress
         for _ in range(int(rng.integers(1, 2 * passes + 2))):
             addr, en = int(rng.integers(0, passes)), int(rng.integers(0, 1 << rows))
-            value = int(randoms(rng, start_bits, 1)[0])
-            loads[cycle] = (addr, value & ((1 << start_bits) - 1), en)
+            value = int(values(1)[0])
+            loads[cycle] = (addr, code.encode(value), en)
             for lane in range(rows):
                 if en >> lane & 1:
                     table[lane][addr] = value

@@ -20,12 +20,14 @@ from lstm_hw.model.weights import random_weights
 from lstm_hw.sim.runner import run_cocotb
 
 CONFIGS = {
-    # Two layers and a head, two lanes a beat, batches of 3 steps in a transfer.
+    # Two layers and a head, two lanes a beat, batches of 3 steps in a transfer; a row lane, so 24 passes
+    # (start values in memories of their own), and a bias narrower than the product (codes above constant bits).
     "layers2_head": {"model": {"input_size": 4, "hidden_size": 6, "num_layers": 2, "output_size": 3,
                                "sequence_length": 3},
-                     "sparsity": {"banks": 2}, "hardware": {"io_lanes": 2, "weights": "ram"}},
+                     "quant": {"bias": {"bits": 12, "frac": 8}},
+                     "sparsity": {"banks": 2}, "hardware": {"rows": 1, "io_lanes": 2, "weights": "ram"}},
     # Stateful, and weight memories three columns wide (8 rows x 8 banks at one chain position): a load
-    # also clears the state.
+    # also clears the state. Two passes: start values in the partial-sum memories' upper halves.
     "stateful_columns": {"model": {"input_size": 5, "hidden_size": 4, "num_layers": 1, "stateful": True},
                          "sparsity": {"banks": 8, "density": 0.5},
                          "hardware": {"rows": 8, "mac_chain": 1, "weights": "ram"}},
