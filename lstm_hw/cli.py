@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from .compression.options import FINETUNE_DEFAULTS as FT, LR_SCHEDULES
 from .config.schema import DEFAULT_TOML, load_config
 from .errors import ConfigError, DesignDoesNotFit, LstmHwError, SimulationMismatch, UsageError
 from .numerics import approx as approx_lib
@@ -334,12 +335,23 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
               help="Training data .npz with x (N, T, I) and y: fine-tune while pruning, calibrate formats.")
 @click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for weights.npz, config.toml and report.json.")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(0), help="Fine-tuning epochs.")
-@click.option("--lr", default=1e-3, show_default=True, type=click.FloatRange(0, min_open=True),
-              help="Adam learning rate.")
-@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1), help="Minibatch size.")
-@click.option("--qat", is_flag=True, help="Quantization-aware fine-tuning (weights, biases, x and h).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the fine-tuning.")
+@click.option("--epochs", default=FT["epochs"], show_default=True, type=click.IntRange(0),
+              help="Most fine-tuning epochs (it stops earlier when validation stops improving); 0: prune at once.")
+@click.option("--patience", default=FT["patience"], show_default=True, type=click.IntRange(1),
+              help="Stop after this many epochs at the final density without a better validation score.")
+@click.option("--val-fraction", default=FT["val_fraction"], show_default=True, type=click.FloatRange(0, 0.5),
+              help="Part of --data held out for validation (0: none, train exactly --epochs on all of it).")
+@click.option("--ramp-epochs", default=FT["ramp_epochs"], show_default=True, type=click.IntRange(1),
+              help="Epochs over which the density falls to its target (at most two thirds of --epochs).")
+@click.option("--lr", default=FT["lr"], show_default=True, type=click.FloatRange(0, min_open=True),
+              help="Adam learning rate at the start.")
+@click.option("--lr-schedule", default=FT["lr_schedule"], show_default=True, type=click.Choice(LR_SCHEDULES),
+              help="At the final density: plateau halves the rate when validation stalls; cosine anneals it.")
+@click.option("--batch-size", default=FT["batch_size"], show_default=True, type=click.IntRange(1),
+              help="Minibatch size.")
+@click.option("--qat/--no-qat", default=FT["qat"], show_default=True,
+              help="Quantization-aware fine-tuning (weights, biases, x and h in their formats).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the fine-tuning and of the validation split.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
 @click.option("--plots", is_flag=True,
               help="Also write PNGs: each layer's sparsity pattern with bank boundaries and weight histogram.")
@@ -347,18 +359,23 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
 @json_opt
 @quiet_opt
 @_one_line_errors
-def compress(model, config_path, data_path, out_dir, epochs, lr, batch_size, qat, seed, force, plots, trust_model,
-             as_json, quiet):
+def compress(model, config_path, data_path, out_dir, epochs, patience, val_fraction, ramp_epochs, lr, lr_schedule,
+             batch_size, qat, seed, force, plots, trust_model, as_json, quiet):
     """Prune (and with --data fine-tune) a PyTorch LSTM into a config and weights for generate.
+
+    With --data, --val-fraction of it is held out; the density falls to its target over --ramp-epochs, then
+    fine-tuning goes on until the held-out score has not improved for --patience epochs (at most --epochs in
+    all), and the best weights at the target density are kept.
 
     The summary goes to stdout (with --json: the report, as report.json holds it, and the summary to
     stderr); each fine-tuning epoch's progress to stderr.
     """
     from .compression.compress import compress_files
     log = functools.partial(click.echo, err=as_json)
-    report = compress_files(model, config_path, out_dir, data_path, epochs=epochs, lr=lr, batch_size=batch_size,
-                            qat=qat, seed=seed, force=force, plots=plots, trust_model=trust_model, log=log,
-                            progress=for_cli(quiet))
+    report = compress_files(model, config_path, out_dir, data_path, epochs=epochs, patience=patience,
+                            val_fraction=val_fraction, ramp_epochs=ramp_epochs, lr=lr, lr_schedule=lr_schedule,
+                            batch_size=batch_size, qat=qat, seed=seed, force=force, plots=plots,
+                            trust_model=trust_model, log=log, progress=for_cli(quiet))
     log(f"next: lstm-hw generate {Path(out_dir) / 'config.toml'} -w {Path(out_dir) / 'weights.npz'}")
     if as_json:
         _echo_json(report)

@@ -43,6 +43,7 @@ import numpy as np
 
 from ..config.schema import Config, QuantConfig, config_mapping, fit_config, parse_config
 from .data import check_data, load_data
+from .options import FINETUNE_DEFAULTS, check_finetune_options
 from ..errors import ConfigError, UsageError
 from ..model.pruning import prune_matrix, prune_weights, pruned_matrices
 from ..model.torch_io import import_torch
@@ -51,7 +52,6 @@ from ..numerics.sparsity import bank_width, kept_per_bank, utilisation
 
 __all__ = ["compress", "compress_files", "frac_for", "saturation_count",
            "config_toml", "npz_bytes"]
-
 
 
 def _quant_keys() -> set[str]:
@@ -198,8 +198,21 @@ def _density_report(config: Config, weights: dict, groups, model: dict) -> list[
     return out
 
 
-def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-3, batch_size: int = 32,
-             qat: bool = False, seed: int = 0, trust_model: bool = False,
+def _run_report(res, kind: str) -> dict:
+    """What the fine-tuning did: its epochs, why it stopped, the validation curve (report.json's ``finetune``)."""
+    return {"epochs_run": res.epochs_run, "final_density_epoch": res.ramp_epochs if res.epochs_run else None,
+            "best_epoch": res.best_epoch, "stopped": res.stopped,
+            "train_sequences": res.train_sequences, "val_sequences": res.val_sequences,
+            "val_metric": None if not res.val_sequences else ("accuracy" if kind == "cross_entropy" else "loss"),
+            "curve": res.curve}
+
+
+def compress(model, config=None, data=None, *, epochs: int = FINETUNE_DEFAULTS["epochs"],
+             lr: float = FINETUNE_DEFAULTS["lr"], batch_size: int = FINETUNE_DEFAULTS["batch_size"],
+             qat: bool = FINETUNE_DEFAULTS["qat"], seed: int = 0,
+             val_fraction: float = FINETUNE_DEFAULTS["val_fraction"], patience: int = FINETUNE_DEFAULTS["patience"],
+             ramp_epochs: int = FINETUNE_DEFAULTS["ramp_epochs"], lr_schedule: str = FINETUNE_DEFAULTS["lr_schedule"],
+             trust_model: bool = False,
              log: Callable[[str], None] = lambda line: None,
              progress=None) -> tuple[dict[str, np.ndarray], Config, dict]:
     """``lstm_hw.compress``: prune (with ``data``, fine-tune while pruning) and choose formats.
@@ -215,6 +228,15 @@ def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-
     ``config.toml`` and ``report.json``. ``log`` gets the summary lines, and
     ``progress`` (:mod:`lstm_hw.progress`) the fine-tuning epochs with their
     time and the time left.
+
+    Fine-tuning (:mod:`lstm_hw.compression.finetune`): ``val_fraction`` of the
+    data is held out; the density ramps down over ``ramp_epochs``, then
+    training goes on at the final density until the held-out score has not
+    improved for ``patience`` epochs, and its best weights are kept.
+    ``epochs`` is the cap (0: prune at once, no training); ``val_fraction =
+    0`` trains exactly ``epochs`` epochs on all the data. ``qat`` trains
+    through the weight, bias, x and h formats. Defaults:
+    :data:`lstm_hw.compression.options.FINETUNE_DEFAULTS`.
     """
     from ..model.torch_io import read_model
     model_name = str(model) if isinstance(model, (str, Path)) else "model"
@@ -237,8 +259,8 @@ def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-
             del raw["quant"][key]
     config = fit_config(raw, sizes, model_name)
     raw_quant = raw.get("quant", {})
-    if epochs < 0:
-        raise UsageError(f"epochs must be at least 0, got {epochs}")
+    check_finetune_options(epochs=epochs, lr=lr, batch_size=batch_size, val_fraction=val_fraction,
+                           patience=patience, ramp_epochs=ramp_epochs, lr_schedule=lr_schedule)
 
     x = y = kind = None
     data_name = None
@@ -279,6 +301,7 @@ def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-
 
     losses: dict = {}
     schedule: list[float] = []
+    res = None
     if x is None:
         log(f"pruning to density {config.sparsity.density:g} ({banks} banks); no data: prune and quantize only, "
             "no fine-tuning")
@@ -292,15 +315,33 @@ def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-
             q = config.quant
             formats = {"weight_format": q.weight, "bias_format": q.bias_format, "activation_format": q.activation}
         losses["dense_float"] = ft.evaluate_loss(weights, x, y, kind)
-        log(f"pruning to density {config.sparsity.density:g} ({banks} banks) while fine-tuning {epochs} "
-            f"epoch(s){' with quantization-aware training' if qat else ''}; dense loss {losses['dense_float']:.6g}")
+        if epochs == 0:
+            how = "at once (0 epochs: no fine-tuning)"
+        elif val_fraction:
+            how = (f"while fine-tuning until {val_fraction:.0%} held out stops improving for {patience} epoch(s), "
+                   f"at most {epochs}")
+        else:
+            how = f"while fine-tuning {epochs} epoch(s) on all the data"
+        log(f"pruning to density {config.sparsity.density:g} ({banks} banks) {how}"
+            f"{' with quantization-aware training' if qat and epochs else ''}; dense loss {losses['dense_float']:.6g}")
         pgroups = [ft.PruneGroup(names, density, lambda w, d: prune_matrix(w, banks, d, pattern)[0])
                    for names, density in groups]
         res = ft.finetune(weights, x, y, kind, pgroups, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                          progress=progress, **formats)
+                          val_fraction=val_fraction, patience=patience, ramp_epochs=ramp_epochs,
+                          lr_schedule=lr_schedule, progress=progress, **formats)
         pruned, schedule = res.weights, res.densities
         losses["epochs"] = res.losses
         losses["pruned_float"] = ft.evaluate_loss(pruned, x, y, kind)
+        if epochs:
+            scored = ""
+            if res.best_epoch:
+                best = res.curve[res.best_epoch - 1]
+                scored = (f", best validation at epoch {best['epoch']}: loss {best['val_loss']:.4g}"
+                          + (f", accuracy {best['val_accuracy']:.2%}" if "val_accuracy" in best else "")
+                          + f" on {res.val_sequences} held-out sequences (kept)")
+            log(f"fine-tuned {res.epochs_run} epoch(s) of at most {epochs}, stopped by "
+                f"{'patience' if res.stopped == 'patience' else 'the cap'}, density {config.sparsity.density:g} "
+                f"from epoch {res.ramp_epochs}{scored}")
 
     config = choose(config, "weight", weight_max(pruned), "max |w|")
     if x is not None:
@@ -352,8 +393,10 @@ def compress(model, config=None, data=None, *, epochs: int = 10, lr: float = 1e-
         "notes": notes,
         "data": None if x is None else {"path": data_name, "sequences": int(x.shape[0]),
                                         "steps": int(x.shape[1]), "loss": kind},
-        "finetune": None if x is None else {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed,
-                                            "qat": qat, "density_schedule": schedule},
+        "finetune": None if x is None else {
+            "epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "qat": qat,
+            "density_schedule": schedule, "val_fraction": val_fraction, "patience": patience,
+            "ramp_epochs": ramp_epochs, "lr_schedule": lr_schedule, **_run_report(res, kind)},
         "pruning": _density_report(config, pruned, groups, weights),
         "formats": formats_report,
         "saturation": saturation,

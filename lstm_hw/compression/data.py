@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import UsageError
 
-__all__ = ["check_data", "load_data"]
+__all__ = ["check_data", "load_data", "validation_split"]
 
 
 def check_data(x, y, sizes: dict, source: str = "data") -> tuple[np.ndarray, np.ndarray, str]:
@@ -62,3 +62,46 @@ def load_data(path, sizes: dict) -> tuple[np.ndarray, np.ndarray, str]:
         raise UsageError(f"{path}: cannot read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") \
             from None
     return check_data(x, y, sizes, str(path))
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, validation)`` that hold out ``round(fraction * N)`` sequences, seeded.
+
+    Integer labels are stratified: each sequence gets its class's rank in a
+    seeded shuffle, as a quantile ``(rank + U) / count`` (U uniform in [0, 1),
+    seeded); the validation part is the sequences of lowest quantile, so every
+    class gives about ``fraction`` of its sequences and a class as small as
+    ``1 / fraction`` gives at least one. Real targets are a seeded random
+    sample. Both index arrays are sorted; together they are ``0 .. N-1``.
+    ``fraction = 0`` holds nothing out. Too few sequences to hold out one
+    while training on one is a :class:`UsageError`.
+    """
+    n = len(y)
+    if not 0 <= fraction < 1:
+        raise UsageError(f"the validation fraction must be in [0, 1), got {fraction}")
+    if fraction == 0:
+        return np.arange(n), np.arange(0)
+    n_val = int(np.floor(fraction * n + 0.5))
+    if n_val < 1 or n_val >= n:
+        need = int(np.ceil(0.5 / fraction))
+        raise UsageError(f"{n} sequence(s) are too few to hold out {fraction:.0%} for validation (at least {need} "
+                         f"needed, and one to train on); give more data, or a validation fraction of 0 to "
+                         f"fine-tune the full epoch count on all of it")
+    rng = np.random.default_rng(seed)
+    if y.dtype.kind in "iu" and y.ndim == 1:
+        shuffled = rng.permutation(n)
+        labels = y[shuffled]
+        order = np.argsort(labels, kind="stable")
+        _, first, counts = np.unique(labels[order], return_index=True, return_counts=True)
+        rank = np.empty(n)
+        rank[order] = np.arange(n) - np.repeat(first, counts)
+        count = np.empty(n)
+        count[order] = np.repeat(counts, counts)
+        quantile = np.empty(n)
+        quantile[shuffled] = (rank + rng.random(n)) / count
+        val = np.argsort(quantile, kind="stable")[:n_val]
+    else:
+        val = rng.permutation(n)[:n_val]
+    held = np.zeros(n, dtype=bool)
+    held[val] = True
+    return np.flatnonzero(~held), np.flatnonzero(held)

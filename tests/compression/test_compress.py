@@ -156,7 +156,7 @@ def test_finetune_is_reproducible_masked_and_helps(tmp_path):
 
 
 def test_masks_only_shrink_and_stay_zero():
-    from lstm_hw.compression.finetune import PruneGroup, cubic_density, finetune
+    from lstm_hw.compression.finetune import PruneGroup, cubic_density, finetune, ramp_length
     rng = np.random.default_rng(0)
     weights = {"weight_ih_l0": rng.normal(size=(16, 3)), "weight_hh_l0": rng.normal(size=(16, 4)),
                "bias_ih_l0": rng.normal(size=16), "bias_hh_l0": rng.normal(size=16)}
@@ -169,8 +169,9 @@ def test_masks_only_shrink_and_stay_zero():
     mask = np.concatenate([res.masks["weight_ih_l0"], res.masks["weight_hh_l0"]], axis=1)
     assert np.all(w[~mask] == 0)
     assert np.all(per_bank_nonzeros(mask.astype(float), 2) == kept_per_bank(4, 0.25))
-    assert res.densities == [cubic_density(e, 4, 0.25) for e in range(4)]
-    assert [cubic_density(e, 3, 0.5) for e in range(3)] == [0.5 + 0.5 / 8, 0.5, 0.5]
+    assert ramp_length(4, 10) == 3 and ramp_length(30, 10) == 10 and ramp_length(1, 10) == 1
+    assert res.densities == [cubic_density(e, 3, 0.25) for e in range(4)]
+    assert [cubic_density(e, 2, 0.5) for e in range(3)] == [0.5 + 0.5 / 8, 0.5, 0.5]
 
 
 def test_golden_model_follows_torch(tmp_path):
@@ -331,3 +332,149 @@ def test_unstructured_pattern_reports_its_utilisation(tmp_path):
                                                         abs=1e-6)
         assert entry["pe_utilisation"] < 1
     assert load_config(tmp_path / "out" / "config.toml").sparsity.pattern == "unstructured"
+
+
+# -- fine-tuning until validation stops improving ------------------------------------------------------------
+
+def tiny_problem(n=40, t=4, seed=0, labels=False):
+    """A one-layer LSTM(3 -> 4) without head: weights, x and targets (real, or labels of the last h)."""
+    rng = np.random.default_rng(seed)
+    weights = {"weight_ih_l0": rng.normal(0, 0.5, (16, 3)), "weight_hh_l0": rng.normal(0, 0.5, (16, 4)),
+               "bias_ih_l0": rng.normal(0, 0.1, 16), "bias_hh_l0": rng.normal(0, 0.1, 16)}
+    x = rng.uniform(-1, 1, (n, t, 3))
+    y = rng.integers(0, 4, n) if labels else rng.uniform(-0.5, 0.5, (n, 4))
+    return weights, x, y
+
+
+def bank_group(density, banks=2):
+    from lstm_hw.compression.finetune import PruneGroup
+    return [PruneGroup((name,), density, lambda w, d: prune_bank_balanced(w, banks, d))
+            for name in ("weight_ih_l0", "weight_hh_l0")]
+
+
+def val_score(weights, x, y, kind, val_fraction, seed):
+    """The validation loss of ``weights`` on the part finetune holds out."""
+    from lstm_hw.compression.data import validation_split
+    from lstm_hw.compression.finetune import evaluate_loss
+    _, val = validation_split(y, val_fraction, seed)
+    return evaluate_loss(weights, x[val], y[val], kind)
+
+
+def test_validation_split_is_disjoint_seeded_and_stratified():
+    from lstm_hw.compression.data import validation_split
+    y = np.repeat(np.arange(5), [40, 30, 20, 10, 100])
+    train, val = validation_split(y, 0.1, seed=4)
+    assert len(val) == 20 and np.array_equal(np.sort(np.concatenate([train, val])), np.arange(len(y)))
+    assert not set(train) & set(val)
+    np.testing.assert_array_equal(np.bincount(y[val], minlength=5), [4, 3, 2, 1, 10])   # every class, in proportion
+    again = validation_split(y, 0.1, seed=4)
+    assert all(np.array_equal(a, b) for a, b in zip((train, val), again))
+    other = validation_split(y, 0.1, seed=5)[1]
+    assert not np.array_equal(val, other) and np.array_equal(np.bincount(y[other], minlength=5), [4, 3, 2, 1, 10])
+    real = np.linspace(0, 1, 30)
+    r_train, r_val = validation_split(real, 0.2, seed=0)
+    assert len(r_val) == 6 and not set(r_train) & set(r_val) and len(r_train) + len(r_val) == 30
+    assert validation_split(real, 0.0)[1].size == 0
+    with pytest.raises(UsageError, match=r"4 sequence\(s\) are too few to hold out 10% for validation"):
+        validation_split(np.arange(4), 0.1)
+
+
+def test_early_stopping_on_a_plateau():
+    """A learning rate too small to move anything: validation never improves after the first epoch at the final
+    density, so training stops ``patience`` epochs later, far below the cap."""
+    from lstm_hw.compression.finetune import finetune
+    weights, x, y = tiny_problem()
+    res = finetune(weights, x, y, "mse_last", bank_group(0.5), epochs=60, lr=1e-14, ramp_epochs=3, patience=4,
+                   val_fraction=0.25, seed=1)
+    assert res.stopped == "patience" and res.ramp_epochs == 3 and res.epochs_run == 3 + 4
+    assert [p["density"] for p in res.curve] == res.densities and res.densities[2:] == [0.5] * 5
+    final = [p["val_loss"] for p in res.curve[2:]]
+    assert max(final) - min(final) < 1e-6 * min(final)   # a plateau: no change counts as progress
+    assert 3 <= res.best_epoch <= 7 and res.curve[res.best_epoch - 1]["val_loss"] == min(final)
+    # patience // 3 = 1: the rate halves after every epoch without progress
+    assert [p["lr"] for p in res.curve] == [1e-14] * 4 + [5e-15, 2.5e-15, 1.25e-15]
+    assert (res.train_sequences, res.val_sequences) == (30, 10)
+
+
+def test_the_best_weights_at_the_final_density_are_kept():
+    """Noise targets: training fits the training part and validation gets worse. The weights kept are those of
+    the best validation score after the ramp, though an epoch of the ramp (nearly dense) scored better."""
+    from lstm_hw.compression.finetune import finetune
+    weights, x, y = tiny_problem(n=40, seed=3)
+    res = finetune(weights, x, y, "mse_last", bank_group(0.25), epochs=80, lr=5e-2, ramp_epochs=3, patience=5,
+                   val_fraction=0.25, seed=0, lr_schedule="constant")
+    final = [p for p in res.curve if p["epoch"] >= res.ramp_epochs]
+    best = min(final, key=lambda p: p["val_loss"])
+    assert res.stopped == "patience" and res.best_epoch == best["epoch"] < res.epochs_run
+    assert res.epochs_run == res.best_epoch + 5
+    assert min(p["val_loss"] for p in res.curve) < best["val_loss"]   # the ramp had a better one, not kept
+    assert val_score(res.weights, x, y, "mse_last", 0.25, 0) == pytest.approx(best["val_loss"], rel=1e-12)
+    for name in ("weight_ih_l0", "weight_hh_l0"):
+        np.testing.assert_array_equal(prune_bank_balanced(res.weights[name], 2, 0.25), res.weights[name])
+
+
+def test_the_cap_and_no_validation():
+    from lstm_hw.compression.finetune import finetune
+    weights, x, y = tiny_problem(labels=True)
+    capped = finetune(weights, x, y, "cross_entropy", bank_group(0.5), epochs=5, lr=1e-2, patience=50, seed=0)
+    assert capped.stopped == "cap" and capped.epochs_run == 5 and capped.best_epoch is not None
+    assert all(0 <= p["val_accuracy"] <= 1 and "val_loss" in p for p in capped.curve)
+    fixed = finetune(weights, x, y, "cross_entropy", bank_group(0.5), epochs=5, lr=1e-2, val_fraction=0, seed=0)
+    assert fixed.stopped == "cap" and fixed.epochs_run == 5 and fixed.best_epoch is None
+    assert fixed.val_sequences == 0 and all("val_loss" not in p for p in fixed.curve)
+
+
+def test_report_has_the_curve_and_why_it_stopped(tmp_path):
+    _, model = make_model(tmp_path, input_size=3, hidden=4, head=3)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-1, 1, (30, 3, 3)), y=rng.integers(0, 3, 30))
+    lines = []
+    report = compress_files(model, write(tmp_path / "c.toml", TOML), tmp_path / "out", tmp_path / "d.npz",
+                            epochs=6, patience=2, ramp_epochs=2, val_fraction=0.2, log=lines.append)
+    ft = report["finetune"]
+    assert (ft["epochs"], ft["patience"], ft["val_fraction"], ft["val_sequences"], ft["train_sequences"]) == \
+        (6, 2, 0.2, 6, 24)
+    assert ft["val_metric"] == "accuracy" and ft["stopped"] in ("patience", "cap") and ft["qat"]
+    assert len(ft["curve"]) == ft["epochs_run"] == len(report["losses"]["epochs"]) <= 6
+    assert [p["epoch"] for p in ft["curve"]] == list(range(1, ft["epochs_run"] + 1))
+    for p in ft["curve"]:
+        assert set(p) == {"epoch", "density", "lr", "train_loss", "val_loss", "val_accuracy"}
+    assert ft["final_density_epoch"] == 2 <= ft["best_epoch"] <= ft["epochs_run"]
+    assert [p["density"] for p in ft["curve"]] == ft["density_schedule"]
+    summary = next(line for line in lines if line.startswith("fine-tuned "))
+    assert f"fine-tuned {ft['epochs_run']} epoch(s) of at most 6" in summary
+    assert f"best validation at epoch {ft['best_epoch']}" in summary
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["finetune"] == json.loads(json.dumps(ft))
+
+
+def test_zero_epochs_prunes_at_once(tmp_path):
+    import lstm_hw
+    net, model = make_model(tmp_path, input_size=3, hidden=6, head=2)
+    x, y = teacher_data(net, n=3)  # too few to hold any out: not needed without training
+    weights, config, report = lstm_hw.compress(model, {"sparsity": {"banks": 2, "density": 0.5}}, (x, y), epochs=0)
+    original = {k: v.detach().numpy() for k, v in net.lstm.state_dict().items()}
+    original.update({"fc.weight": net.head.weight.detach().numpy(), "fc.bias": net.head.bias.detach().numpy()})
+    pruned = lstm_hw.prune(original, config)
+    for name in weights:
+        np.testing.assert_array_equal(weights[name], pruned[name], err_msg=name)
+    ft = report["finetune"]
+    assert (ft["epochs_run"], ft["best_epoch"], ft["stopped"], ft["curve"], ft["final_density_epoch"]) == \
+        (0, None, None, [], None)
+
+
+def test_finetune_options_are_checked_in_one_line(tmp_path):
+    _, model = make_model(tmp_path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-1, 1, (6, 3, 3)), y=rng.uniform(-1, 1, (6, 6)))
+    base = ("compress", model, "-d", tmp_path / "d.npz", "-o", tmp_path / "out")
+    one_line_error(invoke(*base, "--patience", 0), "--patience")
+    one_line_error(invoke(*base, "--val-fraction", 0.6), "--val-fraction")
+    one_line_error(invoke(*base, "--epochs", -1), "--epochs")
+    one_line_error(invoke(*base, "--ramp-epochs", 0), "--ramp-epochs")
+    one_line_error(invoke(*base, "--lr-schedule", "step"), "--lr-schedule")
+    one_line_error(invoke(*base, "--val-fraction", 0.05), "6 sequence(s) are too few to hold out 5% for validation")
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(UsageError, match="patience must be an integer >= 1, got 0"):
+        compress_files(model, None, tmp_path / "out", tmp_path / "d.npz", patience=0)
+    with pytest.raises(UsageError, match=r"val_fraction must be a number in \[0, 0.5\], got 0.9"):
+        compress_files(model, None, tmp_path / "out", tmp_path / "d.npz", val_fraction=0.9)
