@@ -11,9 +11,11 @@ An image is little-endian 32-bit words:
   gives its entries from address 0; an entry gives its fields in order, each
   in ``ceil(bits / 32)`` words, low word first, the unused top bits zero.
 
-A weight memory's entry is the word of :func:`~.mvm_rom.rom_words`; its fields
-are columns of :data:`COLUMN_BITS` (the last one narrower), so the entry is
-simply that word in ``ceil(width / 32)`` words. A bias memory's entry is one
+A weight memory's entry is a row of its :class:`~.mvm_rom.RamShape`: the word
+of :func:`~.mvm_rom.rom_words` at its address, or, folded, the words at
+``r``, ``r + rows``, ... side by side, low word first. Its fields are columns
+of :data:`COLUMN_BITS` (the last one narrower), so the entry is simply that
+row in ``ceil(bits / 32)`` words. A bias memory's entry is one
 pass: a field per row lane, the code of the accumulator's start value
 (:class:`~.mvm_sum.StartCode`) in two's complement: the bias code plus the
 rounding offset's bits above ``bias_shift``. The hardware wires the offset's
@@ -33,8 +35,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-__all__ = ["WORD_BITS", "MAGIC", "DIGEST_WORDS", "HEADER_WORDS", "COLUMN_BITS", "LoadableMemory", "column_fields",
-           "structure_digest", "header_words", "image_words", "image_bytes", "read_image_header"]
+__all__ = ["WORD_BITS", "MAGIC", "DIGEST_WORDS", "HEADER_WORDS", "COLUMN_BITS", "LoadableMemory", "split_fields",
+           "column_fields", "structure_digest", "header_words", "image_words", "image_bytes", "read_image_header"]
 
 #: Bits of an image word and of the ``s_axis_weights`` port.
 WORD_BITS = 32
@@ -83,10 +85,15 @@ class LoadableMemory:
         return {"path": self.path, "depth": self.depth, "fields": list(self.fields), "words": self.words}
 
 
+def split_fields(bits: int, most: int) -> tuple[int, ...]:
+    """``bits`` as fields of ``most`` bits, the last one narrower."""
+    full, rest = divmod(bits, most)
+    return (most,) * full + ((rest,) if rest else ())
+
+
 def column_fields(width: int) -> tuple[int, ...]:
     """A weight memory word of ``width`` bits as fields: columns of :data:`COLUMN_BITS`, the last one narrower."""
-    full, rest = divmod(width, COLUMN_BITS)
-    return (COLUMN_BITS,) * full + ((rest,) if rest else ())
+    return split_fields(width, COLUMN_BITS)
 
 
 def structure_digest(config, memories, tables) -> tuple[int, ...]:

@@ -21,8 +21,9 @@ from ..model.design import LayerPlan
 from .mvm_issue import IssueSequencer, command_layout
 from .mvm_mac import CHAIN_MAX, MacArray, chain_groups, chain_positions
 from .mvm_output import OutputStage, preact_layout
-from .image import LoadableMemory, column_fields
-from .mvm_rom import WeightRom, ram_mem_texts, ram_module, rom_mem_text, rom_module, rom_word_layout, rom_words
+from .image import LoadableMemory
+from .mvm_rom import (RamShape, WeightRom, ram_mem_texts, ram_module, rom_mem_text, rom_module, rom_word_layout,
+                      rom_words)
 from .weight_loader import load_layout
 from .mvm_sum import CHUNK_BITS, Accumulator, AdderTree, StartCode, chunk_bounds
 from .mvm_vector import (VectorStore, group_slot, last_beat_lanes, vector_address, vector_cursor, vector_write_layout,
@@ -366,10 +367,12 @@ class SparseMatVec(wiring.Component):
 
     def loadable_memories(self) -> list[LoadableMemory]:
         """The memories a weight image fills, in image order (:mod:`~.image`): the weight memories by chain
-        position (``rom_p<j>``, a field per column), then the biases (``bias``, a field per row lane)."""
+        position (``rom_p<j>``, the rows of its :class:`~.mvm_rom.RamShape` in its fields), then the biases
+        (``bias``, a field per row lane)."""
         p = self._plan
-        roms = [LoadableMemory(path=f"rom_p{j}", depth=p.passes * p.k, fields=column_fields(width))
-                for j, (width, _) in enumerate(self._rom_widths())]
+        shapes = [RamShape.of(p.passes * p.k, width) for width, _ in self._rom_widths()]
+        roms = [LoadableMemory(path=f"rom_p{j}", depth=shape.rows, fields=shape.fields)
+                for j, shape in enumerate(shapes)]
         return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self.start_code.bits,) * p.rows)]
 
     def _start_range(self) -> tuple[int, int]:
@@ -400,8 +403,9 @@ class SparseMatVec(wiring.Component):
         out = []
         for mem, (width, words) in zip(memories, self.rom_contents()):
             shifts = np.cumsum((0,) + mem.fields[:-1])
-            out.append((mem, [[(word >> int(lo)) & ((1 << bits) - 1) for lo, bits in zip(shifts, mem.fields)]
-                              for word in words]))
+            rows = RamShape.of(len(words), width).fold(words)
+            out.append((mem, [[(row >> int(lo)) & ((1 << bits) - 1) for lo, bits in zip(shifts, mem.fields)]
+                              for row in rows]))
         code = self.start_code
         lanes = [[code.encode(v) for v in lane] for lane in self._start]
         out.append((memories[-1], [list(entry) for entry in zip(*lanes)]))
@@ -462,6 +466,7 @@ class SparseMatVec(wiring.Component):
                              rom.wr.data.eq(Cat(load.data[f"bits{bits}"] for bits in mem.fields)),
                              rom.wr.en.eq(load.en[en:en + len(mem.fields)])]
                 en += len(mem.fields)
-            m.d.comb += [acc.start_wr.addr.eq(load.addr), acc.start_wr.data.eq(load.data[f"bits{self.start_code.bits}"]),
+            m.d.comb += [acc.start_wr.addr.eq(load.addr),
+                         acc.start_wr.data.eq(load.data[f"bits{self.start_code.bits}"]),
                          acc.start_wr.en.eq(load.en[en:])]
         return m

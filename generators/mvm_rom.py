@@ -1,15 +1,81 @@
 """The weight ROMs of :class:`~lstm_hw.generators.mvm.SparseMatVec`: their words, their files and the component."""
 
+from dataclasses import dataclass
+
 import numpy as np
-from amaranth.hdl import Cat, ClockSignal, Instance, Module, unsigned
+from amaranth.hdl import Cat, ClockSignal, Instance, Module, Mux, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .fixed import check_count, counter_shape
-from .image import column_fields
+from .fixed import check_count, counter_shape, delay, equals
+from .image import column_fields, split_fields
 
-__all__ = ["rom_words", "rom_mem_text", "rom_module", "ram_module", "ram_mem_texts", "rom_word_layout",
-           "rom_write_layout", "WeightRom"]
+__all__ = ["SLICE_DEPTH", "LANE_BITS", "FOLDED_FIELD_BITS", "RamShape", "rom_words", "rom_mem_text", "rom_module",
+           "ram_module", "ram_mem_texts", "rom_word_layout", "rom_write_layout", "WeightRom"]
+
+#: Words of a RAMB36E1 in its 4K x 9 mode, the one Yosys maps a weight memory deeper than that to, and
+#: the bits of its lane.
+SLICE_DEPTH, LANE_BITS = 4096, 9
+#: A folded memory's fields (and block RAM columns): the most whole lanes that two image words hold.
+FOLDED_FIELD_BITS = 64 // LANE_BITS * LANE_BITS
+
+
+def _lanes(fields) -> int:
+    return sum(-(-bits // LANE_BITS) for bits in fields)
+
+
+@dataclass(frozen=True)
+class RamShape:
+    """How a writable weight memory of ``depth`` words of ``width`` bits is held: ``slices`` words side by side
+    in each of ``rows`` rows, word ``a`` in slice ``a // rows`` of row ``a % rows`` (``rows`` a power of two).
+
+    A memory deeper than ``slice_depth`` words takes block RAMs ``slice_depth`` deep, a slice of lanes
+    (:data:`LANE_BITS` bits) per ``slice_depth`` words. As a ROM, Yosys lets two slices share the lane where
+    one ends; a write cannot enable part of a lane, so a writable memory would take whole lanes per slice.
+    Where that costs lanes, the slices are folded into one row instead (:meth:`of`), written in fields
+    of whole lanes (:data:`FOLDED_FIELD_BITS`, two image words each: the loader keeps one word back, as
+    for the slices' own words), and a read picks its slice by the address's top bits (what the slices'
+    output mux does anyway). Unfolded, ``slices`` is 1, ``rows`` is ``depth`` and the fields are the
+    word's columns (:func:`~.image.column_fields`).
+    """
+
+    depth: int
+    width: int
+    slices: int = 1
+    rows: int = 0
+
+    @classmethod
+    def of(cls, depth: int, width: int, slice_depth: int | None = None) -> "RamShape":
+        """The shape of a ``depth`` x ``width`` memory: folded when that takes fewer lanes (slices of
+        ``slice_depth`` words, by default :data:`SLICE_DEPTH`)."""
+        slice_depth = SLICE_DEPTH if slice_depth is None else slice_depth
+        check_count("depth", depth)
+        check_count("width", width)
+        if check_count("slice_depth", slice_depth) & (slice_depth - 1):
+            raise ValueError(f"slice_depth must be a power of two, got {slice_depth}")
+        slices = -(-depth // slice_depth)
+        folded = split_fields(slices * width, FOLDED_FIELD_BITS)
+        if slices > 1 and _lanes(folded) < slices * _lanes(column_fields(width)):
+            return cls(depth=depth, width=width, slices=slices, rows=slice_depth)
+        return cls(depth=depth, width=width, slices=1, rows=depth)
+
+    @property
+    def row_bits(self) -> int:
+        return self.slices * self.width
+
+    @property
+    def fields(self) -> tuple[int, ...]:
+        """A row's fields, low first: each a block RAM column written on its own enable, and an image field."""
+        return split_fields(self.row_bits, FOLDED_FIELD_BITS) if self.slices > 1 else column_fields(self.width)
+
+    def fold(self, words: list[int]) -> list[int]:
+        """The rows holding ``words`` (``depth`` of them; the slots past them zero)."""
+        if len(words) != self.depth:
+            raise ValueError(f"expected {self.depth} words, got {len(words)}")
+        rows = [0] * self.rows
+        for a, word in enumerate(words):
+            rows[a % self.rows] |= word << (a // self.rows * self.width)
+        return rows
 
 
 def rom_words(rom_w: np.ndarray, rom_idx: np.ndarray, w_bits: int, idx_bits: int) -> list[int]:
@@ -69,50 +135,66 @@ def rom_module(name: str, width: int, depth: int) -> str:
 def ram_module(name: str, width: int, depth: int) -> str:
     """The Verilog of writable weight memory ``name``: :func:`rom_module` with a write port.
 
-    It holds a block RAM per column (:func:`~.image.column_fields`), each loaded from
-    ``<name>_c<j>.mem`` (:func:`ram_mem_texts`) and written, its word at ``waddr`` from
-    its bits of ``wdata``, when ``we[j]`` is high: one write port and one read port,
-    a simple dual-port block RAM. Reads and writes never meet (the loader writes
-    only while the core is idle).
+    It holds the rows of its :class:`RamShape` in a block RAM per column of a row
+    (:func:`~.image.column_fields`), each loaded from ``<name>_c<j>.mem``
+    (:func:`ram_mem_texts`) and written, its row at ``waddr`` from its bits of
+    ``wdata``, when ``we[j]`` is high: one write port and one read port, a simple
+    dual-port block RAM. A folded memory's ``data`` is the slice of the row read that
+    the address's top bits (registered beside it) name. Reads and writes never meet
+    (the loader writes only while the core is idle).
     """
-    abits = counter_shape(depth).width
-    columns = column_fields(width)
-    lines = [f"/* Generated by lstm-hw: a writable weight memory, {depth} words of {width} bits in "
+    shape = RamShape.of(depth, width)
+    abits, rbits = counter_shape(depth).width, counter_shape(shape.rows).width
+    columns = shape.fields
+    row = "row" if shape.slices > 1 else "data"
+    folded = f" folded into {shape.rows} rows of {shape.slices}," if shape.slices > 1 else ""
+    lines = [f"/* Generated by lstm-hw: a writable weight memory, {depth} words of {width} bits{folded} in "
              f"{len(columns)} column(s), {name}_c<j>.mem */",
              "",
              f"module {name}(clk, addr, data, waddr, wdata, we);",
              "  input clk;", "  wire clk;",
              f"  input [{abits - 1}:0] addr;", f"  wire [{abits - 1}:0] addr;",
-             f"  output [{width - 1}:0] data;", f"  reg [{width - 1}:0] data;",
-             f"  input [{abits - 1}:0] waddr;", f"  wire [{abits - 1}:0] waddr;",
-             f"  input [{width - 1}:0] wdata;", f"  wire [{width - 1}:0] wdata;",
+             f"  output [{width - 1}:0] data;", f"  {'wire' if shape.slices > 1 else 'reg'} [{width - 1}:0] data;",
+             f"  input [{rbits - 1}:0] waddr;", f"  wire [{rbits - 1}:0] waddr;",
+             f"  input [{shape.row_bits - 1}:0] wdata;", f"  wire [{shape.row_bits - 1}:0] wdata;",
              f"  input [{len(columns) - 1}:0] we;", f"  wire [{len(columns) - 1}:0] we;"]
+    read_addr = "addr"
+    if shape.slices > 1:
+        sbits = abits - rbits
+        lines += [f"  reg [{shape.row_bits - 1}:0] row;", f"  reg [{sbits - 1}:0] slice;",
+                  "  always @(posedge clk)", f"    slice <= addr[{abits - 1}:{rbits}];"]
+        picks = [f"slice == {sbits}'d{n} ? row[{(n + 1) * width - 1}:{n * width}]" for n in range(shape.slices - 1)]
+        last = shape.slices - 1
+        lines.append(f"  assign data = {' : '.join(picks + [f'row[{(last + 1) * width - 1}:{last * width}]'])};")
+        read_addr = f"addr[{rbits - 1}:0]"
     lo = 0
     for j, bits in enumerate(columns):
         hi = lo + bits - 1
         lines += ['  (* ram_style = "block" *)',
-                  f"  reg [{bits - 1}:0] mem_c{j} [{depth - 1}:0];",
-                  f'  initial $readmemh("{name}_c{j}.mem", mem_c{j}, 0, {depth - 1});',
+                  f"  reg [{bits - 1}:0] mem_c{j} [{shape.rows - 1}:0];",
+                  f'  initial $readmemh("{name}_c{j}.mem", mem_c{j}, 0, {shape.rows - 1});',
                   "  always @(posedge clk)",
                   f"    if (we[{j}]) mem_c{j}[waddr] <= wdata[{hi}:{lo}];",
                   "  always @(posedge clk)",
-                  f"    data[{hi}:{lo}] <= mem_c{j}[addr];"]
+                  f"    {row}[{hi}:{lo}] <= mem_c{j}[{read_addr}];"]
         lo += bits
     return "\n".join(lines + ["endmodule", ""])
 
 
 def ram_mem_texts(name: str, words: list[int], width: int) -> dict[str, str]:
-    """The ``.mem`` files of writable weight memory ``name`` (:func:`ram_module`): each column's bits of ``words``."""
+    """The ``.mem`` files of writable weight memory ``name`` (:func:`ram_module`): each column's bits of its rows."""
+    shape = RamShape.of(len(words), width)
+    rows = shape.fold(words)
     out, lo = {}, 0
-    for j, bits in enumerate(column_fields(width)):
-        out[f"{name}_c{j}.mem"] = rom_mem_text([(w >> lo) & ((1 << bits) - 1) for w in words], bits)
+    for j, bits in enumerate(shape.fields):
+        out[f"{name}_c{j}.mem"] = rom_mem_text([(w >> lo) & ((1 << bits) - 1) for w in rows], bits)
         lo += bits
     return out
 
 
-def rom_write_layout(width: int, depth: int) -> data.StructLayout:
-    """A writable weight memory's write port: address, a word's data and an enable per column."""
-    return data.StructLayout({"addr": counter_shape(depth), "data": width, "en": len(column_fields(width))})
+def rom_write_layout(shape: RamShape) -> data.StructLayout:
+    """A writable weight memory's write port: a row's address, its data and an enable per column."""
+    return data.StructLayout({"addr": counter_shape(shape.rows), "data": shape.row_bits, "en": len(shape.fields)})
 
 
 class WeightRom(wiring.Component):
@@ -140,9 +222,11 @@ class WeightRom(wiring.Component):
     module : str, optional
         The Verilog module to instantiate instead; exactly one of ``words`` and ``module`` is given.
     writable : bool
-        A write port ``wr`` (``hardware.weights = "ram"``): a block RAM per column of the word
-        (:func:`~.image.column_fields`), each written on its own enable; the module is then
-        :func:`ram_module`'s.
+        A write port ``wr`` (``hardware.weights = "ram"``): the rows of a :class:`RamShape`, a block
+        RAM per column of a row (:func:`~.image.column_fields`), each written on its own enable; the
+        module is then :func:`ram_module`'s.
+    slice_depth : int
+        Only ``writable``: the :class:`RamShape`'s slice depth (:data:`SLICE_DEPTH`).
 
     Members
     -------
@@ -150,13 +234,13 @@ class WeightRom(wiring.Component):
         The address.
     data : Out(layout)
         The word.
-    wr : In(rom_write_layout(layout.size, depth))
-        Only ``writable``: column ``j`` of the word at ``wr.addr`` becomes its bits of ``wr.data``
+    wr : In(rom_write_layout(RamShape.of(depth, layout.size, slice_depth)))
+        Only ``writable``: column ``j`` of the row at ``wr.addr`` becomes its bits of ``wr.data``
         when ``wr.en[j]``, seen by reads from the next cycle. Never together with a read.
     """
 
     def __init__(self, *, layout: data.Layout, depth: int, words: list[int] | None = None, module: str | None = None,
-                 writable: bool = False):
+                 writable: bool = False, slice_depth: int | None = None):
         if not isinstance(layout, data.Layout):
             raise TypeError(f"layout must be a data.Layout, not {layout!r}")
         check_count("depth", depth)
@@ -170,8 +254,11 @@ class WeightRom(wiring.Component):
             raise TypeError(f"writable must be a bool, not {writable!r}")
         self._layout, self._depth, self._words, self._module = layout, depth, words, module
         self._writable = writable
+        self._shape = RamShape.of(depth, layout.size, slice_depth)
+        if module is not None and writable and self._shape != RamShape.of(depth, layout.size):
+            raise ValueError("a module's memory has the slice depth ram_module gives it")
         super().__init__({"addr": In(counter_shape(depth)), "data": Out(layout),
-                          **({"wr": In(rom_write_layout(layout.size, depth))} if writable else {})})
+                          **({"wr": In(rom_write_layout(self._shape))} if writable else {})})
 
     @property
     def latency(self) -> int:
@@ -189,16 +276,28 @@ class WeightRom(wiring.Component):
             rd = rom.read_port()
             m.d.comb += [rd.addr.eq(self.addr), self.data.eq(rd.data)]
             return m
-        lo, reads = 0, []
-        for j, bits in enumerate(column_fields(self._layout.size)):
+        shape = self._shape
+        rbits = counter_shape(shape.rows).width
+        rows, lo, reads = shape.fold(self._words), 0, []
+        for j, bits in enumerate(shape.fields):
             mask = (1 << bits) - 1
             m.submodules[f"mem_c{j}"] = mem = memory.Memory(
-                shape=unsigned(bits), depth=self._depth, init=[(w >> lo) & mask for w in self._words],
+                shape=unsigned(bits), depth=shape.rows, init=[(w >> lo) & mask for w in rows],
                 attrs={"ram_style": "block"})
             rd, wp = mem.read_port(), mem.write_port()
-            m.d.comb += [rd.addr.eq(self.addr), wp.addr.eq(self.wr.addr), wp.data.eq(self.wr.data[lo:lo + bits]),
-                         wp.en.eq(self.wr.en[j])]
+            m.d.comb += [rd.addr.eq(self.addr[:rbits] if shape.slices > 1 else self.addr), wp.addr.eq(self.wr.addr),
+                         wp.data.eq(self.wr.data[lo:lo + bits]), wp.en.eq(self.wr.en[j])]
             reads.append(rd.data)
             lo += bits
-        m.d.comb += self.data.eq(Cat(*reads))
+        row = Cat(*reads)
+        if shape.slices == 1:
+            m.d.comb += self.data.eq(row)
+            return m
+        # The slice the address named, its top bits registered beside the read.
+        slice_ = delay(m, self.addr[rbits:], 1, name="slice")
+        width = self._layout.size
+        word = row[(shape.slices - 1) * width:]
+        for n in reversed(range(shape.slices - 1)):
+            word = Mux(equals(slice_, n), row[n * width:(n + 1) * width], word)
+        m.d.comb += self.data.eq(word)
         return m

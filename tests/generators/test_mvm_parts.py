@@ -8,6 +8,7 @@ before the clock edge that ends it.
 """
 
 import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -20,11 +21,14 @@ from lstm_hw.generators.mvm import SparseMatVec
 from lstm_hw.generators.mvm_issue import IssueSequencer
 from lstm_hw.generators.mvm_mac import MacArray, chain_groups, chain_positions
 from lstm_hw.generators.mvm_output import OutputStage
-from lstm_hw.generators.mvm_rom import WeightRom, rom_module, rom_word_layout
+from lstm_hw.generators.image import column_fields
+from lstm_hw.generators.mvm_rom import (LANE_BITS, SLICE_DEPTH, RamShape, WeightRom, ram_mem_texts, ram_module,
+                                        rom_module, rom_word_layout)
 from lstm_hw.generators.mvm_sum import Accumulator, AdderTree, StartCode, carry_add, chunk_bounds
 from lstm_hw.generators.mvm_vector import VectorStore, write_ports
 from lstm_hw.model.design import build_design
 from lstm_hw.numerics.fixed import Fixed, requantize
+from lstm_hw.sim.tools import ensure_simulators_on_path
 
 PLANS = {
     "default": {},
@@ -219,6 +223,94 @@ def test_weight_rom_module_is_an_instance_of_the_rom_file():
     text = rom_module("top__layer0__mvm__rom_p1", layout.size, 37)
     assert re.search(rf"input \[{len(dut.addr) - 1}:0\] addr;", text)
     assert re.search(rf"output \[{layout.size - 1}:0\] data;", text)
+
+
+@pytest.mark.parametrize("depth, width, slices", [
+    (12288, 60, 3),     # three 4K x 9 slices of 7 lanes, 20 when folded: hidden256's
+    (12288, 63, 1),     # whole lanes already
+    (8192, 60, 1),      # 14 lanes either way
+    (4096, 60, 1),      # one slice
+    (4097, 4, 2),       # two slices of a lane, one when folded
+    (9000, 300, 3),     # columns of 288 bits: 3 x (32 + 2) lanes against 100
+])
+def test_ram_shape_folds_where_it_saves_lanes(depth, width, slices):
+    shape = RamShape.of(depth, width)
+    assert shape.slices == slices and shape.rows == (SLICE_DEPTH if slices > 1 else depth)
+    assert shape.row_bits == slices * width
+
+
+def test_ram_shape_puts_word_a_in_slice_a_div_rows_of_row_a_mod_rows():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        depth, width, slice_depth = int(rng.integers(1, 70)), int(rng.integers(1, 40)), 1 << int(rng.integers(2, 5))
+        shape = RamShape.of(depth, width, slice_depth)
+        lanes = [sum(-(-c // LANE_BITS) for c in fields) for fields in (column_fields(width), shape.fields)]
+        assert shape.slices * lanes[0] >= lanes[1] and sum(shape.fields) == shape.row_bits
+        words = [int(w) for w in rng.integers(0, 1 << width, depth, dtype=np.uint64)]
+        rows = shape.fold(words)
+        assert len(rows) == shape.rows
+        for a, word in enumerate(words):
+            assert rows[a % shape.rows] >> (a // shape.rows * width) & ((1 << width) - 1) == word
+    with pytest.raises(ValueError, match="power of two"):
+        RamShape.of(10, 10, 6)
+
+
+@pytest.mark.parametrize("depth, slice_depth", [(11, 4), (11, 16), (8, 4)])
+def test_writable_weight_rom_reads_what_was_written(depth, slice_depth):
+    """Reads a word a cycle of the generate-time words, then of words written as rows through ``wr`` (folded or not)."""
+    rng = np.random.default_rng(depth * slice_depth)
+    layout = rom_word_layout(rows=1, banks=1, weight=signed(7), index_bits=3)            # 10 bits: 2 lanes
+    old, new = ([int(w) for w in rng.integers(0, 1 << layout.size, depth)] for _ in range(2))
+    dut = WeightRom(layout=layout, depth=depth, words=old, writable=True, slice_depth=slice_depth)
+    shape = RamShape.of(depth, layout.size, slice_depth)
+    assert shape.slices == (1 if slice_depth > depth else -(-depth // slice_depth))
+    rows = shape.fold(new)
+    reads = rng.integers(0, depth, 30).tolist()
+    script = [("read", a) for a in reads] + [("write", r) for r in range(shape.rows)] + [("read", a) for a in reads]
+    columns = len(shape.fields)
+
+    def drive(ctx, c):
+        kind, at = script[c] if c < len(script) else ("read", 0)
+        ctx.set(dut.addr, at if kind == "read" else 0)
+        ctx.set(dut.wr, {"addr": at if kind == "write" else 0, "data": rows[at] if kind == "write" else 0,
+                         "en": (1 << columns) - 1 if kind == "write" else 0})
+
+    def sample(ctx, c):
+        if c >= 1 and script[c - 1][0] == "read":
+            words = old if c - 1 < len(reads) else new
+            assert ctx.get(dut.data).as_value().value == words[script[c - 1][1]], f"cycle {c}"
+
+    run(dut, len(script) + 1, drive, sample)
+
+
+def test_ram_module_reads_what_its_files_hold_and_what_it_is_written(tmp_path):
+    """The folded Verilog memory (hidden256's shape) under Icarus: every address reads its word from the .mem
+    files, then a row written through its three fields' enables gives its three words."""
+    ensure_simulators_on_path()
+    depth, width = 12288, 60
+    shape = RamShape.of(depth, width)
+    assert shape.slices == 3 and shape.fields == (63, 63, 54)     # 20 lanes, against 3 x 7
+    rng = np.random.default_rng(0)
+    words = [int(w) for w in rng.integers(0, 1 << 60, depth, dtype=np.uint64)]
+    (tmp_path / "mem.v").write_text(ram_module("mem", width, depth))
+    for name, text in ram_mem_texts("mem", words, width).items():
+        (tmp_path / name).write_text(text)
+    row, new = 4095, [int(w) for w in rng.integers(0, 1 << 60, 3, dtype=np.uint64)]
+    wdata = sum(w << (n * width) for n, w in enumerate(new))
+    checks = list(range(depth)) + [row, row + 4096, row + 8192]
+    (tmp_path / "tb.v").write_text(
+        "module tb; reg clk = 0; reg [13:0] addr = 0; wire [59:0] data; reg [11:0] waddr = 0;\n"
+        f"reg [179:0] wdata = 0; reg [2:0] we = 0; integer i;\n"
+        "mem dut(.clk(clk), .addr(addr), .data(data), .waddr(waddr), .wdata(wdata), .we(we));\n"
+        "initial begin\n"
+        f"  for (i = 0; i < {depth}; i = i + 1) begin addr = i; #1 clk = 1; #1 clk = 0; $display(\"%h\", data); end\n"
+        f"  waddr = {row}; wdata = 180'h{wdata:045x}; we = 3'b111; #1 clk = 1; #1 clk = 0; we = 0;\n"
+        + "".join(f"  addr = {a}; #1 clk = 1; #1 clk = 0; $display(\"%h\", data);\n" for a in checks[depth:])
+        + "  $finish;\nend\nendmodule\n")
+    subprocess.run(["iverilog", "-o", tmp_path / "sim", tmp_path / "tb.v", tmp_path / "mem.v"], check=True)
+    out = subprocess.run(["vvp", "-n", tmp_path / "sim"], cwd=tmp_path, check=True, capture_output=True, text=True)
+    got = [int(line, 16) for line in out.stdout.split() if not line.startswith("VCD")][:len(checks)]
+    assert got == [words[a] for a in checks[:depth]] + new
 
 
 # -- VectorStore ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pytest
 from helpers import SIMULATORS
 from lstm_hw.config.schema import parse_config
 from lstm_hw.emit.files import design_files, write_files
+from lstm_hw.generators import mvm_rom
 from lstm_hw.generators.image import DIGEST_WORDS
 from lstm_hw.generators.top import weight_image
 from lstm_hw.model.design import build_design
@@ -58,21 +59,33 @@ def images(design_a, design_b):
     return {"A": a, "B": b, "short": b[:-3], "long": np.append(b, b[-1]), "digest": digest}
 
 
+#: Designs built with weight memories folded as those deeper than a block RAM slice are (mvm_rom.RamShape), with
+#: slices this deep.
+SLICE_DEPTHS = {"layers2_head": 16}
+
+
 @pytest.fixture(scope="module", params=sorted(CONFIGS))
 def loadable(request, tmp_path_factory):
     """One design (model A) written once, with model B pruned to the same config and the script's data."""
-    config = parse_config(CONFIGS[request.param])
+    with pytest.MonkeyPatch.context() as mp:
+        if request.param in SLICE_DEPTHS:
+            mp.setattr(mvm_rom, "SLICE_DEPTH", SLICE_DEPTHS[request.param])
+        return _loadable(request.param, tmp_path_factory)
+
+
+def _loadable(name, tmp_path_factory):
+    config = parse_config(CONFIGS[name])
     design_a = build_design(config)
     # Model B: other weights, four times as large (still inside the weight format), the same structure.
-    weights_b = {k: 4 * v for k, v in random_weights(parse_config({**CONFIGS[request.param],
-                                                                    "model": {**CONFIGS[request.param]["model"],
+    weights_b = {k: 4 * v for k, v in random_weights(parse_config({**CONFIGS[name],
+                                                                    "model": {**CONFIGS[name]["model"],
                                                                               "seed": 7}})).items()}
     design_b = build_design(config, weights_b)
-    out = tmp_path_factory.mktemp(request.param)
+    out = tmp_path_factory.mktemp(name)
     files = design_files(design_a)
     write_files(out / "rtl", files)
     meta = json.loads(files[f"{config.hardware.top}.json"])
-    rng = np.random.default_rng(len(request.param))
+    rng = np.random.default_rng(len(name))
     fmt, n_in = design_a.io_format, config.model.input_size
     data = {f"image_{name}": words for name, words in images(design_a, design_b).items()}
     whole = None
