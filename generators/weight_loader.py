@@ -157,8 +157,11 @@ class WeightLoader(wiring.Component):
         last_addr = lookup(mem, [x.depth - 1 for x in mems])
         end_sub, end_addr, end_mem = sub == last_sub, addr == last_addr, equals(mem, len(mems) - 1)
         content = take & ~in_header & ~full
-        word_bad = Signal()
-        m.d.comb += word_bad.eq(Mux(in_header, word != expected, full))
+        # A header word that differs, registered: the port's word meets only an equality with the expected
+        # word (a constant per header word) on its way to this register. It keeps the word after it from
+        # being written and is in bad from the cycle after that.
+        mismatch = Signal()
+        m.d.sync += mismatch.eq(take & in_header & (word != expected))
 
         # The states: the data stream runs; it is held until drained; the image is taken; its end is judged
         # (a cycle after its last word, from registers only). The outputs are plain expressions of the state:
@@ -176,7 +179,7 @@ class WeightLoader(wiring.Component):
         with m.Elif(take):
             with m.If(in_header):
                 m.d.sync += hdr.eq(hdr + 1)
-            with m.If(word_bad):
+            with m.If(~in_header & full):
                 m.d.sync += bad.eq(1)
             with m.If(content):
                 m.d.sync += sub.eq(sub + 1)
@@ -188,8 +191,10 @@ class WeightLoader(wiring.Component):
                             m.d.sync += full.eq(1)
             with m.If(self.i.payload.last):
                 m.d.sync += state.eq(3)
-        with m.Elif(ending):          # the last word's checks are in bad and full now
-            m.d.sync += [ok.eq(~bad & full), state.eq(0)]
+        with m.Elif(ending):          # the last word's checks are in bad, mismatch and full now
+            m.d.sync += [ok.eq(~bad & ~mismatch & full), state.eq(0)]
+        with m.If(mismatch):
+            m.d.sync += bad.eq(1)
         # run is a register, a cycle ahead: high in a transfer, or while running with good weights, no image
         # offered and room in the count. The count grows by one a cycle at most and sees a transfer's end two
         # cycles late, so room is three short of full.
@@ -215,7 +220,7 @@ class WeightLoader(wiring.Component):
             n = -(-shape.width // WORD_BITS)
             m.d.comb += self.write.data[name].eq(bus[(words - n) * WORD_BITS:][:shape.width])
         m.d.comb += self.write.addr.eq(addr)
-        write = content & ~bad
+        write = content & ~bad & ~mismatch
         enables = []
         for index, x in enumerate(mems):
             here = equals(mem, index)

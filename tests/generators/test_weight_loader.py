@@ -100,6 +100,20 @@ def test_fields_of_one_word_each():
     assert log[-1]["ok"] == 1
 
 
+@pytest.mark.parametrize("word", range(HEADER_WORDS))
+def test_no_write_after_a_bad_header_word_even_in_the_next_cycle(word):
+    """A first field of one word is written in the cycle after the header's last word: a bad header word, the
+    last one included, stops that write too, with or without stalls."""
+    memories = (LoadableMemory("x", 3, (5, 27)), LoadableMemory("y", 2, (32,)))
+    rng = np.random.default_rng(word)
+    image = image_words(DIGEST, random_contents(rng, memories)).tolist()
+    image[word] ^= 1 << int(rng.integers(0, 32))
+    for stall in (0.0, 0.3):
+        dut = WeightLoader(memories=memories, header=header_words(DIGEST, memories))
+        log = offer(dut, [image], seed=word, stall=stall, clear=False)
+        assert not any(e["en"] for e in log) and log[-1]["ok"] == 0
+
+
 def test_the_writes_carry_each_field_width_once():
     layout = loader().write.data.shape()
     assert {name: field.width for name, field in layout} == \
