@@ -71,8 +71,9 @@ def main():
     print(f"float model: {train(model, x, y):.1%} training accuracy")
 
     # 1. Prune to 4 banks at density 0.5 while fine-tuning with QAT; formats chosen from the data.
+    #    At most 4 epochs, to keep the example quick; by default it runs until held-out data stops improving.
     config = {"model": {"return_sequences": False}, "sparsity": {"banks": 4, "density": 0.5}}
-    weights, config, report = lstm_hw.compress(model, config, data=(x, y), epochs=4, qat=True)
+    weights, config, report = lstm_hw.compress(model, config, data=(x, y), epochs=4)
     print("formats:", ", ".join(f"{k} s{v['bits']}.{v['frac']}" for k, v in report["formats"].items()))
 
     # 2. The accelerator.

@@ -315,15 +315,16 @@ def compress(model, config=None, data=None, *, epochs: int = FINETUNE_DEFAULTS["
             q = config.quant
             formats = {"weight_format": q.weight, "bias_format": q.bias_format, "activation_format": q.activation}
         losses["dense_float"] = ft.evaluate_loss(weights, x, y, kind)
+        qat_text = " with quantization-aware training" if qat else ""
         if epochs == 0:
             how = "at once (0 epochs: no fine-tuning)"
         elif val_fraction:
-            how = (f"while fine-tuning until {val_fraction:.0%} held out stops improving for {patience} epoch(s), "
-                   f"at most {epochs}")
+            how = (f"while fine-tuning{qat_text} for at most {epochs} epoch(s), until the {val_fraction:.0%} held "
+                   f"out has not improved for {patience}")
         else:
-            how = f"while fine-tuning {epochs} epoch(s) on all the data"
-        log(f"pruning to density {config.sparsity.density:g} ({banks} banks) {how}"
-            f"{' with quantization-aware training' if qat and epochs else ''}; dense loss {losses['dense_float']:.6g}")
+            how = f"while fine-tuning{qat_text} for {epochs} epoch(s) on all the data"
+        log(f"pruning to density {config.sparsity.density:g} ({banks} banks) {how}; "
+            f"dense loss {losses['dense_float']:.6g}")
         pgroups = [ft.PruneGroup(names, density, lambda w, d: prune_matrix(w, banks, d, pattern)[0])
                    for names, density in groups]
         res = ft.finetune(weights, x, y, kind, pgroups, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
