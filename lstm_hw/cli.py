@@ -338,7 +338,8 @@ def approx(config, fn, method, segments, order, range_real, fold, coef_bits, plo
 @click.option("--epochs", default=FT["epochs"], show_default=True, type=click.IntRange(0),
               help="Most fine-tuning epochs (it stops earlier when validation stops improving); 0: prune at once.")
 @click.option("--patience", default=FT["patience"], show_default=True, type=click.IntRange(1),
-              help="Stop after this many epochs at the final density without a better validation score.")
+              help="Stop after this many epochs at the final density in which neither held-out accuracy nor "
+                   "loss improved.")
 @click.option("--val-fraction", default=FT["val_fraction"], show_default=True, type=click.FloatRange(0, 0.5),
               help="Part of --data held out for validation (0: none, train exactly --epochs on all of it).")
 @click.option("--ramp-epochs", default=FT["ramp_epochs"], show_default=True, type=click.IntRange(1),

@@ -203,7 +203,10 @@ def _run_report(res, kind: str) -> dict:
     return {"epochs_run": res.epochs_run, "final_density_epoch": res.ramp_epochs if res.epochs_run else None,
             "best_epoch": res.best_epoch, "stopped": res.stopped,
             "train_sequences": res.train_sequences, "val_sequences": res.val_sequences,
-            "val_metric": None if not res.val_sequences else ("accuracy" if kind == "cross_entropy" else "loss"),
+            # what counts as progress: either figure for labels (see finetune); the kept weights are the best
+            # accuracy, ties to the lower loss
+            "val_metric": None if not res.val_sequences else ("accuracy or loss" if kind == "cross_entropy"
+                                                              else "loss"),
             "curve": res.curve}
 
 

@@ -409,8 +409,23 @@ def test_the_best_weights_at_the_final_density_are_kept():
     assert res.epochs_run == res.best_epoch + 5
     assert min(p["val_loss"] for p in res.curve) < best["val_loss"]   # the ramp had a better one, not kept
     assert val_score(res.weights, x, y, "mse_last", 0.25, 0) == pytest.approx(best["val_loss"], rel=1e-12)
+    assert all("val_accuracy" not in p for p in res.curve)   # real targets: the loss only
     for name in ("weight_ih_l0", "weight_hh_l0"):
         np.testing.assert_array_equal(prune_bank_balanced(res.weights[name], 2, 0.25), res.weights[name])
+
+
+def test_progress_is_either_figure_and_the_kept_weights_have_the_best_accuracy():
+    from lstm_hw.compression.finetune import MIN_DELTA, _better, _progressed
+    record = {}
+    assert _progressed({"val_loss": 1.0, "val_accuracy": 0.5}, record)
+    assert _progressed({"val_loss": 0.9, "val_accuracy": 0.5}, record)                       # the loss alone
+    assert not _progressed({"val_loss": 0.9 * (1 - MIN_DELTA / 2), "val_accuracy": 0.5}, record)  # too little
+    assert _progressed({"val_loss": 2.0, "val_accuracy": 0.6}, record)                       # the accuracy alone
+    assert record == {"val_loss": 0.9, "val_accuracy": 0.6}
+    best = {"val_loss": 0.5, "val_accuracy": 0.8}
+    assert _better({"val_loss": 0.9, "val_accuracy": 0.9}, best)
+    assert not _better({"val_loss": 0.1, "val_accuracy": 0.7}, best)
+    assert _better({"val_loss": 0.4, "val_accuracy": 0.8}, best) and not _better(best, best)
 
 
 def test_the_cap_and_no_validation():
@@ -434,7 +449,7 @@ def test_report_has_the_curve_and_why_it_stopped(tmp_path):
     ft = report["finetune"]
     assert (ft["epochs"], ft["patience"], ft["val_fraction"], ft["val_sequences"], ft["train_sequences"]) == \
         (6, 2, 0.2, 6, 24)
-    assert ft["val_metric"] == "accuracy" and ft["stopped"] in ("patience", "cap") and ft["qat"]
+    assert ft["val_metric"] == "accuracy or loss" and ft["stopped"] in ("patience", "cap") and ft["qat"]
     assert len(ft["curve"]) == ft["epochs_run"] == len(report["losses"]["epochs"]) <= 6
     assert [p["epoch"] for p in ft["curve"]] == list(range(1, ft["epochs_run"] + 1))
     for p in ft["curve"]:
