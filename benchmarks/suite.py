@@ -331,14 +331,17 @@ def main() -> None:
         print("\n* Synthesized at an earlier revision of the generator: " + "; ".join(stale) + ".")
 
 
-def load_results(path: Path = RESULTS) -> dict:
-    """The per-design rows of a results file (``{"results": [{"case": ...}, ...]}``) by design name; none if absent."""
+def load_results(path: Path | None = None) -> dict:
+    """The per-design rows of a results file (``{"results": [{"case": ...}, ...]}``, by default :data:`RESULTS`)
+    by design name; none if absent."""
+    path = RESULTS if path is None else path
     return {r["case"]: r for r in json.loads(path.read_text())["results"]} if path.exists() else {}
 
 
-def save(rows: dict, path: Path = RESULTS, **header) -> None:
+def save(rows: dict, path: Path | None = None, **header) -> None:
     """Write *rows* into *path* over what it holds now (another run may have added designs), in suite order,
-    after the machine and *header* (default: results/suite.json with the clock)."""
+    after the machine and *header* (default: :data:`RESULTS` with the clock)."""
+    path = RESULTS if path is None else path
     merged = {**load_results(path), **rows}
     path.parent.mkdir(exist_ok=True)
     header = header or {"clock_mhz": CLOCK_MHZ}
