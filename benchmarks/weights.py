@@ -1,6 +1,6 @@
 """Run-time weights: what ``hardware.weights = "ram"`` costs against "rom" on the benchmark suite's designs.
 
-    python benchmarks/weights.py [--only NAME ...] [--ese] [--fresh]
+    python benchmarks/weights.py [--only NAME ...] [--ese] [--fresh] [--bias BITS,FRAC]
 
 For each design of benchmarks/suite.py (``tiny``, ``digits``, ``hidden64``,
 ``hidden256``, ``koios``; ``ese``, about half an hour of synthesis, only with
@@ -11,7 +11,8 @@ DSP48E1, BRAM36 and the clock estimate of both, the LUT and FF overheads of
 "ram", the cycles per timestep and latency of both (from the metadata), the
 width of the gate sums (the widest of the design's matrix units), and the
 load: the image's words (``weight_image``) against the metadata's
-``weights.load_cycles``.
+``weights.load_cycles``. ``--bias BITS,FRAC`` sets ``quant.bias`` of every
+design, in both modes, and keeps its figures in benchmarks/results/weights_bias.json.
 
 A synthesis is reused, not run again, when it saw the very Verilog generated
 now (the digest of the sources, ``verilog_sha256``): an earlier run's figures
@@ -35,6 +36,7 @@ from pathlib import Path
 from lstm_hw.emit.files import design_files
 from lstm_hw.generators.top import weight_image
 from lstm_hw.model.design import build_design
+from lstm_hw.numerics.fixed import Fixed
 from lstm_hw.progress import Progress
 from lstm_hw.synth.report import build_report, verilog_digest
 
@@ -50,10 +52,22 @@ DEFAULT_CASES = [name for name in suite.CASES if name != "ese"]
 OVERHEAD_LIMIT = 5.0
 
 
-def mode_config(case: suite.Case, mode: str):
-    """The case's config with ``hardware.weights = mode``, all else as the suite has it."""
+def mode_config(case: suite.Case, mode: str, bias: Fixed | None = None):
+    """The case's config with ``hardware.weights = mode`` (and ``quant.bias = bias``), all else as the suite has
+    it."""
     config = suite.case_config(case)
+    if bias is not None:
+        config = replace(config, quant=replace(config.quant, bias=bias))
     return replace(config, hardware=replace(config.hardware, weights=mode))
+
+
+def bias_format(text: str) -> Fixed:
+    """``--bias BITS,FRAC``."""
+    try:
+        bits, frac = (int(v) for v in text.split(","))
+        return Fixed(bits, frac)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"BITS,FRAC (two integers), got {text!r}") from exc
 
 
 def sum_bits(meta: dict) -> list[int]:
@@ -87,9 +101,9 @@ def known_synthesis(name: str, mode: str, digest: str, previous: dict) -> dict |
     return None
 
 
-def run_mode(name: str, mode: str, previous: dict, fresh: bool, progress: Progress) -> dict:
+def run_mode(name: str, mode: str, previous: dict, fresh: bool, progress: Progress, bias: Fixed | None = None) -> dict:
     """One design in one mode: its metadata figures, its load figures ("ram") and its synthesis."""
-    design = build_design(mode_config(suite.CASES[name], mode))
+    design = build_design(mode_config(suite.CASES[name], mode, bias))
     files = design_files(design)
     meta = json.loads(files[f"{design.config.hardware.top}.json"])
     digest = verilog_digest({source: files[source] for source in meta["sources"]})
@@ -128,17 +142,18 @@ def compare(rom: dict, ram: dict) -> dict:
             == (ram["cycles_per_timestep"], ram["latency_cycles"])}
 
 
-def run_case(name: str, previous: dict, fresh: bool, progress: Progress, save_partial) -> dict:
+def run_case(name: str, previous: dict, fresh: bool, progress: Progress, save_partial,
+             bias: Fixed | None = None) -> dict:
     case = suite.CASES[name]
-    config = mode_config(case, "rom")
+    config = mode_config(case, "rom", bias)
     model = config.model
     row = {"case": name, "date": date.today().isoformat(), "commit": suite.source_state(),
            "shape": f"I{model.input_size} H{model.hidden_size} L{model.num_layers}, d {config.sparsity.density:g}, "
                     f"w{config.quant.weight.bits}",
-           "part": config.hardware.part}
+           "part": config.hardware.part, **({"bias": str(bias)} if bias is not None else {})}
     for mode in MODES:
         progress.stage(f"{name}: {mode}")
-        row[mode] = run_mode(name, mode, previous, fresh, progress)
+        row[mode] = run_mode(name, mode, previous, fresh, progress, bias)
         save_partial(row)                  # after every synthesis: the big ones are slow
     row["compare"] = compare(row["rom"], row["ram"])
     return row
@@ -175,24 +190,28 @@ def main() -> None:
     ap.add_argument("--only", nargs="*", choices=list(suite.CASES), help="designs to run (default: all but ese)")
     ap.add_argument("--ese", action="store_true", help="also the ESE-scale design (about half an hour)")
     ap.add_argument("--fresh", action="store_true", help="synthesize even where an earlier synthesis saw this Verilog")
+    ap.add_argument("--bias", type=bias_format, metavar="BITS,FRAC",
+                    help="quant.bias of every design, in both modes (results in results/weights_bias.json)")
     args = ap.parse_args()
     names = [n for n in suite.CASES if (n in args.only if args.only else n in DEFAULT_CASES or args.ese)]
+    path = RESULTS if args.bias is None else RESULTS.with_name("weights_bias.json")
     progress = Progress()
     for name in names:
-        previous = load_results()
-        row = run_case(name, previous, args.fresh, progress, lambda partial: save({partial["case"]: partial}))
-        save({name: row})
-    rows = load_results()
+        previous = load_results(path)
+        row = run_case(name, previous, args.fresh, progress, lambda partial: save({partial["case"]: partial}, path),
+                       args.bias)
+        save({name: row}, path)
+    rows = load_results(path)
     print(table([rows[n] for n in suite.CASES if n in rows]))
 
 
-def load_results() -> dict:
-    return suite.load_results(RESULTS)
+def load_results(path: Path | None = None) -> dict:
+    return suite.load_results(RESULTS if path is None else path)
 
 
-def save(rows: dict) -> None:
-    """Write *rows* into results/weights.json over what it holds now."""
-    suite.save(rows, RESULTS, overhead_limit_percent=OVERHEAD_LIMIT)
+def save(rows: dict, path: Path | None = None) -> None:
+    """Write *rows* into results/weights.json (or *path*) over what it holds now."""
+    suite.save(rows, RESULTS if path is None else path, overhead_limit_percent=OVERHEAD_LIMIT)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from lstm_hw.compression.compress import config_toml  # noqa: E402
 from lstm_hw.config.schema import parse_config  # noqa: E402
 from lstm_hw.generators.weight_loader import LOAD_OVERHEAD_CYCLES  # noqa: E402
 from lstm_hw.model.design import build_design  # noqa: E402
+from lstm_hw.numerics.fixed import Fixed  # noqa: E402
 
 
 def test_steady_cycles_skip_the_first_interval():
@@ -196,3 +197,21 @@ def test_weights_benchmark_on_tiny(tmp_path, monkeypatch, capsys):
     assert line.count("|") == weights.table([row]).splitlines()[0].count("|")
     weights.main()                       # the same Verilog: nothing synthesized again
     assert len(calls) == 2
+
+
+def test_weights_benchmark_with_a_bias_format(tmp_path, monkeypatch):
+    """--bias BITS,FRAC builds both modes with that quant.bias and keeps them apart, in weights_bias.json."""
+    import weights
+    seen = []
+    monkeypatch.setattr(weights, "RESULTS", tmp_path / "weights.json")
+    monkeypatch.setattr(weights, "REPORT_RESULTS", tmp_path / "none.json")
+    monkeypatch.setattr(weights, "build_report",
+                        lambda design, **kw: seen.append(design.config.quant.bias) or _fake_report(design, **kw))
+    monkeypatch.setattr(sys, "argv", ["weights.py", "--only", "tiny", "--bias", "12,8"])
+    weights.main()
+    assert seen == [Fixed(12, 8)] * 2 and not (tmp_path / "weights.json").exists()
+    row = json.loads((tmp_path / "weights_bias.json").read_text())["results"][0]
+    assert row["case"] == "tiny" and row["bias"] == str(Fixed(12, 8))
+    monkeypatch.setattr(sys, "argv", ["weights.py", "--bias", "12"])
+    with pytest.raises(SystemExit):
+        weights.main()
