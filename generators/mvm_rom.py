@@ -135,8 +135,8 @@ def rom_module(name: str, width: int, depth: int) -> str:
 def ram_module(name: str, width: int, depth: int) -> str:
     """The Verilog of writable weight memory ``name``: :func:`rom_module` with a write port.
 
-    It holds the rows of its :class:`RamShape` in a block RAM per column of a row
-    (:func:`~.image.column_fields`), each loaded from ``<name>_c<j>.mem``
+    It holds the rows of its :class:`RamShape` in a block RAM per field of a row
+    (:attr:`RamShape.fields`), each loaded from ``<name>_c<j>.mem``
     (:func:`ram_mem_texts`) and written, its row at ``waddr`` from its bits of
     ``wdata``, when ``we[j]`` is high: one write port and one read port, a simple
     dual-port block RAM. A folded memory's ``data`` is the slice of the row read that
@@ -223,8 +223,8 @@ class WeightRom(wiring.Component):
         The Verilog module to instantiate instead; exactly one of ``words`` and ``module`` is given.
     writable : bool
         A write port ``wr`` (``hardware.weights = "ram"``): the rows of a :class:`RamShape`, a block
-        RAM per column of a row (:func:`~.image.column_fields`), each written on its own enable; the
-        module is then :func:`ram_module`'s.
+        RAM per field of a row (:attr:`RamShape.fields`), each written on its own enable; the module
+        is then :func:`ram_module`'s.
     slice_depth : int
         Only ``writable``: the :class:`RamShape`'s slice depth (:data:`SLICE_DEPTH`).
 

@@ -262,7 +262,8 @@ class Accumulator(wiring.Component):
     def shared_start(self) -> bool:
         """Loadable start values in the partial-sum memory's upper half: writable and recurrent, where the
         halves (a power of two of words each, at least the passes) fit together in the RAM32M or the
-        RAMB18E1 the partial sums alone take (:data:`LUTRAM_DEPTH`, :data:`BLOCK_RAM_DEPTH`)."""
+        512-word block RAM (a RAMB18E1 to 36 bits, a RAMB36E1 to 72) the partial sums alone take
+        (:data:`LUTRAM_DEPTH`, :data:`BLOCK_RAM_DEPTH`)."""
         if self._code is None or not self._recurrent or self._sum_bits > 72:
             return False
         both = 2 << (self._passes - 1).bit_length()
