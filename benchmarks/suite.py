@@ -133,6 +133,13 @@ def synth_figures(rep: dict) -> dict:
             "verilog_sha256": rep["synthesis"].get("verilog_sha256")}
 
 
+def report_row(report_case: str | None) -> dict | None:
+    """benchmarks/report.py's row of ``report_case`` (:data:`REPORT_RESULTS`), or None."""
+    if not report_case or not REPORT_RESULTS.exists():
+        return None
+    return {r["case"]: r for r in json.loads(REPORT_RESULTS.read_text())}.get(report_case)
+
+
 def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict, given: dict,
                     synth: bool = False, *, verilog_sha256: str) -> dict | None:
     """Synthesis figures made elsewhere for this exact design, or None.
@@ -151,12 +158,10 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
         rep = json.loads(Path(given[name]).read_text())
         candidates.append({"synthesized": True, "source": f"lstm-hw report --json ({given[name]})",
                            **synth_figures(rep)})
-    if case.report_case and REPORT_RESULTS.exists():
-        rows = {r["case"]: r for r in json.loads(REPORT_RESULTS.read_text())}
-        if case.report_case in rows:
-            row = rows[case.report_case]
-            candidates.append({"synthesized": True, "source": f"benchmarks/results/report.json ({case.report_case})",
-                               "seconds": row.get("seconds"), **synth_figures(row)})
+    row = report_row(case.report_case)
+    if row is not None:
+        candidates.append({"synthesized": True, "source": f"benchmarks/results/report.json ({case.report_case})",
+                           "seconds": row.get("seconds"), **synth_figures(row)})
     old = previous.get(name, {})
     if old.get("config_toml") == toml and old.get("synthesis", {}).get("synthesized"):
         candidates.append(old["synthesis"])

@@ -44,7 +44,6 @@ import suite
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "weights.json"
-REPORT_RESULTS = HERE / "results" / "report.json"
 MODES = ("rom", "ram")
 #: The designs run without --ese: every suite design but the ESE-scale one.
 DEFAULT_CASES = [name for name in suite.CASES if name != "ese"]
@@ -93,11 +92,9 @@ def known_synthesis(name: str, mode: str, digest: str, previous: dict) -> dict |
     if old and old.get("verilog_sha256") == digest:
         return old
     report_case = suite.CASES[name].report_case
-    if mode == "rom" and report_case and REPORT_RESULTS.exists():
-        rows = {r["case"]: r for r in json.loads(REPORT_RESULTS.read_text())}
-        row = rows.get(report_case)
-        if row and row["synthesis"].get("verilog_sha256") == digest:
-            return synth_figures(row, f"benchmarks/results/report.json ({report_case})", row.get("seconds"))
+    row = suite.report_row(report_case) if mode == "rom" else None
+    if row and row["synthesis"].get("verilog_sha256") == digest:
+        return synth_figures(row, f"benchmarks/results/report.json ({report_case})", row.get("seconds"))
     return None
 
 

@@ -180,7 +180,7 @@ def test_weights_benchmark_on_tiny(tmp_path, monkeypatch, capsys):
     import weights
     calls = []
     monkeypatch.setattr(weights, "RESULTS", tmp_path / "weights.json")
-    monkeypatch.setattr(weights, "REPORT_RESULTS", tmp_path / "none.json")
+    monkeypatch.setattr(suite, "REPORT_RESULTS", tmp_path / "none.json")
     monkeypatch.setattr(weights, "build_report", lambda design, **kw: calls.append(1) or _fake_report(design, **kw))
     monkeypatch.setattr(sys, "argv", ["weights.py", "--only", "tiny"])
     weights.main()
@@ -204,7 +204,7 @@ def test_weights_benchmark_with_a_bias_format(tmp_path, monkeypatch):
     import weights
     seen = []
     monkeypatch.setattr(weights, "RESULTS", tmp_path / "weights.json")
-    monkeypatch.setattr(weights, "REPORT_RESULTS", tmp_path / "none.json")
+    monkeypatch.setattr(suite, "REPORT_RESULTS", tmp_path / "none.json")
     monkeypatch.setattr(weights, "build_report",
                         lambda design, **kw: seen.append(design.config.quant.bias) or _fake_report(design, **kw))
     monkeypatch.setattr(sys, "argv", ["weights.py", "--only", "tiny", "--bias", "12,8"])
