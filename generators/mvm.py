@@ -370,9 +370,8 @@ class SparseMatVec(wiring.Component):
         position (``rom_p<j>``, the rows of its :class:`~.mvm_rom.RamShape` in its fields), then the biases
         (``bias``, a field per row lane)."""
         p = self._plan
-        shapes = [RamShape.of(p.passes * p.k, width) for width, _ in self._rom_widths()]
         roms = [LoadableMemory(path=f"rom_p{j}", depth=shape.rows, fields=shape.fields)
-                for j, shape in enumerate(shapes)]
+                for j, shape in enumerate(self._ram_shapes())]
         return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self.start_code.bits,) * p.rows)]
 
     def _start_range(self) -> tuple[int, int]:
@@ -391,6 +390,11 @@ class SparseMatVec(wiring.Component):
         return StartCode(bits=signed_bits(b.min_int + (offset >> shift), b.max_int + (offset >> shift)), shift=shift,
                          low=offset & ((1 << shift) - 1))
 
+    def _ram_shapes(self) -> list[RamShape]:
+        """Per chain position, how its writable weight memory is held (:class:`~.mvm_rom.RamShape`)."""
+        p = self._plan
+        return [RamShape.of(p.passes * p.k, width) for width, _ in self._rom_widths()]
+
     def _rom_widths(self) -> list[tuple[int, list[int]]]:
         """Per chain position, its weight ROM's width and banks."""
         p, q = self._plan, self._quant
@@ -401,9 +405,9 @@ class SparseMatVec(wiring.Component):
         weights put in them (:func:`~.image.image_words`)."""
         memories = self.loadable_memories()
         out = []
-        for mem, (width, words) in zip(memories, self.rom_contents()):
+        for mem, shape, (_, words) in zip(memories, self._ram_shapes(), self.rom_contents()):
             shifts = np.cumsum((0,) + mem.fields[:-1])
-            rows = RamShape.of(len(words), width).fold(words)
+            rows = shape.fold(words)
             out.append((mem, [[(row >> int(lo)) & ((1 << bits) - 1) for lo, bits in zip(shifts, mem.fields)]
                               for row in rows]))
         code = self.start_code

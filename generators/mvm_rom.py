@@ -41,8 +41,8 @@ class RamShape:
 
     depth: int
     width: int
-    slices: int = 1
-    rows: int = 0
+    slices: int
+    rows: int
 
     @classmethod
     def of(cls, depth: int, width: int, slice_depth: int | None = None) -> "RamShape":
