@@ -63,7 +63,7 @@ import numpy as np
 
 from ..model.torch_io import import_torch, model_sizes
 from ..numerics.fixed import Fixed
-from .options import FINETUNE_DEFAULTS as DEFAULTS, LR_SCHEDULES
+from .options import FINETUNE_DEFAULTS as DEFAULTS, check_finetune_options
 
 __all__ = ["PruneGroup", "FinetuneResult", "cubic_density", "ramp_length", "kept_mask", "LSTMModel",
            "finetune", "evaluate_loss", "MIN_DELTA"]
@@ -300,11 +300,8 @@ def finetune(weights: dict[str, np.ndarray], x, y, kind: str, groups: list[Prune
     """
     from ..progress import stage, steps
     from .data import validation_split
-    if lr_schedule not in LR_SCHEDULES:
-        raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {lr_schedule!r}")
-    if patience < 1 or ramp_epochs < 1 or epochs < 0:
-        raise ValueError(f"need patience >= 1, ramp_epochs >= 1, epochs >= 0 (got {patience}, {ramp_epochs}, "
-                         f"{epochs})")
+    check_finetune_options(epochs=epochs, lr=lr, batch_size=batch_size, val_fraction=val_fraction,
+                           patience=patience, ramp_epochs=ramp_epochs, lr_schedule=lr_schedule)
     masks = {n: np.ones(weights[n].shape, dtype=bool) for g in groups for n in g.names}
     result = FinetuneResult(weights={}, masks=masks)
 
