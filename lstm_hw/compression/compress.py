@@ -51,7 +51,7 @@ from ..numerics.fixed import Fixed
 from ..numerics.sparsity import bank_width, kept_per_bank, utilisation
 
 __all__ = ["compress", "compress_files", "frac_for", "saturation_count",
-           "config_toml", "npz_bytes"]
+           "config_toml", "npz_bytes", "split_bits_only"]
 
 
 def _quant_keys() -> set[str]:
@@ -104,6 +104,21 @@ def _resolved(q: QuantConfig, key: str) -> Fixed:
 def _default_bits(key: str, config: Config) -> int:
     default = getattr(QuantConfig(), key)
     return default.bits if isinstance(default, Fixed) else config.quant.activation.bits
+
+
+def split_bits_only(raw: dict) -> dict[str, int]:
+    """The formats ``raw`` (shaped like the TOML) gives as ``{ bits = N }`` alone, whose fraction bits
+    :func:`compress` chooses: removed from ``raw``, returned as ``{key: N}``; N checked."""
+    bits_only = {}
+    quant = raw.get("quant")
+    for key, value in list(quant.items()) if isinstance(quant, dict) else ():
+        if isinstance(value, dict) and set(value) == {"bits"}:
+            bits = value["bits"]
+            if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 24:
+                raise ConfigError(f"quant.{key}.bits", f"must be an integer between 2 and 24, got {bits!r}")
+            bits_only[key] = bits
+            del quant[key]
+    return bits_only
 
 
 # -- the forward pass used for calibration ------------------------------------------
@@ -251,15 +266,7 @@ def compress(model, config=None, data=None, *, epochs: int = FINETUNE_DEFAULTS["
     for note in notes:
         log(f"note: {note}")
     raw = config_mapping(config)
-    # A format given as { bits = N } alone: N bits, fraction bits chosen here.
-    bits_only = {}
-    for key, value in list(raw.get("quant", {}).items()):
-        if isinstance(value, dict) and set(value) == {"bits"}:
-            bits = value["bits"]
-            if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 24:
-                raise ConfigError(f"quant.{key}.bits", f"must be an integer between 2 and 24, got {bits!r}")
-            bits_only[key] = bits
-            del raw["quant"][key]
+    bits_only = split_bits_only(raw)
     config = fit_config(raw, sizes, model_name)
     raw_quant = raw.get("quant", {})
     check_finetune_options(epochs=epochs, lr=lr, batch_size=batch_size, val_fraction=val_fraction,
