@@ -1,0 +1,322 @@
+"""Resources and clock of a design without synthesis: an analytical model of what Yosys maps it to.
+
+:func:`estimate` builds the design's components (:class:`~lstm_hw.generators.top.LSTMTop`, without
+elaborating them) and reads every unit's parameters from them, so the widths, depths and memory
+shapes are the generators' own. From those:
+
+* **DSP48E1**: every multiplier the structure holds (a MAC per PE, the Horner steps of every
+  activation unit, the cell update's three products), each split as Yosys's ``mul2dsp`` splits it
+  for a 25 x 18 DSP48E1 (:func:`mul_dsps`).
+* **BRAM36**: every memory (weight ROMs or writable weight memories, vector stores, partial sums
+  and start values, cell states, activation tables, FIFOs) mapped as Yosys 0.23's
+  ``memory_libmap`` maps it for xc7: the cheapest of block RAM (RAMB18E1 half a BRAM36, RAMB36E1),
+  distributed RAM and logic by its cost rules (:func:`map_memory`).
+* **LUT and FF**: per unit, a count of its datapath bits times coefficients fitted on the designs
+  of ``benchmarks/estimate.py`` (:data:`LOGIC`), plus the distributed RAM's LUTs.
+* **Clock**: :data:`FMAX_RULE`.
+
+The figures carry the keys of :func:`lstm_hw.synth.yosys.resource_counts` (``luts``, ``ffs``,
+``dsps``, ``bram36``, ...), so :func:`~lstm_hw.synth.report.utilization` and
+:func:`~lstm_hw.synth.report.verdict` take them as they take Yosys's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from amaranth.hdl import Shape
+from amaranth.lib import wiring
+
+from ..config.parts import parse_part
+from ..errors import UsageError
+from ..model.design import Design
+
+__all__ = ["estimate", "mul_dsps", "map_memory", "Memory", "memories", "multipliers", "FMAX_RULE", "LOGIC"]
+
+# -- multipliers -------------------------------------------------------------------
+
+#: xc7's DSP48E1 multiplier as ``synth_xilinx`` maps ``$mul`` cells (``mul2dsp.v``): A and B widths, the
+#: widths of A's and B's pieces when a wider one is split, and the narrowest operands and product it takes.
+DSP_A, DSP_B, DSP_PARTIAL, DSP_MIN_AB, DSP_MIN_Y = 25, 18, 18, 2, 9
+
+
+def mul_dsps(a: int, b: int, y: int | None = None) -> int:
+    """DSP48E1s of a signed ``a`` x ``b``-bit multiplier with a ``y``-bit product (default ``a + b``), as
+    Yosys's ``mul2dsp`` splits it: none below 2-bit operands or a 9-bit product (logic), one up to 25 x 18,
+    else pieces of 17 bits (18 with their sign) of the wider operand, each mapped again."""
+    y = a + b if y is None else y
+    if a < b:
+        a, b = b, a
+    return _mul_dsps(a, b, y)
+
+
+def _mul_dsps(a: int, b: int, y: int) -> int:
+    if a < DSP_MIN_AB or b < DSP_MIN_AB or y < DSP_MIN_Y:
+        return 0
+    step = DSP_PARTIAL - 1                       # a piece's bits, its sign bit a zero
+    if a > DSP_A:
+        n = (a - DSP_A + step - 1) // step
+        last = a - n * step
+        return n * _mul_dsps(DSP_PARTIAL, b, min(y, b + DSP_PARTIAL)) + _mul_dsps(last, b, b + last)
+    if b > DSP_B:
+        n = (b - DSP_B + step - 1) // step
+        last = b - n * step
+        return n * _mul_dsps(a, DSP_PARTIAL, min(y, a + DSP_PARTIAL)) + _mul_dsps(a, last, a + last)
+    return 1
+
+
+# -- memories ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Memory:
+    """One memory of the design as ``memory_libmap`` sees it: ``depth`` words of ``width`` bits, one
+    synchronous read port, a write port (one enable) or none (a ROM), and the ``ram_style``/``rom_style``
+    the generator gives it ("block", "distributed" or "" for Yosys's choice)."""
+
+    unit: str
+    depth: int
+    width: int
+    writable: bool
+    style: str = ""
+
+
+#: Yosys 0.23's xc7 libraries (``brams_xc4v.txt`` with HAS_SIZE_36, HAS_CASCADE, HAS_MIXWIDTH_SDP;
+#: ``lutrams_xc5v.txt``): (kind, primitive, cost, address bits, widths, widthscale).
+_BLOCK = (
+    ("block", "ramb18", 129, 14, (1, 2, 4, 9, 18), 0),            # TDP, RAMB18E1
+    ("block", "ramb36", 257, 15, (1, 2, 4, 9, 18, 36), 0),        # TDP, RAMB36E1
+    ("block", "ramb18", 129, 14, (1, 2, 4, 9, 18, 36), 0),        # SDP, RAMB18E1
+    ("block", "ramb36", 257, 15, (1, 2, 4, 9, 18, 36, 72), 0),    # SDP, RAMB36E1
+)
+_DISTRIBUTED = (                                                   # simple dual-port: RAM32M, RAM64M
+    ("distributed", "ram32m", 8, 5, (6,), 7),
+    ("distributed", "ram64m", 8, 6, (3,), 7),
+)
+#: Cost per bit of a memory lowered to logic (``synth_xilinx`` passes ``-logic-cost-rom 0.015625``).
+_LOGIC_COST = {"rom": 1.0 / 64, "ram": 1.0}
+#: ``memory_libmap``'s weights of the read multiplexers, write demultiplexers and emulated port features.
+_FACTOR_MUX, _FACTOR_DEMUX, _FACTOR_EMU = 0.5, 0.5, 2
+_BYTE = 9
+
+
+def _geometry(mem: Memory, abits: int, widths: tuple, cost: int, widthscale: int) -> tuple[float, int]:
+    """The cheapest ``(cost, units)`` of one memory kind over its widths (``memory_libmap``'s handle_geom,
+    for one read port, at most one write port with a single enable, no wide ports)."""
+    best = None
+    for i, unit in enumerate(widths):
+        byte = 1 if not mem.writable else min(_BYTE, unit)
+        swizzle = -(-mem.width // byte) * byte
+        words = 1 << (abits - i) if widthscale == 0 else 1 << abits
+        mult_a = -(-mem.depth // words)
+        units = -(-(mult_a * swizzle) // unit)
+        total = (cost - widthscale) * units + widthscale * mult_a * mem.width / unit
+        total += _FACTOR_MUX * (mult_a - 1) * mem.width
+        total += _FACTOR_DEMUX * (mult_a if mult_a > 1 and mem.writable else 0)
+        total += _FACTOR_EMU * 1            # the read port not shared with a write port
+        if best is None or total < best[0]:
+            best = (total, units)
+    return best
+
+
+def map_memory(mem: Memory) -> tuple[str, int]:
+    """What Yosys maps ``mem`` to: ``(primitive, count)`` with primitive ``ramb18``, ``ramb36``, ``ram32m``,
+    ``ram64m`` or ``logic`` (count: the memory's bits)."""
+    options = []
+    if mem.style != "distributed":
+        options += _BLOCK
+    if mem.style != "block" and mem.writable:          # distributed RAM takes no ROMs (prune_rom)
+        options += _DISTRIBUTED
+    logic = int(mem.width * mem.depth * _LOGIC_COST["ram" if mem.writable else "rom"])
+    best, choice = (None, None) if mem.style else (logic, ("logic", mem.width * mem.depth))
+    for kind, prim, cost, abits, widths, scale in options:
+        total, units = _geometry(mem, abits, widths, cost, scale)
+        if best is None or total < best:
+            best, choice = total, (prim, units)
+    return choice
+
+
+# -- the design's units ------------------------------------------------------------------
+
+def _components(top) -> list:
+    """Every component reachable from ``top`` through its members (built, not elaborated), each once."""
+    seen, out, stack = set(), [], [top]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, wiring.Component):
+            out.append(obj)
+            children = vars(obj).values()
+        elif isinstance(obj, (list, tuple)):
+            children = obj
+        elif isinstance(obj, dict):
+            children = obj.values()
+        else:
+            continue
+        stack.extend(c for c in children if isinstance(c, (wiring.Component, list, tuple, dict)))
+    return out
+
+
+def _by_class(components) -> dict[str, list]:
+    out: dict = {}
+    for c in components:
+        out.setdefault(type(c).__name__, []).append(c)
+    return out
+
+
+def _width(shape) -> int:
+    return Shape.cast(shape).width
+
+
+def memories(units: dict) -> list[Memory]:
+    """Every memory of the design's units (:func:`_by_class` of its components)."""
+    from ..generators.mvm_sum import LUTRAM_DEPTH, SHALLOW_MEMORY_DEPTH
+    out = []
+    for rom in units.get("WeightRom", []):
+        width, depth = rom._layout.size, rom._depth
+        if rom._writable:
+            shape = rom._shape
+            out += [Memory("weights", shape.rows, bits, True, "block") for bits in shape.fields]
+        else:
+            out.append(Memory("weights", depth, width, False, "block"))
+    for store in units.get("VectorStore", []):
+        p = store._plan
+        out += [Memory("vector", 2 << p.index_bits, _width(store._element), True)] * (p.rows * p.banks)
+    for acc in units.get("Accumulator", []):
+        rows, passes, bits = acc._rows, acc._passes, acc._sum_bits
+        writable = acc._code is not None
+        if acc.shared_start:
+            both = 2 << (passes - 1).bit_length()
+            out += [Memory("partial sums", both, bits, True, "distributed" if both <= LUTRAM_DEPTH else "")] * rows
+            continue
+        out += [Memory("start values", passes, acc._code.bits if writable else bits, writable,
+                       "distributed" if writable else "")] * rows
+        if acc._recurrent:
+            shallow = passes <= SHALLOW_MEMORY_DEPTH
+            out += [Memory("partial sums", passes, bits, True, "distributed" if shallow else "")] * rows
+    for lanes in units.get("CellLanes", []):
+        out += [Memory("cell state", lanes._slots, _width(lanes._math.cell.shape()), True)] * len(lanes._cells)
+    for act in units.get("PolyActivation", []):
+        t = act.table
+        abits = max(1, (t.segments - 1).bit_length())
+        out.append(Memory("activation", max(2, 1 << abits), sum(t.coef_widths), False))
+    for fifo in units.get("BufferedFIFO", []):
+        if fifo.depth > 1:
+            out.append(Memory("fifo", fifo.depth - 1, _width(fifo._shape), True))
+    return out
+
+
+def multipliers(units: dict) -> list[tuple[str, int, int, int]]:
+    """Every multiplier of the design's units: ``(unit, a bits, b bits, product bits)``."""
+    from ..generators.activation import horner_ranges
+    from ..numerics.fixed import signed_bits
+    out = []
+    for mac in units.get("MacArray", []):
+        n = mac._rows * len(mac._positions)
+        out += [("mac", mac._weight.width, mac._element.width, mac._product.width)] * n
+    for act in units.get("PolyActivation", []):
+        t = act.table
+        if not t.degree:
+            continue
+        tbits = signed_bits(-t.centre, (1 << t.seg_shift) - 1 - t.centre)
+        a = t.coef_widths[t.degree]
+        for p_lo, p_hi, a_lo, a_hi in horner_ranges(t):
+            out.append(("activation", a, tbits, signed_bits(p_lo, p_hi)))
+            a = signed_bits(a_lo, a_hi)
+    for cell in units.get("CellUpdate", []):
+        m = cell.math
+        nl, c = m.nonlin.bits, m.cell.bits
+        out += [("cell", nl, c, nl + c), ("cell", nl, nl, 2 * nl), ("cell", nl, nl, 2 * nl)]
+    return out
+
+
+# -- logic ------------------------------------------------------------------------------
+
+#: LUTs and FFs per unit: ``(per instance, per datapath bit)`` each, fitted on benchmarks/estimate.py's designs.
+LOGIC = {
+    "luts": {"mac": (0, 0.0), "tree": (0, 1.0), "acc": (4, 2.0), "store": (0, 0.5), "act": (30, 1.0),
+             "cell": (60, 1.5), "layer": (150, 0.0), "fifo": (20, 0.5)},
+    "ffs": {"mac": (0, 0.0), "tree": (0, 1.0), "acc": (4, 3.0), "store": (0, 1.0), "act": (30, 3.0),
+            "cell": (60, 4.0), "layer": (150, 0.0), "fifo": (20, 1.0)},
+}
+
+FMAX_RULE = ("clock estimate: the calibration designs' Yosys clock estimate (lstm-hw report's rule), as a "
+             "constant per speed grade: the generators keep every path to a chunk adder or a multiplier "
+             "deep, so it does not grow with the design")
+_FMAX = {"-1": 250.0, "-1L": 250.0, "-2": 287.0, "-2L": 287.0, "-3": 325.0}
+
+
+def _logic(units: dict) -> dict[str, float]:
+    """Per resource, the LUTs and FFs of logic (distributed RAM not included)."""
+    bits: Counter = Counter()
+    count: Counter = Counter()
+    for mac in units.get("MacArray", []):
+        count["mac"] += mac._rows * len(mac._positions)
+    for tree in units.get("AdderTree", []):
+        count["tree"] += 1
+        bits["tree"] += tree._rows * (tree._terms - 1) * tree._chunks[-1][1]
+    for acc in units.get("Accumulator", []):
+        count["acc"] += acc._rows
+        bits["acc"] += acc._rows * acc._sum_bits
+    for store in units.get("VectorStore", []):
+        p = store._plan
+        bits["store"] += p.rows * p.banks * _width(store._element)
+    for act in units.get("PolyActivation", []):
+        count["act"] += 1
+        bits["act"] += sum(act.table.coef_widths)
+    for cell in units.get("CellUpdate", []):
+        count["cell"] += 1
+        bits["cell"] += cell.math.cell.bits + cell.math.activation.bits
+    count["layer"] += len(units.get("SparseMatVec", []))
+    for fifo in units.get("BufferedFIFO", []):
+        count["fifo"] += 1
+        bits["fifo"] += _width(fifo._shape)
+    return {res: sum(n * count[u] + k * bits[u] for u, (n, k) in coef.items()) for res, coef in LOGIC.items()}
+
+
+def estimate(design: Design) -> dict:
+    """Resources and clock of ``design`` as ``lstm-hw report`` would find them, from its structure.
+
+    Returns the report's count keys (``luts``, ``lut_logic``, ``lutram_luts``, ``ffs``, ``dsps``,
+    ``ramb18``, ``ramb36``, ``bram36``), ``fmax_mhz`` (:data:`FMAX_RULE`), and ``memories`` (each
+    memory's unit, shape and mapping) and ``multipliers`` (DSP48E1s by unit) behind them.
+    """
+    if not isinstance(design, Design):
+        raise UsageError(f"estimate: a Design, not a {type(design).__name__}")
+    from ..generators.top import LSTMTop
+    units = _by_class(_components(LSTMTop(design=design, rom_files=True)))
+    prims: Counter = Counter()
+    mapped = []
+    for mem in memories(units):
+        prim, n = map_memory(mem)
+        prims[prim] += n
+        mapped.append({"unit": mem.unit, "depth": mem.depth, "width": mem.width, "writable": mem.writable,
+                       "mapped": prim, "count": n})
+    dsps: Counter = Counter()
+    for unit, a, b, y in multipliers(units):
+        dsps[unit] += mul_dsps(a, b, y)
+    logic = _logic(units)
+    lutram = 4 * (prims["ram32m"] + prims["ram64m"])
+    lut_logic = round(logic["luts"])
+    part = parse_part(design.config.hardware.part)
+    return {
+        "luts": lut_logic + lutram,
+        "lut_logic": lut_logic,
+        "lutram_luts": lutram,
+        "ffs": round(logic["ffs"]),
+        "dsps": sum(dsps.values()),
+        "ramb18": prims["ramb18"],
+        "ramb36": prims["ramb36"],
+        "bram36": prims["ramb36"] + prims["ramb18"] / 2,
+        "fmax_mhz": _FMAX.get(part.speed_grade, _FMAX["-1"]),
+        "dsps_by_unit": dict(dsps),
+        "memories": _summary(mapped),
+    }
+
+
+def _summary(mapped: list[dict]) -> list[dict]:
+    """The memories, identical ones counted together."""
+    counts = Counter(tuple(sorted(m.items())) for m in mapped)
+    return [{**dict(key), "instances": n} for key, n in counts.items()]
