@@ -15,8 +15,10 @@ from .compression.compress import compress  # noqa: E402
 from .config.schema import Config, load_config  # noqa: E402
 from .errors import (CheckFailed, ConfigError, DesignDoesNotFit, LstmHwError, SimulationMismatch,  # noqa: E402
                      ToolError, UsageError)
+from .explore import Exploration, explore  # noqa: E402
 from .model.pruning import NonConformingWeightsWarning, WeightsPrunedWarning, prune  # noqa: E402
 
-__all__ = ["__version__", "load_config", "Config", "convert", "Accelerator", "compress", "prune",
+__all__ = ["__version__", "load_config", "Config", "convert", "Accelerator", "compress", "prune", "explore",
+           "Exploration",
            "LstmHwError", "ConfigError", "UsageError", "CheckFailed", "SimulationMismatch", "DesignDoesNotFit",
            "ToolError", "WeightsPrunedWarning", "NonConformingWeightsWarning"]

@@ -490,6 +490,65 @@ def report(config, weights, strict, as_json, yosys_path, estimate, quiet):
         raise DesignDoesNotFit(f"does not fit {rep['part']['name']}{' (estimate)' if estimate else ''}: {over}")
 
 
+@main.command()
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--data", "-d", "data_path", required=True, type=click.Path(dir_okay=False),
+              help="Validation data .npz with x (N, T, I) and y: integer labels (accuracy) or real targets (MSE).")
+@click.option("--space", "-s", "space_path", required=True, type=click.Path(dir_okay=False),
+              help='SPACE.toml: config key paths to lists of values, e.g. "sparsity.density" = [0.25, 0.5].')
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False),
+              help="Base TOML every point starts from; model sizes come from MODEL (default: the embedded config).")
+@click.option("--output", "-o", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for points.json/.csv, pareto.json, summary.json, the front PNGs and front/<digest>/.")
+@click.option("--train", "train_path", type=click.Path(dir_okay=False),
+              help="Data .npz to fine-tune on and calibrate formats with (default: --data; needed for fine-tuning).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="A running Dask scheduler (tcp://host:8786) to run the points on (default: a local cluster).")
+@click.option("--workers", type=click.IntRange(1),
+              help="Worker processes of the local cluster [default: one per core].")
+@click.option("--budget", type=click.IntRange(1),
+              help="Most points tried: a grid of at most this many is tried whole, a larger one is shuffled "
+                   "(seeded by --seed) and its first BUDGET valid points are tried.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the --budget sample and of the fine-tuning.")
+@click.option("--finetune-epochs", default=0, show_default=True, type=click.IntRange(0),
+              help="Cap of each point's fine-tuning (compress's, on --train); 0: prune and quantize only.")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
+              help="Folder of cached point results (JSON and .npz) [default: ~/.cache/lstm-hw/explore].")
+@click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
+@trust_opt
+@json_opt
+@quiet_opt
+@_one_line_errors
+def explore(model, data_path, space_path, config_path, out_dir, train_path, scheduler, workers, budget, seed,
+            finetune_epochs, cache_dir, force, trust_model, as_json, quiet):
+    """Sweep a design space of MODEL on Dask: accuracy (or MSE), cycles and estimated resources of every point,
+    and the Pareto fronts with each front design ready for generate.
+
+    Each point is compressed as compress does (with at most --finetune-epochs of fine-tuning), scored by the
+    bit-exact golden model on --data, and its DSP48E1, BRAM36, LUT, FF and clock estimated without synthesis.
+    Results are cached by (config, weights, data), so an interrupted sweep resumes and a repeated one is free.
+    """
+    from .explore import explore as run
+    log = functools.partial(click.echo, err=as_json)
+    res = run(model, data_path, space_path, config_path, out_dir, train=train_path, workers=workers,
+              scheduler=scheduler, budget=budget, seed=seed, finetune_epochs=finetune_epochs, cache=cache_dir,
+              force=force, trust_model=trust_model, progress=for_cli(quiet), log=log)
+    if as_json:
+        _echo_json({"metric": res.metric, "dense_float": res.dense_float, "points": res.points,
+                    "pareto": res.pareto, "skipped": res.skipped, "computed": res.computed, "cached": res.cached,
+                    "seconds": res.seconds, "written": [str(p) for p in res.written]})
+        return
+    m = res.metric
+    log(f"overall front ({m} against DSP48E1, LUT, BRAM36 and cycles per timestep; dense float {res.dense_float:.4g}):")
+    log(f"  {'digest':<16} {m:>9} {'DSP':>5} {'LUT':>7} {'BRAM36':>7} {'cycles':>7} {'fmax':>6}")
+    for digest in res.pareto["overall"]:
+        r = res.row(digest)
+        log(f"  {digest:<16} {r[m]:>9.4g} {r['dsp']:>5} {r['lut']:>7} {r['bram36']:>7g} {r['cycles_per_timestep']:>7} "
+            f"{r['fmax_mhz']:>6g}")
+    log(f"wrote {Path(out_dir) / 'points.csv'}, points.json, pareto.json, summary.json, "
+        f"{len(res.pareto['overall'])} design(s) in front/")
+
+
 @main.command("config")
 def show_config():
     """Print the default configuration, every key documented."""
