@@ -30,7 +30,8 @@ from pathlib import Path
 from lstm_hw.config.schema import parse_config
 from lstm_hw.model.design import build_design
 from lstm_hw.synth.report import build_report, verilog_digest
-from lstm_hw.synth.yosys import FLIP_FLOPS, LUTS_PER_LUTRAM, SRLS, cell_hierarchy
+from lstm_hw.synth.yosys import _FF_INVERTIBLE as FF_INVERTIBLE
+from lstm_hw.synth.yosys import FLIP_FLOPS, LUTS_PER_LUTRAM, SRLS
 
 from suite import load_results
 
@@ -81,24 +82,88 @@ def say(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def unit_counts(netlist_path: Path, depth: int = 3) -> dict:
-    """LUTs (logic, LUTRAM and SRL) and FFs of each unit of a netlist, by its instance path's first ``depth`` names."""
-    cells = json.loads(netlist_path.read_text())
-    module = next(iter(m for m in cells["modules"].values() if m.get("attributes", {}).get("top")), None)
-    if module is None:
-        module = max(cells["modules"].values(), key=lambda m: len(m.get("cells", {})))
+def unit_counts(netlist_path: Path, depth: int = 4) -> dict:
+    """LUTs (logic; LUTRAM and SRL apart) and FFs of each unit of a netlist, by the first ``depth`` names of the
+    instance path of the public net they drive (a LUT whose output has no public name: the unit of the
+    nearest cell it feeds that has one)."""
+    data = json.loads(netlist_path.read_text())
+    module = max(data["modules"].values(), key=lambda m: len(m.get("cells", {})))
+    names = {}
+    for net, info in module.get("netnames", {}).items():
+        if not info.get("hide_name"):
+            for bit in info["bits"]:
+                if isinstance(bit, int) and (bit not in names or len(net) < len(names[bit])):
+                    names[bit] = net
+    sinks: dict = {}
+    outputs: dict = {}
+    pins: dict = {}                     # net bit -> (cell type, port) of its sinks
+    for name, cell in module["cells"].items():
+        for port, direction in cell["port_directions"].items():
+            for bit in cell["connections"][port]:
+                if not isinstance(bit, int):
+                    continue
+                if direction == "input":
+                    sinks.setdefault(bit, []).append(name)
+                    pins.setdefault(bit, []).append((cell["type"], port))
+                else:
+                    outputs.setdefault(name, []).append(bit)
+
+    def lut(cell: dict) -> bool:
+        """A LUT as report counts it: LUT1-LUT6, or an INV feeding anything but flip-flop pins."""
+        if cell["type"] != "INV":
+            return cell["type"].startswith("LUT")
+        return not all(t in FLIP_FLOPS and p in FF_INVERTIBLE for bit in cell["connections"]["O"]
+                       for t, p in pins.get(bit, []))
+
+    def unit_of(net: str) -> str:
+        parts = net.split(".")[:-1]
+        return ".".join(parts[:depth]) or "(top)"
+
+    memo: dict = {}
+
+    def unit(cell: str, seen=()) -> str:
+        if cell in memo:
+            return memo[cell]
+        for bit in outputs.get(cell, []):
+            if bit in names:
+                memo[cell] = unit_of(names[bit])
+                return memo[cell]
+        found = "(unnamed)"
+        if len(seen) < 8:
+            for bit in outputs.get(cell, []):
+                for nxt in sinks.get(bit, []):
+                    if nxt not in seen:
+                        found = unit(nxt, seen + (cell,))
+                        if found != "(unnamed)":
+                            break
+                if found != "(unnamed)":
+                    break
+        memo[cell] = found
+        return found
+
     out: dict = {}
     for name, cell in module["cells"].items():
         t = cell["type"]
-        luts = (1 if t.startswith("LUT") else LUTS_PER_LUTRAM.get(t, 0) + SRLS.get(t, 0))
-        ffs = 1 if t in FLIP_FLOPS else 0
-        if not luts and not ffs:
-            continue
-        unit = ".".join(cell_hierarchy(name)[:depth]) or "(top)"
-        c = out.setdefault(unit, Counter())
-        c["luts"] += luts
-        c["ffs"] += ffs
-    return {unit: dict(c) for unit, c in sorted(out.items())}
+        counts = {"luts": int(lut(cell)), "lutram": LUTS_PER_LUTRAM.get(t, 0) + SRLS.get(t, 0),
+                  "ffs": int(t in FLIP_FLOPS)}
+        if any(counts.values()):
+            out.setdefault(unit(name), Counter()).update(counts)
+    return {u: dict(c) for u, c in sorted(out.items())}
+
+
+def category(unit: str) -> str:
+    """The unit of the logic model (:data:`lstm_hw.synth.estimate.CATEGORIES`) that a netlist unit (an instance
+    path, :func:`unit_counts`) belongs to."""
+    parts = unit.split(".")
+    if not (parts[0].startswith("layer") or parts[0] == "head"):
+        return "top"
+    if len(parts) == 1:
+        return "layer"
+    if parts[1] == "cells":
+        return "activation" if len(parts) >= 4 else "cell"
+    if parts[1] == "mvm":
+        return {"acc": "accumulator", "store": "vector"}.get(parts[2] if len(parts) > 2 else "", "matrix")
+    return "layer"
 
 
 def save(rows: dict) -> None:
@@ -167,14 +232,52 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def category_counts(units: dict) -> dict:
+    """Yosys's logic LUTs and FFs per unit of the logic model (:func:`category`)."""
+    out: dict = {}
+    for unit, counts in units.items():
+        c = out.setdefault(category(unit), Counter())
+        c.update({"luts": counts["luts"], "ffs": counts["ffs"]})
+    return out
+
+
+def fit(rows: list[dict]) -> dict:
+    """:data:`lstm_hw.synth.estimate.LOGIC` fitted on ``rows``: per resource and unit, the non-negative
+    coefficients of its features (:func:`lstm_hw.synth.estimate.unit_features`) that best give Yosys's
+    counts of that unit over the designs (least squares on relative errors, so small designs weigh alike)."""
+    import numpy as np
+    from scipy.optimize import nnls
+    from lstm_hw.emit.files import build_top
+    from lstm_hw.synth.estimate import CATEGORIES, _by_class, _components, unit_features
+    features = [unit_features(_by_class(_components(build_top(build_design(parse_config(r["overrides"]))))))
+                for r in rows]
+    measured = [category_counts(r["yosys"]["units"]) for r in rows]
+    out = {}
+    for res in ("luts", "ffs"):
+        out[res] = {}
+        for cat in CATEGORIES:
+            names = sorted({k for f in features for k in f[cat]})
+            x = np.array([[f[cat][k] for k in names] for f in features], dtype=float)
+            y = np.array([m.get(cat, {}).get(res, 0) for m in measured], dtype=float)
+            w = 1.0 / np.maximum(np.array([r["yosys"][res] for r in rows], dtype=float), 1.0)
+            coef, _ = nnls(x * w[:, None], y * w)
+            out[res][cat] = {k: round(float(c), 4) for k, c in zip(names, coef)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=list(CASES), help="designs to run (default: all)")
     ap.add_argument("--table", action="store_true", help="print the table of the stored results only")
+    ap.add_argument("--fit", action="store_true",
+                    help="print the logic model's coefficients fitted on the stored results (lstm_hw.synth.estimate.LOGIC)")
     ap.add_argument("--synth-only", action="store_true", help="synthesize, and leave the model and table out")
     ap.add_argument("--work", type=Path, help="keep the Yosys runs here (default: a temp dir)")
     args = ap.parse_args()
     previous = load_results(RESULTS)
+    if args.fit:
+        print(json.dumps(fit([previous[n] for n in CASES if n in previous]), indent=4))
+        return
     if not args.table:
         with tempfile.TemporaryDirectory(prefix="lstm-hw-estimate-") as tmp:
             work = args.work or Path(tmp)

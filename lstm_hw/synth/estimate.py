@@ -33,7 +33,7 @@ from ..errors import UsageError
 from ..model.design import Design
 
 __all__ = ["estimate", "estimate_report", "format_text", "mul_dsps", "map_memory", "Memory", "memories",
-           "multipliers", "FMAX_RULE", "LOGIC", "MODEL_RULE"]
+           "multipliers", "unit_features", "CATEGORIES", "FMAX_RULE", "LOGIC", "MODEL_RULE"]
 
 # -- multipliers -------------------------------------------------------------------
 
@@ -235,12 +235,34 @@ def multipliers(units: dict) -> list[tuple[str, int, int, int]]:
 
 # -- logic ------------------------------------------------------------------------------
 
-#: LUTs and FFs per unit: ``(per instance, per datapath bit)`` each, fitted on benchmarks/estimate.py's designs.
+#: The units the logic model counts, by the instance names of their components under a layer (or the head):
+#: ``activation`` (every sigmoid/tanh unit), ``cell`` (the cell lanes: each cell update and its state memory),
+#: ``accumulator``, ``vector`` (the vector store), ``matrix`` (the rest of the matrix unit: issue control,
+#: MAC-array chain skew, adder tree, output stage, delay lines), ``layer`` (loader, h writer, step control,
+#: output FIFO, gate gather) and ``top`` (framer, weight loader, ports).
+CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", "top")
+
+#: LUTs and FFs of logic per unit and feature (:func:`unit_features`), fitted on benchmarks/estimate.py's
+#: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
-    "luts": {"mac": (0, 0.0), "tree": (0, 1.0), "acc": (4, 2.0), "store": (0, 0.5), "act": (30, 1.0),
-             "cell": (60, 1.5), "layer": (150, 0.0), "fifo": (20, 0.5)},
-    "ffs": {"mac": (0, 0.0), "tree": (0, 1.0), "acc": (4, 3.0), "store": (0, 1.0), "act": (30, 3.0),
-            "cell": (60, 4.0), "layer": (150, 0.0), "fifo": (20, 1.0)},
+    "luts": {
+        "activation": {"out_bits": 6.2848, "pipe_bits": 0.1115, "rom_bits": 0, "units": 0},
+        "cell": {"lanes": 32.7618, "pipe_bits": 0.001, "width_bits": 0.0321},
+        "accumulator": {"deskew_bits": 0.8264, "lane_bits": 2.6538, "lanes": 0, "rom_bits": 0},
+        "vector": {"pe_bits": 0.1268, "pes": 0.4244, "port_bits": 0.3962, "position_bits": 0.3168},
+        "matrix": {"delay_bits": 0.0734, "out_bits": 0, "skew_bits": 0, "tree_bits": 0.989, "units": 13.5043},
+        "layer": {"lane_bits": 1.9726, "units": 98.326},
+        "top": {"lane_bits": 0, "loader": 0, "units": 14.97},
+    },
+    "ffs": {
+        "activation": {"out_bits": 0, "pipe_bits": 0.7067, "rom_bits": 0, "units": 0},
+        "cell": {"lanes": 46.8524, "pipe_bits": 1.1633, "width_bits": 0},
+        "accumulator": {"deskew_bits": 1.3428, "lane_bits": 2.9365, "lanes": 0, "rom_bits": 0.0053},
+        "vector": {"pe_bits": 0.993, "pes": 0.6306, "port_bits": 0.249, "position_bits": 0.9487},
+        "matrix": {"delay_bits": 0.6207, "out_bits": 0.5217, "skew_bits": 1.1895, "tree_bits": 0.8758, "units": 39.4113},
+        "layer": {"lane_bits": 0.9096, "units": 129.461},
+        "top": {"lane_bits": 0.9309, "loader": 0, "units": 10.6856},
+    },
 }
 
 FMAX_RULE = ("clock estimate: the calibration designs' Yosys clock estimate (lstm-hw report's rule), as a "
@@ -249,32 +271,76 @@ FMAX_RULE = ("clock estimate: the calibration designs' Yosys clock estimate (lst
 _FMAX = {"-1": 250.0, "-1L": 250.0, "-2": 287.0, "-2L": 287.0, "-3": 325.0}
 
 
+def _skew_bits(chunks) -> int:
+    """Register bits of a chunk-skewed word's deskew (or skew): chunk ``j`` waits ``last - j`` (or ``j``) cycles."""
+    return sum((hi - lo) * j for j, (lo, hi) in enumerate(chunks))
+
+
+def unit_features(units: dict) -> dict[str, Counter]:
+    """Per unit of :data:`CATEGORIES`, the counts its LUTs and FFs scale with (summed over its instances)."""
+    from ..generators.activation import horner_ranges
+    from ..generators.mvm_vector import write_ports
+    from ..numerics.fixed import signed_bits
+    f = {c: Counter() for c in CATEGORIES}
+    for act in units.get("PolyActivation", []):
+        t, a = act.table, f["activation"]
+        d = t.degree
+        abits = max(1, (t.segments - 1).bit_length())
+        tbits = signed_bits(-t.centre, (1 << t.seg_shift) - 1 - t.centre) if d else 0
+        pipe = t.in_fmt.bits + sum(t.coef_widths) + tbits + 2 * (3 * d + 2) + 2 * t.out_fmt.bits + act.latency
+        for n, (p_lo, p_hi, a_lo, a_hi) in enumerate(horner_ranges(t) if d else []):
+            pipe += signed_bits(p_lo, p_hi) + signed_bits(a_lo, a_hi) + (tbits + t.coef_widths[d - 1 - n]) * (3 * n + 1)
+        a["units"] += 1
+        a["rom_bits"] += max(2, 1 << abits) * sum(t.coef_widths)
+        a["pipe_bits"] += pipe
+        a["out_bits"] += t.out_fmt.bits
+    for lanes in units.get("CellLanes", []):
+        m, c = lanes._math, f["cell"]
+        for cell in lanes._cells:
+            tanh = cell._tanh.latency
+            c["lanes"] += 1
+            c["pipe_bits"] += (m.nonlin.bits * (cell.latency - cell.c_lag - 2) + m.cell.bits * (tanh + 2)
+                               + cell.latency)
+            c["width_bits"] += 2 * m.cell.bits + m.activation.bits + 2 * m.nonlin.bits
+    for acc in units.get("Accumulator", []):
+        a, rows, bits = f["accumulator"], acc._rows, acc._sum_bits
+        a["lanes"] += rows
+        a["lane_bits"] += rows * bits
+        a["deskew_bits"] += rows * (_skew_bits(acc._chunks) + _skew_bits(acc._chunks[::-1]))
+        if acc._code is None:
+            a["rom_bits"] += rows * acc._passes * bits
+    for store in units.get("VectorStore", []):
+        p, v = store._plan, f["vector"]
+        element = _width(store._element)
+        ports = len(write_ports(store))
+        v["pes"] += p.rows * p.banks
+        v["pe_bits"] += p.rows * p.banks * element
+        v["position_bits"] += sum(store._positions) * (element + p.index_bits + 2)
+        v["port_bits"] += ports * p.banks * (element + p.index_bits + 2)
+    for mvm in units.get("SparseMatVec", []):
+        p, x = mvm.plan, f["matrix"]
+        x["units"] += 1
+        x["out_bits"] += p.rows * mvm._quant.preact.bits
+        x["delay_bits"] += mvm.latency * (p.rows + (p.passes * p.k).bit_length())
+    for mac in units.get("MacArray", []):
+        f["matrix"]["skew_bits"] += mac._rows * len(mac._groups) * _skew_bits(mac._chunks)
+    for tree in units.get("AdderTree", []):
+        f["matrix"]["tree_bits"] += tree._rows * (tree._terms - 1) * tree._chunks[-1][1]
+    for layer in units.get("LSTMLayer", []) + units.get("DenseHead", []):
+        f["layer"]["units"] += 1
+        f["layer"]["lane_bits"] += _width(layer.signature.members["o"].signature.members["payload"].shape)
+    for top in units.get("LSTMTop", []):
+        f["top"]["units"] += 1
+        f["top"]["lane_bits"] += _width(top.signature.members["s_axis_tdata"].shape)
+        f["top"]["loader"] += len(units.get("WeightLoader", []))
+    return f
+
+
 def _logic(units: dict) -> dict[str, float]:
     """Per resource, the LUTs and FFs of logic (distributed RAM not included)."""
-    bits: Counter = Counter()
-    count: Counter = Counter()
-    for mac in units.get("MacArray", []):
-        count["mac"] += mac._rows * len(mac._positions)
-    for tree in units.get("AdderTree", []):
-        count["tree"] += 1
-        bits["tree"] += tree._rows * (tree._terms - 1) * tree._chunks[-1][1]
-    for acc in units.get("Accumulator", []):
-        count["acc"] += acc._rows
-        bits["acc"] += acc._rows * acc._sum_bits
-    for store in units.get("VectorStore", []):
-        p = store._plan
-        bits["store"] += p.rows * p.banks * _width(store._element)
-    for act in units.get("PolyActivation", []):
-        count["act"] += 1
-        bits["act"] += sum(act.table.coef_widths)
-    for cell in units.get("CellUpdate", []):
-        count["cell"] += 1
-        bits["cell"] += cell.math.cell.bits + cell.math.activation.bits
-    count["layer"] += len(units.get("SparseMatVec", []))
-    for fifo in units.get("BufferedFIFO", []):
-        count["fifo"] += 1
-        bits["fifo"] += _width(fifo._shape)
-    return {res: sum(n * count[u] + k * bits[u] for u, (n, k) in coef.items()) for res, coef in LOGIC.items()}
+    features = unit_features(units)
+    return {res: sum(coefs.get(k, 0.0) * v for c, coefs in per.items() for k, v in features[c].items())
+            for res, per in LOGIC.items()}
 
 
 def estimate(design: Design) -> dict:
