@@ -128,8 +128,9 @@ def map_memory(mem: Memory) -> tuple[str, int]:
         options += _BLOCK
     if mem.style != "block" and mem.writable:          # distributed RAM takes no ROMs (prune_rom)
         options += _DISTRIBUTED
+    # (A style rules logic out unless nothing else takes the memory; memory_libmap compares the truncated cost.)
     logic = int(mem.width * mem.depth * _LOGIC_COST["ram" if mem.writable else "rom"])
-    best, choice = (None, None) if mem.style else (logic, ("logic", mem.width * mem.depth))
+    best, choice = (None, ("logic", mem.width * mem.depth)) if mem.style else (logic, ("logic", mem.width * mem.depth))
     for kind, prim, cost, abits, widths, scale in options:
         total, units = _geometry(mem, abits, widths, cost, scale)
         if best is None or total < best:
