@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -98,6 +99,8 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     ``effective_gops`` at that clock, and ``finetune_epochs_run``. A config
     that compress refuses gives ``{"error": message}``.
     """
+    from amaranth.hdl import UnusedElaboratable
+
     from ..compression.compress import compress, config_toml, npz_bytes
     from ..compression.evaluate import score
     from ..compression.options import FINETUNE_DEFAULTS
@@ -116,8 +119,10 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     design = build_design(config, pruned)
     x, y = inputs.val
     metrics = score(run_golden_real(design, x), y)
-    meta = _schedule(design)
-    est = estimate(design)
+    with warnings.catch_warnings():   # the components are built for their figures, never elaborated
+        warnings.simplefilter("ignore", UnusedElaboratable)
+        meta = _schedule(design)
+        est = estimate(design)
     util = utilization(est, parse_part(config.hardware.part))
     clock = min(config.hardware.clock_mhz, float(est["fmax_mhz"]))
     perf = throughput(meta, clock)

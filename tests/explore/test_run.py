@@ -1,0 +1,122 @@
+"""A sweep on a LocalCluster of 2 workers: its files, its fronts, its front designs, and its cache."""
+
+import csv
+import json
+import tomllib
+
+import numpy as np
+import pytest
+
+from helpers import PNG_MAGIC, assert_one_line_error, invoke
+from lstm_hw.config.schema import parse_config
+from lstm_hw.explore import explore
+from lstm_hw.explore.pareto import RESOURCES, fronts
+from lstm_hw.explore.run import COLUMNS
+from lstm_hw.explore.space import parse_space
+
+pytestmark = pytest.mark.dask
+
+KNOBS = ["quant.weight.bits", "sparsity.density", "activation.method"]
+
+
+def test_the_sweep_writes_every_point_and_its_fronts(local_run, sweep_files):
+    res, out = local_run
+    space = parse_space(sweep_files / "space.toml")
+    rows = json.loads((out / "points.json").read_text())
+    assert rows == res.points and len(rows) == space.size == 8 and res.computed == 8 and res.cached == 0
+    assert [{k: r[k] for k in KNOBS} for r in rows] == [space.point(i) for i in range(space.size)]
+    assert list(rows[0]) == ["digest", *KNOBS, *COLUMNS]
+    assert len({r["digest"] for r in rows}) == 8
+    with open(out / "points.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["digest"] for r in table] == [r["digest"] for r in rows]
+    assert all(float(t["accuracy"]) == r["accuracy"] and int(t["dsp"]) == r["dsp"] for t, r in zip(table, rows))
+    # fewer bits and a lower density never cost more DSP48E1s or cycles here
+    by = {(r["quant.weight.bits"], r["sparsity.density"], r["activation.method"]): r for r in rows}
+    assert by[4, 0.25, "pwl"]["cycles_per_timestep"] < by[4, 0.5, "pwl"]["cycles_per_timestep"]
+
+    pareto = json.loads((out / "pareto.json").read_text())
+    assert pareto == res.pareto == fronts([r for r in rows if r["fits"]], "accuracy")
+    assert set(pareto) == {*RESOURCES, "overall"} and pareto["overall"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["metric"] == "accuracy" and summary["grid_points"] == 8 and not summary["sampled"]
+    assert 0 <= summary["dense_float"] <= 1 and summary["dense_float"] == res.dense_float
+    for resource in RESOURCES:
+        assert (out / f"front_{resource}.png").read_bytes().startswith(PNG_MAGIC)
+    assert sorted(p.name for p in (out / "front").iterdir()) == sorted(pareto["overall"])
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_a_front_design_is_ready_for_generate(local_run, tmp_path):
+    res, out = local_run
+    digest = res.pareto["overall"][0]
+    folder = out / "front" / digest
+    config = parse_config(tomllib.loads((folder / "config.toml").read_text()))
+    row = res.row(digest)
+    assert config.quant.weight.bits == row["quant.weight.bits"] and config.sparsity.density == row["sparsity.density"]
+    result = invoke("generate", folder / "config.toml", "-w", folder / "weights.npz", "-o", tmp_path / "gen",
+                    "--json", "-q")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["cycles_per_timestep"] == row["cycles_per_timestep"]
+    assert summary["latency_cycles"] == row["latency_cycles"]
+    assert "warning" not in result.stderr.lower()       # the weights already conform: nothing pruned
+
+
+def test_a_repeated_sweep_comes_from_the_cache(local_run, sweep_files, tmp_path):
+    res, out = local_run
+    cache = out.parent / "cache"
+    again = explore(sweep_files / "model.npz", sweep_files / "val.npz", sweep_files / "space.toml",
+                    sweep_files / "base.toml", tmp_path / "again", cache=cache, workers=1)
+    assert again.computed == 0 and again.cached == 8
+    for name in ("points.json", "points.csv", "pareto.json", "summary.json", *(f"front_{r}.png" for r in RESOURCES)):
+        assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_an_interrupted_sweep_resumes(local_run, sweep_files, tmp_path):
+    """A cache holding some of the points (as a stopped sweep leaves it): only the others are computed."""
+    res, out = local_run
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    done = sorted((out.parent / "cache").glob("*.json"))[:5]
+    for path in done:
+        for part in (path, path.with_suffix(".npz")):
+            (cache / part.name).write_bytes(part.read_bytes())
+    resumed = explore(sweep_files / "model.npz", sweep_files / "val.npz", sweep_files / "space.toml",
+                      sweep_files / "base.toml", tmp_path / "out", cache=cache, workers=1, plots=False)
+    assert (resumed.cached, resumed.computed) == (5, 3)
+    assert resumed.points == res.points and resumed.pareto == res.pareto
+
+
+def test_a_budget_samples_the_grid(local_run, sweep_files, tmp_path):
+    res, out = local_run
+    sample = explore(sweep_files / "model.npz", sweep_files / "val.npz", sweep_files / "space.toml",
+                     sweep_files / "base.toml", tmp_path / "out", cache=out.parent / "cache", budget=3, seed=5,
+                     plots=False)
+    assert len(sample.points) == 3 and sample.computed == 0
+    assert all(r in res.points for r in sample.points)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["sampled"] is True
+
+
+def test_the_cli_refuses_a_folder_with_files(local_run, sweep_files):
+    _, out = local_run
+    result = invoke("explore", sweep_files / "model.npz", "-d", sweep_files / "val.npz", "-s",
+                    sweep_files / "space.toml", "-o", out)
+    assert_one_line_error(result, "directory is not empty (use --force to overwrite)")
+
+
+def test_the_cli_with_real_targets(sweep_files, tmp_path):
+    """MSE on real targets, from the command line, with the front listed on stdout."""
+    with np.load(sweep_files / "val.npz") as f:
+        x = f["x"]
+    np.savez(tmp_path / "val.npz", x=x, y=np.tanh(x.sum(axis=1)[:, :2]))
+    (tmp_path / "space.toml").write_text('"sparsity.density" = [0.25, 0.5]\n')
+    result = invoke("explore", sweep_files / "model.npz", "-d", tmp_path / "val.npz", "-s", tmp_path / "space.toml",
+                    "-c", sweep_files / "base.toml", "-o", tmp_path / "out", "--workers", "1",
+                    "--cache", tmp_path / "cache", "-q")
+    assert result.exit_code == 0, result.output
+    rows = json.loads((tmp_path / "out" / "points.json").read_text())
+    assert len(rows) == 2 and all("mse" in r and "accuracy" not in r for r in rows)
+    pareto = json.loads((tmp_path / "out" / "pareto.json").read_text())
+    assert pareto == fronts(rows, "mse")
+    assert all(d in result.stdout for d in pareto["overall"])
