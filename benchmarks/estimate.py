@@ -67,6 +67,9 @@ CASES = {
     "rows1 H64": {"model": {"input_size": 16, "hidden_size": 64, "num_layers": 1}, "hardware": {"rows": 1}},
     "ram I64 H64": {"model": {"input_size": 64, "hidden_size": 64, "num_layers": 1},
                     "hardware": {"weights": "ram"}},
+    "w20 a20": {"model": {"num_layers": 1}, "quant": {"weight": {"bits": 20, "frac": 16},
+                                                      "activation": {"bits": 20, "frac": 14}}},
+    "I128 H256": {"model": {"input_size": 128, "hidden_size": 256, "num_layers": 1}},
 }
 
 
@@ -201,32 +204,43 @@ def run_case(name: str, overrides: dict, previous: dict, work: Path) -> dict:
     return {"case": name, "overrides": overrides, "macs": meta["macs"], "yosys": yosys}
 
 
-def with_estimate(row: dict) -> dict:
-    """The row with the model's figures for its design, as the model gives them now."""
-    from lstm_hw.synth.estimate import estimate
+def features(row: dict) -> dict:
+    """The logic model's features of the row's design (:func:`lstm_hw.synth.estimate.unit_features`)."""
+    from lstm_hw.synth.estimate import design_units, unit_features
+    return unit_features(design_units(build_design(parse_config(row["overrides"]))))
+
+
+def with_estimate(row: dict, left_out: dict) -> dict:
+    """The row with the model's figures for its design, and its logic LUTs and FFs with ``left_out``'s
+    coefficients (a fit on the other designs)."""
+    from lstm_hw.synth.estimate import estimate, logic_counts
     t0 = time.perf_counter()
     est = estimate(build_design(parse_config(row["overrides"])))
-    return {**row, "estimate": est, "estimate_ms": round(1000 * (time.perf_counter() - t0), 1)}
+    ms = round(1000 * (time.perf_counter() - t0), 1)
+    logic = logic_counts(features(row), left_out)
+    return {**row, "estimate": est, "estimate_ms": ms,
+            "left_out": {"luts": round(logic["luts"]) + est["lutram_luts"], "ffs": round(logic["ffs"])}}
 
 
-def error(est, syn) -> float | None:
-    return None if not syn else 100.0 * (est - syn) / syn
+def error(est, syn) -> float:
+    return 100.0 * (est - syn) / syn
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| Design | MACs | DSP48E1 model / Yosys | BRAM36 model / Yosys | LUT model / Yosys (error) "
-             "| FF model / Yosys (error) | fmax model / Yosys MHz |",
+    lines = ["| Design | MACs | DSP48E1 model / Yosys | BRAM36 model / Yosys | LUT model / Yosys (error; left out) "
+             "| FF model / Yosys (error; left out) | fmax model / Yosys MHz |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        e, y = r["estimate"], r["yosys"]
+        e, y, loo = r["estimate"], r["yosys"], r["left_out"]
 
         def exact(key, fmt="d"):
             mark = "" if e[key] == y[key] else " ✗"
             return f"{e[key]:{fmt}} / {y[key]:{fmt}}{mark}"
 
         def rel(key):
-            err = error(e[key], y[key])
-            return f"{e[key]:,} / {y[key]:,} ({err:+.1f}%{' ✗' if abs(err) > 15 else ''})"
+            err, out = error(e[key], y[key]), error(loo[key], y[key])
+            miss = " ✗" if max(abs(err), abs(out)) > 15 else ""
+            return f"{e[key]:,} / {y[key]:,} ({err:+.1f}%; {out:+.1f}%){miss}"
         lines.append(f"| {r['case']} | {r['macs']} | {exact('dsps')} | {exact('bram36', 'g')} | {rel('luts')} "
                      f"| {rel('ffs')} | {e['fmax_mhz']:.0f} / {y['fmax_mhz']:.0f} |")
     return "\n".join(lines)
@@ -241,23 +255,21 @@ def category_counts(units: dict) -> dict:
     return out
 
 
-def fit(rows: list[dict]) -> dict:
-    """:data:`lstm_hw.synth.estimate.LOGIC` fitted on ``rows``: per resource and unit, the non-negative
-    coefficients of its features (:func:`lstm_hw.synth.estimate.unit_features`) that best give Yosys's
-    counts of that unit over the designs (least squares on relative errors, so small designs weigh alike)."""
+def fit(rows: list[dict], feats: list[dict]) -> dict:
+    """:data:`lstm_hw.synth.estimate.LOGIC` fitted on ``rows`` (their designs' :func:`features` in ``feats``):
+    per resource and unit, the non-negative coefficients of its features that best give Yosys's counts of
+    that unit over the designs (least squares on errors relative to each design's total, so that small
+    designs weigh as much as large ones)."""
     import numpy as np
     from scipy.optimize import nnls
-    from lstm_hw.emit.files import build_top
-    from lstm_hw.synth.estimate import CATEGORIES, _by_class, _components, unit_features
-    features = [unit_features(_by_class(_components(build_top(build_design(parse_config(r["overrides"]))))))
-                for r in rows]
+    from lstm_hw.synth.estimate import CATEGORIES
     measured = [category_counts(r["yosys"]["units"]) for r in rows]
     out = {}
     for res in ("luts", "ffs"):
         out[res] = {}
         for cat in CATEGORIES:
-            names = sorted({k for f in features for k in f[cat]})
-            x = np.array([[f[cat][k] for k in names] for f in features], dtype=float)
+            names = sorted({k for f in feats for k in f[cat]})
+            x = np.array([[f[cat][k] for k in names] for f in feats], dtype=float)
             y = np.array([m.get(cat, {}).get(res, 0) for m in measured], dtype=float)
             w = 1.0 / np.maximum(np.array([r["yosys"][res] for r in rows], dtype=float), 1.0)
             coef, _ = nnls(x * w[:, None], y * w)
@@ -265,18 +277,25 @@ def fit(rows: list[dict]) -> dict:
     return out
 
 
+def left_out_fits(rows: list[dict], feats: list[dict]) -> list[dict]:
+    """For each row, :func:`fit` on every other row."""
+    return [fit(rows[:i] + rows[i + 1:], feats[:i] + feats[i + 1:]) for i in range(len(rows))]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=list(CASES), help="designs to run (default: all)")
     ap.add_argument("--table", action="store_true", help="print the table of the stored results only")
     ap.add_argument("--fit", action="store_true",
-                    help="print the logic model's coefficients fitted on the stored results (lstm_hw.synth.estimate.LOGIC)")
+                    help="print the logic model's coefficients (lstm_hw.synth.estimate.LOGIC) fitted on the stored "
+                         "results")
     ap.add_argument("--synth-only", action="store_true", help="synthesize, and leave the model and table out")
     ap.add_argument("--work", type=Path, help="keep the Yosys runs here (default: a temp dir)")
     args = ap.parse_args()
     previous = load_results(RESULTS)
     if args.fit:
-        print(json.dumps(fit([previous[n] for n in CASES if n in previous]), indent=4))
+        rows = [previous[n] for n in CASES if n in previous]
+        print(json.dumps(fit(rows, [features(r) for r in rows]), indent=4))
         return
     if not args.table:
         with tempfile.TemporaryDirectory(prefix="lstm-hw-estimate-") as tmp:
@@ -288,7 +307,8 @@ def main() -> None:
                 save({name: previous[name]})
     if args.synth_only:
         return
-    rows = [with_estimate(previous[n]) for n in CASES if n in previous]
+    rows = [previous[n] for n in CASES if n in previous]
+    rows = [with_estimate(r, coefs) for r, coefs in zip(rows, left_out_fits(rows, [features(r) for r in rows]))]
     save({r["case"]: r for r in rows})
     print(table(rows))
 

@@ -32,8 +32,9 @@ from ..config.parts import parse_part
 from ..errors import UsageError
 from ..model.design import Design
 
-__all__ = ["estimate", "estimate_report", "format_text", "mul_dsps", "map_memory", "Memory", "memories",
-           "multipliers", "unit_features", "CATEGORIES", "FMAX_RULE", "LOGIC", "MODEL_RULE"]
+__all__ = ["estimate", "estimate_report", "format_text", "mul_dsps", "map_memory", "memory_mapping", "Memory",
+           "memories", "multipliers", "design_units", "unit_features", "logic_counts", "clock_estimate", "CATEGORIES",
+           "FMAX_RULE", "LOGIC", "MODEL_RULE"]
 
 # -- multipliers -------------------------------------------------------------------
 
@@ -101,9 +102,10 @@ _FACTOR_MUX, _FACTOR_DEMUX, _FACTOR_EMU = 0.5, 0.5, 2
 _BYTE = 9
 
 
-def _geometry(mem: Memory, abits: int, widths: tuple, cost: int, widthscale: int) -> tuple[float, int]:
-    """The cheapest ``(cost, units)`` of one memory kind over its widths (``memory_libmap``'s handle_geom,
-    for one read port, at most one write port with a single enable, no wide ports)."""
+def _geometry(mem: Memory, abits: int, widths: tuple, cost: int, widthscale: int) -> tuple[float, int, int]:
+    """The cheapest ``(cost, units, slices)`` of one memory kind over its widths (``memory_libmap``'s
+    handle_geom, for one read port, at most one write port with a single enable, no wide ports): ``slices``
+    is how many primitive depths the memory spans, each a read-multiplexer input."""
     best = None
     for i, unit in enumerate(widths):
         byte = 1 if not mem.writable else min(_BYTE, unit)
@@ -116,26 +118,31 @@ def _geometry(mem: Memory, abits: int, widths: tuple, cost: int, widthscale: int
         total += _FACTOR_DEMUX * (mult_a if mult_a > 1 and mem.writable else 0)
         total += _FACTOR_EMU * 1            # the read port not shared with a write port
         if best is None or total < best[0]:
-            best = (total, units)
+            best = (total, units, mult_a)
     return best
 
 
-def map_memory(mem: Memory) -> tuple[str, int]:
-    """What Yosys maps ``mem`` to: ``(primitive, count)`` with primitive ``ramb18``, ``ramb36``, ``ram32m``,
-    ``ram64m`` or ``logic`` (count: the memory's bits)."""
-    options = []
-    if mem.style != "distributed":
-        options += _BLOCK
-    if mem.style != "block" and mem.writable:          # distributed RAM takes no ROMs (prune_rom)
-        options += _DISTRIBUTED
-    # (A style rules logic out unless nothing else takes the memory; memory_libmap compares the truncated cost.)
+def memory_mapping(mem: Memory) -> tuple[str, int, int]:
+    """What Yosys maps ``mem`` to: ``(primitive, count, slices)``, primitive ``ramb18``, ``ramb36``,
+    ``ram32m``, ``ram64m`` or ``logic`` (count: the memory's bits; slices: 1)."""
+    # memory_libmap's order (distributed RAM's library first), the first of equal costs winning; distributed
+    # RAM takes no ROMs (prune_rom).
+    options = (_DISTRIBUTED if mem.style != "block" and mem.writable else ()) + \
+        (_BLOCK if mem.style != "distributed" else ())
+    # A style rules logic out unless nothing else takes the memory; memory_libmap compares the truncated cost.
     logic = int(mem.width * mem.depth * _LOGIC_COST["ram" if mem.writable else "rom"])
-    best, choice = (None, ("logic", mem.width * mem.depth)) if mem.style else (logic, ("logic", mem.width * mem.depth))
+    best = None if mem.style else logic
+    choice = ("logic", mem.width * mem.depth, 1)
     for kind, prim, cost, abits, widths, scale in options:
-        total, units = _geometry(mem, abits, widths, cost, scale)
+        total, units, slices = _geometry(mem, abits, widths, cost, scale)
         if best is None or total < best:
-            best, choice = total, (prim, units)
+            best, choice = total, (prim, units, slices)
     return choice
+
+
+def map_memory(mem: Memory) -> tuple[str, int]:
+    """What Yosys maps ``mem`` to: ``(primitive, count)`` of :func:`memory_mapping`."""
+    return memory_mapping(mem)[:2]
 
 
 # -- the design's units ------------------------------------------------------------------
@@ -166,6 +173,12 @@ def _by_class(components) -> dict[str, list]:
     for c in components:
         out.setdefault(type(c).__name__, []).append(c)
     return out
+
+
+def design_units(design: Design) -> dict[str, list]:
+    """The components of ``design`` as Verilog is emitted from them (built, not elaborated), by class name."""
+    from ..emit.files import build_top
+    return _by_class(_components(build_top(design)))
 
 
 def _width(shape) -> int:
@@ -247,29 +260,62 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"out_bits": 6.2848, "pipe_bits": 0.1115, "rom_bits": 0, "units": 0},
-        "cell": {"lanes": 32.7618, "pipe_bits": 0.001, "width_bits": 0.0321},
-        "accumulator": {"deskew_bits": 0.8264, "lane_bits": 2.6538, "lanes": 0, "rom_bits": 0},
-        "vector": {"pe_bits": 0.1268, "pes": 0.4244, "port_bits": 0.3962, "position_bits": 0.3168},
-        "matrix": {"delay_bits": 0.0734, "out_bits": 0, "skew_bits": 0, "tree_bits": 0.989, "units": 13.5043},
-        "layer": {"lane_bits": 1.9726, "units": 98.326},
-        "top": {"lane_bits": 0, "loader": 0, "units": 14.97},
+        "activation": {"adder_bits": 1.2242, "out_bits": 6.1345, "rom_bits": 0.005},
+        "cell": {"lanes": 32.8254, "mux_bits": 1.1238, "pipe_bits": 0.001, "width_bits": 0.0309},
+        "accumulator": {"lane_bits": 3.0728, "mux_bits": 1.389, "rom_bits": 0.0077},
+        "vector": {"pe_bits": 0.0823, "pes": 0.4398, "port_bits": 0.4235, "position_bits": 0.3722},
+        "matrix": {
+            "delay_bits": 0.0922, "fabric_mac_bits": 0.3645, "mux_bits": 0.5174, "out_bits": 0.0162,
+            "tree_bits": 0.9904, "units": 9.9397},
+        "layer": {"element_bits": 7.0895, "extra_lane_bits": 1.778, "mux_bits": 1.4093, "units": 11.227},
+        "top": {"loader": 115.978, "units": 18.606},
     },
     "ffs": {
-        "activation": {"out_bits": 0, "pipe_bits": 0.7067, "rom_bits": 0, "units": 0},
-        "cell": {"lanes": 46.8524, "pipe_bits": 1.1633, "width_bits": 0},
-        "accumulator": {"deskew_bits": 1.3428, "lane_bits": 2.9365, "lanes": 0, "rom_bits": 0.0053},
-        "vector": {"pe_bits": 0.993, "pes": 0.6306, "port_bits": 0.249, "position_bits": 0.9487},
-        "matrix": {"delay_bits": 0.6207, "out_bits": 0.5217, "skew_bits": 1.1895, "tree_bits": 0.8758, "units": 39.4113},
-        "layer": {"lane_bits": 0.9096, "units": 129.461},
-        "top": {"lane_bits": 0.9309, "loader": 0, "units": 10.6856},
+        "activation": {"adder_bits": 1.5151, "pipe_bits": 0.5776},
+        "cell": {"mux_bits": 2.7666, "pipe_bits": 1.1781, "width_bits": 0.6129},
+        "accumulator": {"deskew_bits": 1.2709, "lane_bits": 2.9603, "rom_bits": 0.0029},
+        "vector": {"pe_bits": 0.9803, "pes": 0.5073, "port_bits": 0.2599, "position_bits": 0.9815},
+        "matrix": {
+            "delay_bits": 0.8336, "fabric_mac_bits": 0.6947, "mux_bits": 0.0657, "out_bits": 0.6217,
+            "skew_bits": 1.1473, "tree_bits": 0.908, "units": 10.4247},
+        "layer": {"element_bits": 2.1696, "extra_lane_bits": 0.9484, "mux_bits": 1.315, "units": 103.761},
+        "top": {"extra_lane_bits": 0.9492, "loader": 72.7252, "units": 25.4385},
     },
 }
 
-FMAX_RULE = ("clock estimate: the calibration designs' Yosys clock estimate (lstm-hw report's rule), as a "
-             "constant per speed grade: the generators keep every path to a chunk adder or a multiplier "
-             "deep, so it does not grow with the design")
-_FMAX = {"-1": 250.0, "-1L": 250.0, "-2": 287.0, "-2L": 287.0, "-3": 325.0}
+FMAX_RULE = ("lstm-hw report's delay rule (lstm_hw.synth.yosys.DELAY_MODEL) on the paths that limit the "
+             "calibration designs: an activation unit's clamp (a CARRY4 compare and four LUTs, 4.0 ns at speed "
+             "grade -1); a weight memory's block-RAM read (no output register) through its slices' read "
+             "multiplexer (a LUT level per factor of four slices) into a distributed-RAM vector store's read "
+             "address; a multiplier wider than 25 x 18, whose DSP48E1 pieces' products are registered in the "
+             "fabric. Scaled by the speed grade and capped as report caps it")
+
+
+def _mux_levels(inputs: int) -> int:
+    """LUT levels of a multiplexer of ``inputs`` (a LUT6 picks one of four)."""
+    levels = 0
+    while inputs > 1:
+        inputs, levels = -(-inputs // 4), levels + 1
+    return levels
+
+
+def clock_estimate(design: Design, mapped: list[tuple["Memory", tuple[str, int, int]]], units: dict) -> float:
+    """fmax in MHz by :data:`FMAX_RULE`, from the memories as they map (:func:`memory_mapping`)."""
+    from .yosys import DELAY_MODEL as d, FMAX_CEILING, SPEED_FACTOR
+    period = d["overhead"] + d["CARRY4"] + 4 * d["LUT"]
+    vector = [(prim, slices) for mem, (prim, _, slices) in mapped if mem.unit == "vector"]
+    lutram = [d["LUTRAM"] + _mux_levels(slices) * d["LUT"] for prim, slices in vector if prim.startswith("ram")]
+    folded = max([rom._shape.slices for rom in units.get("WeightRom", []) if rom._writable], default=1)
+    for mem, (prim, _, slices) in mapped:
+        if mem.unit == "weights" and prim.startswith("ramb"):
+            period = max(period, d["overhead"] + d["BRAM_unreg"] + _mux_levels(slices * folded) * d["LUT"]
+                         + max(lutram, default=0.0))
+    if any(mul_dsps(a, b, y) > 1 for _, a, b, y in multipliers(units)):
+        period = max(period, d["overhead"] + d["DSP_noMREG"])    # a split product registered in the fabric
+    grade = parse_part(design.config.hardware.part).speed_grade
+    fabric, bram = FMAX_CEILING.get(grade, FMAX_CEILING["-1"])
+    ceiling = min(fabric, bram) if any(prim.startswith("ramb") for _, (prim, _, _) in mapped) else fabric
+    return round(min(1000.0 / (period * SPEED_FACTOR.get(grade, 1.0)), ceiling), 1)
 
 
 def _skew_bits(chunks) -> int:
@@ -277,8 +323,9 @@ def _skew_bits(chunks) -> int:
     return sum((hi - lo) * j for j, (lo, hi) in enumerate(chunks))
 
 
-def unit_features(units: dict) -> dict[str, Counter]:
-    """Per unit of :data:`CATEGORIES`, the counts its LUTs and FFs scale with (summed over its instances)."""
+def unit_features(units: dict, mapped: list | None = None) -> dict[str, Counter]:
+    """Per unit of :data:`CATEGORIES`, the counts its LUTs and FFs scale with (summed over its instances);
+    ``mapped``: the memories with their :func:`memory_mapping` (default: worked out here)."""
     from ..generators.activation import horner_ranges
     from ..generators.mvm_vector import write_ports
     from ..numerics.fixed import signed_bits
@@ -292,6 +339,7 @@ def unit_features(units: dict) -> dict[str, Counter]:
         for n, (p_lo, p_hi, a_lo, a_hi) in enumerate(horner_ranges(t) if d else []):
             pipe += signed_bits(p_lo, p_hi) + signed_bits(a_lo, a_hi) + (tbits + t.coef_widths[d - 1 - n]) * (3 * n + 1)
         a["units"] += 1
+        a["adder_bits"] += sum(signed_bits(a_lo, a_hi) for _, _, a_lo, a_hi in (horner_ranges(t) if d else []))
         a["rom_bits"] += max(2, 1 << abits) * sum(t.coef_widths)
         a["pipe_bits"] += pipe
         a["out_bits"] += t.out_fmt.bits
@@ -325,23 +373,40 @@ def unit_features(units: dict) -> dict[str, Counter]:
         x["delay_bits"] += mvm.latency * (p.rows + (p.passes * p.k).bit_length())
     for mac in units.get("MacArray", []):
         f["matrix"]["skew_bits"] += mac._rows * len(mac._groups) * _skew_bits(mac._chunks)
+        w, v, prod = mac._weight.width, mac._element.width, mac._product.width
+        if mul_dsps(w, v, prod) > 1:   # split across DSP48E1s: operand and product registers stay in the fabric
+            f["matrix"]["fabric_mac_bits"] += mac._rows * len(mac._positions) * (w + v + prod)
     for tree in units.get("AdderTree", []):
         f["matrix"]["tree_bits"] += tree._rows * (tree._terms - 1) * tree._chunks[-1][1]
-    for layer in units.get("LSTMLayer", []) + units.get("DenseHead", []):
-        f["layer"]["units"] += 1
-        f["layer"]["lane_bits"] += _width(layer.signature.members["o"].signature.members["payload"].shape)
     for top in units.get("LSTMTop", []):
+        lanes = top.design.lanes
         f["top"]["units"] += 1
-        f["top"]["lane_bits"] += _width(top.signature.members["s_axis_tdata"].shape)
+        f["top"]["extra_lane_bits"] += _width(top.signature.members["s_axis_tdata"].shape) * (lanes - 1) // lanes
         f["top"]["loader"] += len(units.get("WeightLoader", []))
+        for layer in units.get("LSTMLayer", []) + units.get("DenseHead", []):
+            beat = _width(layer.signature.members["o"].signature.members["payload"].shape)
+            f["layer"]["units"] += 1
+            f["layer"]["element_bits"] += beat // lanes
+            f["layer"]["extra_lane_bits"] += beat * (lanes - 1) // lanes
+    # The read multiplexers of memories deeper than one primitive (each slice an input).
+    category = {"weights": "matrix", "vector": "vector", "start values": "accumulator", "partial sums": "accumulator",
+                "cell state": "cell", "activation": "activation", "fifo": "layer"}
+    if mapped is None:
+        mapped = [(mem, memory_mapping(mem)) for mem in memories(units)]
+    for mem, (_, _, slices) in mapped:
+        f[category[mem.unit]]["mux_bits"] += mem.width * (slices - 1)
+    for rom in units.get("WeightRom", []):
+        if rom._writable:
+            f["matrix"]["mux_bits"] += rom._layout.size * (rom._shape.slices - 1)
     return f
 
 
-def _logic(units: dict) -> dict[str, float]:
-    """Per resource, the LUTs and FFs of logic (distributed RAM not included)."""
-    features = unit_features(units)
+def logic_counts(features: dict, logic: dict | None = None) -> dict[str, float]:
+    """LUTs and FFs of logic (distributed RAM not included) for :func:`unit_features`, with ``logic``'s
+    coefficients (default :data:`LOGIC`)."""
+    logic = LOGIC if logic is None else logic
     return {res: sum(coefs.get(k, 0.0) * v for c, coefs in per.items() for k, v in features[c].items())
-            for res, per in LOGIC.items()}
+            for res, per in logic.items()}
 
 
 def estimate(design: Design) -> dict:
@@ -359,20 +424,16 @@ def estimate(design: Design) -> dict:
 
 def _estimate(design: Design, top) -> dict:
     units = _by_class(_components(top))
+    mapped = [(mem, memory_mapping(mem)) for mem in memories(units)]
     prims: Counter = Counter()
-    mapped = []
-    for mem in memories(units):
-        prim, n = map_memory(mem)
+    for _, (prim, n, _) in mapped:
         prims[prim] += n
-        mapped.append({"unit": mem.unit, "depth": mem.depth, "width": mem.width, "writable": mem.writable,
-                       "mapped": prim, "count": n})
     dsps: Counter = Counter()
     for unit, a, b, y in multipliers(units):
         dsps[unit] += mul_dsps(a, b, y)
-    logic = _logic(units)
+    logic = logic_counts(unit_features(units, mapped))
     lutram = 4 * (prims["ram32m"] + prims["ram64m"])
     lut_logic = round(logic["luts"])
-    part = parse_part(design.config.hardware.part)
     return {
         "luts": lut_logic + lutram,
         "lut_logic": lut_logic,
@@ -382,7 +443,7 @@ def _estimate(design: Design, top) -> dict:
         "ramb18": prims["ramb18"],
         "ramb36": prims["ramb36"],
         "bram36": prims["ramb36"] + prims["ramb18"] / 2,
-        "fmax_mhz": _FMAX.get(part.speed_grade, _FMAX["-1"]),
+        "fmax_mhz": clock_estimate(design, mapped, units),
         "dsps_by_unit": dict(dsps),
         "memories": _summary(mapped),
     }
@@ -460,15 +521,18 @@ def format_text(rep: dict) -> str:
         f"cycles per timestep: {p['cycles_per_timestep']} (ideal {p['ideal_cycles_per_timestep']:g}); "
         f"latency {p['latency_cycles']} cycles = {p['latency_us']:g} us at {p['clock_mhz']:g} MHz; "
         f"{p['timesteps_per_second'] / 1e6:.3g} M timesteps/s",
-        f"throughput at {p['clock_mhz']:g} MHz: {p['real_gops']:.3f} GOP/s real ({p['real_per_timestep']} ops/timestep), "
-        f"{p['effective_gops']:.3f} GOP/s effective ({p['effective_per_timestep']} dense-equivalent ops/timestep)",
-        f"  at the ideal cycle count: {p['ideal_real_gops']:.3f} GOP/s real, {p['ideal_effective_gops']:.3f} GOP/s effective",
+        f"throughput at {p['clock_mhz']:g} MHz: {p['real_gops']:.3f} GOP/s real "
+        f"({p['real_per_timestep']} ops/timestep), {p['effective_gops']:.3f} GOP/s effective "
+        f"({p['effective_per_timestep']} dense-equivalent ops/timestep)",
+        f"  at the ideal cycle count: {p['ideal_real_gops']:.3f} GOP/s real, "
+        f"{p['ideal_effective_gops']:.3f} GOP/s effective",
         f"  {p['rule']}.",
     ]
     return "\n".join(lines)
 
 
-def _summary(mapped: list[dict]) -> list[dict]:
-    """The memories, identical ones counted together."""
-    counts = Counter(tuple(sorted(m.items())) for m in mapped)
-    return [{**dict(key), "instances": n} for key, n in counts.items()]
+def _summary(mapped: list) -> list[dict]:
+    """The memories and what they map to, identical ones counted together."""
+    counts = Counter((mem.unit, mem.depth, mem.width, mem.writable, prim, n) for mem, (prim, n, _) in mapped)
+    return [{"unit": unit, "depth": depth, "width": width, "writable": writable, "mapped": prim, "count": n,
+             "instances": k} for (unit, depth, width, writable, prim, n), k in counts.items()]

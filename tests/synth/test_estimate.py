@@ -167,6 +167,16 @@ def test_a_faster_speed_grade_clocks_faster():
     assert fast > slow > 0
 
 
+def test_deep_weight_memories_and_split_multipliers_clock_slower():
+    base = model.estimate(design())["fmax_mhz"]
+    # 2,560 words of 13 bits: five 512-word slices of one RAMB36E1, a read multiplexer before the vector store.
+    deep = design(model={"hidden_size": 64}, hardware={"rows": 1})
+    assert max(m["depth"] for m in model.estimate(deep)["memories"] if m["unit"] == "weights") > 512
+    assert model.estimate(deep)["fmax_mhz"] < base
+    wide = design(quant={"weight": {"bits": 20, "frac": 16}, "activation": {"bits": 20, "frac": 14}})
+    assert model.mul_dsps(20, 20) > 1 and model.estimate(wide)["fmax_mhz"] < base
+
+
 def test_estimate_is_quick():
     d = design(model={"input_size": 64, "hidden_size": 128})
     t0 = time.perf_counter()
