@@ -73,6 +73,9 @@ class Exploration:
     computed, cached : int
         Points computed now, and taken from the cache.
     seconds : float
+        The whole call.
+    compute_seconds : float
+        From the first point sent to the cluster to the last result back (0 when all came from the cache).
     written : list of Path
     """
 
@@ -84,6 +87,7 @@ class Exploration:
     computed: int = 0
     cached: int = 0
     seconds: float = 0.0
+    compute_seconds: float = 0.0
     written: list[Path] = field(default_factory=list)
 
     def row(self, digest: str) -> dict:
@@ -138,13 +142,15 @@ def _client(workers: int | None, scheduler: str | None):
 
 
 def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, workers, scheduler, progress,
-         log) -> None:
-    """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives."""
+         log) -> float:
+    """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives; the seconds from the
+    first task submitted to the last result."""
     from distributed import as_completed
 
     from ..progress import steps
     with _client(workers, scheduler) as (client, where):
         log(f"computing {len(tasks)} point(s) on {where}")
+        start = time.perf_counter()
         shared = client.scatter(inputs, broadcast=True)
         futures = {client.submit(evaluate_point, raw, shared, **options, key=f"lstm-hw-point-{key}", pure=False,
                                  retries=RETRIES): key for key, raw in tasks.items()}
@@ -152,6 +158,7 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
             for n, future in enumerate(as_completed(futures), 1):
                 cache.put(futures[future], future.result())
                 update(n)
+        return time.perf_counter() - start
 
 
 def _csv_value(v) -> str:
@@ -237,8 +244,9 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
     cached = sum(1 for r in results.values() if r is not None)
     if cached:
         log(f"cache: {cached} point(s) from {store.root}")
+    compute_seconds = 0.0
     if tasks:
-        _run(tasks, Inputs(weights, (x_tr, y_tr), (x_val, y_val)), options, store, workers, scheduler, progress,
+        compute_seconds = _run(tasks, Inputs(weights, (x_tr, y_tr), (x_val, y_val)), options, store, workers, scheduler, progress,
              log)
         results.update({key: store.get(key) for key in tasks})
 
@@ -277,7 +285,7 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
                                       reference=dense))
     result = Exploration(points=rows, pareto=pareto, metric=metric, dense_float=dense, skipped=skipped,
                          computed=len(tasks), cached=cached, seconds=round(time.perf_counter() - t0, 1),
-                         written=written)
+                         compute_seconds=round(compute_seconds, 2), written=written)
     log(f"{len(rows)} point(s): {len(tasks)} computed, {cached} from the cache, in {result.seconds:.1f} s; "
         f"{len(fitting)} fit the part, {len(pareto['overall'])} on the overall front")
     return result
