@@ -95,6 +95,7 @@ _DISTRIBUTED = (                                                   # simple dual
     ("distributed", "ram32m", 8, 5, (6,), 7),
     ("distributed", "ram64m", 8, 6, (3,), 7),
 )
+_LUTRAMS = tuple(prim for _, prim, *_ in _DISTRIBUTED)
 #: Cost per bit of a memory lowered to logic (``synth_xilinx`` passes ``-logic-cost-rom 0.015625``).
 _LOGIC_COST = {"rom": 1.0 / 64, "ram": 1.0}
 #: ``memory_libmap``'s weights of the read multiplexers, write demultiplexers and emulated port features.
@@ -260,26 +261,25 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"adder_bits": 1.2242, "out_bits": 6.1345, "rom_bits": 0.005},
-        "cell": {"lanes": 32.8254, "mux_bits": 1.1238, "pipe_bits": 0.001, "width_bits": 0.0309},
-        "accumulator": {"lane_bits": 3.0728, "mux_bits": 1.389, "rom_bits": 0.0077},
-        "vector": {"pe_bits": 0.0823, "pes": 0.4398, "port_bits": 0.4235, "position_bits": 0.3722},
+        "activation": {"out_bits": 5.1614, "read_bits": 1.198},
+        "cell": {"lanes": 32.7257, "mux_bits": 1.1231, "pipe_bits": 0.001, "width_bits": 0.0324},
+        "accumulator": {"lane_bits": 2.2722, "mux_bits": 1.4242, "read_bits": 0.4292, "rom_bits": 0.007},
+        "vector": {"pe_bits": 0.0833, "pes": 0.43, "port_bits": 0.4227, "position_bits": 0.3731},
         "matrix": {
-            "delay_bits": 0.0922, "fabric_mac_bits": 0.3645, "mux_bits": 0.5174, "out_bits": 0.0162,
-            "tree_bits": 0.9904, "units": 9.9397},
-        "layer": {"element_bits": 7.0895, "extra_lane_bits": 1.778, "mux_bits": 1.4093, "units": 11.227},
-        "top": {"loader": 115.978, "units": 18.606},
+            "delay_bits": 0.0937, "fabric_mac_bits": 0.3645, "mux_bits": 0.5041, "tree_bits": 0.9907, "units": 10.7994},
+        "layer": {"element_bits": 7.514, "extra_lane_bits": 1.7097, "mux_bits": 1.1916, "units": 7.7111},
+        "top": {"loader": 115.951, "units": 18.6321},
     },
     "ffs": {
-        "activation": {"adder_bits": 1.5151, "pipe_bits": 0.5776},
-        "cell": {"mux_bits": 2.7666, "pipe_bits": 1.1781, "width_bits": 0.6129},
-        "accumulator": {"deskew_bits": 1.2709, "lane_bits": 2.9603, "rom_bits": 0.0029},
-        "vector": {"pe_bits": 0.9803, "pes": 0.5073, "port_bits": 0.2599, "position_bits": 0.9815},
+        "activation": {"adder_bits": 1.516, "pipe_bits": 0.5778},
+        "cell": {"mux_bits": 2.5807, "pipe_bits": 1.1788, "width_bits": 0.6496},
+        "accumulator": {"deskew_bits": 1.2427, "lane_bits": 1.4326, "mux_bits": 0.0686, "read_bits": 0.8468},
+        "vector": {"pes": 0.4549, "port_bits": 0.2595, "position_bits": 0.9809, "read_bits": 0.9842},
         "matrix": {
-            "delay_bits": 0.8336, "fabric_mac_bits": 0.6947, "mux_bits": 0.0657, "out_bits": 0.6217,
-            "skew_bits": 1.1473, "tree_bits": 0.908, "units": 10.4247},
-        "layer": {"element_bits": 2.1696, "extra_lane_bits": 0.9484, "mux_bits": 1.315, "units": 103.761},
-        "top": {"extra_lane_bits": 0.9492, "loader": 72.7252, "units": 25.4385},
+            "delay_bits": 0.8559, "fabric_mac_bits": 0.6965, "mux_bits": 0.0196, "out_bits": 0.5265,
+            "skew_bits": 1.1291, "tree_bits": 0.9219, "units": 14.2577},
+        "layer": {"element_bits": 2.5042, "extra_lane_bits": 0.8888, "mux_bits": 1.1271, "units": 101.268},
+        "top": {"extra_lane_bits": 0.9781, "loader": 74.1103, "units": 24.0534},
     },
 }
 
@@ -304,7 +304,7 @@ def clock_estimate(design: Design, mapped: list[tuple["Memory", tuple[str, int, 
     from .yosys import DELAY_MODEL as d, FMAX_CEILING, SPEED_FACTOR
     period = d["overhead"] + d["CARRY4"] + 4 * d["LUT"]
     vector = [(prim, slices) for mem, (prim, _, slices) in mapped if mem.unit == "vector"]
-    lutram = [d["LUTRAM"] + _mux_levels(slices) * d["LUT"] for prim, slices in vector if prim.startswith("ram")]
+    lutram = [d["LUTRAM"] + _mux_levels(slices) * d["LUT"] for prim, slices in vector if prim in _LUTRAMS]
     folded = max([rom._shape.slices for rom in units.get("WeightRom", []) if rom._writable], default=1)
     for mem, (prim, _, slices) in mapped:
         if mem.unit == "weights" and prim.startswith("ramb"):
@@ -388,13 +388,16 @@ def unit_features(units: dict, mapped: list | None = None) -> dict[str, Counter]
             f["layer"]["units"] += 1
             f["layer"]["element_bits"] += beat // lanes
             f["layer"]["extra_lane_bits"] += beat * (lanes - 1) // lanes
-    # The read multiplexers of memories deeper than one primitive (each slice an input).
+    # The read multiplexers of memories deeper than one primitive (each slice an input), and the read
+    # registers of memories outside block RAM.
     category = {"weights": "matrix", "vector": "vector", "start values": "accumulator", "partial sums": "accumulator",
                 "cell state": "cell", "activation": "activation", "fifo": "layer"}
     if mapped is None:
         mapped = [(mem, memory_mapping(mem)) for mem in memories(units)]
-    for mem, (_, _, slices) in mapped:
+    for mem, (prim, _, slices) in mapped:
         f[category[mem.unit]]["mux_bits"] += mem.width * (slices - 1)
+        if not prim.startswith("ramb"):     # the read register in flip-flops, not inside a block RAM
+            f[category[mem.unit]]["read_bits"] += mem.width
     for rom in units.get("WeightRom", []):
         if rom._writable:
             f["matrix"]["mux_bits"] += rom._layout.size * (rom._shape.slices - 1)
@@ -432,7 +435,7 @@ def _estimate(design: Design, top) -> dict:
     for unit, a, b, y in multipliers(units):
         dsps[unit] += mul_dsps(a, b, y)
     logic = logic_counts(unit_features(units, mapped))
-    lutram = 4 * (prims["ram32m"] + prims["ram64m"])
+    lutram = 4 * sum(prims[prim] for prim in _LUTRAMS)     # a RAM32M or RAM64M is four LUTs
     lut_logic = round(logic["luts"])
     return {
         "luts": lut_logic + lutram,
