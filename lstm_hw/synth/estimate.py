@@ -149,7 +149,8 @@ def map_memory(mem: Memory) -> tuple[str, int]:
 # -- the design's units ------------------------------------------------------------------
 
 def _components(top) -> list:
-    """Every component reachable from ``top`` through its members (built, not elaborated), each once."""
+    """Every component reachable from ``top`` through its members (built, not elaborated), each once, each
+    marked as built on purpose (Amaranth warns of an elaboratable it never elaborates otherwise)."""
     seen, out, stack = set(), [], [top]
     while stack:
         obj = stack.pop()
@@ -157,6 +158,7 @@ def _components(top) -> list:
             continue
         seen.add(id(obj))
         if isinstance(obj, wiring.Component):
+            obj._MustUse__used = True
             out.append(obj)
             children = vars(obj).values()
         elif isinstance(obj, (list, tuple)):
