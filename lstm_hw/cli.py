@@ -514,13 +514,16 @@ def report(config, weights, strict, as_json, yosys_path, estimate, quiet):
               help="Cap of each point's fine-tuning (compress's, on --train); 0: prune and quantize only.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
               help="Folder of cached point results (JSON and .npz) [default: ~/.cache/lstm-hw/explore].")
+@click.option("--verify", default=0, show_default=True, type=click.IntRange(0),
+              help="Synthesize (Yosys) and simulate (Verilator, against the golden model) the N best designs of "
+                   "the overall front; their estimate's error goes to verify.json.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
 @trust_opt
 @json_opt
 @quiet_opt
 @_one_line_errors
 def explore(model, data_path, space_path, config_path, out_dir, train_path, scheduler, workers, budget, seed,
-            finetune_epochs, cache_dir, force, trust_model, as_json, quiet):
+            finetune_epochs, cache_dir, verify, force, trust_model, as_json, quiet):
     """Sweep a design space of MODEL on Dask: accuracy (or MSE), cycles and estimated resources of every point,
     and the Pareto fronts with each front design ready for generate.
 
@@ -532,11 +535,11 @@ def explore(model, data_path, space_path, config_path, out_dir, train_path, sche
     log = functools.partial(click.echo, err=as_json)
     res = run(model, data_path, space_path, config_path, out_dir, train=train_path, workers=workers,
               scheduler=scheduler, budget=budget, seed=seed, finetune_epochs=finetune_epochs, cache=cache_dir,
-              force=force, trust_model=trust_model, progress=for_cli(quiet), log=log)
+              force=force, verify=verify, trust_model=trust_model, progress=for_cli(quiet), log=log)
     if as_json:
         _echo_json({"metric": res.metric, "dense_float": res.dense_float, "points": res.points,
                     "pareto": res.pareto, "skipped": res.skipped, "computed": res.computed, "cached": res.cached,
-                    "seconds": res.seconds, "written": [str(p) for p in res.written]})
+                    "seconds": res.seconds, "verified": res.verified, "written": [str(p) for p in res.written]})
         return
     m = res.metric
     log(f"overall front ({m} against DSP48E1, LUT, BRAM36 and cycles per timestep; dense float {res.dense_float:.4g}):")

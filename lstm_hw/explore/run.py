@@ -21,7 +21,8 @@ Files in ``out_dir`` (all of them a function of the inputs alone):
   the sampling and the points skipped with the reason;
 - ``front_<resource>.png``: each front against its resource;
 - ``front/<digest>/config.toml`` and ``weights.npz`` for every point of the
-  ``overall`` front: ``lstm-hw generate config.toml -w weights.npz``.
+  ``overall`` front: ``lstm-hw generate config.toml -w weights.npz``;
+- with ``verify``, ``verify.json`` (:mod:`lstm_hw.explore.verify`).
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class Exploration:
         The whole call.
     compute_seconds : float
         From the first point sent to the cluster to the last result back (0 when all came from the cache).
+    verified : list of dict
+        With ``verify``: each verified design's estimate against Yosys and its RTL against the golden model.
     written : list of Path
     """
 
@@ -88,6 +91,7 @@ class Exploration:
     cached: int = 0
     seconds: float = 0.0
     compute_seconds: float = 0.0
+    verified: list[dict] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
 
     def row(self, digest: str) -> dict:
@@ -104,13 +108,15 @@ def _data(source, sizes: dict, name: str):
     raise UsageError(f"{name}: an (x, y) pair or an .npz path, not a {type(source).__name__}")
 
 
-def _check_options(workers, scheduler, finetune_epochs) -> None:
+def _check_options(workers, scheduler, finetune_epochs, verify) -> None:
     if workers is not None and scheduler is not None:
         raise UsageError("--workers and --scheduler exclude each other: a scheduler's cluster has its own workers")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise UsageError(f"workers must be an integer >= 1, got {workers!r}")
     if isinstance(finetune_epochs, bool) or not isinstance(finetune_epochs, int) or finetune_epochs < 0:
         raise UsageError(f"finetune_epochs must be an integer >= 0, got {finetune_epochs!r}")
+    if isinstance(verify, bool) or not isinstance(verify, int) or verify < 0:
+        raise UsageError(f"verify must be an integer >= 0, got {verify!r}")
 
 
 @contextmanager
@@ -182,8 +188,8 @@ def _json(data) -> bytes:
 
 def explore(model, data, space, base=None, out_dir="explore", *, train=None, workers: int | None = None,
             scheduler: str | None = None, budget: int | None = None, seed: int = 0, finetune_epochs: int = 0,
-            cache: str | Path | None = None, force: bool = False, plots: bool = True, trust_model: bool = False,
-            progress=None, log: Callable[[str], None] = lambda line: None) -> Exploration:
+            cache: str | Path | None = None, force: bool = False, plots: bool = True, verify: int = 0,
+            trust_model: bool = False, progress=None, log: Callable[[str], None] = lambda line: None) -> Exploration:
     """``lstm_hw.explore``: sweep ``space`` for ``model``, score each point on ``data``, write the fronts to
     ``out_dir``.
 
@@ -200,6 +206,10 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
     (``tcp://host:8786``) uses a running one instead. ``cache`` is the result
     cache's folder (default :func:`~lstm_hw.explore.cache.default_cache_dir`).
     ``out_dir`` must be empty unless ``force``. ``plots`` writes the PNGs.
+    ``verify`` synthesizes and simulates the best ``verify`` designs of the
+    overall front (:mod:`lstm_hw.explore.verify`) into ``verify.json``; an RTL
+    that differs from the golden model is a
+    :class:`~lstm_hw.errors.SimulationMismatch`, raised once everything is written.
     ``progress`` (:mod:`lstm_hw.progress`) shows the points done with an ETA,
     ``log`` gets the summary lines. Returns an :class:`Exploration`.
     """
@@ -211,7 +221,10 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
 
     t0 = time.perf_counter()
     out = check_output_dir(out_dir, force=force)
-    _check_options(workers, scheduler, finetune_epochs)
+    _check_options(workers, scheduler, finetune_epochs, verify)
+    if verify:
+        from ..synth.yosys import find_yosys
+        find_yosys()    # before the sweep, not after it
     model_name = str(model) if isinstance(model, (str, Path)) else "model"
     weights, sizes = read_model(model, trust_model=trust_model, name=model_name)
     base_raw = config_mapping(base)
@@ -246,8 +259,8 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
         log(f"cache: {cached} point(s) from {store.root}")
     compute_seconds = 0.0
     if tasks:
-        compute_seconds = _run(tasks, Inputs(weights, (x_tr, y_tr), (x_val, y_val)), options, store, workers, scheduler, progress,
-             log)
+        inputs = Inputs(weights, (x_tr, y_tr), (x_val, y_val))
+        compute_seconds = _run(tasks, inputs, options, store, workers, scheduler, progress, log)
         results.update({key: store.get(key) for key in tasks})
 
     metric = "accuracy" if kind == "cross_entropy" else "mse"
@@ -283,10 +296,20 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
         for resource in RESOURCES:
             written.append(plot_front(rows, pareto[resource], resource, metric, out / f"front_{resource}.png",
                                       reference=dense))
+    log(f"{len(rows)} point(s): {len(tasks)} computed, {cached} from the cache, in "
+        f"{time.perf_counter() - t0:.1f} s; {len(fitting)} fit the part, {len(pareto['overall'])} on the overall "
+        "front")
+    verified = []
+    if verify:
+        from .verify import verify_front
+        verified = verify_front(rows, files, pareto["overall"][:verify], x_val, progress=progress, log=log)
+        written += write_files(out, {"verify.json": _json(verified)}, force=True)
     result = Exploration(points=rows, pareto=pareto, metric=metric, dense_float=dense, skipped=skipped,
                          computed=len(tasks), cached=cached, seconds=round(time.perf_counter() - t0, 1),
-                         compute_seconds=round(compute_seconds, 2), written=written)
-    log(f"{len(rows)} point(s): {len(tasks)} computed, {cached} from the cache, in {result.seconds:.1f} s; "
-        f"{len(fitting)} fit the part, {len(pareto['overall'])} on the overall front")
+                         compute_seconds=round(compute_seconds, 2), verified=verified, written=written)
+    failed = [v["digest"] for v in verified if not v["rtl"]["passed"]]
+    if failed:
+        from ..errors import SimulationMismatch
+        raise SimulationMismatch(f"the RTL of {', '.join(failed)} differs from the golden model (verify.json)")
     return result
 

@@ -120,3 +120,25 @@ def test_the_cli_with_real_targets(sweep_files, tmp_path):
     pareto = json.loads((tmp_path / "out" / "pareto.json").read_text())
     assert pareto == fronts(rows, "mse")
     assert all(d in result.stdout for d in pareto["overall"])
+
+
+@pytest.mark.synth
+@pytest.mark.cocotb
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_verify_synthesizes_and_simulates_the_best_front_design(local_run, sweep_files, tmp_path):
+    """--verify 1 from the cache: the best overall design against Yosys and under Verilator."""
+    from lstm_hw.explore.verify import VERIFY_SAMPLES
+    res, out = local_run
+    result = invoke("explore", sweep_files / "model.npz", "-d", sweep_files / "val.npz", "-s",
+                    sweep_files / "space.toml", "-c", sweep_files / "base.toml", "-o", tmp_path / "out",
+                    "--cache", out.parent / "cache", "--verify", "1", "-q")
+    assert result.exit_code == 0, result.output
+    verified = json.loads((tmp_path / "out" / "verify.json").read_text())
+    best = res.pareto["overall"][0]
+    assert [v["digest"] for v in verified] == [best]
+    v, row = verified[0], res.row(best)
+    assert v["estimate"] == {k: row[k] for k in ("dsp", "bram36", "lut", "ff", "fmax_mhz")}
+    assert all(v["yosys"][k] > 0 for k in ("dsp", "lut", "ff", "fmax_mhz"))   # a real netlist's counts
+    assert all(v["error"][k] == pytest.approx(v["estimate"][k] - v["yosys"][k]) for k in v["error"])
+    assert v["rtl"] == {"simulator": "verilator", "samples": VERIFY_SAMPLES, "mismatches": 0, "passed": True}
+    assert f"verified {best}" in result.output
