@@ -1,6 +1,6 @@
 """Run-time weights: what ``hardware.weights = "ram"`` costs against "rom" on the benchmark suite's designs.
 
-    python benchmarks/weights.py [--only NAME ...] [--ese] [--fresh] [--bias BITS,FRAC]
+    python benchmarks/weights.py [--only NAME ...] [--ese] [--fresh] [--bias BITS,FRAC] [--fit-sums]
 
 For each design of benchmarks/suite.py (``tiny``, ``digits``, ``hidden64``,
 ``hidden256``, ``koios``; ``ese``, about half an hour of synthesis, only with
@@ -13,6 +13,9 @@ width of the gate sums (the widest of the design's matrix units), and the
 load: the image's words (``weight_image``) against the metadata's
 ``weights.load_cycles``. ``--bias BITS,FRAC`` sets ``quant.bias`` of every
 design, in both modes, and keeps its figures in benchmarks/results/weights_bias.json.
+``--fit-sums`` sets ``hardware.sum_bits`` of the "ram" design to what its own
+weights need (the widest :func:`~lstm_hw.model.sums.need_sum_bits` of its
+matrix units), in results/weights_fit.json (weights_bias_fit.json with ``--bias``).
 
 A synthesis is reused, not run again, when it saw the very Verilog generated
 now (the digest of the sources, ``verilog_sha256``): an earlier run's figures
@@ -36,6 +39,7 @@ from pathlib import Path
 from lstm_hw.emit.files import design_files
 from lstm_hw.generators.top import weight_image
 from lstm_hw.model.design import build_design
+from lstm_hw.model.sums import need_sum_bits
 from lstm_hw.numerics.fixed import Fixed
 from lstm_hw.progress import Progress
 from lstm_hw.synth.report import build_report, verilog_digest
@@ -51,13 +55,18 @@ DEFAULT_CASES = [name for name in suite.CASES if name != "ese"]
 OVERHEAD_LIMIT = 5.0
 
 
-def mode_config(case: suite.Case, mode: str, bias: Fixed | None = None):
-    """The case's config with ``hardware.weights = mode`` (and ``quant.bias = bias``), all else as the suite has
-    it."""
+def mode_config(case: suite.Case, mode: str, bias: Fixed | None = None, fit: bool = False):
+    """The case's config with ``hardware.weights = mode`` (and ``quant.bias = bias``; with ``fit``, a "ram"
+    design's ``hardware.sum_bits`` what its weights need), all else as the suite has it."""
     config = suite.case_config(case)
     if bias is not None:
         config = replace(config, quant=replace(config.quant, bias=bias))
-    return replace(config, hardware=replace(config.hardware, weights=mode))
+    config = replace(config, hardware=replace(config.hardware, weights=mode))
+    if fit and mode == "ram":
+        design = build_design(config)
+        need = max(need_sum_bits(p, design.unit_quant(p)) for p in (*design.layers, design.head) if p is not None)
+        config = replace(config, hardware=replace(config.hardware, sum_bits=need))
+    return config
 
 
 def bias_format(text: str) -> Fixed:
@@ -98,15 +107,18 @@ def known_synthesis(name: str, mode: str, digest: str, previous: dict) -> dict |
     return None
 
 
-def run_mode(name: str, mode: str, previous: dict, fresh: bool, progress: Progress, bias: Fixed | None = None) -> dict:
+def run_mode(name: str, mode: str, previous: dict, fresh: bool, progress: Progress, bias: Fixed | None = None,
+             fit: bool = False) -> dict:
     """One design in one mode: its metadata figures, its load figures ("ram") and its synthesis."""
-    design = build_design(mode_config(suite.CASES[name], mode, bias))
+    design = build_design(mode_config(suite.CASES[name], mode, bias, fit))
     files = design_files(design)
     meta = json.loads(files[f"{design.config.hardware.top}.json"])
     digest = verilog_digest({source: files[source] for source in meta["sources"]})
     row = {"macs": meta["macs"], "cycles_per_timestep": meta["cycles_per_timestep"],
            "ideal_cycles_per_timestep": meta["ideal_cycles_per_timestep"], "latency_cycles": meta["latency_cycles"],
            "sum_bits": sum_bits(meta)}
+    if design.config.hardware.sum_bits:
+        row["sum_bits_bound"] = design.config.hardware.sum_bits
     if mode == "ram":
         words = len(weight_image(design))
         load = meta["weights"]["load_cycles"]
@@ -140,7 +152,7 @@ def compare(rom: dict, ram: dict) -> dict:
 
 
 def run_case(name: str, previous: dict, fresh: bool, progress: Progress, save_partial,
-             bias: Fixed | None = None) -> dict:
+             bias: Fixed | None = None, fit: bool = False) -> dict:
     case = suite.CASES[name]
     config = mode_config(case, "rom", bias)
     model = config.model
@@ -150,7 +162,7 @@ def run_case(name: str, previous: dict, fresh: bool, progress: Progress, save_pa
            "part": config.hardware.part, **({"bias": str(bias)} if bias is not None else {})}
     for mode in MODES:
         progress.stage(f"{name}: {mode}")
-        row[mode] = run_mode(name, mode, previous, fresh, progress, bias)
+        row[mode] = run_mode(name, mode, previous, fresh, progress, bias, fit)
         save_partial(row)                  # after every synthesis: the big ones are slow
     row["compare"] = compare(row["rom"], row["ram"])
     return row
@@ -189,14 +201,17 @@ def main() -> None:
     ap.add_argument("--fresh", action="store_true", help="synthesize even where an earlier synthesis saw this Verilog")
     ap.add_argument("--bias", type=bias_format, metavar="BITS,FRAC",
                     help="quant.bias of every design, in both modes (results in results/weights_bias.json)")
+    ap.add_argument("--fit-sums", action="store_true",
+                    help="hardware.sum_bits of every \"ram\" design what its weights need (results/weights_fit.json)")
     args = ap.parse_args()
     names = [n for n in suite.CASES if (n in args.only if args.only else n in DEFAULT_CASES or args.ese)]
-    path = RESULTS if args.bias is None else RESULTS.with_name("weights_bias.json")
+    stem = "weights" + ("_bias" if args.bias is not None else "") + ("_fit" if args.fit_sums else "")
+    path = RESULTS.with_name(stem + ".json")
     progress = Progress()
     for name in names:
         previous = load_results(path)
         row = run_case(name, previous, args.fresh, progress, lambda partial: save({partial["case"]: partial}, path),
-                       args.bias)
+                       args.bias, args.fit_sums)
         save({name: row}, path)
     rows = load_results(path)
     print(table([rows[n] for n in suite.CASES if n in rows]))

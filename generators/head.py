@@ -1,7 +1,5 @@
 """The dense head: ``y_t = W h_t + b`` on every ``h_t`` the last layer emits."""
 
-from dataclasses import replace
-
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -67,14 +65,13 @@ class DenseHead(wiring.Component):
             raise ValueError("design has no head (model.output_size is 0)")
         self._design = design
         self._plan = design.head
-        quant = design.config.quant
-        # The matrix unit rounds and saturates its sums into ``preact``; for the head that is the output format.
         self._lanes = lanes = design.config.hardware.io_lanes   # at most banks (the config checks)
         self._loader = VectorLoader(plan=self._plan, shape=design.io_format.shape(), lanes=lanes, flags=PORT_FLAGS)
-        self._mvm = SparseMatVec(plan=self._plan, quant=replace(quant, preact=design.output_format),
+        self._mvm = SparseMatVec(plan=self._plan, quant=design.unit_quant(self._plan),
                                  chain=design.config.hardware.mac_chain,
                                  group_writes=lanes - 1, rom_files=rom_files,
-                                 writable=design.config.hardware.weights == "ram")
+                                 writable=design.config.hardware.weights == "ram",
+                                 max_sum_bits=design.config.hardware.sum_bits)
         # One step's beats plus every result that can be in flight: no credit stall while o is ready.
         self._ofifo = OutputFIFO(shape=design.output_format.shape(), lanes=lanes, group=1, groups=self._plan.outputs,
                                  steps=1, slack=self._mvm.latency + 4, registered=False, flags=PORT_FLAGS)

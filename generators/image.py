@@ -53,6 +53,8 @@ COLUMN_BITS = 288
 IMAGE_FORMAT = 1
 #: Config keys the hardware structure does not depend on: left out of the digest.
 NOT_STRUCTURE = {"model": ("seed",), "hardware": ("top", "part", "clock_mhz", "board")}
+#: Config keys left out of the digest at these values, which leave the structure as it is without the key.
+NO_EFFECT = {"hardware": {"sum_bits": 0}}
 
 
 def _words(bits: int) -> int:
@@ -100,16 +102,21 @@ def structure_digest(config, memories, tables) -> tuple[int, ...]:
     """The :data:`DIGEST_WORDS` words that name a hardware structure.
 
     SHA-256 of: the image format, the config less the keys the structure does not
-    depend on (:data:`NOT_STRUCTURE`; the weights are not part of a config), every
-    loadable memory's path, depth and fields, and the activation tables' contents
-    (``tables``, an :class:`~lstm_hw.numerics.cell.ActivationTables`). Two designs
-    with the same digest take the same images.
+    depend on (:data:`NOT_STRUCTURE`, and :data:`NO_EFFECT`'s at their values; the
+    weights are not part of a config), every loadable memory's path, depth and
+    fields, and the activation tables' contents (``tables``, an
+    :class:`~lstm_hw.numerics.cell.ActivationTables`). Two designs with the same
+    digest take the same images.
     """
     conf = config.to_dict()
     for section, keys in NOT_STRUCTURE.items():
         for key in keys:
             conf[section].pop(key)
     conf["hardware"].pop("weights")
+    for section, keys in NO_EFFECT.items():
+        for key, value in keys.items():
+            if conf[section][key] == value:
+                conf[section].pop(key)
     h = hashlib.sha256()
     h.update(json.dumps({"image_format": IMAGE_FORMAT, "config": conf,
                          "memories": [mem.describe() for mem in memories]}, sort_keys=True).encode())

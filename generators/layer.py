@@ -95,7 +95,8 @@ class LSTMLayer(wiring.Component):
         self._writer = HWriter(plan=plan, shape=act, group=group, lanes=lanes, flags=flags)
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
         self._mvm = SparseMatVec(plan=plan, quant=design.config.quant, group_writes=max(group, lanes) - 1,
-                                 chain=hw.mac_chain, rom_files=rom_files, writable=hw.weights == "ram")
+                                 chain=hw.mac_chain, rom_files=rom_files, writable=hw.weights == "ram",
+                                 max_sum_bits=hw.sum_bits)
         self._cells = CellLanes(design=design, plan=plan)
         results = self._mvm.signature.members["o"].signature
         self._gather = GateGather(plan=plan, gates=self._cells.gates, results=results)

@@ -28,19 +28,13 @@ from .weight_loader import load_layout
 from .mvm_sum import CHUNK_BITS, Accumulator, AdderTree, StartCode, chunk_bounds
 from .mvm_vector import (VectorStore, group_slot, last_beat_lanes, vector_address, vector_cursor, vector_write_layout,
                          write_members, write_ports)
-from ..numerics.fixed import rounding_offset, signed_bits
+from ..model.sums import gate_sum_bits, round_bits, sum_offset
+from ..numerics.fixed import signed_bits
 
-__all__ = ["SparseMatVec", "load_member", "h_codes", "rom_words", "rom_mem_text", "rom_module", "vector_address",
+__all__ = ["SparseMatVec", "load_member", "rom_words", "rom_mem_text", "rom_module", "vector_address",
            "vector_cursor", "last_beat_lanes", "group_slot", "vector_write_layout",
            "CHUNK_BITS", "chunk_bounds", "CHAIN_MAX", "chain_groups"]
 
-
-
-def h_codes(activation) -> tuple[int, int]:
-    """The codes an ``h = o tanh(c)`` takes in ``activation``: ``|h| <= 1``, so at most the code of 1.0 (or of
-    the next step up, with negative fraction bits), within the format."""
-    one = 1 << max(activation.frac, 0)
-    return max(activation.min_int, -one), min(activation.max_int, one)
 
 
 def load_member(mvm) -> dict:
@@ -136,6 +130,10 @@ class SparseMatVec(wiring.Component):
         (``hardware.weights = "ram"``): the weight ROMs become simple dual-port block RAMs
         (:class:`~.mvm_rom.WeightRom`), the bias memories get a write port, and every sum is
         wide enough for any weights of the formats (:attr:`sum_bits`). They start with ``plan``'s.
+    max_sum_bits : int
+        ``hardware.sum_bits``: the widest a sum may be, 0 for no bound. Writable sums are this wide where the
+        formats' bound is wider; weights whose sums could need more are refused
+        (:func:`~lstm_hw.model.sums.gate_sum_bits`).
 
     Members
     -------
@@ -163,7 +161,7 @@ class SparseMatVec(wiring.Component):
     """
 
     def __init__(self, *, plan: LayerPlan, quant: QuantConfig, group_writes: int = 0, chain: int = CHAIN_MAX,
-                 rom_files: str | None = None, writable: bool = False):
+                 rom_files: str | None = None, writable: bool = False, max_sum_bits: int = 0):
         if not isinstance(plan, LayerPlan):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         if not isinstance(quant, QuantConfig):
@@ -183,7 +181,9 @@ class SparseMatVec(wiring.Component):
         self._plan = plan
         self._quant = quant
         self._groups = chain_groups(plan.banks, chain)
-        self._sum_bits = self._format_sum_bits() if writable else self._exact_sum_bits()
+        if not isinstance(max_sum_bits, int) or max_sum_bits < 0:
+            raise ValueError(f"max_sum_bits must be a non-negative integer, got {max_sum_bits!r}")
+        self._sum_bits = gate_sum_bits(plan, quant, writable=writable, most=max_sum_bits)
         self._build_units(group_writes)
         super().__init__({
             **write_members(plan, quant.activation.shape(), group_writes),
@@ -215,7 +215,7 @@ class SparseMatVec(wiring.Component):
         start = [[(int(v) << q.bias_shift) + self.rounding_offset for v in lane] for lane in p.roms()[2]]
         # The bits rounding drops: the accumulator leaves them out of the sums it hands the output
         # stage (all but the sign bit, at most: a layer's sum may be narrower than them).
-        drop = min(self._round_bits, self.sum_bits - 1)
+        drop = min(round_bits(self._quant), self.sum_bits - 1)
         self._start = start
         self._acc = Accumulator(rows=p.rows, passes=p.passes, sum_bits=self.sum_bits, drop=drop, start=start,
                                 recurrent=self._has_h, start_code=self.start_code if self._writable else None)
@@ -274,63 +274,18 @@ class SparseMatVec(wiring.Component):
     @property
     def rounding_offset(self) -> int:
         """The rounding constant added with the bias, so the output stage only drops bits."""
-        q = self._quant
-        return rounding_offset(q.product.frac - q.preact.frac, q.rounding)
+        return sum_offset(self._quant)
 
     @property
     def sum_bits(self) -> int:
-        """Width of the exact gate sum of these weights: the widest any row's sum (its products, its
-        aligned bias and the rounding offset) can be over every input the activation format holds.
-
-        Row ``r``'s sum lies in ``[sum_w min(w a_min, w a_max), sum_w max(w a_min, w a_max)]``
-        plus its bias: bounds from the stored weights themselves, not from the weight format
-        (which would assume every weight at the format's most negative code). Every
-        accumulator, adder-tree node and partial sum is this wide and wraps modulo
-        ``2**sum_bits``; only the final sum has to fit, so partial sums may wrap.
+        """Width of the gate sums (:func:`~lstm_hw.model.sums.gate_sum_bits`): for ROM contents the
+        widest any row's sum of these weights (its products, its aligned bias and the rounding offset)
+        can be over every input the activation format holds; writable, the widest any weights of the
+        formats give, or ``max_sum_bits`` where narrower. Every accumulator, adder-tree node and partial
+        sum is this wide and wraps modulo ``2**sum_bits``; only the final sum has to fit, so partial
+        sums may wrap.
         """
         return self._sum_bits
-
-    def _format_sum_bits(self) -> int:
-        """:attr:`sum_bits` for any weights and biases of the formats, so a loaded model never overflows it:
-        every stored weight of a row at whichever end of the weight format gives the widest sum, times
-        whichever input does. Layer 0's ``x`` may be anything the activation format holds; every ``h``
-        (the recurrent input, and the ``x`` of later layers and of the head) is ``o tanh(c)``, within
-        ``[-1, 1]`` (:func:`h_codes`)."""
-        q, p = self._quant, self._plan
-        w, a = q.weight, q.activation
-        h_lo, h_hi = h_codes(a)
-        x_lo, x_hi = (a.min_int, a.max_int) if p.index == 0 else (h_lo, h_hi)     # (the head's index is past 0)
-
-        def ends(lo, hi):
-            products = [x * y for x in (w.min_int, w.max_int) for y in (lo, hi)]
-            return min(products), max(products)
-
-        x_ends, h_ends = ends(x_lo, x_hi), ends(h_lo, h_hi)
-        n_x, n_h = p.banks * p.k_x, p.banks * p.k_h       # stored weights of a row in each phase
-        start_lo, start_hi = self._start_range()
-        lo = n_x * x_ends[0] + n_h * h_ends[0] + start_lo
-        hi = n_x * x_ends[1] + n_h * h_ends[1] + start_hi
-        return max(signed_bits(min(lo, self.rounding_offset), max(hi, self.rounding_offset)),
-                   (0 if self._has_h else self._round_bits) + 1)
-
-    def _exact_sum_bits(self) -> int:
-        q, p = self._quant, self._plan
-        a = q.activation
-        w = np.asarray(p.w, dtype=np.int64)
-        ends = np.stack([w * a.min_int, w * a.max_int])
-        start = (np.asarray(p.b, dtype=np.int64) << q.bias_shift) + self.rounding_offset
-        lo = ends.min(axis=0).sum(axis=1) + start
-        hi = ends.max(axis=0).sum(axis=1) + start
-        # The padding rows of the last pass sum to the offset alone. At least one bit above the
-        # ones a head's output stage drops, should every weight and bias be zero.
-        return max(signed_bits(min(int(lo.min()), self.rounding_offset), max(int(hi.max()), self.rounding_offset)),
-                   (0 if self._has_h else self._round_bits) + 1)
-
-    @property
-    def _round_bits(self) -> int:
-        """Low bits of the gate sum that rounding to the pre-activation format drops."""
-        q = self._quant
-        return max(0, q.product.frac - q.preact.frac)
 
     def _positions(self) -> tuple[list[int], list[list[int]]]:
         """Each bank's chain position, and the banks at each position."""
@@ -374,21 +329,17 @@ class SparseMatVec(wiring.Component):
                 for j, shape in enumerate(self._ram_shapes())]
         return roms + [LoadableMemory(path="bias", depth=p.passes, fields=(self.start_code.bits,) * p.rows)]
 
-    def _start_range(self) -> tuple[int, int]:
-        """The start values any bias of the bias format gives: aligned, plus the rounding offset."""
-        q = self._quant
-        b = q.bias_format
-        return (b.min_int << q.bias_shift) + self.rounding_offset, (b.max_int << q.bias_shift) + self.rounding_offset
-
     @property
     def start_code(self) -> StartCode:
         """How a loadable start value, ``(b << bias_shift) + rounding_offset``, is held: the code
         ``b + (rounding_offset >> bias_shift)`` in as many bits as the bias format's codes need, above the
-        offset's ``bias_shift`` low bits, which every start value shares."""
+        offset's ``bias_shift`` low bits, which every start value shares; no wider than :attr:`sum_bits`
+        (narrower than the formats' bound only where the weights are bounded: a start value is a row's sum
+        with every input zero, so fits it)."""
         q = self._quant
         b, shift, offset = q.bias_format, q.bias_shift, self.rounding_offset
-        return StartCode(bits=signed_bits(b.min_int + (offset >> shift), b.max_int + (offset >> shift)), shift=shift,
-                         low=offset & ((1 << shift) - 1))
+        bits = signed_bits(b.min_int + (offset >> shift), b.max_int + (offset >> shift))
+        return StartCode(bits=max(1, min(bits, self.sum_bits - shift)), shift=shift, low=offset & ((1 << shift) - 1))
 
     def _ram_shapes(self) -> list[RamShape]:
         """Per chain position, how its writable weight memory is held (:class:`~.mvm_rom.RamShape`)."""

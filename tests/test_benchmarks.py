@@ -16,6 +16,7 @@ from lstm_hw.compression.compress import config_toml  # noqa: E402
 from lstm_hw.config.schema import parse_config  # noqa: E402
 from lstm_hw.generators.weight_loader import LOAD_OVERHEAD_CYCLES  # noqa: E402
 from lstm_hw.model.design import build_design  # noqa: E402
+from lstm_hw.model.sums import format_sum_bits  # noqa: E402
 from lstm_hw.numerics.fixed import Fixed  # noqa: E402
 
 
@@ -215,3 +216,21 @@ def test_weights_benchmark_with_a_bias_format(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["weights.py", "--bias", "12"])
     with pytest.raises(SystemExit):
         weights.main()
+
+
+def test_weights_benchmark_with_fitted_sums(tmp_path, monkeypatch):
+    """--fit-sums bounds the "ram" design's sums by what its weights need, not the "rom" one's; weights_fit.json."""
+    import weights
+    seen = []
+    monkeypatch.setattr(weights, "RESULTS", tmp_path / "weights.json")
+    monkeypatch.setattr(suite, "REPORT_RESULTS", tmp_path / "none.json")
+    monkeypatch.setattr(weights, "build_report",
+                        lambda design, **kw: seen.append(design.config.hardware) or _fake_report(design, **kw))
+    monkeypatch.setattr(sys, "argv", ["weights.py", "--only", "tiny", "--fit-sums"])
+    weights.main()
+    assert [(h.weights, bool(h.sum_bits)) for h in seen] == [("rom", False), ("ram", True)]
+    row = json.loads((tmp_path / "weights_fit.json").read_text())["results"][0]
+    assert row["ram"]["sum_bits_bound"] == seen[1].sum_bits == max(row["ram"]["sum_bits"])
+    unbounded = build_design(weights.mode_config(suite.CASES["tiny"], "ram"))
+    assert seen[1].sum_bits < max(format_sum_bits(p, unbounded.unit_quant(p)) for p in unbounded.layers)
+    assert not (tmp_path / "weights.json").exists()

@@ -11,6 +11,8 @@ import lstm_hw
 from helpers import SMALL_TOML, assert_one_line_error, invoke, write
 from lstm_hw.config.schema import parse_config, read_toml
 from lstm_hw.generators.image import DIGEST_WORDS, HEADER_WORDS, MAGIC, WORD_BITS, read_image_header
+from lstm_hw.model.design import build_design
+from lstm_hw.model.sums import need_sum_bits
 from lstm_hw.model.weights import random_weights
 
 # A bias narrower than the product format: its start values' codes sit above constant low bits.
@@ -166,8 +168,9 @@ def test_pack_weights_warns_and_strict_refuses():
 def test_the_digest_names_the_structure_not_the_weights_or_the_part():
     same = [{**CONFIG, "hardware": {**CONFIG["hardware"], "top": "other", "part": "xc7z020clg484-1",
                                     "clock_mhz": 100}},
-            {**CONFIG, "model": {**CONFIG["model"], "seed": 9}}]
-    other = [{**CONFIG, "sparsity": {**CONFIG["sparsity"], "density": 0.25}},
+            {**CONFIG, "model": {**CONFIG["model"], "seed": 9}},
+            {**CONFIG, "hardware": {**CONFIG["hardware"], "sum_bits": 0}}]
+    other = [{**CONFIG, "hardware": {**CONFIG["hardware"], "sum_bits": 40}},{**CONFIG, "sparsity": {**CONFIG["sparsity"], "density": 0.25}},
              {**CONFIG, "quant": {"weight": {"bits": 8, "frac": 5}}},
              {**CONFIG, "activation": {"segments": 16}},
              {**CONFIG, "hardware": {**CONFIG["hardware"], "mac_chain": 2}}]
@@ -192,5 +195,15 @@ def test_pack_refusals(tmp_path):
                           "bank_balanced")
     assert_one_line_error(invoke("pack", ram, "-w", tmp_path / "missing.npz", "-o", tmp_path / "x.bin"),
                           "missing.npz")
+    # hardware.sum_bits: the bits the seeded weights' sums need take them; weights four times as large need more.
+    design = build_design(parse_config(CONFIG))
+    need = max(need_sum_bits(p, design.unit_quant(p)) for p in (*design.layers, design.head))
+    narrow = {**CONFIG, "hardware": {**CONFIG["hardware"], "sum_bits": need}}
+    assert invoke("pack", write(tmp_path / "n.toml", _toml(narrow)), "-o", tmp_path / "n.bin").exit_code == 0
+    np.savez(tmp_path / "x4.npz", **{k: 4 * v for k, v in random_weights(parse_config(CONFIG)).items()})
+    assert_one_line_error(invoke("pack", tmp_path / "n.toml", "-w", tmp_path / "x4.npz", "-o", tmp_path / "x.bin"),
+                          "hardware.sum_bits", f"is {need}", "x4.npz")
+    short = write(tmp_path / "short.toml", _toml({**narrow, "hardware": {**narrow["hardware"], "sum_bits": need - 1}}))
+    assert_one_line_error(invoke("pack", short, "-o", tmp_path / "x.bin"), "hardware.sum_bits", "seeded weights")
     assert not (tmp_path / "x.bin").exists()
     assert read_toml(ram)["hardware"]["weights"] == "ram"

@@ -35,6 +35,8 @@ ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 MAX_FORMAT_BITS = 24
 #: The longest hardware.mac_chain: a DSP48E1 column holds far more, but every link is a cycle of latency.
 MAX_MAC_CHAIN = 16
+#: The widest ``hardware.sum_bits``.
+MAX_SUM_BITS = 64
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,7 @@ class HardwareConfig:
     io_lanes: int = 1            # vector elements per stream beat (s_axis, m_axis and between layers)
     mac_chain: int = 4           # DSP48E1s per adder chain in a MAC array (1 = a plain adder tree)
     weights: str = "rom"         # or "ram": the weight memories loadable at run time (s_axis_weights)
+    sum_bits: int = 0            # the widest a gate sum may be; 0: as wide as the weights (rom) or formats (ram) need
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,9 @@ io_lanes = 1                             # elements per stream beat, 1 to banks
 mac_chain = 4                            # DSP48E1s summing through their post-adders, 1 to 16
 weights = "rom"                          # or "ram": weights, indices and biases loadable at run time
                                          # through the s_axis_weights port (an image from lstm-hw pack)
+sum_bits = 0                             # 0 or 2 to 64: the widest a gate sum may be; "ram" sums are this
+                                         # wide (0: wide enough for any weights of the formats), and
+                                         # weights whose sums could need more are refused
 """
 
 
@@ -468,6 +474,8 @@ def _check_config(c: Config):
     if h.weights == "ram" and s.pattern != "bank_balanced":
         raise ConfigError("hardware.weights", f"\"ram\" needs sparsity.pattern = \"bank_balanced\": with "
                                               f"{s.pattern!r} the stored weights per bank depend on the weights")
+    if h.sum_bits != 0 and not 2 <= h.sum_bits <= MAX_SUM_BITS:
+        raise ConfigError("hardware.sum_bits", f"must be 0 (no bound) or from 2 to {MAX_SUM_BITS}, got {h.sum_bits}")
     if not 1 <= h.mac_chain <= MAX_MAC_CHAIN:
         raise ConfigError("hardware.mac_chain", f"must be from 1 to {MAX_MAC_CHAIN}, got {h.mac_chain}")
     group = h_write_group(c)

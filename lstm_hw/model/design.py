@@ -27,7 +27,7 @@ The optional head (``model.output_size = O > 0``) is the same kind of matrix:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,6 +36,7 @@ from ..numerics.cell import ActivationTables, CellMath
 from ..numerics.fixed import Fixed, bits_for, quantize_real
 from ..numerics.sparsity import bank_width, pack_banks
 from .pruning import MatrixPruning, check_strict, pruned_with_slots, pruning_summary
+from .sums import check_sum_bits
 from .weights import random_weights
 
 __all__ = ["LayerPlan", "HeadPlan", "Design", "build_design"]
@@ -167,6 +168,12 @@ class Design:
         """Format of the output stream: the head's outputs, or ``h_t`` without a head."""
         return self.config.quant.output_format if self.head is not None else self.io_format
 
+    def unit_quant(self, plan: LayerPlan):
+        """The number formats of ``plan``'s matrix unit: the config's, but a head rounds and saturates its sums
+        into the output format (its ``preact``)."""
+        q = self.config.quant
+        return replace(q, preact=self.output_format) if plan is self.head else q
+
     @property
     def output_size(self) -> int:
         """Elements per output timestep: ``O`` with a head, else ``H``."""
@@ -194,7 +201,8 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None, *
     :attr:`Design.pruning` says what the pruning dropped of each given matrix
     (:mod:`lstm_hw.model.pruning`). With ``strict``, given weights of which it would
     drop any non-zero are refused with a :class:`~lstm_hw.errors.ConfigError`
-    naming ``source`` (the weights' file) and the matrix.
+    naming ``source`` (the weights' file) and the matrix. Weights whose gate sums could need more than
+    ``hardware.sum_bits`` are refused (:func:`~lstm_hw.model.sums.check_sum_bits`).
     """
     given = weights is not None
     if not given:
@@ -227,5 +235,7 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None, *
             k=k, rows=1, outputs=m.output_size,
             w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format), w_float=w, b_float=b,
             x_width=width, k_x=k)
-    return Design(config=config, layers=tuple(layers), tables=ActivationTables.from_config(config),
-                  cell=CellMath.from_config(config), head=head, pruning=summary, weights_given=given)
+    design = Design(config=config, layers=tuple(layers), tables=ActivationTables.from_config(config),
+                    cell=CellMath.from_config(config), head=head, pruning=summary, weights_given=given)
+    check_sum_bits(design, source if given else "the seeded weights")
+    return design

@@ -11,11 +11,13 @@ from amaranth.sim import Simulator
 from helpers import SIMULATORS, UnitBank, write_verilog
 from lstm_hw.config.randconfig import random_config
 from lstm_hw.config.schema import parse_config
+from lstm_hw.errors import ConfigError
 from lstm_hw.emit.files import design_files
-from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, h_codes, rom_words,
+from lstm_hw.generators.mvm import (CHAIN_MAX, CHUNK_BITS, SparseMatVec, chain_groups, chunk_bounds, rom_words,
                                     vector_address)
 from lstm_hw.model.design import build_design
 from lstm_hw.model.golden import layer_preact, run_golden
+from lstm_hw.model.sums import format_sum_bits, h_codes, input_ranges, need_sum_bits, sum_offset
 from lstm_hw.model.weights import random_weights
 from lstm_hw.numerics.fixed import signed_bits
 from lstm_hw.sim.runner import run_cocotb
@@ -49,11 +51,11 @@ def vector_writes(plan, v, buf):
         yield {"buf": buf, "bank": bank, "addr": addr, "data": int(val)}
 
 
-def run_and_check(design, vecs, firsts, *, layer=0, writable=False):
+def run_and_check(design, vecs, firsts, *, layer=0, writable=False, max_sum_bits=0):
     """Write each vector, run a step on it, and compare every pass with the golden pre-activations."""
     plan = design.layers[layer]
     dut = SparseMatVec(plan=plan, quant=design.config.quant, chain=design.config.hardware.mac_chain,
-                       writable=writable)
+                       writable=writable, max_sum_bits=max_sum_bits)
     got = []
 
     async def bench(ctx):
@@ -172,6 +174,30 @@ def test_loadable_sum_bits_hold_any_weights(layer, sign):
     edge = max(int(sums.max()), -int(sums.min()) - 1)
     assert edge < 1 << (dut.sum_bits - 1)
     assert edge >= 1 << (dut.sum_bits - 2)       # one bit less would not do: the bound is tight
+
+
+def test_capped_loadable_sum_bits():
+    """``max_sum_bits`` (``hardware.sum_bits``) narrows writable sums to what these weights need, which the
+    inputs driving the widest row to its top and its bottom (x over the activation format, h within [-1, 1])
+    still run bit-exact in; one bit less is refused."""
+    design = build_design(parse_config(CONFIGS["default"]))
+    plan, q = design.layers[0], design.config.quant
+    need = need_sum_bits(plan, q)
+    assert need < format_sum_bits(plan, q)
+    (x_lo, x_hi), (h_lo, h_hi) = input_ranges(plan, q)
+    w = plan.w.astype(np.int64)
+    lo_in = np.r_[np.full(plan.input_size, x_lo), np.full(plan.hidden, h_lo)]
+    hi_in = np.r_[np.full(plan.input_size, x_hi), np.full(plan.hidden, h_hi)]
+    top, bottom = np.where(w > 0, hi_in, lo_in), np.where(w > 0, lo_in, hi_in)
+    start = (plan.b.astype(np.int64) << q.bias_shift) + sum_offset(q)
+    hi, lo = (w * top).sum(axis=1) + start, (w * bottom).sum(axis=1) + start
+    assert max(int(hi.max()), -int(lo.min()) - 1) >= 1 << (need - 2)     # one bit less would not do
+    dut = run_and_check(design, [top[int(hi.argmax())], bottom[int(lo.argmin())]], [0, 0], writable=True,
+                        max_sum_bits=need)
+    assert dut.sum_bits == need
+    assert SparseMatVec(plan=plan, quant=q, writable=True, max_sum_bits=99).sum_bits == format_sum_bits(plan, q)
+    with pytest.raises(ConfigError, match=f"hardware.sum_bits: is {need - 1}, but layer 0's gate sums need {need}"):
+        SparseMatVec(plan=plan, quant=q, writable=True, max_sum_bits=need - 1)
 
 
 def test_every_h_is_within_h_codes():

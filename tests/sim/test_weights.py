@@ -1,7 +1,8 @@
 """Run-time weights on the RTL, under both simulators (``hardware.weights = "ram"``): a design generated with model A
 runs A, then B, then A again as their images are loaded through ``s_axis_weights``; a load during a transfer
 takes effect after it; truncated, long and wrong-digest images stall the data stream until a good one comes;
-back-to-back loads; a reset keeps the loaded weights and a reset during a load leaves ``weights_ok`` low.
+back-to-back loads; a reset keeps the loaded weights and a reset during a load leaves ``weights_ok`` low; sums
+narrowed to what the models need (``hardware.sum_bits``).
 Every transfer's outputs bit-exact against the golden model of the weights it should have used."""
 
 import json
@@ -17,6 +18,7 @@ from lstm_hw.generators.image import DIGEST_WORDS
 from lstm_hw.generators.top import weight_image
 from lstm_hw.model.design import build_design
 from lstm_hw.model.golden import run_golden
+from lstm_hw.model.sums import format_sum_bits, need_sum_bits
 from lstm_hw.model.weights import random_weights
 from lstm_hw.sim.runner import run_cocotb
 
@@ -59,6 +61,9 @@ def images(design_a, design_b):
     return {"A": a, "B": b, "short": b[:-3], "long": np.append(b, b[-1]), "digest": digest}
 
 
+#: Designs whose hardware.sum_bits is what models A and B need, narrower than any weights of the formats would.
+CAPPED = {"stateful_columns"}
+
 #: Designs built with weight memories folded as those deeper than a block RAM slice are (mvm_rom.RamShape), with
 #: slices this deep.
 SLICE_DEPTHS = {"layers2_head": 16}
@@ -75,11 +80,16 @@ def loadable(request, tmp_path_factory):
 
 def _loadable(name, tmp_path_factory):
     config = parse_config(CONFIGS[name])
-    design_a = build_design(config)
     # Model B: other weights, four times as large (still inside the weight format), the same structure.
     weights_b = {k: 4 * v for k, v in random_weights(parse_config({**CONFIGS[name],
                                                                     "model": {**CONFIGS[name]["model"],
                                                                               "seed": 7}})).items()}
+    if name in CAPPED:
+        plans = [p for d in (build_design(config), build_design(config, weights_b)) for p in d.layers]
+        need = max(need_sum_bits(p, config.quant) for p in plans)
+        assert need < min(format_sum_bits(p, config.quant) for p in plans)
+        config = parse_config({**CONFIGS[name], "hardware": {**CONFIGS[name]["hardware"], "sum_bits": need}})
+    design_a = build_design(config)
     design_b = build_design(config, weights_b)
     out = tmp_path_factory.mktemp(name)
     files = design_files(design_a)
