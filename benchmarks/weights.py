@@ -19,7 +19,7 @@ matrix units), in results/weights_fit.json (weights_bias_fit.json with ``--bias`
 
 A synthesis is reused, not run again, when it saw the very Verilog generated
 now (the digest of the sources, ``verilog_sha256``): an earlier run's figures
-in benchmarks/results/weights.json, or for "rom" benchmarks/results/report.json
+in the results file written, or in benchmarks/results/weights.json, or for "rom" benchmarks/results/report.json
 (the tiny, hidden64 and hidden256 designs). ``--fresh`` synthesizes anyway.
 Designs run one at a time (koios and hidden256 take several minutes per
 synthesis). Prints stage lines on stderr, the Markdown table on stdout, and
@@ -97,9 +97,10 @@ def synth_figures(rep: dict, source: str, seconds: float | None) -> dict:
 
 def known_synthesis(name: str, mode: str, digest: str, previous: dict) -> dict | None:
     """Figures of an earlier synthesis of exactly this Verilog (same digest), or None."""
-    old = previous.get(name, {}).get(mode, {}).get("synthesis")
-    if old and old.get("verilog_sha256") == digest:
-        return old
+    for results in (previous, load_results()):       # this run's file, then results/weights.json
+        old = results.get(name, {}).get(mode, {}).get("synthesis")
+        if old and old.get("verilog_sha256") == digest:
+            return old
     report_case = suite.CASES[name].report_case
     row = suite.report_row(report_case) if mode == "rom" else None
     if row and row["synthesis"].get("verilog_sha256") == digest:
