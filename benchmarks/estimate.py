@@ -70,6 +70,20 @@ CASES = {
     "w20 a20": {"model": {"num_layers": 1}, "quant": {"weight": {"bits": 20, "frac": 16},
                                                       "activation": {"bits": 20, "frac": 14}}},
     "I128 H256": {"model": {"input_size": 128, "hidden_size": 256, "num_layers": 1}},
+    "mixed: L2 head io2 banks8": {"model": {"input_size": 16, "hidden_size": 32, "num_layers": 2, "output_size": 5},
+                                  "sparsity": {"banks": 8, "density": 0.125, "head_density": 0.25},
+                                  "activation": {"segments": 64}, "hardware": {"io_lanes": 2}},
+    "mixed: ram quadratic chain2": {"model": {"input_size": 12, "hidden_size": 24, "num_layers": 1},
+                                    "sparsity": {"density": 0.25},
+                                    "activation": {"method": "quadratic"},
+                                    "hardware": {"rows": 2, "mac_chain": 2, "weights": "ram"}},
+    "mixed: taylor2 w6": {"model": {"input_size": 10, "hidden_size": 16, "num_layers": 1},
+                          "quant": {"weight": {"bits": 6, "frac": 4}},
+                          "activation": {"method": "taylor", "taylor_order": 2, "segments": 8}},
+    "mixed: dense w16 banks8 rows8 chain8": {"model": {"input_size": 24, "hidden_size": 32, "num_layers": 1},
+                                             "quant": {"weight": {"bits": 16, "frac": 12}},
+                                             "sparsity": {"banks": 8, "density": 1.0},
+                                             "hardware": {"rows": 8, "mac_chain": 8}},
 }
 
 

@@ -10,7 +10,7 @@ shapes are the generators' own. From those:
 * **BRAM36**: every memory (weight ROMs or writable weight memories, vector stores, partial sums
   and start values, cell states, activation tables, FIFOs) mapped as Yosys 0.23's
   ``memory_libmap`` maps it for xc7: the cheapest of block RAM (RAMB18E1 half a BRAM36, RAMB36E1),
-  distributed RAM and logic by its cost rules (:func:`map_memory`).
+  distributed RAM and logic by its cost rules (:func:`memory_mapping`).
 * **LUT and FF**: per unit, a count of its datapath bits times coefficients fitted on the designs
   of ``benchmarks/estimate.py`` (:data:`LOGIC`), plus the distributed RAM's LUTs.
 * **Clock**: :data:`FMAX_RULE`.
@@ -74,7 +74,8 @@ def _mul_dsps(a: int, b: int, y: int) -> int:
 class Memory:
     """One memory of the design as ``memory_libmap`` sees it: ``depth`` words of ``width`` bits, one
     synchronous read port, a write port (one enable) or none (a ROM), and the ``ram_style``/``rom_style``
-    the generator gives it ("block", "distributed" or "" for Yosys's choice)."""
+    the generator gives it ("block", "distributed" or "" for Yosys's choice); ``unit`` names what it holds
+    ("weights", "vector", "start values", "partial sums", "cell state", "activation" or "fifo")."""
 
     unit: str
     depth: int
@@ -84,18 +85,18 @@ class Memory:
 
 
 #: Yosys 0.23's xc7 libraries (``brams_xc4v.txt`` with HAS_SIZE_36, HAS_CASCADE, HAS_MIXWIDTH_SDP;
-#: ``lutrams_xc5v.txt``): (kind, primitive, cost, address bits, widths, widthscale).
+#: ``lutrams_xc5v.txt``): (primitive, cost, address bits, widths, widthscale).
 _BLOCK = (
-    ("block", "ramb18", 129, 14, (1, 2, 4, 9, 18), 0),            # TDP, RAMB18E1
-    ("block", "ramb36", 257, 15, (1, 2, 4, 9, 18, 36), 0),        # TDP, RAMB36E1
-    ("block", "ramb18", 129, 14, (1, 2, 4, 9, 18, 36), 0),        # SDP, RAMB18E1
-    ("block", "ramb36", 257, 15, (1, 2, 4, 9, 18, 36, 72), 0),    # SDP, RAMB36E1
+    ("ramb18", 129, 14, (1, 2, 4, 9, 18), 0),            # true dual-port RAMB18E1
+    ("ramb36", 257, 15, (1, 2, 4, 9, 18, 36), 0),        # true dual-port RAMB36E1
+    ("ramb18", 129, 14, (1, 2, 4, 9, 18, 36), 0),        # simple dual-port RAMB18E1
+    ("ramb36", 257, 15, (1, 2, 4, 9, 18, 36, 72), 0),    # simple dual-port RAMB36E1
 )
-_DISTRIBUTED = (                                                   # simple dual-port: RAM32M, RAM64M
-    ("distributed", "ram32m", 8, 5, (6,), 7),
-    ("distributed", "ram64m", 8, 6, (3,), 7),
+_DISTRIBUTED = (                                          # simple dual-port distributed RAM
+    ("ram32m", 8, 5, (6,), 7),
+    ("ram64m", 8, 6, (3,), 7),
 )
-_LUTRAMS = tuple(prim for _, prim, *_ in _DISTRIBUTED)
+_LUTRAMS = tuple(prim for prim, *_ in _DISTRIBUTED)
 #: Cost per bit of a memory lowered to logic (``synth_xilinx`` passes ``-logic-cost-rom 0.015625``).
 _LOGIC_COST = {"rom": 1.0 / 64, "ram": 1.0}
 #: ``memory_libmap``'s weights of the read multiplexers, write demultiplexers and emulated port features.
@@ -134,7 +135,7 @@ def memory_mapping(mem: Memory) -> tuple[str, int, int]:
     logic = int(mem.width * mem.depth * _LOGIC_COST["ram" if mem.writable else "rom"])
     best = None if mem.style else logic
     choice = ("logic", mem.width * mem.depth, 1)
-    for kind, prim, cost, abits, widths, scale in options:
+    for prim, cost, abits, widths, scale in options:
         total, units, slices = _geometry(mem, abits, widths, cost, scale)
         if best is None or total < best:
             best, choice = total, (prim, units, slices)
@@ -263,25 +264,26 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"out_bits": 5.1614, "read_bits": 1.198},
-        "cell": {"lanes": 32.7257, "mux_bits": 1.1231, "pipe_bits": 0.001, "width_bits": 0.0324},
-        "accumulator": {"lane_bits": 2.2722, "mux_bits": 1.4242, "read_bits": 0.4292, "rom_bits": 0.007},
-        "vector": {"pe_bits": 0.0833, "pes": 0.43, "port_bits": 0.4227, "position_bits": 0.3731},
+        "activation": {"out_bits": 4.7587, "read_bits": 1.1468, "rom_bits": 0.0075},
+        "cell": {"lanes": 32.8338, "mux_bits": 1.126, "pipe_bits": 0.0014, "width_bits": 0.0288},
+        "accumulator": {
+            "lane_bits": 2.2139, "lanes": 2.0355, "mux_bits": 1.4672, "read_bits": 0.3961, "rom_bits": 0.007},
+        "vector": {"pe_bits": 0.0338, "pes": 1.2509, "port_bits": 0.4099, "position_bits": 0.2884},
         "matrix": {
-            "delay_bits": 0.0937, "fabric_mac_bits": 0.3645, "mux_bits": 0.5041, "tree_bits": 0.9907, "units": 10.7994},
-        "layer": {"element_bits": 7.514, "extra_lane_bits": 1.7097, "mux_bits": 1.1916, "units": 7.7111},
-        "top": {"loader": 115.951, "units": 18.6321},
+            "delay_bits": 0.078, "fabric_mac_bits": 0.3647, "mux_bits": 0.5071, "tree_bits": 0.9895, "units": 12.4466},
+        "layer": {"element_bits": 7.7844, "extra_lane_bits": 1.6881, "mux_bits": 1.0494, "units": 5.5318},
+        "top": {"loader": 98.3673, "units": 18.6607},
     },
     "ffs": {
-        "activation": {"adder_bits": 1.516, "pipe_bits": 0.5778},
-        "cell": {"mux_bits": 2.5807, "pipe_bits": 1.1788, "width_bits": 0.6496},
-        "accumulator": {"deskew_bits": 1.2427, "lane_bits": 1.4326, "mux_bits": 0.0686, "read_bits": 0.8468},
-        "vector": {"pes": 0.4549, "port_bits": 0.2595, "position_bits": 0.9809, "read_bits": 0.9842},
+        "activation": {"adder_bits": 1.4471, "pipe_bits": 0.5703, "rom_bits": 0.002},
+        "cell": {"mux_bits": 2.6541, "pipe_bits": 1.1845, "width_bits": 0.6108},
+        "accumulator": {"deskew_bits": 1.1526, "lane_bits": 1.5279, "mux_bits": 0.0707, "read_bits": 0.8431},
+        "vector": {"pe_bits": 0.0097, "pes": 0.6632, "port_bits": 0.2033, "position_bits": 0.9772, "read_bits": 0.9756},
         "matrix": {
-            "delay_bits": 0.8559, "fabric_mac_bits": 0.6965, "mux_bits": 0.0196, "out_bits": 0.5265,
-            "skew_bits": 1.1291, "tree_bits": 0.9219, "units": 14.2577},
-        "layer": {"element_bits": 2.5042, "extra_lane_bits": 0.8888, "mux_bits": 1.1271, "units": 101.268},
-        "top": {"extra_lane_bits": 0.9781, "loader": 74.1103, "units": 24.0534},
+            "delay_bits": 0.868, "fabric_mac_bits": 0.7046, "mux_bits": 0.0214, "out_bits": 0.5821,
+            "skew_bits": 1.0415, "tree_bits": 0.9634, "units": 12.1209},
+        "layer": {"element_bits": 2.6493, "extra_lane_bits": 0.7361, "mux_bits": 1.0737, "units": 99.7087},
+        "top": {"extra_lane_bits": 1.0377, "loader": 70.2891, "units": 24.3624},
     },
 }
 
