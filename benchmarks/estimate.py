@@ -1,6 +1,6 @@
 """Calibration of the analytical resource model (lstm_hw.synth.estimate) against Yosys, design by design.
 
-    nice -n 10 python benchmarks/estimate.py [--only NAME ...] [--table]
+    nice -n 10 python benchmarks/estimate.py [--only NAME ...] [--work DIR] [--synth-only | --table | --fit]
 
 For every design of :data:`CASES` (overrides of the embedded default config) it
 generates the Verilog and reuses the ``lstm-hw report`` figures stored in
@@ -9,8 +9,12 @@ benchmarks/results/estimate.json when they synthesized byte-identical Verilog
 design with Yosys (:func:`lstm_hw.synth.report.build_report`, one at a time).
 It stores the Yosys counts, the LUT and FF of each unit of the netlist and the
 model's estimate, and prints the Markdown table of model against Yosys that
-docs/measurements.md shows. ``--table`` prints the table from the stored
-results without generating or synthesizing anything.
+docs/measurements.md shows, each LUT and FF error also with the design left
+out of the fit (:func:`left_out_fits`). ``--table`` prints the table from the
+stored results without generating or synthesizing anything; ``--fit`` prints
+the logic coefficients (:data:`lstm_hw.synth.estimate.LOGIC`) that the stored
+results give; ``--synth-only`` stops after the synthesis; ``--work`` keeps
+each Yosys run (its netlist, log and sources) in a folder of that directory.
 """
 
 from __future__ import annotations

@@ -264,15 +264,15 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"out_bits": 4.7587, "read_bits": 1.1468, "rom_bits": 0.0075},
-        "cell": {"lanes": 32.8338, "mux_bits": 1.126, "pipe_bits": 0.0014, "width_bits": 0.0288},
+        "activation": {"out_bits": 4.7586, "read_bits": 1.1468, "rom_bits": 0.0075},
+        "cell": {"lanes": 32.8343, "mux_bits": 1.126, "pipe_bits": 0.0014, "width_bits": 0.0288},
         "accumulator": {
-            "lane_bits": 2.2139, "lanes": 2.0355, "mux_bits": 1.4672, "read_bits": 0.3961, "rom_bits": 0.007},
-        "vector": {"pe_bits": 0.0338, "pes": 1.2509, "port_bits": 0.4099, "position_bits": 0.2884},
+            "lane_bits": 2.2165, "lanes": 2.0038, "mux_bits": 1.4675, "read_bits": 0.3956, "rom_bits": 0.0069},
+        "vector": {"pe_bits": 0.0338, "pes": 1.2511, "port_bits": 0.41, "position_bits": 0.2884},
         "matrix": {
-            "delay_bits": 0.078, "fabric_mac_bits": 0.3647, "mux_bits": 0.5071, "tree_bits": 0.9895, "units": 12.4466},
-        "layer": {"element_bits": 7.7844, "extra_lane_bits": 1.6881, "mux_bits": 1.0494, "units": 5.5318},
-        "top": {"loader": 98.3673, "units": 18.6607},
+            "delay_bits": 0.1595, "fabric_mac_bits": 0.3637, "mux_bits": 0.4913, "tree_bits": 0.987, "units": 3.9774},
+        "layer": {"element_bits": 7.7844, "extra_lane_bits": 1.6881, "mux_bits": 0.795, "units": 5.5318},
+        "top": {"loader": 97.9949, "units": 18.6607},
     },
     "ffs": {
         "activation": {"adder_bits": 1.4471, "pipe_bits": 0.5703, "rom_bits": 0.002},
