@@ -511,6 +511,14 @@ def format_text(rep: dict) -> str:
         f"{'BRAM36':<10} {r['bram36']:>9g} {u['bram36']['available']:>10} {_pct(u['bram36']):>7}   "
         f"RAMB36E1 {r['ramb36']}, RAMB18E1 {r['ramb18']} (a RAMB18E1 is half a BRAM36)",
     ]
+    blocks: Counter = Counter()
+    for m in rep["memories"]:
+        if m["mapped"] in ("ramb18", "ramb36"):
+            blocks[m["unit"], m["mapped"]] += m["count"] * m["instances"]
+    if blocks:
+        names = {"ramb18": "RAMB18E1", "ramb36": "RAMB36E1"}
+        lines.append("block RAM by unit: " + ", ".join(f"{unit} {n} {names[prim]}"
+                                                      for (unit, prim), n in sorted(blocks.items())))
     v = rep["verdict"]
     if v["fits"]:
         lines.append(f"verdict (estimate): fits {part['name']} (fullest: {v['fullest']['resource']} at "

@@ -199,6 +199,7 @@ def test_report_estimate_prints_the_model_without_yosys(tmp_path):
     text = invoke("report", cfg, "--estimate", "--yosys", tmp_path / "no-yosys")
     assert text.exit_code == 0, text.output
     assert "ESTIMATE" in text.stdout and "verdict (estimate): fits" in text.stdout
+    assert "block RAM by unit: weights" in text.stdout      # weight ROMs always go to block RAM
     dsp_line = next(line for line in text.stdout.splitlines() if line.startswith("DSP48E1"))
     assert dsp_line.split()[1] == str(est["dsps"])
     js = invoke("report", cfg, "--estimate", "--json")
