@@ -264,26 +264,26 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"out_bits": 4.7586, "read_bits": 1.1468, "rom_bits": 0.0075},
-        "cell": {"lanes": 32.8343, "mux_bits": 1.126, "pipe_bits": 0.0014, "width_bits": 0.0288},
+        "activation": {"out_bits": 4.7883, "read_bits": 1.1411, "rom_bits": 0.0074},
+        "cell": {"lanes": 32.727, "mux_bits": 1.1252, "pipe_bits": 0.0014, "width_bits": 0.0304},
         "accumulator": {
-            "lane_bits": 2.2165, "lanes": 2.0038, "mux_bits": 1.4675, "read_bits": 0.3956, "rom_bits": 0.0069},
-        "vector": {"pe_bits": 0.0338, "pes": 1.2511, "port_bits": 0.41, "position_bits": 0.2884},
+            "lane_bits": 2.1196, "lanes": 5.289, "mux_bits": 1.5026, "read_bits": 0.3356, "rom_bits": 0.0073},
+        "vector": {"pe_bits": 0.0654, "pes": 0.8614, "port_bits": 0.402, "position_bits": 0.2887},
         "matrix": {
-            "delay_bits": 0.1595, "fabric_mac_bits": 0.3637, "mux_bits": 0.4913, "tree_bits": 0.987, "units": 3.9774},
-        "layer": {"element_bits": 7.7844, "extra_lane_bits": 1.6881, "mux_bits": 0.795, "units": 5.5318},
-        "top": {"loader": 97.9949, "units": 18.6607},
+            "delay_bits": 0.1582, "fabric_mac_bits": 0.3642, "mux_bits": 0.4916, "tree_bits": 0.9872, "units": 4.0692},
+        "layer": {"element_bits": 6.4527, "extra_lane_bits": 1.6867, "mux_bits": 0.8619, "units": 27.0336},
+        "top": {"loader": 99.2754, "units": 18.5561},
     },
     "ffs": {
-        "activation": {"adder_bits": 1.4471, "pipe_bits": 0.5703, "rom_bits": 0.002},
-        "cell": {"mux_bits": 2.6541, "pipe_bits": 1.1845, "width_bits": 0.6108},
-        "accumulator": {"deskew_bits": 1.1526, "lane_bits": 1.5279, "mux_bits": 0.0707, "read_bits": 0.8431},
-        "vector": {"pe_bits": 0.0097, "pes": 0.6632, "port_bits": 0.2033, "position_bits": 0.9772, "read_bits": 0.9756},
+        "activation": {"adder_bits": 1.4422, "pipe_bits": 0.5708, "rom_bits": 0.002},
+        "cell": {"mux_bits": 2.6415, "pipe_bits": 1.186, "width_bits": 0.6075},
+        "accumulator": {"deskew_bits": 1.1509, "lane_bits": 1.5084, "mux_bits": 0.054, "read_bits": 0.8621},
+        "vector": {"pe_bits": 0.0195, "pes": 0.5191, "port_bits": 0.2003, "position_bits": 0.9778, "read_bits": 0.9773},
         "matrix": {
-            "delay_bits": 0.868, "fabric_mac_bits": 0.7046, "mux_bits": 0.0214, "out_bits": 0.5821,
-            "skew_bits": 1.0415, "tree_bits": 0.9634, "units": 12.1209},
-        "layer": {"element_bits": 2.6493, "extra_lane_bits": 0.7361, "mux_bits": 1.0737, "units": 99.7087},
-        "top": {"extra_lane_bits": 1.0377, "loader": 70.2891, "units": 24.3624},
+            "delay_bits": 0.916, "fabric_mac_bits": 0.6965, "mux_bits": 0.0152, "out_bits": 0.6666,
+            "skew_bits": 0.9173, "tree_bits": 1.0287, "units": 6.6419},
+        "layer": {"element_bits": 2.4176, "extra_lane_bits": 0.7287, "mux_bits": 1.0693, "units": 103.722},
+        "top": {"extra_lane_bits": 1.0345, "loader": 68.8774, "units": 24.5125},
     },
 }
 
