@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import LstmHwError
 
-__all__ = ["Inputs", "evaluate_point", "point_key", "array_digest", "weights_digest", "source_digest",
+__all__ = ["Inputs", "evaluate_point", "warm_up", "point_key", "array_digest", "weights_digest", "source_digest",
            "CONFIG_HEADER"]
 
 #: The first lines of every front/<digest>/config.toml.
@@ -80,6 +80,14 @@ def point_key(raw: dict, weights: str, train: str, val: str, options: dict) -> s
     text = json.dumps({"config": raw, "weights": weights, "train": train, "val": val, "options": options,
                        "source": source_digest()}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def warm_up() -> None:
+    """Import what :func:`evaluate_point` needs (PyTorch above all), so that a worker's first point costs what
+    the others do."""
+    from ..compression import finetune  # noqa: F401
+    from ..generators import top  # noqa: F401
+    from ..synth import estimate  # noqa: F401
 
 
 def _schedule(design) -> dict:

@@ -42,7 +42,7 @@ from typing import Callable
 from ..errors import UsageError
 from .cache import Cache, default_cache_dir
 from .pareto import RESOURCES, fronts
-from .points import Inputs, array_digest, evaluate_point, point_key, weights_digest
+from .points import Inputs, array_digest, evaluate_point, point_key, warm_up, weights_digest
 from .space import parse_space, point_mapping, check_point, select_points
 
 __all__ = ["explore", "Exploration", "COLUMNS", "RETRIES"]
@@ -76,7 +76,8 @@ class Exploration:
     seconds : float
         The whole call.
     compute_seconds : float
-        From the first point sent to the cluster to the last result back (0 when all came from the cache).
+        From the first point sent to the warmed-up workers to the last result back (0 when all came from
+        the cache).
     verified : list of dict
         With ``verify``: each verified design's estimate against Yosys and its RTL against the golden model.
     written : list of Path
@@ -141,9 +142,13 @@ def _client(workers: int | None, scheduler: str | None):
         finally:
             client.close()
         return
+    import dask
     n = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+    # Dask's nannies set MALLOC_TRIM_THRESHOLD_, which doubles a point's time (glibc then hands memory back
+    # and maps it again all the time): unset for these workers.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                         silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client, f"a local cluster of {n} worker process(es)"
 
 
@@ -156,6 +161,7 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
     from ..progress import steps
     with _client(workers, scheduler) as (client, where):
         log(f"computing {len(tasks)} point(s) on {where}")
+        client.run(warm_up)
         start = time.perf_counter()
         shared = client.scatter(inputs, broadcast=True)
         futures = {client.submit(evaluate_point, raw, shared, **options, key=f"lstm-hw-point-{key}", pure=False,
@@ -184,6 +190,23 @@ def _points_csv(rows: list[dict], columns: list[str]) -> bytes:
 
 def _json(data) -> bytes:
     return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def _write_outputs(out: Path, rows: list[dict], columns: list[str], pareto: dict, summary: dict,
+                   files: dict[str, dict], plots: bool) -> list[Path]:
+    """Every file of ``out`` but ``verify.json`` (see the module docstring); the paths written."""
+    from ..emit.files import write_files
+    written = write_files(out, {"points.json": _json(rows), "points.csv": _points_csv(rows, columns),
+                                "pareto.json": _json(pareto), "summary.json": _json(summary)}, force=True)
+    for digest in pareto["overall"]:
+        written += write_files(out / "front" / digest, {"config.toml": files[digest]["config_toml"].encode(),
+                                                        "weights.npz": files[digest]["weights_npz"]}, force=True)
+    if plots and rows:
+        from .plots import plot_front
+        for resource in RESOURCES:
+            written.append(plot_front(rows, pareto[resource], resource, summary["metric"],
+                                      out / f"front_{resource}.png", reference=summary["dense_float"]))
+    return written
 
 
 def explore(model, data, space, base=None, out_dir="explore", *, train=None, workers: int | None = None,
@@ -264,18 +287,15 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
         results.update({key: store.get(key) for key in tasks})
 
     metric = "accuracy" if kind == "cross_entropy" else "mse"
+    figures = [metric if c == "accuracy" else c for c in COLUMNS]
     rows, skipped, files = [], [{"point": space.point(i), "reason": reason} for i, reason in selection.skipped], {}
     for knobs, _, key in points:
         result = results[key]
         if "error" in result:
             skipped.append({"point": knobs, "reason": result["error"]})
-            continue
-        row = result["row"]
-        rows.append({"digest": row["digest"], **knobs, **{c: row[c] for c in COLUMNS if c in row},
-                     **({metric: row[metric]} if metric != "accuracy" else {})})
-        files[row["digest"]] = result
-    columns = ["digest", *space.paths, *(metric if c == "accuracy" else c for c in COLUMNS)]
-    rows = [{c: r[c] for c in columns} for r in rows]
+        else:
+            rows.append({"digest": result["row"]["digest"], **knobs, **{c: result["row"][c] for c in figures}})
+            files[result["row"]["digest"]] = result
     fitting = [r for r in rows if r["fits"]]
     pareto = fronts(fitting, metric) if fitting else {name: [] for name in (*RESOURCES, "overall")}
     dense_raw = copy.deepcopy(base_raw)
@@ -286,16 +306,7 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
                "grid_points": selection.grid_size, "budget": budget, "sampled": selection.sampled,
                "seed": seed, "finetune_epochs": finetune_epochs, "points": len(rows),
                "fitting_points": len(fitting), "skipped": skipped}
-    written = write_files(out, {"points.json": _json(rows), "points.csv": _points_csv(rows, columns),
-                                "pareto.json": _json(pareto), "summary.json": _json(summary)}, force=True)
-    for digest in pareto["overall"]:
-        written += write_files(out / "front" / digest, {"config.toml": files[digest]["config_toml"].encode(),
-                                                        "weights.npz": files[digest]["weights_npz"]}, force=True)
-    if plots and rows:
-        from .plots import plot_front
-        for resource in RESOURCES:
-            written.append(plot_front(rows, pareto[resource], resource, metric, out / f"front_{resource}.png",
-                                      reference=dense))
+    written = _write_outputs(out, rows, ["digest", *space.paths, *figures], pareto, summary, files, plots)
     log(f"{len(rows)} point(s): {len(tasks)} computed, {cached} from the cache, in "
         f"{time.perf_counter() - t0:.1f} s; {len(fitting)} fit the part, {len(pareto['overall'])} on the overall "
         "front")

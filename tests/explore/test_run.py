@@ -64,7 +64,7 @@ def test_a_front_design_is_ready_for_generate(local_run, tmp_path):
 
 
 def test_a_repeated_sweep_comes_from_the_cache(local_run, sweep_files, tmp_path):
-    res, out = local_run
+    _, out = local_run
     cache = out.parent / "cache"
     again = explore(sweep_files / "model.npz", sweep_files / "val.npz", sweep_files / "space.toml",
                     sweep_files / "base.toml", tmp_path / "again", cache=cache, workers=1)

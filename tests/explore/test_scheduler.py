@@ -39,10 +39,9 @@ class Cluster:
         self._start("scheduler", ["scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"])
 
     def _start(self, name: str, args: list[str]) -> None:
-        log = open(self._log_dir / f"{name}.log", "wb")
-        self.processes[name] = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log,
-                                                stderr=subprocess.STDOUT, env=self._env, start_new_session=True)
-        log.close()
+        with open(self._log_dir / f"{name}.log", "wb") as log:
+            self.processes[name] = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log,
+                                                    stderr=subprocess.STDOUT, env=self._env, start_new_session=True)
 
     def add_worker(self, name: str) -> None:
         self._start(name, ["worker", self.address, "--name", name, "--nthreads", "1", "--no-nanny",
