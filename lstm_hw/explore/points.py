@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LstmHwError
+from ..errors import ConfigError
 
 __all__ = ["Inputs", "evaluate_point", "warm_up", "point_key", "array_digest", "weights_digest", "source_digest",
            "CONFIG_HEADER"]
@@ -105,7 +105,8 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     ``dsp``, ``bram36``, ``lut``, ``ff``, ``fmax_mhz``, ``fits``, ``clock_mhz``
     (the smaller of ``hardware.clock_mhz`` and the estimate), ``real_gops`` and
     ``effective_gops`` at that clock, and ``finetune_epochs_run``. A config
-    that compress refuses gives ``{"error": message}``.
+    that compress refuses (a :class:`~lstm_hw.errors.ConfigError`) gives
+    ``{"error": message}``.
     """
     from amaranth.hdl import UnusedElaboratable
 
@@ -122,7 +123,7 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     try:
         pruned, config, report = compress(inputs.weights, raw, inputs.train, epochs=finetune_epochs,
                                           val_fraction=val_fraction, seed=seed)
-    except LstmHwError as e:
+    except ConfigError as e:   # this config's own fault; anything else (no PyTorch, too little data) ends the sweep
         return {"error": str(e)}
     design = build_design(config, pruned)
     x, y = inputs.val

@@ -201,7 +201,7 @@ def _write_outputs(out: Path, rows: list[dict], columns: list[str], pareto: dict
     for digest in pareto["overall"]:
         written += write_files(out / "front" / digest, {"config.toml": files[digest]["config_toml"].encode(),
                                                         "weights.npz": files[digest]["weights_npz"]}, force=True)
-    if plots and rows:
+    if plots:
         from .plots import plot_front
         for resource in RESOURCES:
             written.append(plot_front(rows, pareto[resource], resource, summary["metric"],
@@ -296,6 +296,8 @@ def explore(model, data, space, base=None, out_dir="explore", *, train=None, wor
         else:
             rows.append({"digest": result["row"]["digest"], **knobs, **{c: result["row"][c] for c in figures}})
             files[result["row"]["digest"]] = result
+    if not rows:
+        raise UsageError(f"no point makes a design: {skipped[0]['reason']}" if skipped else "no point to try")
     fitting = [r for r in rows if r["fits"]]
     pareto = fronts(fitting, metric) if fitting else {name: [] for name in (*RESOURCES, "overall")}
     dense_raw = copy.deepcopy(base_raw)

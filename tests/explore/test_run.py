@@ -1,6 +1,7 @@
 """A sweep on a LocalCluster of 2 workers: its files, its fronts, its front designs, and its cache."""
 
 import csv
+import io
 import json
 import tomllib
 
@@ -13,6 +14,7 @@ from lstm_hw.explore import explore
 from lstm_hw.explore.pareto import RESOURCES, fronts
 from lstm_hw.explore.run import COLUMNS
 from lstm_hw.explore.space import parse_space
+from lstm_hw.progress import Progress
 
 pytestmark = pytest.mark.dask
 
@@ -82,10 +84,13 @@ def test_an_interrupted_sweep_resumes(local_run, sweep_files, tmp_path):
     for path in done:
         for part in (path, path.with_suffix(".npz")):
             (cache / part.name).write_bytes(part.read_bytes())
+    shown = io.StringIO()
     resumed = explore(sweep_files / "model.npz", sweep_files / "val.npz", sweep_files / "space.toml",
-                      sweep_files / "base.toml", tmp_path / "out", cache=cache, workers=1, plots=False)
+                      sweep_files / "base.toml", tmp_path / "out", cache=cache, workers=1, plots=False,
+                      progress=Progress(stream=shown, bars=False))
     assert (resumed.cached, resumed.computed) == (5, 3)
     assert resumed.points == res.points and resumed.pareto == res.pareto
+    assert "explore: 3 points" in shown.getvalue() and "explore: 3 of 3 points in" in shown.getvalue()
 
 
 def test_a_budget_samples_the_grid(local_run, sweep_files, tmp_path):
@@ -96,6 +101,17 @@ def test_a_budget_samples_the_grid(local_run, sweep_files, tmp_path):
     assert len(sample.points) == 3 and sample.computed == 0
     assert all(r in res.points for r in sample.points)
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["sampled"] is True
+
+
+def test_a_sweep_of_refused_configs_says_why(local_run, sweep_files, tmp_path):
+    """Points that compress refuses are skipped with the reason; when no point is left, one line says why."""
+    (tmp_path / "base.toml").write_text((sweep_files / "base.toml").read_text() + "[quant]\nbias = { bits = 12 }\n")
+    (tmp_path / "space.toml").write_text('"sparsity.density" = [0.5]\n')
+    result = invoke("explore", sweep_files / "model.npz", "-d", sweep_files / "val.npz", "-s", tmp_path / "space.toml",
+                    "-c", tmp_path / "base.toml", "-o", tmp_path / "out", "--workers", "1", "--cache",
+                    tmp_path / "cache")
+    assert_one_line_error(result, "no point makes a design: quant.bias: needs frac too")
+    assert json.loads(next((tmp_path / "cache").glob("*.json")).read_text())["error"].startswith("quant.bias")
 
 
 def test_the_cli_refuses_a_folder_with_files(local_run, sweep_files):
