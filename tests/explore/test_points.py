@@ -66,3 +66,16 @@ def test_the_key_changes_with_every_input():
                (*args[:2], "x" * 64, *args[3:]), (*args[:3], "x" * 64, args[4]),
                (*args[:4], {"finetune_epochs": 1, "seed": 0})]
     assert len({key, *(point_key(*a) for a in changed)}) == 1 + len(changed)
+
+
+def test_fine_tuning_is_compress_s(tiny):
+    """--finetune-epochs caps compress's own fine-tuning, on the training data, seeded."""
+    weights, (x, y) = tiny
+    x_val, y_val = x[:16] * 0.9, y[:16]
+    inputs = Inputs(weights, (x, y), (x_val, y_val))
+    row = evaluate_point(RAW, inputs, finetune_epochs=2, seed=3)["row"]
+    pruned, config, report = compress(weights, RAW, (x, y), epochs=2, seed=3)
+    assert row["finetune_epochs_run"] == report["finetune"]["epochs_run"] == 2
+    design = convert(pruned, config, warn=False).design
+    assert row["accuracy"] == score(run_golden_real(design, x_val), y_val)["accuracy"]
+    assert evaluate_point(RAW, inputs, finetune_epochs=2, seed=3)["row"] == row      # seeded: the same again

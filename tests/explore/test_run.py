@@ -121,18 +121,21 @@ def test_the_cli_refuses_a_folder_with_files(local_run, sweep_files):
     assert_one_line_error(result, "directory is not empty (use --force to overwrite)")
 
 
-def test_the_cli_with_real_targets(sweep_files, tmp_path):
-    """MSE on real targets, from the command line, with the front listed on stdout."""
+def test_the_cli_with_real_targets_and_fine_tuning(sweep_files, tmp_path):
+    """MSE on real targets, fine-tuned for one epoch on --train, from the command line, with the front on stdout."""
     with np.load(sweep_files / "val.npz") as f:
         x = f["x"]
-    np.savez(tmp_path / "val.npz", x=x, y=np.tanh(x.sum(axis=1)[:, :2]))
+    np.savez(tmp_path / "val.npz", x=x[:24], y=np.tanh(x[:24].sum(axis=1)[:, :2]))
+    np.savez(tmp_path / "train.npz", x=x[24:], y=np.tanh(x[24:].sum(axis=1)[:, :2]))
     (tmp_path / "space.toml").write_text('"sparsity.density" = [0.25, 0.5]\n')
     result = invoke("explore", sweep_files / "model.npz", "-d", tmp_path / "val.npz", "-s", tmp_path / "space.toml",
                     "-c", sweep_files / "base.toml", "-o", tmp_path / "out", "--workers", "1",
-                    "--cache", tmp_path / "cache", "-q")
+                    "--cache", tmp_path / "cache", "--train", tmp_path / "train.npz", "--finetune-epochs", "1", "-q")
     assert result.exit_code == 0, result.output
     rows = json.loads((tmp_path / "out" / "points.json").read_text())
     assert len(rows) == 2 and all("mse" in r and "accuracy" not in r for r in rows)
+    assert all(r["finetune_epochs_run"] == 1 for r in rows)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["finetune_epochs"] == 1
     pareto = json.loads((tmp_path / "out" / "pareto.json").read_text())
     assert pareto == fronts(rows, "mse")
     assert all(d in result.stdout for d in pareto["overall"])
