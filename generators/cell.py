@@ -109,6 +109,11 @@ class CellUpdate(wiring.Component):
         return self._math
 
     @property
+    def tanh_cell(self) -> wiring.Component:
+        """The cell tanh unit, ``tanh(c_t)`` (:func:`activation_unit` of ``tables.tanh_cell``)."""
+        return self._tanh
+
+    @property
     def latency(self) -> int:
         """Cycles from an input transfer to its output valid."""
         return self._gate_latency + self._c_stages + self._tanh.latency + self._H_STAGES

@@ -44,6 +44,11 @@ class BufferedFIFO(wiring.Component):
         super().__init__({"w": In(stream.Signature(shape)), "r": Out(stream.Signature(shape))})
 
     @property
+    def shape(self):
+        """Shape of an entry (``shape``), as given."""
+        return self._shape
+
+    @property
     def depth(self) -> int:
         return self._depth
 

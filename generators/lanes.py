@@ -9,6 +9,7 @@ from .beats import values_layout
 from .cell import CellUpdate
 from .fixed import counter_shape, delay_taps, equals
 from ..model.design import Design, LayerPlan
+from ..numerics.cell import CellMath
 
 __all__ = ["GATES", "cell_slots", "units_layout", "GateGather", "CellLanes"]
 
@@ -152,6 +153,21 @@ class CellLanes(wiring.Component):
             "o": Out(stream.Signature(values_layout(design.cell.activation.shape(), len(self._cells)),
                                       always_ready=True)),
         })
+
+    @property
+    def math(self) -> CellMath:
+        """The formats and alignment of the cell update (``design.cell``)."""
+        return self._math
+
+    @property
+    def slots(self) -> int:
+        """Entries of each lane's cell-state memory (:func:`cell_slots`)."""
+        return self._slots
+
+    @property
+    def cells(self) -> tuple[CellUpdate, ...]:
+        """The lanes' cell updates, one per lane (``plan.units_per_pass``)."""
+        return tuple(self._cells)
 
     @property
     def gates(self) -> data.StructLayout:

@@ -245,6 +245,11 @@ class SparseMatVec(wiring.Component):
         return self._plan
 
     @property
+    def quant(self) -> QuantConfig:
+        """The number formats (``quant``)."""
+        return self._quant
+
+    @property
     def latency(self) -> int:
         """Cycles from the last issue cycle of a pass to its ``o.valid``: ``5 + chain + tree_levels + chunks``."""
         return self._times["out"]

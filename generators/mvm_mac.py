@@ -113,6 +113,41 @@ class MacArray(wiring.Component):
         })
 
     @property
+    def rows(self) -> int:
+        """Lanes (``rows``)."""
+        return self._rows
+
+    @property
+    def groups(self) -> list[list[int]]:
+        """The chains, consecutive banks each (``groups``)."""
+        return self._groups
+
+    @property
+    def bank_positions(self) -> list[int]:
+        """Each bank's chain position (:func:`chain_positions`); a PE per bank and lane."""
+        return self._positions
+
+    @property
+    def weight(self) -> Shape:
+        """Shape of a weight (``weight``)."""
+        return self._weight
+
+    @property
+    def element(self) -> Shape:
+        """Shape of a vector element (``element``)."""
+        return self._element
+
+    @property
+    def product(self) -> Shape:
+        """Shape of a PE's product register: signed, ``product_bits`` wide, at most ``sum_bits``."""
+        return self._product
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """The chain sums' chunks, ``[lo, hi)`` bit ranges (:func:`~lstm_hw.generators.mvm_sum.chunk_bounds`)."""
+        return self._chunks
+
+    @property
     def positions(self) -> int:
         """Chain positions: the longest chain's DSP48E1s."""
         return max(self._positions) + 1

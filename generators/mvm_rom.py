@@ -261,6 +261,27 @@ class WeightRom(wiring.Component):
                           **({"wr": In(rom_write_layout(self._shape))} if writable else {})})
 
     @property
+    def layout(self) -> data.Layout:
+        """A word (``layout``)."""
+        return self._layout
+
+    @property
+    def depth(self) -> int:
+        """Words (``depth``)."""
+        return self._depth
+
+    @property
+    def writable(self) -> bool:
+        """A write port ``wr`` (``writable``): a block RAM per field of a :attr:`ram_shape` row."""
+        return self._writable
+
+    @property
+    def ram_shape(self) -> RamShape:
+        """The words folded into rows of block RAM (:meth:`RamShape.of` of ``depth``, the word's width and
+        ``slice_depth``); the memories' shape when :attr:`writable`."""
+        return self._shape
+
+    @property
     def latency(self) -> int:
         """Cycles from an address to its word: the block RAM's read register."""
         return 1

@@ -135,6 +135,16 @@ class AdderTree(wiring.Component):
         })
 
     @property
+    def rows(self) -> int:
+        """Lanes (``rows``)."""
+        return self._rows
+
+    @property
+    def term_count(self) -> int:
+        """Terms per lane (``terms``)."""
+        return self._terms
+
+    @property
     def chunks(self) -> list[tuple[int, int]]:
         """The sum's chunks, ``[lo, hi)`` bit ranges (:func:`chunk_bounds`)."""
         return self._chunks
@@ -257,6 +267,36 @@ class Accumulator(wiring.Component):
                                                    "en": rows}))}
                if start_code is not None else {}),
         })
+
+    @property
+    def rows(self) -> int:
+        """Lanes (``rows``)."""
+        return self._rows
+
+    @property
+    def passes(self) -> int:
+        """Passes (``passes``): the depth of the start-value memories."""
+        return self._passes
+
+    @property
+    def sum_bits(self) -> int:
+        """Width of the terms and the accumulators (``sum_bits``)."""
+        return self._sum_bits
+
+    @property
+    def chunks(self) -> list[tuple[int, int]]:
+        """The accumulators' chunks, ``[lo, hi)`` bit ranges (:func:`chunk_bounds`)."""
+        return self._chunks
+
+    @property
+    def recurrent(self) -> bool:
+        """A recurrent phase (``recurrent``): a partial-sum memory per lane, ``phase`` and ``writeback``."""
+        return self._recurrent
+
+    @property
+    def start_code(self) -> StartCode | None:
+        """The code of the loadable start values (``start_code``), None for start values in a ROM."""
+        return self._code
 
     @property
     def shared_start(self) -> bool:

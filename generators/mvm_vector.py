@@ -150,6 +150,21 @@ class VectorStore(wiring.Component):
         })
 
     @property
+    def plan(self) -> LayerPlan:
+        """The scheduled layer (``plan``)."""
+        return self._plan
+
+    @property
+    def element(self) -> Shape:
+        """Shape of an element (``element``)."""
+        return self._element
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        """Each bank's chain position (``positions``)."""
+        return tuple(self._positions)
+
+    @property
     def latency(self) -> int:
         """Cycles from an index to its element: the memory's read register."""
         return 1

@@ -14,7 +14,7 @@ from .layer import LSTMLayer
 from .weight_loader import WeightLoader
 from ..model.design import Design
 
-__all__ = ["LSTMTop", "weight_image"]
+__all__ = ["LSTMTop", "weight_image", "mark_built"]
 
 
 def weight_image(design: Design):
@@ -23,25 +23,33 @@ def weight_image(design: Design):
     try:
         return top.weight_image()
     finally:
-        _built_only(top)
+        mark_built(top)
 
 
-def _built_only(obj, seen=None):
-    """Tell Amaranth that ``obj`` and every component in it were built on purpose, not to be elaborated."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    if isinstance(obj, Elaboratable):
-        obj._MustUse__used = True
-        for value in vars(obj).values():
-            _built_only(value, seen)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _built_only(value, seen)
-    elif isinstance(obj, dict):
-        for value in obj.values():
-            _built_only(value, seen)
+def mark_built(obj) -> list[wiring.Component]:
+    """Tell Amaranth that ``obj`` and every elaboratable reachable from it (through attributes, lists, tuples
+    and dicts) were built on purpose, not to be elaborated: Amaranth warns of an elaboratable it never
+    elaborates otherwise. Returns the components (:class:`~amaranth.lib.wiring.Component`) among them, each
+    once, in the order a depth-first walk reaches them."""
+    seen, out, stack = set(), [], [obj]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if isinstance(obj, Elaboratable):
+            obj._MustUse__used = True
+            if isinstance(obj, wiring.Component):
+                out.append(obj)
+            children = vars(obj).values()
+        elif isinstance(obj, (list, tuple)):
+            children = obj
+        elif isinstance(obj, dict):
+            children = obj.values()
+        else:
+            continue
+        stack.extend(c for c in children if isinstance(c, (Elaboratable, list, tuple, dict)))
+    return out
 
 
 class LSTMTop(wiring.Component):

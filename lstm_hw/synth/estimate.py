@@ -26,7 +26,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from amaranth.hdl import Shape
-from amaranth.lib import wiring
 
 from ..config.parts import parse_part
 from ..errors import UsageError
@@ -149,32 +148,12 @@ def map_memory(mem: Memory) -> tuple[str, int]:
 
 # -- the design's units ------------------------------------------------------------------
 
-def _components(top) -> list:
-    """Every component reachable from ``top`` through its members (built, not elaborated), each once, each
-    marked as built on purpose (Amaranth warns of an elaboratable it never elaborates otherwise)."""
-    seen, out, stack = set(), [], [top]
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen:
-            continue
-        seen.add(id(obj))
-        if isinstance(obj, wiring.Component):
-            obj._MustUse__used = True
-            out.append(obj)
-            children = vars(obj).values()
-        elif isinstance(obj, (list, tuple)):
-            children = obj
-        elif isinstance(obj, dict):
-            children = obj.values()
-        else:
-            continue
-        stack.extend(c for c in children if isinstance(c, (wiring.Component, list, tuple, dict)))
-    return out
-
-
-def _by_class(components) -> dict[str, list]:
+def _units(top) -> dict[str, list]:
+    """Every component reachable from ``top`` (built, not elaborated), by class name, each marked as built on
+    purpose (:func:`~lstm_hw.generators.top.mark_built`)."""
+    from ..generators.top import mark_built
     out: dict = {}
-    for c in components:
+    for c in mark_built(top):
         out.setdefault(type(c).__name__, []).append(c)
     return out
 
@@ -182,7 +161,7 @@ def _by_class(components) -> dict[str, list]:
 def design_units(design: Design) -> dict[str, list]:
     """The components of ``design`` as Verilog is emitted from them (built, not elaborated), by class name."""
     from ..emit.files import build_top
-    return _by_class(_components(build_top(design)))
+    return _units(build_top(design))
 
 
 def _width(shape) -> int:
@@ -190,40 +169,40 @@ def _width(shape) -> int:
 
 
 def memories(units: dict) -> list[Memory]:
-    """Every memory of the design's units (:func:`_by_class` of its components)."""
+    """Every memory of the design's units (:func:`design_units`)."""
     from ..generators.mvm_sum import LUTRAM_DEPTH, SHALLOW_MEMORY_DEPTH
     out = []
     for rom in units.get("WeightRom", []):
-        width, depth = rom._layout.size, rom._depth
-        if rom._writable:
-            shape = rom._shape
+        width, depth = rom.layout.size, rom.depth
+        if rom.writable:
+            shape = rom.ram_shape
             out += [Memory("weights", shape.rows, bits, True, "block") for bits in shape.fields]
         else:
             out.append(Memory("weights", depth, width, False, "block"))
     for store in units.get("VectorStore", []):
-        p = store._plan
-        out += [Memory("vector", 2 << p.index_bits, _width(store._element), True)] * (p.rows * p.banks)
+        p = store.plan
+        out += [Memory("vector", 2 << p.index_bits, _width(store.element), True)] * (p.rows * p.banks)
     for acc in units.get("Accumulator", []):
-        rows, passes, bits = acc._rows, acc._passes, acc._sum_bits
-        writable = acc._code is not None
+        rows, passes, bits = acc.rows, acc.passes, acc.sum_bits
+        writable = acc.start_code is not None
         if acc.shared_start:
             both = 2 << (passes - 1).bit_length()
             out += [Memory("partial sums", both, bits, True, "distributed" if both <= LUTRAM_DEPTH else "")] * rows
             continue
-        out += [Memory("start values", passes, acc._code.bits if writable else bits, writable,
+        out += [Memory("start values", passes, acc.start_code.bits if writable else bits, writable,
                        "distributed" if writable else "")] * rows
-        if acc._recurrent:
+        if acc.recurrent:
             shallow = passes <= SHALLOW_MEMORY_DEPTH
             out += [Memory("partial sums", passes, bits, True, "distributed" if shallow else "")] * rows
     for lanes in units.get("CellLanes", []):
-        out += [Memory("cell state", lanes._slots, _width(lanes._math.cell.shape()), True)] * len(lanes._cells)
+        out += [Memory("cell state", lanes.slots, _width(lanes.math.cell.shape()), True)] * len(lanes.cells)
     for act in units.get("PolyActivation", []):
         t = act.table
         abits = max(1, (t.segments - 1).bit_length())
         out.append(Memory("activation", max(2, 1 << abits), sum(t.coef_widths), False))
     for fifo in units.get("BufferedFIFO", []):
         if fifo.depth > 1:
-            out.append(Memory("fifo", fifo.depth - 1, _width(fifo._shape), True))
+            out.append(Memory("fifo", fifo.depth - 1, _width(fifo.shape), True))
     return out
 
 
@@ -233,8 +212,8 @@ def multipliers(units: dict) -> list[tuple[str, int, int, int]]:
     from ..numerics.fixed import signed_bits
     out = []
     for mac in units.get("MacArray", []):
-        n = mac._rows * len(mac._positions)
-        out += [("mac", mac._weight.width, mac._element.width, mac._product.width)] * n
+        n = mac.rows * len(mac.bank_positions)
+        out += [("mac", mac.weight.width, mac.element.width, mac.product.width)] * n
     for act in units.get("PolyActivation", []):
         t = act.table
         if not t.degree:
@@ -309,7 +288,7 @@ def clock_estimate(design: Design, mapped: list[tuple["Memory", tuple[str, int, 
     period = d["overhead"] + d["CARRY4"] + 4 * d["LUT"]
     vector = [(prim, slices) for mem, (prim, _, slices) in mapped if mem.unit == "vector"]
     lutram = [d["LUTRAM"] + _mux_levels(slices) * d["LUT"] for prim, slices in vector if prim in _LUTRAMS]
-    folded = max([rom._shape.slices for rom in units.get("WeightRom", []) if rom._writable], default=1)
+    folded = max([rom.ram_shape.slices for rom in units.get("WeightRom", []) if rom.writable], default=1)
     for mem, (prim, _, slices) in mapped:
         if mem.unit == "weights" and prim.startswith("ramb"):
             period = max(period, d["overhead"] + d["BRAM_unreg"] + _mux_levels(slices * folded) * d["LUT"]
@@ -348,40 +327,40 @@ def unit_features(units: dict, mapped: list | None = None) -> dict[str, Counter]
         a["pipe_bits"] += pipe
         a["out_bits"] += t.out_fmt.bits
     for lanes in units.get("CellLanes", []):
-        m, c = lanes._math, f["cell"]
-        for cell in lanes._cells:
-            tanh = cell._tanh.latency
+        m, c = lanes.math, f["cell"]
+        for cell in lanes.cells:
+            tanh = cell.tanh_cell.latency
             c["lanes"] += 1
             c["pipe_bits"] += (m.nonlin.bits * (cell.latency - cell.c_lag - 2) + m.cell.bits * (tanh + 2)
                                + cell.latency)
             c["width_bits"] += 2 * m.cell.bits + m.activation.bits + 2 * m.nonlin.bits
     for acc in units.get("Accumulator", []):
-        a, rows, bits = f["accumulator"], acc._rows, acc._sum_bits
+        a, rows, bits = f["accumulator"], acc.rows, acc.sum_bits
         a["lanes"] += rows
         a["lane_bits"] += rows * bits
-        a["deskew_bits"] += rows * (_skew_bits(acc._chunks) + _skew_bits(acc._chunks[::-1]))
-        if acc._code is None:
-            a["rom_bits"] += rows * acc._passes * bits
+        a["deskew_bits"] += rows * (_skew_bits(acc.chunks) + _skew_bits(acc.chunks[::-1]))
+        if acc.start_code is None:
+            a["rom_bits"] += rows * acc.passes * bits
     for store in units.get("VectorStore", []):
-        p, v = store._plan, f["vector"]
-        element = _width(store._element)
+        p, v = store.plan, f["vector"]
+        element = _width(store.element)
         ports = len(write_ports(store))
         v["pes"] += p.rows * p.banks
         v["pe_bits"] += p.rows * p.banks * element
-        v["position_bits"] += sum(store._positions) * (element + p.index_bits + 2)
+        v["position_bits"] += sum(store.positions) * (element + p.index_bits + 2)
         v["port_bits"] += ports * p.banks * (element + p.index_bits + 2)
     for mvm in units.get("SparseMatVec", []):
         p, x = mvm.plan, f["matrix"]
         x["units"] += 1
-        x["out_bits"] += p.rows * mvm._quant.preact.bits
+        x["out_bits"] += p.rows * mvm.quant.preact.bits
         x["delay_bits"] += mvm.latency * (p.rows + (p.passes * p.k).bit_length())
     for mac in units.get("MacArray", []):
-        f["matrix"]["skew_bits"] += mac._rows * len(mac._groups) * _skew_bits(mac._chunks)
-        w, v, prod = mac._weight.width, mac._element.width, mac._product.width
+        f["matrix"]["skew_bits"] += mac.rows * len(mac.groups) * _skew_bits(mac.chunks)
+        w, v, prod = mac.weight.width, mac.element.width, mac.product.width
         if mul_dsps(w, v, prod) > 1:   # split across DSP48E1s: operand and product registers stay in the fabric
-            f["matrix"]["fabric_mac_bits"] += mac._rows * len(mac._positions) * (w + v + prod)
+            f["matrix"]["fabric_mac_bits"] += mac.rows * len(mac.bank_positions) * (w + v + prod)
     for tree in units.get("AdderTree", []):
-        f["matrix"]["tree_bits"] += tree._rows * (tree._terms - 1) * tree._chunks[-1][1]
+        f["matrix"]["tree_bits"] += tree.rows * (tree.term_count - 1) * tree.chunks[-1][1]
     for top in units.get("LSTMTop", []):
         lanes = top.design.lanes
         f["top"]["units"] += 1
@@ -403,8 +382,8 @@ def unit_features(units: dict, mapped: list | None = None) -> dict[str, Counter]
         if not prim.startswith("ramb"):     # the read register in flip-flops, not inside a block RAM
             f[category[mem.unit]]["read_bits"] += mem.width
     for rom in units.get("WeightRom", []):
-        if rom._writable:
-            f["matrix"]["mux_bits"] += rom._layout.size * (rom._shape.slices - 1)
+        if rom.writable:
+            f["matrix"]["mux_bits"] += rom.layout.size * (rom.ram_shape.slices - 1)
     return f
 
 
@@ -430,7 +409,7 @@ def estimate(design: Design) -> dict:
 
 
 def _estimate(design: Design, top) -> dict:
-    units = _by_class(_components(top))
+    units = _units(top)
     mapped = [(mem, memory_mapping(mem)) for mem in memories(units)]
     prims: Counter = Counter()
     for _, (prim, n, _) in mapped:
