@@ -504,17 +504,17 @@ def report(config, weights, strict, as_json, yosys_path, estimate, quiet):
               help="Data .npz to fine-tune on and calibrate formats with (default: --data; needed for fine-tuning).")
 @click.option("--scheduler", metavar="ADDRESS",
               help="A running Dask scheduler (tcp://host:8786) to run the points on (default: a local cluster).")
-@click.option("--workers", type=click.IntRange(1),
+@click.option("--workers", type=click.IntRange(1), metavar="N",
               help="Worker processes of the local cluster [default: one per core].")
-@click.option("--budget", type=click.IntRange(1),
-              help="Most points tried: a grid of at most this many is tried whole, a larger one is shuffled "
-                   "(seeded by --seed) and its first BUDGET valid points are tried.")
+@click.option("--budget", type=click.IntRange(1), metavar="N",
+              help="Most points tried: a grid of at most N points is tried whole, a larger one is shuffled "
+                   "(seeded by --seed) and its first N valid points are tried.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the --budget sample and of the fine-tuning.")
-@click.option("--finetune-epochs", default=0, show_default=True, type=click.IntRange(0),
+@click.option("--finetune-epochs", default=0, show_default=True, type=click.IntRange(0), metavar="E",
               help="Cap of each point's fine-tuning (compress's, on --train); 0: prune and quantize only.")
 @click.option("--cache", "cache_dir", type=click.Path(file_okay=False),
               help="Folder of cached point results (JSON and .npz) [default: ~/.cache/lstm-hw/explore].")
-@click.option("--verify", default=0, show_default=True, type=click.IntRange(0),
+@click.option("--verify", default=0, show_default=True, type=click.IntRange(0), metavar="N",
               help="Synthesize (Yosys) and simulate (Verilator, against the golden model) the N best designs of "
                    "the overall front; their estimate's error goes to verify.json.")
 @click.option("--force", is_flag=True, help="Write into a directory that already holds files.")
