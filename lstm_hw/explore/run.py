@@ -45,13 +45,15 @@ from .pareto import RESOURCES, fronts
 from .points import Inputs, array_digest, evaluate_point, point_key, warm_up, weights_digest
 from .space import parse_space, point_mapping, check_point, select_points
 
-__all__ = ["explore", "Exploration", "COLUMNS", "RETRIES"]
+__all__ = ["explore", "Exploration", "COLUMNS", "RETRIES", "STALL_SECONDS"]
 
 #: The columns of points.csv after ``digest`` and the knobs, in order; ``accuracy`` becomes ``mse`` for real targets.
 COLUMNS = ("accuracy", "cycles_per_timestep", "latency_cycles", "dsp", "bram36", "lut", "ff", "fmax_mhz", "fits",
            "clock_mhz", "real_gops", "effective_gops", "finetune_epochs_run")
 #: Times Dask runs a task again after it raised (a worker that dies is rescheduled anyway).
 RETRIES = 2
+#: Seconds to wait for the next result before checking for results the client was not told of (see _run).
+STALL_SECONDS = 10
 
 
 @dataclass
@@ -155,8 +157,15 @@ def _client(workers: int | None, scheduler: str | None):
 def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, workers, scheduler, progress,
          log) -> float:
     """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives; the seconds from the
-    first task submitted to the last result."""
-    from distributed import as_completed
+    first task submitted to the last result.
+
+    A result is waited for at most :data:`STALL_SECONDS` at a time. When none has come by then, every point
+    whose result the scheduler holds while this client still waits for it, on two checks in a row, is sent
+    again under a new key, and so is a result that cannot be fetched within that time: a worker that dies
+    while its result is being fetched can leave the client unaware that the scheduler has made it again
+    (distributed 2026.11), and since a point is a pure function, running it again changes nothing.
+    """
+    from distributed import wait
 
     from ..progress import steps
     with _client(workers, scheduler) as (client, where):
@@ -164,12 +173,42 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
         client.run(warm_up)
         start = time.perf_counter()
         shared = client.scatter(inputs, broadcast=True)
-        futures = {client.submit(evaluate_point, raw, shared, **options, key=f"lstm-hw-point-{key}", pure=False,
-                                 retries=RETRIES): key for key, raw in tasks.items()}
-        with steps(progress, "explore", len(futures), "point") as update:
-            for n, future in enumerate(as_completed(futures), 1):
-                cache.put(futures[future], future.result())
-                update(n)
+        sent = dict.fromkeys(tasks, 0)
+
+        def submit(key):
+            sent[key] += 1
+            name = f"lstm-hw-point-{key}" + (f"-{sent[key]}" if sent[key] > 1 else "")
+            return client.submit(evaluate_point, tasks[key], shared, **options, key=name, pure=False,
+                                 retries=RETRIES)
+
+        pending = {submit(key): key for key in tasks}
+        suspect: set = set()
+        with steps(progress, "explore", len(tasks), "point") as update:
+            while pending:
+                try:
+                    done = wait(list(pending), timeout=STALL_SECONDS, return_when="FIRST_COMPLETED").done
+                except TimeoutError:
+                    done = set()
+                stale = set()
+                for future in done:
+                    try:
+                        result = future.result(timeout=STALL_SECONDS)
+                    except TimeoutError:
+                        stale.add(future)
+                        continue
+                    cache.put(pending.pop(future), result)
+                    update(len(tasks) - len(pending))
+                if not done:
+                    held = client.who_has(list(pending))
+                    unseen = {f for f in pending if held.get(f.key)}   # the scheduler has it, this client waits
+                    stale |= unseen & suspect
+                    suspect = unseen - stale
+                if stale:
+                    log(f"sent again: {len(stale)} point(s) the scheduler finished without this client hearing of "
+                        "it (a worker died)")
+                for future in stale:
+                    key = pending.pop(future)
+                    pending[submit(key)] = key
         return time.perf_counter() - start
 
 

@@ -116,7 +116,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(cluster, local_run, sweep_files
 
     cluster.add_worker("w3")
     cluster.wait_for_workers(3)
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)   # a hung sweep must not keep pytest alive
     thread.start()
     killed_busy = False
     with distributed.Client(cluster.address, timeout="30s") as client:
@@ -125,7 +125,7 @@ def test_a_worker_killed_mid_sweep_loses_nothing(cluster, local_run, sweep_files
             names = {addr: w["name"] for addr, w in client.scheduler_info()["workers"].items()}
             busy = {names.get(addr) for addr, keys in client.processing().items()
                     if any(str(k).startswith("lstm-hw-point-") for k in keys)}
-            if "w3" in busy and len(list(cache.glob("*.json"))) >= 1:   # w3 holds a point, and one is done
+            if "w3" in busy:   # w3 holds a point
                 cluster.kill("w3")
                 killed_busy = True
                 break
