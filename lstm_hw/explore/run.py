@@ -156,17 +156,8 @@ def _client(workers: int | None, scheduler: str | None):
 
 def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, workers, scheduler, progress,
          log) -> float:
-    """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives; the seconds from the
-    first task submitted to the last result.
-
-    A result is waited for at most :data:`STALL_SECONDS` at a time. When none has come by then, every point
-    whose result the scheduler holds while this client still waits for it, on two checks in a row, is sent
-    again under a new key, and so is a result that cannot be fetched within that time: a worker that dies
-    while its result is being fetched can leave the client unaware that the scheduler has made it again
-    (distributed 2026.11), and since a point is a pure function, running it again changes nothing.
-    """
-    from distributed import wait
-
+    """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives (:func:`collect`); the
+    seconds from the first task submitted to the last result."""
     from ..progress import steps
     with _client(workers, scheduler) as (client, where):
         log(f"computing {len(tasks)} point(s) on {where}")
@@ -181,35 +172,54 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
             return client.submit(evaluate_point, tasks[key], shared, **options, key=name, pure=False,
                                  retries=RETRIES)
 
-        pending = {submit(key): key for key in tasks}
-        suspect: set = set()
         with steps(progress, "explore", len(tasks), "point") as update:
-            while pending:
-                try:
-                    done = wait(list(pending), timeout=STALL_SECONDS, return_when="FIRST_COMPLETED").done
-                except TimeoutError:
-                    done = set()
-                stale = set()
-                for future in done:
-                    try:
-                        result = future.result(timeout=STALL_SECONDS)
-                    except TimeoutError:
-                        stale.add(future)
-                        continue
-                    cache.put(pending.pop(future), result)
-                    update(len(tasks) - len(pending))
-                if not done:
-                    held = client.who_has(list(pending))
-                    unseen = {f for f in pending if held.get(f.key)}   # the scheduler has it, this client waits
-                    stale |= unseen & suspect
-                    suspect = unseen - stale
-                if stale:
-                    log(f"sent again: {len(stale)} point(s) the scheduler finished without this client hearing of "
-                        "it (a worker died)")
-                for future in stale:
-                    key = pending.pop(future)
-                    pending[submit(key)] = key
+            finished = []
+
+            def done(key, result):
+                cache.put(key, result)
+                finished.append(key)
+                update(len(finished))
+
+            collect(client, submit, list(tasks), done, log)
         return time.perf_counter() - start
+
+
+def collect(client, submit, keys: list, done, log=lambda line: None) -> None:
+    """Submit every key (``submit(key)`` gives its future) and call ``done(key, result)`` as each result comes.
+
+    A result is waited for at most :data:`STALL_SECONDS` at a time. When none has come by then, every point
+    whose result the scheduler holds (``client.who_has``) while this client still waits for it, on two checks
+    in a row, is submitted again, and so is a result that cannot be fetched within that time: a worker that
+    dies while its result is being fetched can leave the client unaware that the scheduler has made it again
+    (distributed 2026.11). A point is a pure function, so running it again changes nothing.
+    """
+    from distributed import wait
+    pending = {submit(key): key for key in keys}
+    suspect: set = set()
+    while pending:
+        try:
+            finished = wait(list(pending), timeout=STALL_SECONDS, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            finished = set()
+        stale = set()
+        for future in finished:
+            try:
+                result = future.result(timeout=STALL_SECONDS)
+            except TimeoutError:
+                stale.add(future)
+                continue
+            done(pending.pop(future), result)
+        if not finished:
+            held = client.who_has(list(pending))
+            unseen = {f for f in pending if held.get(f.key)}   # the scheduler has it, this client waits
+            stale |= unseen & suspect
+            suspect = unseen - stale
+        if stale:
+            log(f"sent again: {len(stale)} point(s) the scheduler finished without this client hearing of it "
+                "(a worker died)")
+        for future in stale:
+            key = pending.pop(future)
+            pending[submit(key)] = key
 
 
 def _csv_value(v) -> str:

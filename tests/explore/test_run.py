@@ -161,3 +161,57 @@ def test_verify_synthesizes_and_simulates_the_best_front_design(local_run, sweep
     assert all(v["error"][k] == pytest.approx(v["estimate"][k] - v["yosys"][k]) for k in v["error"])
     assert v["rtl"] == {"simulator": "verilator", "samples": VERIFY_SAMPLES, "mismatches": 0, "passed": True}
     assert f"verified {best}" in result.output
+
+
+class FakeFuture:
+    """A future that is ready (with its result) or not, and that the scheduler holds or not."""
+
+    def __init__(self, key, ready, held=False, fetchable=True):
+        self.key, self.ready, self.held, self.fetchable = key, ready, held, fetchable
+
+    def result(self, timeout=None):
+        if not self.fetchable:
+            raise TimeoutError
+        return f"result of {self.key}"
+
+
+class FakeClient:
+    def who_has(self, futures):
+        return {f.key: ["tcp://w1"] if f.held else [] for f in futures}
+
+
+def fake_wait(futures, timeout, return_when):
+    done = {f for f in futures if f.ready}
+    if not done:
+        raise TimeoutError
+    return type("DoneAndNotDone", (), {"done": done})()
+
+
+@pytest.mark.parametrize("lost", ["unseen", "unfetchable"])
+def test_collect_sends_again_what_the_client_was_never_told_of(monkeypatch, lost):
+    """A result the scheduler holds while the client waits (twice in a row), or one that cannot be fetched, is
+    submitted again; a point still running (not held) is waited for, not sent again."""
+    import distributed
+    from lstm_hw.explore.run import collect
+    monkeypatch.setattr(distributed, "wait", fake_wait)
+    sent, results, lines = [], {}, []
+    slow = FakeFuture("c", ready=False)
+    checks = {"n": 0}
+
+    def submit(key):
+        sent.append(key)
+        if key == "b" and sent.count("b") == 1:     # lost: never ready though held, or ready but unfetchable
+            return FakeFuture("b", ready=lost == "unfetchable", held=True, fetchable=lost != "unfetchable")
+        return slow if key == "c" else FakeFuture(key, ready=True)
+
+    class Client(FakeClient):
+        def who_has(self, futures):
+            checks["n"] += 1
+            if checks["n"] == 3:
+                slow.ready = True                    # the running point ends at last
+            return super().who_has(futures)
+
+    collect(Client(), submit, ["a", "b", "c"], lambda key, result: results.setdefault(key, result), lines.append)
+    assert results == {k: f"result of {k}" for k in "abc"}
+    assert sorted(sent) == ["a", "b", "b", "c"]      # b once more, the slow c never
+    assert len(lines) == 1 and lines[0].startswith("sent again: 1 point(s)")
