@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -93,7 +92,10 @@ def warm_up() -> None:
 def _schedule(design) -> dict:
     """The design's metadata as ``<top>.json`` holds it, without rendering the Verilog."""
     from ..emit.files import build_top, metadata
-    return metadata(design, build_top(design), [])
+    from ..generators.top import mark_built
+    top = build_top(design)
+    mark_built(top)     # built for its figures, never elaborated
+    return metadata(design, top, [])
 
 
 def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed: int = 0) -> dict:
@@ -108,8 +110,6 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     that compress refuses (a :class:`~lstm_hw.errors.ConfigError`) gives
     ``{"error": message}``.
     """
-    from amaranth.hdl import UnusedElaboratable
-
     from ..compression.compress import compress, config_toml, npz_bytes
     from ..compression.evaluate import score
     from ..compression.options import FINETUNE_DEFAULTS
@@ -128,10 +128,8 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     design = build_design(config, pruned)
     x, y = inputs.val
     metrics = score(run_golden_real(design, x), y)
-    with warnings.catch_warnings():   # the components are built for their figures, never elaborated
-        warnings.simplefilter("ignore", UnusedElaboratable)
-        meta = _schedule(design)
-        est = estimate(design)
+    meta = _schedule(design)
+    est = estimate(design)
     util = utilization(est, parse_part(config.hardware.part))
     clock = min(config.hardware.clock_mhz, float(est["fmax_mhz"]))
     perf = throughput(meta, clock)

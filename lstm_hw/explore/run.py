@@ -150,6 +150,7 @@ def _client(workers: int | None, scheduler: str | None):
     # and maps it again all the time): unset for these workers.
     with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
             LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                         scheduler_kwargs={"dashboard_address": ":0"},   # its HTTP server: any free port
                          silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         yield client, f"a local cluster of {n} worker process(es)"
 

@@ -5,7 +5,6 @@ import io
 import tomllib
 
 import numpy as np
-import pytest
 
 from lstm_hw.api import convert
 from lstm_hw.compression.compress import compress
@@ -19,7 +18,6 @@ RAW = {"model": {"return_sequences": False}, "sparsity": {"banks": 2, "density":
        "quant": {"weight": {"bits": 6}}, "activation": {"method": "lut"}}
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")   # estimate() builds, never elaborates
 def test_a_point_is_the_compressed_design_scored_and_estimated(tiny):
     weights, (x, y) = tiny
     x_val, y_val = x[:20], y[:20]

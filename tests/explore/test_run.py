@@ -48,7 +48,6 @@ def test_the_sweep_writes_every_point_and_its_fronts(local_run, sweep_files):
     assert sorted(p.name for p in (out / "front").iterdir()) == sorted(pareto["overall"])
 
 
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_a_front_design_is_ready_for_generate(local_run, tmp_path):
     res, out = local_run
     digest = res.pareto["overall"][0]
@@ -143,7 +142,6 @@ def test_the_cli_with_real_targets_and_fine_tuning(sweep_files, tmp_path):
 
 @pytest.mark.synth
 @pytest.mark.cocotb
-@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_verify_synthesizes_and_simulates_the_best_front_design(local_run, sweep_files, tmp_path):
     """--verify 1 from the cache: the best overall design against Yosys and under Verilator."""
     from lstm_hw.explore.verify import VERIFY_SAMPLES
