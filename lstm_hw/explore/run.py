@@ -6,7 +6,7 @@ unless ``trust_model``), the data and the space; picks the points
 cache (:mod:`lstm_hw.explore.cache`) and runs the rest as Dask tasks, one
 :func:`lstm_hw.explore.points.evaluate_point` each, on a ``LocalCluster``
 with one worker process per core (``workers`` to choose) or on the cluster
-at ``scheduler``. The data and weights go to every worker once. Each result
+at ``scheduler``. The data and weights go to each worker once. Each result
 is cached as it arrives, so an interrupted sweep resumes where it stopped;
 a task whose worker dies is run again elsewhere (Dask reschedules it, and
 ``retries`` covers a task that raised), and since a point is a pure function
@@ -155,6 +155,11 @@ def _client(workers: int | None, scheduler: str | None):
         yield client, f"a local cluster of {n} worker process(es)"
 
 
+def _shared(inputs: Inputs) -> Inputs:
+    """What every point takes, as a task of its own."""
+    return inputs
+
+
 def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, workers, scheduler, progress,
          log) -> float:
     """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives (:func:`collect`); the
@@ -164,7 +169,8 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
         log(f"computing {len(tasks)} point(s) on {where}")
         client.run(warm_up)
         start = time.perf_counter()
-        shared = client.scatter(inputs, broadcast=True)
+        # A task, not scattered data: if every worker holding it dies, the scheduler makes it again.
+        shared = client.submit(_shared, inputs, pure=False)
         sent = dict.fromkeys(tasks, 0)
 
         def submit(key):
