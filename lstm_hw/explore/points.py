@@ -89,15 +89,6 @@ def warm_up() -> None:
     from ..synth import estimate  # noqa: F401
 
 
-def _schedule(design) -> dict:
-    """The design's metadata as ``<top>.json`` holds it, without rendering the Verilog."""
-    from ..emit.files import build_top, metadata
-    from ..generators.top import mark_built
-    top = build_top(design)
-    mark_built(top)     # built for its figures, never elaborated
-    return metadata(design, top, [])
-
-
 def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed: int = 0) -> dict:
     """Compress, score and estimate the design of the config ``raw`` (shaped like the TOML).
 
@@ -114,6 +105,8 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     from ..compression.evaluate import score
     from ..compression.options import FINETUNE_DEFAULTS
     from ..config.parts import parse_part
+    from ..emit.files import build_top, metadata
+    from ..generators.top import mark_built
     from ..model.design import build_design
     from ..model.golden import run_golden_real
     from ..synth.estimate import estimate
@@ -128,8 +121,11 @@ def evaluate_point(raw: dict, inputs: Inputs, *, finetune_epochs: int = 0, seed:
     design = build_design(config, pruned)
     x, y = inputs.val
     metrics = score(run_golden_real(design, x), y)
-    meta = _schedule(design)
-    est = estimate(design)
+    # One top for both: the metadata as <top>.json holds it (without rendering the Verilog) and the estimate.
+    top = build_top(design)
+    mark_built(top)     # built for its figures, never elaborated
+    meta = metadata(design, top, [])
+    est = estimate(design, top)
     util = utilization(est, parse_part(config.hardware.part))
     clock = min(config.hardware.clock_mhz, float(est["fmax_mhz"]))
     perf = throughput(meta, clock)

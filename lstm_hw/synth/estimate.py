@@ -395,17 +395,21 @@ def logic_counts(features: dict, logic: dict | None = None) -> dict[str, float]:
             for res, per in logic.items()}
 
 
-def estimate(design: Design) -> dict:
+def estimate(design: Design, top=None) -> dict:
     """Resources and clock of ``design`` as ``lstm-hw report`` would find them, from its structure.
 
     Returns the report's count keys (``luts``, ``lut_logic``, ``lutram_luts``, ``ffs``, ``dsps``,
     ``ramb18``, ``ramb36``, ``bram36``), ``fmax_mhz`` (:data:`FMAX_RULE`), and the figures behind them:
     ``dsps_by_unit`` and ``memories`` (each kind of memory, its shape, what it maps to and how many).
+    ``top`` is the design's top as :func:`~lstm_hw.emit.files.build_top` builds it, when the caller has
+    one already (built here otherwise).
     """
     if not isinstance(design, Design):
         raise UsageError(f"estimate: expected a Design, got {type(design).__name__}")
-    from ..emit.files import build_top
-    return _estimate(design, build_top(design))
+    if top is None:
+        from ..emit.files import build_top
+        top = build_top(design)
+    return _estimate(design, top)
 
 
 def _estimate(design: Design, top) -> dict:
@@ -448,7 +452,7 @@ def estimate_report(design: Design) -> dict:
     if not isinstance(design, Design):
         raise UsageError(f"estimate: expected a Design, got {type(design).__name__}")
     top = build_top(design)
-    est = _estimate(design, top)
+    est = estimate(design, top)
     meta = metadata(design, top, [])
     config = design.config
     part = parse_part(config.hardware.part)
