@@ -175,6 +175,11 @@ class WordQueue(wiring.Component):
     time up to that one, which carries those flags; ``taken`` is high as the word leaves the FIFO,
     with that beat.
 
+    With ``hold`` the head word waits in a register of its own, so the read
+    side's handshake starts at local registers, not at the FIFO memory's read
+    data (a block RAM's clock-to-out is long); the register is one word more
+    of room, and :attr:`latency` a cycle more.
+
     Latency: :attr:`latency` cycles from a group to its first beat, with the
     FIFO empty and ``o`` ready. Throughput: a group per cycle in, a beat per
     cycle out. ``i`` has no backpressure: the user never sends more words
@@ -196,6 +201,8 @@ class WordQueue(wiring.Component):
         None: neither carries any.
     always_ready : bool
         ``o`` has no ``ready``.
+    hold : bool
+        The head word in a register of its own.
 
     Members
     -------
@@ -206,7 +213,7 @@ class WordQueue(wiring.Component):
     """
 
     def __init__(self, *, shape, lanes: int, per: int, depth: int, flags: data.StructLayout | None,
-                 always_ready: bool = False):
+                 always_ready: bool = False, hold: bool = False):
         check_count("per", per)
         _check_lanes("lanes", lanes, "per", per)
         if lanes < 2:
@@ -214,9 +221,10 @@ class WordQueue(wiring.Component):
         check_count("depth", depth)
         if flags is not None:
             check_flags(flags)
-        if not isinstance(always_ready, bool):
-            raise TypeError(f"always_ready must be a bool, not {always_ready!r}")
-        self._shape, self._lanes, self._per, self._flags = shape, lanes, per, flags
+        for name, value in (("always_ready", always_ready), ("hold", hold)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be a bool, not {value!r}")
+        self._shape, self._lanes, self._per, self._flags, self._hold = shape, lanes, per, flags, hold
         self._fifo = BufferedFIFO(shape=word_layout(shape, lanes, per, flags=flags), depth=max(2, depth))
         super().__init__({
             "i": In(stream.Signature(group_layout(shape, lanes, flags) if flags is not None
@@ -231,9 +239,20 @@ class WordQueue(wiring.Component):
         return self._fifo.depth
 
     @property
+    def hold(self) -> bool:
+        """The head word waits in a register of its own (``hold``)."""
+        return self._hold
+
+    @property
+    def word(self):
+        """The layout of a FIFO word: a group's values, the index of its last beat and its flags."""
+        return self._fifo.shape
+
+    @property
     def latency(self) -> int:
-        """Cycles from a group on ``i`` to its first beat on ``o``: the FIFO's write to read."""
-        return self._fifo.latency
+        """Cycles from a group on ``i`` to its first beat on ``o``: the FIFO's write to read, and the head
+        word's register with ``hold``."""
+        return self._fifo.latency + self._hold
 
     def elaborate(self, platform):
         m = Module()
@@ -242,13 +261,22 @@ class WordQueue(wiring.Component):
         m.submodules.fifo = queue = self._fifo
         # The word holds its real values, zeros after them, and the index of its last beat, so the
         # read side's test for that beat is one small compare.
-        g, w_word, word = self.i.payload, queue.w.payload, queue.r.payload
+        g, w_word = self.i.payload, queue.w.payload
         m.d.comb += [w_word.data[e].eq(Mux(g.ok[e], g.data[e], 0)) for e in range(lanes)]
         for c in range(1, places):   # the last beat holding a real value (lane 0 always is one)
             with m.If(g.ok[c * per]):
                 m.d.comb += w_word.final.eq(c)
-        m.d.comb += [queue.w.valid.eq(self.i.valid), self.o.valid.eq(queue.r.valid),
-                     self.taken.eq(queue.r.valid & queue.r.ready)]
+        if self._hold:
+            word, pop = Signal.like(queue.r.payload, name="head"), Signal()   # pop: the head's last beat leaves
+            m.d.comb += [queue.w.valid.eq(self.i.valid), queue.r.ready.eq(~self.o.valid | pop), self.taken.eq(pop)]
+            with m.If(queue.r.valid & queue.r.ready):
+                m.d.sync += [word.eq(queue.r.payload), self.o.valid.eq(1)]
+            with m.Elif(pop):
+                m.d.sync += self.o.valid.eq(0)
+        else:
+            word, pop = queue.r.payload, queue.r.ready
+            m.d.comb += [queue.w.valid.eq(self.i.valid), self.o.valid.eq(queue.r.valid),
+                         self.taken.eq(queue.r.valid & queue.r.ready)]
 
         idx = Signal(counter_shape(places))
         end = idx == word.final
@@ -262,7 +290,7 @@ class WordQueue(wiring.Component):
         with m.If(self.o.valid & self.o.ready):
             with m.If(end):
                 m.d.sync += idx.eq(0)
-                m.d.comb += queue.r.ready.eq(1)
+                m.d.comb += pop.eq(1)
             with m.Else():
                 m.d.sync += idx.eq(idx + 1)
         return m

@@ -1,6 +1,6 @@
 """The banked, double-buffered vector store of :class:`~lstm_hw.generators.mvm.SparseMatVec`, and how to fill it."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -186,9 +186,20 @@ class VectorStore(wiring.Component):
             en = Signal(name=f"vwr_en_b{bank}")
             waddr = Signal(p.index_bits + 1, name=f"vwr_addr_b{bank}")
             wdata = Signal(self._element, name=f"vwr_data_b{bank}")
-            for valid, payload in ports:
+            if len(ports) == 1:
+                (valid, payload), = ports
                 with m.If(valid & equals(payload.bank, bank)):
                     m.d.comb += [en.eq(1), waddr.eq(Cat(payload.addr, payload.buf)), wdata.eq(payload.data)]
+            else:
+                # At most one port writes the bank: an AND-OR of the ports, two levels wide, not a chain of
+                # multiplexers a level per port.
+                hits = [valid & equals(payload.bank, bank) for valid, payload in ports]
+                m.d.comb += [
+                    en.eq(Cat(*hits).any()),
+                    waddr.eq(_any_of(Mux(hit, Cat(payload.addr, payload.buf), 0)
+                                     for hit, (_, payload) in zip(hits, ports))),
+                    wdata.eq(_any_of(Mux(hit, Value.cast(payload.data), 0) for hit, (_, payload) in zip(hits, ports))),
+                ]
             en, waddr, wdata = (delay(m, s, j, name=f"{s.name}_p") for s in (en, waddr, wdata))
             for lane in range(p.rows):
                 vec = memory.Memory(shape=self._element, depth=2 << p.index_bits, init=[])
@@ -201,3 +212,12 @@ class VectorStore(wiring.Component):
         # (One assignment: Amaranth checks the drivers of every bit of its target per assignment.)
         m.d.comb += self.v.eq(Cat(reads[lane, bank] for lane in range(p.rows) for bank in range(p.banks)))
         return m
+
+
+def _any_of(values):
+    """The bitwise OR of ``values``."""
+    values = list(values)
+    out = values[0]
+    for value in values[1:]:
+        out = out | value
+    return out

@@ -82,7 +82,7 @@ class OutputFIFO(wiring.Component):
             self._pack = BeatPacker(shape=shape, lanes=lanes, group=group, flags=flags)
             self._queue = BufferedFIFO(shape=element_layout(shape, lanes, flags=flags), depth=self.depth)
         else:
-            self._queue = WordQueue(shape=shape, lanes=group, per=lanes, depth=self.depth, flags=flags)
+            self._queue = WordQueue(shape=shape, lanes=group, per=lanes, depth=self.depth, flags=flags, hold=True)
         super().__init__({
             "i": In(stream.Signature(group_layout(shape, group, flags), always_ready=True)),
             "credit": In(CREDIT),

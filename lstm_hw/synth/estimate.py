@@ -361,6 +361,9 @@ def unit_features(units: dict, mapped: list | None = None) -> dict[str, Counter]
             f["matrix"]["fabric_mac_bits"] += mac.rows * len(mac.bank_positions) * (w + v + prod)
     for tree in units.get("AdderTree", []):
         f["matrix"]["tree_bits"] += tree.rows * (tree.term_count - 1) * tree.chunks[-1][1]
+    for queue in units.get("WordQueue", []):
+        if queue.hold:
+            f["layer"]["hold_bits"] += _width(queue.word)
     for top in units.get("LSTMTop", []):
         lanes = top.design.lanes
         f["top"]["units"] += 1

@@ -123,11 +123,12 @@ def split(groups, per, flags):
 @pytest.mark.parametrize("lanes,per,flags,always_ready", [(4, 1, None, True), (4, 2, STEP_FLAGS, False),
                                                           (6, 3, PORT_FLAGS, False), (2, 1, STEP_FLAGS, False),
                                                           (3, 3, STEP_FLAGS, False), (9, 3, STEP_FLAGS, True)])
-def test_queue_matches_model(lanes, per, flags, always_ready):
+@pytest.mark.parametrize("hold", [False, True])
+def test_queue_matches_model(lanes, per, flags, always_ready, hold):
     """Words sent at random (never more than the FIFO holds), beats taken at random: the beats, the
     stream rules on ``o``, and ``taken`` exactly with each word's last beat."""
-    rng = np.random.default_rng(lanes * 100 + per)
-    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=3, flags=flags, always_ready=always_ready)
+    rng = np.random.default_rng(lanes * 100 + per + hold)
+    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=3, flags=flags, always_ready=always_ready, hold=hold)
     groups = random_groups(rng, lanes, 200)
     want, finals = split(groups, per, flags)
     beats, moved, taken = [], [], []
@@ -165,9 +166,11 @@ def test_queue_matches_model(lanes, per, flags, always_ready):
 
 
 @pytest.mark.parametrize("lanes,per", [(4, 1), (6, 2)])
-def test_queue_latency(lanes, per):
-    """A word into the empty queue shows its first beat ``latency`` cycles later."""
-    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=4, flags=STEP_FLAGS)
+@pytest.mark.parametrize("hold", [False, True])
+def test_queue_latency(lanes, per, hold):
+    """A word into the empty queue shows its first beat ``latency`` cycles later (a cycle later with ``hold``)."""
+    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=4, flags=STEP_FLAGS, hold=hold)
+    assert dut.latency == WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=4, flags=STEP_FLAGS).latency + hold
     seen = []
 
     async def bench(ctx):
@@ -194,5 +197,7 @@ def test_checks_parameters():
         WordQueue(shape=SHAPE, lanes=1, per=1, depth=2, flags=STEP_FLAGS)
     with pytest.raises(TypeError, match="flags"):
         WordQueue(shape=SHAPE, lanes=2, per=1, depth=2, flags=1)
+    with pytest.raises(TypeError, match="hold must be a bool"):
+        WordQueue(shape=SHAPE, lanes=2, per=1, depth=2, flags=STEP_FLAGS, hold=1)
     with pytest.raises(TypeError):
         BeatPacker(SHAPE, 2, 1)  # keyword-only
