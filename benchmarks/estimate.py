@@ -78,6 +78,8 @@ CASES = {
                 "quant": {"weight": {"bits": 24, "frac": 20}, "activation": {"bits": 24, "frac": 18}}},
     "ram sum_bits 24": {"model": {"input_size": 16, "hidden_size": 32, "num_layers": 1},
                         "hardware": {"weights": "ram", "sum_bits": 24}},
+    "I64 H64 banks2 rows8": {"model": {"input_size": 64, "hidden_size": 64, "num_layers": 1},
+                             "sparsity": {"banks": 2}, "hardware": {"rows": 8}},
     "mixed: L2 head io2 banks8": {"model": {"input_size": 16, "hidden_size": 32, "num_layers": 2, "output_size": 5},
                                   "sparsity": {"banks": 8, "density": 0.125, "head_density": 0.25},
                                   "activation": {"segments": 64}, "hardware": {"io_lanes": 2}},

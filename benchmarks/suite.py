@@ -55,6 +55,8 @@ from measure import generate_timed, golden_speed, random_codes, simulate_timed, 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "suite.json"
 REPORT_RESULTS = HERE / "results" / "report.json"
+#: benchmarks/weights.py's results, whose "rom" syntheses are this suite's designs.
+WEIGHTS_RESULTS = (HERE / "results" / "weights_fit.json", HERE / "results" / "weights.json")
 WAIVER = Path(str(resources.files("lstm_hw.constraints").joinpath("amaranth.vlt")))
 CLOCK_MHZ = 200.0
 
@@ -144,8 +146,8 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
                     synth: bool = False, *, verilog_sha256: str) -> dict | None:
     """Synthesis figures made elsewhere for this exact design, or None.
 
-    A figure counts only if its design had this config (report.py's cases are
-    the same overrides; earlier suite rows carry their config) and the same
+    A figure counts only if its design had this config (report.py's cases and
+    weights.py's "rom" designs are the same configs; earlier suite rows carry their config) and the same
     MACs, and it is current only if it synthesized the very Verilog generated
     now (*verilog_sha256*, :func:`lstm_hw.synth.report.verilog_digest`). Otherwise
     the generator changed since: without *synth* such a figure is returned
@@ -162,6 +164,15 @@ def known_synthesis(name: str, case: Case, toml: str, meta: dict, previous: dict
     if row is not None:
         candidates.append({"synthesized": True, "source": f"benchmarks/results/report.json ({case.report_case})",
                            "seconds": row.get("seconds"), **synth_figures(row)})
+    for path in WEIGHTS_RESULTS:       # benchmarks/weights.py's "rom" design: this case's config
+        rom = load_results(path).get(name, {}).get("rom", {})
+        if "synthesis" in rom and name in CASES and toml == config_toml(case_config(CASES[name])):
+            s = rom["synthesis"]
+            candidates.append({"synthesized": True, "source": f"benchmarks/results/{path.name} (rom)",
+                               "seconds": s.get("seconds"), "dsp": s["dsps"], "dsp_macs": s["dsp_macs"],
+                               "lut": s["luts"], "ff": s["ffs"], "bram36": s["bram36"], "tool": s["tool"],
+                               "synth_cycles_per_timestep": rom["cycles_per_timestep"],
+                               "verilog_sha256": s["verilog_sha256"]})
     old = previous.get(name, {})
     if old.get("config_toml") == toml and old.get("synthesis", {}).get("synthesized"):
         candidates.append(old["synthesis"])

@@ -97,7 +97,8 @@ def synth_figures(rep: dict, source: str, seconds: float | None) -> dict:
 
 def known_synthesis(name: str, mode: str, digest: str, previous: dict) -> dict | None:
     """Figures of an earlier synthesis of exactly this Verilog (same digest), or None."""
-    for results in (previous, load_results()):       # this run's file, then results/weights.json
+    # This run's file, then results/weights.json and weights_fit.json (the same "rom" designs).
+    for results in (previous, load_results(), load_results(RESULTS.with_name("weights_fit.json"))):
         old = results.get(name, {}).get(mode, {}).get("synthesis")
         if old and old.get("verilog_sha256") == digest:
             return old

@@ -100,7 +100,8 @@ def _report(cycles: int, macs: int, digest: str = "v1") -> dict:
             "synthesis": {"tool": "Yosys", "verilog_sha256": digest}, "performance": {"cycles_per_timestep": cycles}}
 
 
-def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
+def test_known_synthesis_takes_only_figures_of_this_design(tmp_path, monkeypatch):
+    monkeypatch.setattr(suite, "WEIGHTS_RESULTS", ())
     case = suite.Case({}, 1, 2, 1, 1)
     meta = {"cycles_per_timestep": 72, "macs": 32}
 
@@ -133,6 +134,33 @@ def test_known_synthesis_takes_only_figures_of_this_design(tmp_path):
     other = {"tiny": {"config_toml": "toml",
                       "synthesis": {"synthesized": True, **suite.synth_figures(_report(72, 16))}}}
     assert known(other, {}) is None
+
+
+def test_known_synthesis_takes_the_weights_benchmarks_rom_design(tmp_path, monkeypatch):
+    """benchmarks/weights.py's "rom" synthesis of a suite design counts for it: with the case's own config and
+    the same Verilog; with other Verilog it is stale."""
+    from lstm_hw.compression.compress import config_toml
+    name = "tiny"
+    case = suite.CASES[name]
+    toml = config_toml(suite.case_config(case))
+    monkeypatch.setattr(suite, "REPORT_RESULTS", tmp_path / "none.json")
+    synthesis = {"dsps": 48, "dsp_macs": 32, "luts": 3000, "ffs": 4000, "bram36": 8.0, "tool": "Yosys",
+                 "verilog_sha256": "v1", "seconds": 40}
+    path = tmp_path / "weights_fit.json"
+    path.write_text(json.dumps({"results": [{"case": name, "rom": {"cycles_per_timestep": 54,
+                                                                   "synthesis": synthesis}}]}))
+    monkeypatch.setattr(suite, "WEIGHTS_RESULTS", (path,))
+    meta = {"cycles_per_timestep": 54, "macs": 32}
+
+    def known(toml=toml, digest="v1", synth=False):
+        return suite.known_synthesis(name, case, toml, meta, {}, {}, synth, verilog_sha256=digest)
+
+    got = known()
+    assert (got["lut"], got["ff"], got["dsp"], got["bram36"]) == (3000, 4000, 48, 8.0) and "stale" not in got
+    assert got["source"] == "benchmarks/results/weights_fit.json (rom)"
+    assert known(toml="other toml") is None
+    assert known(digest="v2")["stale"] == "synthesized from other Verilog (same schedule)"
+    assert known(digest="v2", synth=True) is None
 
 
 def test_verilog_digest_sees_names_contents_and_order():

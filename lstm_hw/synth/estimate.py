@@ -243,26 +243,32 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"out_bits": 4.7883, "read_bits": 1.1411, "rom_bits": 0.0074},
-        "cell": {"lanes": 32.727, "mux_bits": 1.1252, "pipe_bits": 0.0014, "width_bits": 0.0304},
+        "activation": {"out_bits": 4.7838, "read_bits": 1.1408, "rom_bits": 0.0075},
+        "cell": {"lanes": 32.8202, "mux_bits": 1.1268, "pipe_bits": 0.0015, "width_bits": 0.0285},
         "accumulator": {
-            "lane_bits": 2.1196, "lanes": 5.289, "mux_bits": 1.5026, "read_bits": 0.3356, "rom_bits": 0.0073},
-        "vector": {"pe_bits": 0.0654, "pes": 0.8614, "port_bits": 0.402, "position_bits": 0.2887},
+            "lane_bits": 2.1934, "lanes": 5.5469, "mux_bits": 1.5339, "read_bits": 0.2894, "rom_bits": 0.0071},
+        "vector": {"mux_bits": 1.0348, "pe_bits": 0.0684, "pes": 0.8978, "port_bits": 0.3776, "position_bits": 0.2907},
         "matrix": {
-            "delay_bits": 0.1582, "fabric_mac_bits": 0.3642, "mux_bits": 0.4916, "tree_bits": 0.9872, "units": 4.0692},
-        "layer": {"element_bits": 6.4527, "extra_lane_bits": 1.6867, "mux_bits": 0.8619, "units": 27.0336},
-        "top": {"loader": 99.2754, "units": 18.5561},
+            "delay_bits": 0.1513, "fabric_mac_bits": 0.3643, "mux_bits": 0.493, "tree_bits": 0.9869, "units": 4.7698},
+        "layer": {
+            "element_bits": 6.2125, "extra_lane_bits": 1.7659, "mux_bits": 1.0432, "queue_bits": 4.006,
+            "units": 28.0355},
+        "top": {"loader": 99.0487, "units": 18.7828},
     },
     "ffs": {
-        "activation": {"adder_bits": 1.4422, "pipe_bits": 0.5708, "rom_bits": 0.002},
-        "cell": {"mux_bits": 2.6415, "pipe_bits": 1.186, "width_bits": 0.6075},
-        "accumulator": {"deskew_bits": 1.1509, "lane_bits": 1.5084, "mux_bits": 0.054, "read_bits": 0.8621},
-        "vector": {"pe_bits": 0.0195, "pes": 0.5191, "port_bits": 0.2003, "position_bits": 0.9778, "read_bits": 0.9773},
+        "activation": {"adder_bits": 1.4416, "pipe_bits": 0.5708, "rom_bits": 0.0019},
+        "cell": {"mux_bits": 2.7822, "pipe_bits": 1.1907, "width_bits": 0.5584},
+        "accumulator": {"deskew_bits": 1.1624, "lane_bits": 1.5238, "mux_bits": 0.0752, "read_bits": 0.8381},
+        "vector": {
+            "mux_bits": 0.0969, "pe_bits": 0.0195, "pes": 0.5188, "port_bits": 0.2002, "position_bits": 0.9779,
+            "read_bits": 0.9773},
         "matrix": {
-            "delay_bits": 0.916, "fabric_mac_bits": 0.6965, "mux_bits": 0.0152, "out_bits": 0.6666,
-            "skew_bits": 0.9173, "tree_bits": 1.0287, "units": 6.6419},
-        "layer": {"element_bits": 2.4176, "extra_lane_bits": 0.7287, "mux_bits": 1.0693, "units": 103.722},
-        "top": {"extra_lane_bits": 1.0345, "loader": 68.8774, "units": 24.5125},
+            "delay_bits": 0.9036, "fabric_mac_bits": 0.6958, "mux_bits": 0.0163, "out_bits": 0.5922,
+            "skew_bits": 0.9297, "tree_bits": 1.0266, "units": 11.3963},
+        "layer": {
+            "element_bits": 2.1945, "extra_lane_bits": 0.7987, "mux_bits": 1.2396, "queue_bits": 4.6577,
+            "units": 104.6203},
+        "top": {"extra_lane_bits": 1.0425, "loader": 69.2502, "units": 24.1397},
     },
 }
 
@@ -363,7 +369,7 @@ def unit_features(units: dict, mapped: list | None = None) -> dict[str, Counter]
         f["matrix"]["tree_bits"] += tree.rows * (tree.term_count - 1) * tree.chunks[-1][1]
     for queue in units.get("WordQueue", []):
         if queue.hold:
-            f["layer"]["hold_bits"] += _width(queue.word)
+            f["layer"]["queue_bits"] += _width(queue.word)
     for top in units.get("LSTMTop", []):
         lanes = top.design.lanes
         f["top"]["units"] += 1
