@@ -1,5 +1,8 @@
 """The banked, double-buffered vector store of :class:`~lstm_hw.generators.mvm.SparseMatVec`, and how to fill it."""
 
+import operator
+from functools import reduce
+
 from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -191,14 +194,15 @@ class VectorStore(wiring.Component):
                 with m.If(valid & equals(payload.bank, bank)):
                     m.d.comb += [en.eq(1), waddr.eq(Cat(payload.addr, payload.buf)), wdata.eq(payload.data)]
             else:
-                # At most one port writes the bank: an AND-OR of the ports, two levels wide, not a chain of
-                # multiplexers a level per port.
+                # At most one port writes the bank: an AND-OR of the ports, not a chain of multiplexers
+                # a logic level per port.
                 hits = [valid & equals(payload.bank, bank) for valid, payload in ports]
                 m.d.comb += [
                     en.eq(Cat(*hits).any()),
-                    waddr.eq(_any_of(Mux(hit, Cat(payload.addr, payload.buf), 0)
-                                     for hit, (_, payload) in zip(hits, ports))),
-                    wdata.eq(_any_of(Mux(hit, Value.cast(payload.data), 0) for hit, (_, payload) in zip(hits, ports))),
+                    waddr.eq(reduce(operator.or_, (Mux(hit, Cat(payload.addr, payload.buf), 0)
+                                                   for hit, (_, payload) in zip(hits, ports)))),
+                    wdata.eq(reduce(operator.or_, (Mux(hit, Value.cast(payload.data), 0)
+                                                   for hit, (_, payload) in zip(hits, ports)))),
                 ]
             en, waddr, wdata = (delay(m, s, j, name=f"{s.name}_p") for s in (en, waddr, wdata))
             for lane in range(p.rows):
@@ -212,12 +216,3 @@ class VectorStore(wiring.Component):
         # (One assignment: Amaranth checks the drivers of every bit of its target per assignment.)
         m.d.comb += self.v.eq(Cat(reads[lane, bank] for lane in range(p.rows) for bank in range(p.banks)))
         return m
-
-
-def _any_of(values):
-    """The bitwise OR of ``values``."""
-    values = list(values)
-    out = values[0]
-    for value in values[1:]:
-        out = out | value
-    return out
