@@ -42,7 +42,7 @@ from typing import Callable
 from ..errors import UsageError
 from .cache import Cache, default_cache_dir
 from .pareto import RESOURCES, fronts
-from .points import Inputs, array_digest, evaluate_point, point_key, warm_up, weights_digest
+from .points import Inputs, array_digest, evaluate_point, point_key, source_digest, warm_up, weights_digest
 from .space import parse_space, point_mapping, check_point, select_points
 
 __all__ = ["explore", "Exploration", "COLUMNS", "RETRIES", "STALL_SECONDS"]
@@ -160,6 +160,25 @@ def _shared(inputs: Inputs) -> Inputs:
     return inputs
 
 
+def check_sources(client, where: str) -> None:
+    """Refuse a cluster whose workers run other lstm-hw sources than this process (:func:`source_digest`):
+    their results would be cached as this code's."""
+    ours = source_digest()
+    other = sorted(addr for addr, digest in client.run(source_digest).items() if digest != ours)
+    if other:
+        raise UsageError(f"{len(other)} worker(s) of {where} run other lstm-hw sources than this process "
+                         f"({', '.join(other)}): install the same lstm-hw on every worker")
+
+
+def _point(raw: dict, inputs: Inputs, source: str, **options) -> dict:
+    """:func:`evaluate_point` on a worker that runs the client's sources (``source``), checked again for a worker
+    that joins the cluster after the sweep started."""
+    if source_digest() != source:
+        raise UsageError("a worker that joined the cluster runs other lstm-hw sources than the client: "
+                         "install the same lstm-hw on every worker")
+    return evaluate_point(raw, inputs, **options)
+
+
 def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, workers, scheduler, progress,
          log) -> float:
     """Run ``tasks`` (key -> config mapping) on Dask, caching each result as it arrives (:func:`collect`); the
@@ -167,6 +186,7 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
     from ..progress import steps
     with _client(workers, scheduler) as (client, where):
         log(f"computing {len(tasks)} point(s) on {where}")
+        check_sources(client, where)
         client.run(warm_up)
         start = time.perf_counter()
         # A task, not scattered data: if every worker holding it dies, the scheduler makes it again.
@@ -176,7 +196,7 @@ def _run(tasks: dict[str, dict], inputs: Inputs, options: dict, cache: Cache, wo
         def submit(key):
             sent[key] += 1
             name = f"lstm-hw-point-{key}" + (f"-{sent[key]}" if sent[key] > 1 else "")
-            return client.submit(evaluate_point, tasks[key], shared, **options, key=name, pure=False,
+            return client.submit(_point, tasks[key], shared, source_digest(), **options, key=name, pure=False,
                                  retries=RETRIES)
 
         with steps(progress, "explore", len(tasks), "point") as update:

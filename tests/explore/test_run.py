@@ -213,3 +213,27 @@ def test_collect_sends_again_what_the_client_was_never_told_of(monkeypatch, lost
     assert results == {k: f"result of {k}" for k in "abc"}
     assert sorted(sent) == ["a", "b", "b", "c"]      # b once more, the slow c never
     assert len(lines) == 1 and lines[0].startswith("sent again: 1 point(s)")
+
+
+def test_a_cluster_running_other_sources_is_refused():
+    """Workers whose lstm-hw sources differ from the client's are named and refused before any point runs; a
+    worker that joins later refuses the point itself."""
+    from lstm_hw.errors import UsageError
+    from lstm_hw.explore.points import source_digest
+    from lstm_hw.explore.run import _point, check_sources
+
+    class Client:
+        def __init__(self, digests):
+            self.digests = digests
+
+        def run(self, function):
+            assert function is source_digest
+            return self.digests
+
+    ours = source_digest()
+    check_sources(Client({"tcp://10.0.0.1:1": ours, "tcp://10.0.0.2:2": ours}), "the cluster")
+    with pytest.raises(UsageError, match=r"^1 worker\(s\) of the cluster run other lstm-hw sources than this "
+                                         r"process \(tcp://10\.0\.0\.2:2\): install the same lstm-hw"):
+        check_sources(Client({"tcp://10.0.0.1:1": ours, "tcp://10.0.0.2:2": "0" * 64}), "the cluster")
+    with pytest.raises(UsageError, match="joined the cluster runs other lstm-hw sources"):
+        _point({}, None, "0" * 64)
