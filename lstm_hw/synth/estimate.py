@@ -418,10 +418,6 @@ def estimate(design: Design, top=None) -> dict:
     if top is None:
         from ..emit.files import build_top
         top = build_top(design)
-    return _estimate(design, top)
-
-
-def _estimate(design: Design, top) -> dict:
     units = _units(top)
     mapped = [(mem, memory_mapping(mem)) for mem in memories(units)]
     prims: Counter = Counter()
