@@ -57,6 +57,13 @@ CASES = {
     "I128 H128 d 0.125, 512 MACs, 4 lanes": {"model": {"input_size": 128, "hidden_size": 128, "num_layers": 1},
                                              "sparsity": {"banks": 32, "density": 0.125},
                                              "hardware": {"rows": 16, "io_lanes": 4}},
+    # More cell lanes (rows / 4 = 32) than banks: each pass's h written back in groups, as many as the banks.
+    "I64 H64 dense, 1024 MACs, 8 lanes": {"model": {"input_size": 64, "hidden_size": 64, "num_layers": 1},
+                                          "sparsity": {"banks": 8, "density": 1.0},
+                                          "hardware": {"rows": 128, "io_lanes": 8}},
+    "I100 H64 dense, 512 MACs, 4 lanes": {"model": {"input_size": 100, "hidden_size": 64, "num_layers": 1},
+                                          "sparsity": {"banks": 4, "density": 1.0},
+                                          "hardware": {"rows": 128, "io_lanes": 4}},
 }
 
 RESULTS = Path(__file__).parent / "results" / "core.json"

@@ -14,7 +14,7 @@ from .fifo_buffer import BufferedFIFO
 from .fixed import check_count, counter_shape, equals
 
 __all__ = ["STEP_FLAGS", "PORT_FLAGS", "flags_layout", "check_flags", "kept_flags", "element_layout", "values_layout",
-           "group_layout", "word_layout", "BeatPacker", "WordQueue"]
+           "group_layout", "word_layout", "beat_layout", "BeatPacker", "WordQueue"]
 
 
 #: A timestep's flags, on its last beat: ``first``, it starts from zero state (``h = c = 0``); ``last``, it
@@ -82,11 +82,21 @@ def _values_fields(shape, count: int) -> dict:
     return {"data": data.ArrayLayout(shape, count), **({"ok": count} if count > 1 else {})}
 
 
-def word_layout(shape, count: int, per: int, *, flags: data.StructLayout | None) -> data.StructLayout:
+def word_layout(shape, count: int, per: int, *, flags: data.StructLayout | None,
+                ok: bool = False) -> data.StructLayout:
     """A stored group, handed out ``per`` values a beat: ``data`` (zero past its real values), ``final``
-    (the index of its last beat) and, unless ``flags`` is None, the ``flags`` its last beat carries."""
+    (the index of its last beat), with ``ok`` the group's ``ok`` and, unless ``flags`` is None, the ``flags``
+    its last beat carries."""
     return data.StructLayout({"data": data.ArrayLayout(shape, count), "final": counter_shape(count // per),
-                              **({"flags": flags} if flags is not None else {})})
+                              **({"ok": count} if ok else {}), **({"flags": flags} if flags is not None else {})})
+
+
+def beat_layout(shape, per: int, *, flags: data.StructLayout | None, ok: bool) -> data.StructLayout:
+    """A beat out of a :class:`WordQueue`: :func:`element_layout`, or with ``ok`` :func:`values_layout` and
+    the flags."""
+    if not ok:
+        return element_layout(shape, per, flags=flags)
+    return data.StructLayout({**_values_fields(shape, per), **({"flags": flags} if flags is not None else {})})
 
 
 def _check_lanes(name: str, value, divisor_name: str, divisor: int):
@@ -175,6 +185,10 @@ class WordQueue(wiring.Component):
     time up to that one, which carries those flags; ``taken`` is high as the word leaves the FIFO,
     with that beat.
 
+    With ``ok`` each beat also says which of its lanes hold values (its
+    part of the group's ``ok``), for a user that must tell padding lanes
+    from values that are zero.
+
     With ``hold`` the head word waits in a register of its own, so the read
     side's handshake starts at local registers, not at the FIFO memory's read
     data (a block RAM's clock-to-out is long); the register is one word more
@@ -203,17 +217,19 @@ class WordQueue(wiring.Component):
         ``o`` has no ``ready``.
     hold : bool
         The head word in a register of its own.
+    ok : bool
+        The beats carry ``ok`` (with ``per > 1``).
 
     Members
     -------
     i : In(stream.Signature(group_layout(shape, lanes, flags) if flags is not None else values_layout(shape, lanes),
                             always_ready=True))
-    o : Out(stream.Signature(element_layout(shape, per, flags=flags), always_ready=always_ready))
+    o : Out(stream.Signature(beat_layout(shape, per, flags=flags, ok=ok), always_ready=always_ready))
     taken : Out(1)
     """
 
     def __init__(self, *, shape, lanes: int, per: int, depth: int, flags: data.StructLayout | None,
-                 always_ready: bool = False, hold: bool = False):
+                 always_ready: bool = False, hold: bool = False, ok: bool = False):
         check_count("per", per)
         _check_lanes("lanes", lanes, "per", per)
         if lanes < 2:
@@ -221,15 +237,16 @@ class WordQueue(wiring.Component):
         check_count("depth", depth)
         if flags is not None:
             check_flags(flags)
-        for name, value in (("always_ready", always_ready), ("hold", hold)):
+        for name, value in (("always_ready", always_ready), ("hold", hold), ("ok", ok)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, not {value!r}")
         self._shape, self._lanes, self._per, self._flags, self._hold = shape, lanes, per, flags, hold
-        self._fifo = BufferedFIFO(shape=word_layout(shape, lanes, per, flags=flags), depth=max(2, depth))
+        self._ok = ok and per > 1
+        self._fifo = BufferedFIFO(shape=word_layout(shape, lanes, per, flags=flags, ok=self._ok), depth=max(2, depth))
         super().__init__({
             "i": In(stream.Signature(group_layout(shape, lanes, flags) if flags is not None
                                      else values_layout(shape, lanes), always_ready=True)),
-            "o": Out(stream.Signature(element_layout(shape, per, flags=flags), always_ready=always_ready)),
+            "o": Out(stream.Signature(beat_layout(shape, per, flags=flags, ok=self._ok), always_ready=always_ready)),
             "taken": Out(1),
         })
 
@@ -263,6 +280,8 @@ class WordQueue(wiring.Component):
         # read side's test for that beat is one small compare.
         g, w_word = self.i.payload, queue.w.payload
         m.d.comb += [w_word.data[e].eq(Mux(g.ok[e], g.data[e], 0)) for e in range(lanes)]
+        if self._ok:
+            m.d.comb += w_word.ok.eq(g.ok)
         for c in range(1, places):   # the last beat holding a real value (lane 0 always is one)
             with m.If(g.ok[c * per]):
                 m.d.comb += w_word.final.eq(c)
@@ -284,6 +303,8 @@ class WordQueue(wiring.Component):
             for c in range(places):
                 with (m.Case(c) if c < places - 1 else m.Default()):
                     m.d.comb += [self.o.payload.data[e].eq(word.data[c * per + e]) for e in range(per)]
+                    if self._ok:
+                        m.d.comb += self.o.payload.ok.eq(word.ok[c * per:(c + 1) * per])
         if self._flags is not None:
             m.d.comb += [w_word.flags.eq(Mux(g.end, g.flags, 0)),
                          self.o.payload.flags.eq(Mux(end, word.flags, 0))]

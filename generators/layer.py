@@ -40,18 +40,19 @@ class LSTMLayer(wiring.Component):
     being interleaved) in different banks: with at least as many banks as
     lanes the :class:`HWriter` puts them into the vector store (for
     ``t + 1``) in one cycle and into the output FIFO as one group; otherwise
-    a :class:`WordQueue` serialises them one per cycle. The ``h`` writes
-    have the store's write ports before the loader's. The FIFO hands out a
-    beat per cycle.
+    a :class:`WordQueue` hands them on :attr:`h_group` a cycle (the largest
+    divisor of the lanes that is at most ``banks`` and fits ``io_lanes``,
+    see :func:`~lstm_hw.config.schema.h_group`), written and sent on as
+    such groups. The ``h`` writes have the store's write ports before the
+    loader's. The FIFO hands out a beat per cycle.
 
     Latency and throughput: see :attr:`step_cycles`, :attr:`stream_cycles`
     and :attr:`first_output_cycles`; with ready inputs and outputs, a
     timestep takes ``passes x k_h`` recurrent issue cycles plus the longer of
     the input phase and the pipeline tail (:attr:`tail_cycles`), or the
     element transfers if that is longer: ``I`` loads plus the ``h`` writes
-    through the vector store's write port (``H`` cycles, or ``passes`` when
-    the ``rows / 4`` cell lanes write a pass's ``h`` at once, which they do
-    when there are at least as many banks as lanes), and ``H`` outputs.
+    through the vector store's write port (``ceil(H / h_group)`` cycles),
+    and ``H`` outputs.
 
     Parameters
     ----------
@@ -85,9 +86,9 @@ class LSTMLayer(wiring.Component):
         self._plan = plan
         self._emit_all = bool(emit_all)
         hw, act = design.config.hardware, design.io_format.shape()
-        # The h_j of one pass are consecutive columns, so in different banks when there are
-        # at least as many banks as lanes: then they are written in one cycle. The config
-        # checks io_lanes against that group (and the banks).
+        # The h_j of one pass are consecutive columns, so up to `banks` of them are in different banks
+        # and can be written in one cycle: all of a pass's, or groups of h_group (chosen to fit io_lanes;
+        # the config checks io_lanes against a whole pass's).
         self._h_group = group = h_write_group(design.config)
         self._lanes = lanes = hw.io_lanes
         self._control = StepControl(emit_all=self._emit_all, flags=flags)
@@ -100,9 +101,9 @@ class LSTMLayer(wiring.Component):
         self._cells = CellLanes(design=design, plan=plan)
         results = self._mvm.signature.members["o"].signature
         self._gather = GateGather(plan=plan, gates=self._cells.gates, results=results)
-        # With several cell lanes and one h write a cycle, their h queue up and go one a cycle.
+        # With more cell lanes than h writes a cycle, their h queue up and go h_group a cycle.
         u_lanes = plan.units_per_pass
-        self._serial = (WordQueue(shape=act, lanes=u_lanes, per=1, depth=cell_slots(plan), flags=None,
+        self._serial = (WordQueue(shape=act, lanes=u_lanes, per=group, depth=cell_slots(plan), flags=None, ok=True,
                                   always_ready=True) if group < u_lanes else None)
         # Two steps' words: the credit counts every word a started step will write.
         self._ofifo = OutputFIFO(shape=act, lanes=lanes, group=group, groups=self._writer.writes, steps=2,
@@ -126,7 +127,8 @@ class LSTMLayer(wiring.Component):
 
     @property
     def h_group(self) -> int:
-        """``h`` values written per cycle: a pass's ``rows / 4`` when :attr:`parallel_h`, else 1."""
+        """``h`` values written per cycle: a pass's ``rows / 4`` cell lanes' when there are at least as many
+        banks, else the largest divisor of them that is at most ``banks`` and fits ``io_lanes``."""
         return self._h_group
 
     @property
@@ -141,7 +143,7 @@ class LSTMLayer(wiring.Component):
 
     @property
     def parallel_h(self) -> bool:
-        """A pass's ``h_j`` (one per cell lane) go into the vector store in one cycle."""
+        """Several ``h_j`` go into the vector store in one cycle (:attr:`h_group` > 1)."""
         return self._h_group > 1
 
     @property
@@ -154,16 +156,16 @@ class LSTMLayer(wiring.Component):
 
     def h_write_times(self) -> list[int]:
         """Cycle of each ``h_j`` write, counted from the step's ``h_go`` (its recurrent phase starts next cycle)."""
-        p = self._plan
+        p, group = self._plan, self._h_group
         u_lanes, per_unit = p.units_per_pass, max(1, 4 // p.rows)
         base = sum(self._h_stages.values())
         times, free = [], 0
-        for j in range(p.hidden):
+        for j in range(0, p.hidden, group):   # a write: units j .. j + group - 1 of one pass
             last_pass = (j // u_lanes + 1) * per_unit - 1 if p.rows < 4 else j // u_lanes
             ready = base + (last_pass + 1) * p.k_h - 1
-            if self._serial is not None:   # one h a cycle, after the queue's latency
+            if self._serial is not None:   # a group a cycle, after the queue's latency
                 ready = max(ready + self._serial.latency, free)
-            times.append(ready)
+            times += [ready] * min(group, p.hidden - j)
             free = ready + 1
         return times
 

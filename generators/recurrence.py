@@ -22,9 +22,9 @@ def step_signature(flags: data.StructLayout = STEP_FLAGS) -> wiring.Signature:
 class HWriter(wiring.Component):
     """Each step's ``h`` into the vector store, for the next step, and on to the output.
 
-    Groups of ``group`` values, hidden units ``j ..`` in order (a pass's
-    cell lanes when ``group > 1``, else one unit), arrive on ``i``,
-    :attr:`writes` a step. Unit ``j`` goes to column ``input_size + j``
+    Groups of ``group`` values, hidden units ``j ..`` in order (consecutive
+    units of a pass's cell lanes, or one unit), arrive on ``i``,
+    :attr:`writes` a step; only a step's last group may have padding lanes. Unit ``j`` goes to column ``input_size + j``
     (:func:`vector_address`) of the half the step does not read (``step.buf``
     is the one it does), lane ``e`` through write port ``e``; padding lanes
     (``ok`` low) write nothing. These writes have the ports first: the
@@ -84,8 +84,8 @@ class HWriter(wiring.Component):
 
     @property
     def writes(self) -> int:
-        """Groups a step: its passes with a group per pass, else its units."""
-        return self._plan.passes if self._group > 1 else self._plan.hidden
+        """Groups a step: ``ceil(hidden / group)`` (``group`` divides a pass's units)."""
+        return -(-self._plan.hidden // self._group)
 
     @property
     def latency(self) -> int:

@@ -58,6 +58,12 @@ E2E_CONFIGS = {
     "lanes2_unpack_last": {"model": {"input_size": 3, "hidden_size": 10, "num_layers": 1,
                                      "return_sequences": False},
                            "sparsity": {"banks": 5, "density": 0.6}, "hardware": {"rows": 16, "io_lanes": 2}},
+    # more cell lanes than banks: a pass's h written in groups, two a cycle, and handed out one at a time;
+    "r16_b2_pairs": {"model": {"input_size": 5, "hidden_size": 7, "num_layers": 1},
+                     "sparsity": {"banks": 2, "density": 0.5}, "hardware": {"rows": 16}},
+    # six cell lanes, four banks, four elements a beat: groups of two (three would not fit the beats), packed.
+    "r24_b4_lanes4": {"model": {"input_size": 6, "hidden_size": 11, "num_layers": 1},
+                      "sparsity": {"banks": 4, "density": 0.5}, "hardware": {"rows": 24, "io_lanes": 4}},
     # run-time weights never loaded: the generate-time ones, as the ROM twin computes them.
     "ram_lanes2_head": {"model": {"input_size": 5, "hidden_size": 6, "num_layers": 2, "output_size": 3},
                         "hardware": {"io_lanes": 2, "mac_chain": 2, "weights": "ram"}},

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..model.design import Design, build_design
-from .schema import h_group, parse_config
+from .schema import io_lanes_fit, parse_config
 
 __all__ = ["random_config", "random_case"]
 
@@ -118,8 +118,7 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
 
     rows = int(rng.choice(ROWS))
     # Elements per beat: 1 half the time, else any count the banks and the h writes allow.
-    group = h_group(rows, sparsity["banks"])
-    lanes = [n for n in range(1, sparsity["banks"] + 1) if group % n == 0 or n % group == 0]
+    lanes = [n for n in range(1, sparsity["banks"] + 1) if io_lanes_fit(rows, sparsity["banks"], n)]
     io_lanes = 1 if rng.random() < 0.5 else int(rng.choice(lanes))
     # MAC chains: the default half the time, else 1 (a plain adder tree) to 8.
     mac_chain = 4 if rng.random() < 0.5 else int(rng.integers(1, 9))

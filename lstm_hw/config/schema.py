@@ -479,12 +479,12 @@ def _check_config(c: Config):
     if not 1 <= h.mac_chain <= MAX_MAC_CHAIN:
         raise ConfigError("hardware.mac_chain", f"must be from 1 to {MAX_MAC_CHAIN}, got {h.mac_chain}")
     group = h_write_group(c)
-    if group % h.io_lanes and h.io_lanes % group:
+    if not io_lanes_fit(h.rows, s.banks, h.io_lanes):
         raise ConfigError("hardware.io_lanes", f"must divide, or be a multiple of, the {group} h values a layer "
                                                f"writes per cycle (rows / 4, when banks >= rows / 4), "
                                                f"got {h.io_lanes}")
     if on is not None and on.ps7 is not None:
-        _check_dma_widths(c, on.name, group)
+        _check_dma_widths(c, on.name)
 
 
 def _stream_formats(config: Config) -> tuple[Fixed, Fixed]:
@@ -500,7 +500,7 @@ def tdata_widths(config: Config, lanes: int | None = None) -> tuple[int, int]:
     return tuple(lanes * 8 * -(-fmt.bits // 8) for fmt in _stream_formats(config))
 
 
-def _check_dma_widths(c: Config, board_name: str, group: int):
+def _check_dma_widths(c: Config, board_name: str):
     """On a Zynq board the streams go through an AXI DMA, which takes only :data:`DMA_STREAM_WIDTHS`: refuse
     other widths, naming the ``io_lanes`` values that would fit (or the format, when none would)."""
     allowed = DMA_STREAM_WIDTHS
@@ -515,7 +515,8 @@ def _check_dma_widths(c: Config, board_name: str, group: int):
             raise ConfigError(f"quant.{key}.bits", f"{dma}, but {fmt.bits}-bit {side} values travel as {width} "
                                                    f"bits, which no io_lanes makes fit; use bits <= 16")
     lanes = [n for n in range(1, c.sparsity.banks + 1)
-             if (group % n == 0 or n % group == 0) and all(w in allowed for w in tdata_widths(c, lanes=n))]
+             if io_lanes_fit(c.hardware.rows, c.sparsity.banks, n)
+             and all(w in allowed for w in tdata_widths(c, lanes=n))]
     side, width = next((s, w) for s, w in zip(("input", "output"), widths) if w not in allowed)
     choices = ", ".join(map(str, lanes[:-1])) + (" or " if len(lanes) > 1 else "") + str(lanes[-1])
     raise ConfigError("hardware.io_lanes", f"{dma}, but io_lanes = {c.hardware.io_lanes} makes {width}-bit "
@@ -528,16 +529,26 @@ def cell_lanes(rows: int) -> int:
     return max(1, rows // 4)
 
 
-def h_group(rows: int, banks: int) -> int:
-    """The ``h`` values a layer writes per cycle: its cell lanes' when there are at least as many
-    banks (they are consecutive columns, so in different banks), else one."""
+def h_group(rows: int, banks: int, io_lanes: int) -> int:
+    """The ``h`` values a layer writes per cycle: its cell lanes' when there are at least as many banks
+    (they are consecutive columns, so in different banks); else the largest divisor of the cell lanes that
+    is at most ``banks`` and divides, or is a multiple of, ``io_lanes`` (a pass's ``h`` go that many a cycle)."""
     lanes = cell_lanes(rows)
-    return lanes if lanes <= banks else 1
+    if lanes <= banks:
+        return lanes
+    return max(d for d in range(1, banks + 1) if lanes % d == 0 and (d % io_lanes == 0 or io_lanes % d == 0))
+
+
+def io_lanes_fit(rows: int, banks: int, io_lanes: int) -> bool:
+    """``io_lanes`` divides, or is a multiple of, the :func:`h_group` it makes (always so when the cell
+    lanes outnumber the banks: the group is chosen to fit)."""
+    group = h_group(rows, banks, io_lanes)
+    return group % io_lanes == 0 or io_lanes % group == 0
 
 
 def h_write_group(config: Config) -> int:
-    """:func:`h_group` of a config's ``hardware.rows`` and ``sparsity.banks``."""
-    return h_group(config.hardware.rows, config.sparsity.banks)
+    """:func:`h_group` of a config's ``hardware.rows``, ``sparsity.banks`` and ``hardware.io_lanes``."""
+    return h_group(config.hardware.rows, config.sparsity.banks, config.hardware.io_lanes)
 
 
 def _check_range(value: float, path: str, fmt: Fixed, segments: int, span: int = 1):

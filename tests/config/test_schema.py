@@ -13,6 +13,9 @@ from lstm_hw.config.schema import (
     ModelConfig,
     QuantConfig,
     SparsityConfig,
+    h_group,
+    h_write_group,
+    io_lanes_fit,
     load_config,
     parse_config,
 )
@@ -531,6 +534,32 @@ def test_io_lanes_choices_keep_the_h_group_rule():
     # and 2 x 16 are fine for the DMA, 6 is not a power of two, 3 breaks both rules
     data = on_board("pynq-z2", {"io_lanes": 6, "rows": 8}, sparsity={"banks": 8})
     assert "io_lanes = 1, 2, 4 or 8 would work" in one_line_error(data, "hardware.io_lanes")
+
+
+@pytest.mark.parametrize("rows, banks, io_lanes, group", [
+    (16, 8, 1, 4),     # 4 cell lanes, enough banks: a pass's h at once
+    (16, 2, 1, 2),     # more lanes than banks: the largest divisor of 4 within 2 banks
+    (24, 4, 1, 3),
+    (24, 4, 4, 2),     # 3 would not fit beats of 4
+    (24, 5, 2, 2),
+    (20, 4, 1, 1),     # 5 lanes: no divisor but 1 within 4 banks
+    (128, 8, 8, 8),
+    (128, 8, 3, 1),
+])
+def test_h_group_is_the_largest_fitting_divisor(rows, banks, io_lanes, group):
+    assert h_group(rows, banks, io_lanes) == group
+    config = parse_config({"model": {"input_size": 3, "hidden_size": 5}, "sparsity": {"banks": banks},
+                           "hardware": {"rows": rows, "io_lanes": io_lanes}})
+    assert h_write_group(config) == group
+
+
+@pytest.mark.parametrize("rows, banks", [(16, 2), (24, 4), (24, 5), (128, 8), (64, 7)])
+def test_every_io_lanes_fits_when_cell_lanes_outnumber_banks(rows, banks):
+    """The group is chosen to fit the beats, so no io_lanes up to the banks is refused for it."""
+    for n in range(1, banks + 1):
+        assert io_lanes_fit(rows, banks, n)
+        parse_config({"model": {"input_size": 3, "hidden_size": 5}, "sparsity": {"banks": banks},
+                      "hardware": {"rows": rows, "io_lanes": n}})
 
 
 def test_output_width_is_checked_too():

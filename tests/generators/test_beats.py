@@ -103,16 +103,16 @@ def test_packer_of_one_group_a_beat(lanes):
 
 # -- WordQueue -------------------------------------------------------------------------------------
 
-def split(groups, per, flags):
-    """The model: each group's real values ``per`` a beat (zero past them), with ``flags``, the group's flags
-    on its last beat if it ends its step (else zero).
+def split(groups, per, flags, ok=False):
+    """The model: each group's real values ``per`` a beat (zero past them), with ``ok`` the lanes that hold
+    them, with ``flags``, the group's flags on its last beat if it ends its step (else zero).
     Returns the beats and, for each, whether it is its word's last."""
     beats, finals = [], []
     for g in groups:
         values = real_values(g)[:g["real"]]
         parts = [values[c:c + per] for c in range(0, len(values), per)]
         for c, part in enumerate(parts):
-            beat = {"data": part + [0] * (per - len(part))}
+            beat = {"data": part + [0] * (per - len(part)), **({"ok": (1 << len(part)) - 1} if ok else {})}
             if flags is not None:
                 beat["flags"] = g["flags"] & flags_mask(flags) if g["end"] and c == len(parts) - 1 else 0
             beats.append(beat)
@@ -120,17 +120,20 @@ def split(groups, per, flags):
     return beats, finals
 
 
-@pytest.mark.parametrize("lanes,per,flags,always_ready", [(4, 1, None, True), (4, 2, STEP_FLAGS, False),
-                                                          (6, 3, PORT_FLAGS, False), (2, 1, STEP_FLAGS, False),
-                                                          (3, 3, STEP_FLAGS, False), (9, 3, STEP_FLAGS, True)])
+@pytest.mark.parametrize("lanes,per,flags,always_ready,ok", [
+    (4, 1, None, True, False), (4, 2, STEP_FLAGS, False, False), (6, 3, PORT_FLAGS, False, False),
+    (2, 1, STEP_FLAGS, False, False), (3, 3, STEP_FLAGS, False, False), (9, 3, STEP_FLAGS, True, False),
+    (6, 2, None, True, True), (8, 4, PORT_FLAGS, False, True)])
 @pytest.mark.parametrize("hold", [False, True])
-def test_queue_matches_model(lanes, per, flags, always_ready, hold):
-    """Words sent at random (never more than the FIFO holds), beats taken at random: the beats, the
-    stream rules on ``o``, and ``taken`` exactly with each word's last beat."""
+def test_queue_matches_model(lanes, per, flags, always_ready, ok, hold):
+    """Words sent at random (never more than the FIFO holds), beats taken at random: the beats (with
+    ``ok``, the lanes holding values), the stream rules on ``o``, and ``taken`` exactly with each word's
+    last beat."""
     rng = np.random.default_rng(lanes * 100 + per + hold)
-    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=3, flags=flags, always_ready=always_ready, hold=hold)
+    dut = WordQueue(shape=SHAPE, lanes=lanes, per=per, depth=3, flags=flags, always_ready=always_ready, hold=hold,
+                    ok=ok)
     groups = random_groups(rng, lanes, 200)
-    want, finals = split(groups, per, flags)
+    want, finals = split(groups, per, flags, ok)
     beats, moved, taken = [], [], []
 
     async def bench(ctx):
@@ -145,7 +148,8 @@ def test_queue_matches_model(lanes, per, flags, always_ready, hold):
             if not always_ready:
                 ctx.set(dut.o.ready, ready)
             _, _, valid, beat, took = await ctx.tick().sample(dut.o.valid, dut.o.payload, dut.taken)
-            now = {"data": [int(v) for v in beat.data], **({"flags": flags_code(beat.flags)} if flags is not None else {})}
+            now = {"data": [int(v) for v in beat.data], **({"ok": int(beat.ok)} if ok else {}),
+                   **({"flags": flags_code(beat.flags)} if flags is not None else {})}
             if held is not None:
                 assert valid and now == held, f"cycle {cycle}: o withdrew or changed a waiting beat"
             held = now if valid and not ready else None

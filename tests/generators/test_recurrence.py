@@ -11,8 +11,8 @@ from lstm_hw.generators.mvm import vector_address
 from lstm_hw.generators.recurrence import HWriter, StepControl
 from lstm_hw.model.design import build_design
 
-#: A hidden unit a cycle (several io lanes, one through the writer), or a pass's units at once (2, 3, 4 of
-#: them, with fewer, as many or more io lanes; the last pass padded).
+#: A hidden unit a cycle (several io lanes, one through the writer), a pass's units at once (2, 3, 4 of
+#: them, with fewer, as many or more io lanes; the last pass padded), or a pass's units in groups.
 WRITER_CASES = {
     "one_unit": {"model": {"input_size": 3, "hidden_size": 5}, "sparsity": {"banks": 2}},
     "one_unit_lanes3": {"model": {"input_size": 4, "hidden_size": 6}, "sparsity": {"banks": 4},
@@ -23,6 +23,9 @@ WRITER_CASES = {
                   "hardware": {"rows": 12, "io_lanes": 3}},
     "pass_of_4_lanes2": {"model": {"input_size": 3, "hidden_size": 10}, "sparsity": {"banks": 5},
                          "hardware": {"rows": 16, "io_lanes": 2}},
+    # 6 cell lanes, 4 banks: a pass's h in groups of 3 (through a queue), the last one padded.
+    "pass_of_6_in_3s": {"model": {"input_size": 5, "hidden_size": 11}, "sparsity": {"banks": 4},
+                        "hardware": {"rows": 24}},
 }
 
 
