@@ -54,7 +54,7 @@ IMAGE_FORMAT = 1
 #: Config keys the hardware structure does not depend on: left out of the digest.
 NOT_STRUCTURE = {"model": ("seed",), "hardware": ("top", "part", "clock_mhz", "board")}
 #: Config keys left out of the digest at these values, which leave the structure as it is without the key.
-NO_EFFECT = {"hardware": {"sum_bits": 0}}
+NO_EFFECT = {"hardware": {"sum_bits": 0, "interleave": 1}}
 
 
 def _words(bits: int) -> int:

@@ -1,7 +1,7 @@
 """From a layer's pre-activations to its ``h``: whole hidden units gathered, and the cell-update lanes with
 their cell-state memories."""
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -122,6 +122,11 @@ class CellLanes(wiring.Component):
     with lane 0's (which has a unit on every pass), ``ok`` marking the lanes
     that had one.
 
+    With ``plan.interleave`` > 1 sequences taking turns, each lane's memory
+    holds every sequence's cell states (entry ``slot`` of sequence ``seq``),
+    and ``first`` and ``seq`` come with each pass's units on ``i`` (the
+    steps of several sequences may be in the lanes at once).
+
     Latency: :attr:`latency` cycles, the cell update's. Throughput: a pass
     per cycle; there is no backpressure.
 
@@ -136,6 +141,8 @@ class CellLanes(wiring.Component):
     -------
     i : In(stream.Signature(units_layout(gates, lanes, cell_slots(plan)), always_ready=True))
     first : In(1)
+    seq : In(slot_bits - 1)
+        Only with ``plan.interleave`` > 1: the sequence of the units on ``i``.
     o : Out(stream.Signature(values_layout(activation, lanes), always_ready=True))
     """
 
@@ -146,10 +153,13 @@ class CellLanes(wiring.Component):
             raise TypeError(f"plan must be a LayerPlan, not {plan!r}")
         self._math = design.cell
         self._slots = cell_slots(plan)
+        self._interleave = plan.interleave
+        self._seq_bits = plan.slot_bits - 1
         self._cells = [CellUpdate(tables=design.tables, math=design.cell) for _ in range(plan.units_per_pass)]
         super().__init__({
             "i": In(stream.Signature(units_layout(self.gates, len(self._cells), self._slots), always_ready=True)),
             "first": In(1),
+            **({"seq": In(self._seq_bits)} if self._interleave > 1 else {}),
             "o": Out(stream.Signature(values_layout(design.cell.activation.shape(), len(self._cells)),
                                       always_ready=True)),
         })
@@ -182,21 +192,28 @@ class CellLanes(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         cell_shape = self._math.cell.shape()
-        if self._slots > 1:  # (a one-entry memory has no address to carry along)
-            c_lag = self._cells[0].c_lag
-            read_at, write_at = delay_taps(m, self.i.payload.slot, [c_lag - 2, self.latency], name="slot")
+        c_lag, first = self._cells[0].c_lag, self.first
+        # The memory entry of a pass's units: its slot, and with interleaved sequences their sequence.
+        # (A one-entry memory has no address to carry along.)
+        entry = self.i.payload.slot if self._slots > 1 else None
+        if self._interleave > 1:
+            entry = self.seq if entry is None else Cat(entry, self.seq)
+            first = delay_taps(m, self.first, [c_lag - 1], name="first")[0]   # meets the memory's read data
+        if entry is not None:
+            read_at, write_at = delay_taps(m, entry, [c_lag - 2, self.latency], name="slot")
+        depth = 1 << len(entry) if self._interleave > 1 else self._slots
         units, several = self.i.payload, len(self._cells) > 1
         for u, cell in enumerate(self._cells):
             m.submodules[f"cell{u}"] = cell
             m.d.comb += [cell.i.valid.eq(self.i.valid & units.ok[u] if several else self.i.valid),
                          cell.i.payload.eq(units.gates[u])]
-            m.submodules[f"cmem{u}"] = cmem = memory.Memory(shape=cell_shape, depth=self._slots, init=[])
+            m.submodules[f"cmem{u}"] = cmem = memory.Memory(shape=cell_shape, depth=depth, init=[])
             rd, wp = cmem.read_port(), cmem.write_port()
             c_prev = Signal(cell_shape, name=f"c_prev{u}")
-            m.d.sync += c_prev.eq(Mux(self.first, 0, rd.data))
+            m.d.sync += c_prev.eq(Mux(first, 0, rd.data))
             m.d.comb += [cell.c_prev.eq(c_prev), wp.data.eq(cell.o.payload.c), wp.en.eq(cell.o.valid),
                          self.o.payload.data[u].eq(cell.o.payload.h)]
-            if self._slots > 1:
+            if entry is not None:
                 m.d.comb += [rd.addr.eq(read_at), wp.addr.eq(write_at)]
             if several:
                 m.d.comb += self.o.payload.ok[u].eq(cell.o.valid)

@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .beats import STEP_FLAGS, WordQueue, element_layout
+from .fixed import delay
 from ..config.schema import h_write_group
 from .lanes import CellLanes, GateGather, cell_slots
 from .loader import VectorLoader
@@ -91,7 +92,7 @@ class LSTMLayer(wiring.Component):
         # the config checks io_lanes against a whole pass's).
         self._h_group = group = h_write_group(design.config)
         self._lanes = lanes = hw.io_lanes
-        self._control = StepControl(emit_all=self._emit_all, flags=flags)
+        self._control = StepControl(emit_all=self._emit_all, flags=flags, interleave=plan.interleave)
         self._loader = VectorLoader(plan=plan, shape=act, lanes=lanes, flags=self._control.in_flags)
         self._writer = HWriter(plan=plan, shape=act, group=group, lanes=lanes, flags=flags)
         # Write ports into the vector store: a beat's elements, or a pass's h values, in one cycle.
@@ -105,8 +106,10 @@ class LSTMLayer(wiring.Component):
         u_lanes = plan.units_per_pass
         self._serial = (WordQueue(shape=act, lanes=u_lanes, per=group, depth=cell_slots(plan), flags=None, ok=True,
                                   always_ready=True) if group < u_lanes else None)
-        # Two steps' words: the credit counts every word a started step will write.
-        self._ofifo = OutputFIFO(shape=act, lanes=lanes, group=group, groups=self._writer.writes, steps=2,
+        # Two steps' words (one more per further interleaved sequence, whose steps may be writing too):
+        # the credit counts every word a started step will write.
+        self._ofifo = OutputFIFO(shape=act, lanes=lanes, group=group, groups=self._writer.writes,
+                                 steps=1 + plan.interleave,
                                  registered=True, flags=flags)
         super().__init__({"i": In(stream.Signature(element_layout(act, lanes, flags=self.in_flags))),
                           "o": Out(stream.Signature(element_layout(act, lanes, flags=flags))),
@@ -198,22 +201,36 @@ class LSTMLayer(wiring.Component):
 
     @property
     def step_cycles(self) -> int:
-        """Cycles per timestep when compute-bound: one ``h_go`` to the next.
+        """Cycles per timestep when compute-bound, one ``h_go`` to the next: :attr:`group_cycles` with one
+        sequence (with several, steps average ``group_cycles / interleave``)."""
+        return self.group_cycles
+
+    @property
+    def group_cycles(self) -> int:
+        """Cycles per timestep of every interleaved sequence when compute-bound: ``h_go`` to the ``h_go``
+        of the same sequence's next step.
 
         After a step's recurrent phase the next step's command (taken the cycle after its
-        last issue) runs its input phase; the next ``h_go`` comes when that is done or in
-        the cycle this step's last ``h`` is written, whichever is later (the first read
-        of the next recurrent phase sees that write).
+        last issue) runs its input phase, so ``h_go`` follows ``h_go`` by :attr:`issue_period`
+        cycles at least; and a step's ``h_go`` comes in the cycle its sequence's step before
+        writes its last ``h`` or later (the first read of its recurrent phase sees that write).
         """
+        n = self._plan.interleave
+        return max(n * self.issue_period, self.h_write_times()[-1])
+
+    @property
+    def issue_period(self) -> int:
+        """Cycles from one ``h_go`` to the next at the least: the recurrent phase, the command's hand-over
+        cycle, the next input phase and its gap."""
         p = self._plan
-        return p.passes * p.k_h + 1 + self._mvm.x_cycles + self.tail_wait_cycles
+        return p.passes * p.k_h + 1 + self._mvm.x_cycles
 
     @property
     def tail_wait_cycles(self) -> int:
-        """Cycles per step the next recurrent phase waits for this step's last ``h`` after the
-        input phase and its gap are done: the part of :attr:`tail_cycles` they and the command's
-        hand-over cycle do not hide."""
-        return max(0, self.tail_cycles - 1 - self._mvm.x_cycles)
+        """Cycles per timestep of every interleaved sequence that recurrent phases wait for ``h`` beyond their
+        issue periods: the part of :attr:`tail_cycles` the input phases, their gaps and the command's
+        hand-over cycle (and the other sequences' steps) do not hide."""
+        return self.group_cycles - self._plan.interleave * self.issue_period
 
     @property
     def phase_gap_cycles(self) -> int:
@@ -258,8 +275,13 @@ class LSTMLayer(wiring.Component):
         # Steps onto the matrix unit, and its pre-activations through the cell lanes to the h writer.
         wiring.connect(m, loader.halves, control.halves)
         wiring.connect(m, control.cmd, mvm.cmd)
-        m.d.comb += [mvm.h_ready.eq(control.h_ready), control.h_go.eq(mvm.h_go), control.done.eq(writer.done),
-                     cells.first.eq(control.first)]
+        m.d.comb += [mvm.h_ready.eq(control.h_ready), control.h_go.eq(mvm.h_go), control.done.eq(writer.done)]
+        if self._plan.interleave == 1:   # the step in the cells holds from its h_go past its last h
+            m.d.comb += cells.first.eq(control.first)
+        else:    # several steps in the pipeline: each pass's step goes down it with the pass's results
+            at = mvm.latency + gather.latency
+            m.d.comb += [cells.first.eq(delay(m, control.first, at, name="first")),
+                         cells.seq.eq(delay(m, control.seq, at, name="seq"))]
         wiring.connect(m, control.step, writer.step)
         wiring.connect(m, mvm.o, gather.i)
         wiring.connect(m, gather.o, cells.i)

@@ -1,10 +1,11 @@
 """The loader: a stage's input vectors, beat by beat, into the free half of its double-buffered vector store."""
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .beats import STEP_FLAGS, check_flags, element_layout
+from .fixed import equals
 from ..model.design import LayerPlan
 from .mvm import group_slot, last_beat_lanes, vector_cursor, vector_write_layout
 
@@ -22,8 +23,10 @@ class VectorLoader(wiring.Component):
 
     Element ``j`` of a vector (``plan.input_size`` elements, ``lanes`` a
     beat) goes to column ``j`` (:func:`vector_address`) of the half being
-    filled, lane ``e`` of a beat through write port ``e``. The half is
-    marked full (``halves``) with the vector's last beat, with that beat's
+    filled (with ``plan.interleave`` sequences taking turns, in the slot of
+    the vector's sequence: vector ``v`` is sequence ``v mod interleave``'s,
+    on half ``(v // interleave) mod 2``), lane ``e`` of a beat through write
+    port ``e``. The half is marked full (``halves``) with the vector's last beat, with that beat's
     flags, until a ``halves.free`` transfer names it; ``i`` waits while the
     half to fill is full, and while ``hold`` is high (another writer has the
     ports this cycle).
@@ -70,6 +73,15 @@ class VectorLoader(wiring.Component):
         full, flags, free = self.halves.full, self.halves.flags, self.halves.free
         loading = Signal()
         buf, bank, addr, end = vector_cursor(m, loading, length=length, plan=p, lanes=lanes)
+        slot = buf
+        if p.interleave > 1:
+            # Interleaved sequences take turns, each with its own pair of halves (the slot's upper bits).
+            seq, half = Signal(p.slot_bits - 1), Signal()
+            with m.If(loading & end):
+                m.d.sync += seq.eq(Mux(equals(seq, p.interleave - 1), 0, seq + 1))
+                with m.If(equals(seq, p.interleave - 1)):
+                    m.d.sync += half.eq(~half)
+            slot = Cat(half, seq)
         in_last_lanes = last_beat_lanes(length, lanes)
         m.d.comb += [
             self.i.ready.eq(~Mux(buf, full[1], full[0]) & ~self.hold),
@@ -79,7 +91,7 @@ class VectorLoader(wiring.Component):
             port_bank, port_addr = group_slot(p, bank, addr, e)
             m.d.comb += [
                 port.valid.eq(loading & (Const(1) if e < in_last_lanes else ~end)),
-                port.payload.buf.eq(buf),
+                port.payload.buf.eq(slot),
                 port.payload.bank.eq(port_bank),
                 port.payload.addr.eq(port_addr),
                 port.payload.data.eq(self.i.payload.data[e]),

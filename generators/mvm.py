@@ -144,9 +144,9 @@ class SparseMatVec(wiring.Component):
         Further writes in the same cycle (present when ``group_writes > 0``).
         Every memory has one write port: the valid writes of a cycle, ``wr``
         included, must all go to different banks.
-    cmd : In(stream.Signature({"buf": 1, "first": 1}))
-        Start a step on vector half ``buf``. ``first`` reads ``h_{t-1}`` as
-        zero (a sequence's first step). Ready while no step is in progress.
+    cmd : In(stream.Signature(command_layout(plan)))
+        Start a step on vector-store slot ``buf`` (its half; with interleaved sequences, and its
+        sequence). ``first`` reads ``h_{t-1}`` as zero (a sequence's first step). Ready while no step is in progress.
         A plan with no ``h`` part has no ``first``.
     h_ready : In(1)
         The recurrent phase may start (only with an ``h`` part).

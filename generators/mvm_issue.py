@@ -11,15 +11,17 @@ __all__ = ["command_layout", "slot_layout", "IssueSequencer"]
 
 
 def command_layout(plan: LayerPlan) -> data.StructLayout:
-    """A step's command: the vector half ``buf`` and, with a recurrent phase, ``first`` (``h_{t-1}`` is zero)."""
-    return data.StructLayout({"buf": 1, **({"first": 1} if plan.k_h else {})})
+    """A step's command: its vector-store slot ``buf`` (the half, and with interleaved sequences the sequence
+    above it) and, with a recurrent phase, ``first`` (``h_{t-1}`` is zero)."""
+    return data.StructLayout({"buf": plan.slot_bits, **({"first": 1} if plan.k_h else {})})
 
 
 def slot_layout(plan: LayerPlan) -> data.StructLayout:
-    """What issues in a cycle: the ROM address ``addr``, the vector half ``buf``, the ``pass``, its ``first`` and
+    """What issues in a cycle: the ROM address ``addr``, the vector-store slot ``buf``, the ``pass``, its ``first`` and
     ``last`` slot; with a recurrent phase, the ``phase`` (1: recurrent) and ``mask`` (read the vector as zero)."""
     recurrent = {"phase": 1, "mask": 1} if plan.k_h else {}
-    return data.StructLayout({"addr": counter_shape(plan.passes * plan.k), "buf": 1, "pass": counter_shape(plan.passes),
+    return data.StructLayout({"addr": counter_shape(plan.passes * plan.k), "buf": plan.slot_bits,
+                              "pass": counter_shape(plan.passes),
                               "first": 1, "last": 1, **recurrent})
 
 
@@ -124,7 +126,7 @@ class IssueSequencer(wiring.Component):
         pas = Signal(counter_shape(n_pass))
         c = Signal(counter_shape(max(p.k_x, p.k_h)))
         addr = Signal(counter_shape(n_pass * p.k))
-        buf = Signal()
+        buf = Signal(p.slot_bits)
         first = Signal()
         last_c = busy & (Mux(phase, equals(c, p.k_h - 1), equals(c, p.k_x - 1)) if two else equals(c, p.k_x - 1))
         take = self.cmd.valid & self.cmd.ready

@@ -15,9 +15,10 @@ __all__ = ["vector_write_layout", "vector_address", "vector_cursor", "last_beat_
 
 
 def vector_write_layout(plan: LayerPlan, elem_shape) -> data.StructLayout:
-    """One write into the banked vector store: ``buf`` (ping-pong half), ``bank``, ``addr``, ``data``."""
+    """One write into the banked vector store: ``buf`` (its slot: the ping-pong half and, with interleaved
+    sequences, the sequence; :attr:`~lstm_hw.model.design.LayerPlan.slot_bits`), ``bank``, ``addr``, ``data``."""
     return data.StructLayout({
-        "buf": 1,
+        "buf": plan.slot_bits,
         "bank": counter_shape(plan.banks),
         "addr": unsigned(plan.index_bits),
         "data": elem_shape,
@@ -95,8 +96,9 @@ class VectorStore(wiring.Component):
     """The vector ``[x; h]`` in banks, a copy of each bank per row lane, read at each PE's ROM index.
 
     PE ``(lane, bank)`` has its own copy of its bank (a memory of ``2 x
-    2**index_bits`` elements: the two halves ``buf`` of a double buffer), so
-    no two PEs ever contend for a port. Each cycle it reads the element at
+    2**index_bits`` elements: the two halves ``buf`` of a double buffer, and
+    with ``plan.interleave`` sequences a pair of halves for each, slot
+    ``buf``), so no two PEs ever contend for a port. Each cycle it reads the element at
     its index ``idx`` in half ``buf``. The write ports are registered, so the
     writer's address arithmetic and the bank decode are a cycle apart; a
     write goes to every copy of its bank. A bank at chain position ``j``
@@ -147,7 +149,7 @@ class VectorStore(wiring.Component):
         self._plan, self._element, self._positions = plan, Shape.cast(element), list(positions)
         super().__init__({
             **write_members(plan, element, group_writes),
-            "buf": In(1),
+            "buf": In(plan.slot_bits),
             "idx": In(data.ArrayLayout(unsigned(plan.index_bits), plan.rows * plan.banks)),
             "v": Out(data.ArrayLayout(element, plan.rows * plan.banks)),
         })
@@ -187,7 +189,7 @@ class VectorStore(wiring.Component):
         for bank, j in enumerate(self._positions):
             # The write into the bank's copies (at most one port writes a bank in a cycle).
             en = Signal(name=f"vwr_en_b{bank}")
-            waddr = Signal(p.index_bits + 1, name=f"vwr_addr_b{bank}")
+            waddr = Signal(p.index_bits + p.slot_bits, name=f"vwr_addr_b{bank}")
             wdata = Signal(self._element, name=f"vwr_data_b{bank}")
             if len(ports) == 1:
                 (valid, payload), = ports
@@ -206,7 +208,7 @@ class VectorStore(wiring.Component):
                 ]
             en, waddr, wdata = (delay(m, s, j, name=f"{s.name}_p") for s in (en, waddr, wdata))
             for lane in range(p.rows):
-                vec = memory.Memory(shape=self._element, depth=2 << p.index_bits, init=[])
+                vec = memory.Memory(shape=self._element, depth=1 << (p.index_bits + p.slot_bits), init=[])
                 m.submodules[f"vec_l{lane}_b{bank}"] = vec
                 wp = vec.write_port()
                 rp = vec.read_port()

@@ -135,7 +135,8 @@ class LSTMTop(wiring.Component):
         self._layers = layers
         model = design.config.model
         self._framer = Framer(shape=design.io_format.shape(), lanes=design.lanes, elements=model.input_size,
-                              sequence_length=model.sequence_length, stateful=model.stateful, flags=flags)
+                              sequence_length=model.sequence_length, stateful=model.stateful, flags=flags,
+                              interleave=design.config.hardware.interleave)
         self._loader = None
         if design.config.hardware.weights == "ram":
             self._loader = WeightLoader(memories=self.loadable_memories(), stateful=model.stateful,

@@ -182,6 +182,9 @@ class Accelerator:
             issue, step = layer["issue_cycles_per_timestep"], layer["cycles_per_timestep"]
             if layer["stream_cycles_per_timestep"] > layer["compute_cycles_per_timestep"]:
                 cause = "bound by the stream ports (more io_lanes would help)"
+            elif layer["tail_wait_cycles"] and meta["interleave"] > 1:
+                cause = (f"the {meta['interleave']} interleaved sequences' steps do not cover the "
+                         f"{layer['tail_cycles']}-cycle tail (more interleave, or more passes, would)")
             elif layer["tail_wait_cycles"]:
                 cause = (f"its {layer['input_phase_cycles']}-cycle input phase does not cover the "
                          f"{layer['tail_cycles']}-cycle tail (more passes, i.e. fewer rows, would)")

@@ -83,7 +83,7 @@ class EdgeBench:
 
     def budget(self, xs):
         steps = sum(len(x) for x in xs)
-        return 64 * (self.meta["cycles_per_timestep"] + self.meta["latency_cycles"]) * max(1, steps) + 10_000
+        return 64 * (self.meta["cycles_per_group"] + self.meta["latency_cycles"]) * max(1, steps) + 10_000
 
     async def stream(self, label, xs, ys, mode):
         """Send sequences *xs* back to back under *mode*, wait for their outputs, score them against *ys*."""
@@ -105,7 +105,7 @@ class EdgeBench:
 
     async def finish(self, expected_outputs):
         """No output beyond *expected_outputs* after a drain; write the record; fail on anything seen."""
-        await ClockCycles(self.dut.aclk, 2 * (self.meta["cycles_per_timestep"] + self.meta["latency_cycles"]) + 16)
+        await ClockCycles(self.dut.aclk, 2 * (self.meta["cycles_per_group"] + self.meta["latency_cycles"]) + 16)
         stray = len(self.monitor.items) - expected_outputs
         if stray:
             self.failures.append(f"{stray} outputs beyond the expected {expected_outputs}")

@@ -62,7 +62,7 @@ async def stream_sequences(dut):
     # A stateful design carries its state across tlast: state_rst before each sequence starts it afresh.
     stateful = hasattr(dut, "state_rst")
     items = [input_beats([seq], lanes, meta["input"]["tdata_width"] // lanes) for seq in x]
-    period = meta["cycles_per_timestep"] + meta["latency_cycles"]
+    period = meta["cycles_per_group"] + meta["latency_cycles"]
     budget = 64 * period * max(1, n_seq * t_len) + 10_000
 
     results, failures = [], []

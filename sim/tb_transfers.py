@@ -55,7 +55,7 @@ async def stream_transfers(dut):
                 raise AssertionError("state_rst pulses need a stateful design")
             await pulse_state_rst(dut)
         await driver.send(transfer_beats(codes, meta["input"]["elements_per_timestep"], lanes, in_width))
-    period = meta["cycles_per_timestep"] + meta["latency_cycles"]
+    period = meta["cycles_per_group"] + meta["latency_cycles"]
     budget = 64 * period * (len(sent["codes"]) // max(1, meta["input"]["elements_per_timestep"]) + 1) + 10_000
     failures = []
     try:

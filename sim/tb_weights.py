@@ -69,7 +69,7 @@ async def load_weights(dut):
     loader = StreamDriver(dut, dut.aclk, "s_axis_weights", idle=weights_idle)
     taken = CycleStamps(dut.aclk, dut.s_axis_tvalid, dut.s_axis_tready)            # beats taken
     words = CycleStamps(dut.aclk, dut.s_axis_weights_tvalid, dut.s_axis_weights_tready)   # image words taken
-    period = meta["cycles_per_timestep"] + meta["latency_cycles"]
+    period = meta["cycles_per_group"] + meta["latency_cycles"]
     failures, sent, stalled = [], [], None
 
     def expected_beats():

@@ -13,7 +13,7 @@ from ..emit.files import design_files, write_files
 from ..errors import SimulationMismatch, ToolError
 from .flow import FlowMode, modes_to_json
 from ..model.design import Design
-from ..model.golden import run_golden
+from ..model.golden import interleave_steps, run_golden, split_steps
 from ..progress import stage
 from .runner import run_cocotb
 from .tools import check_simulator, ensure_simulators_on_path
@@ -97,6 +97,9 @@ def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, se
                  waves: bool = False, progress=None) -> SimResult:
     """Generate the design into ``build_dir``, stream ``x_codes`` ``(N, T, I)`` through it, compare.
 
+    Each sequence goes as a transfer; with ``hardware.interleave = n > 1``, each group of ``n`` (``N``
+    a multiple of ``n``), their timesteps taking turns (:func:`~lstm_hw.model.golden.interleave_steps`).
+
     The sequences stream once per flow mode, in one simulation. *modes* = None
     runs one mode, ``given``, with *idle* and *backpressure*; with *modes*,
     those two must stay 0 (use :func:`lstm_hw.sim.flow.flow_modes` for the four
@@ -119,11 +122,14 @@ def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, se
         x = x[None]
     stage(progress, "golden model")
     expected = run_golden(design, x)
+    # Interleaved sequences go in, and come out, a group a transfer, their timesteps taking turns.
+    n = design.config.hardware.interleave
+    x_sent, expected_got = (interleave_steps(x, n), interleave_steps(expected, n)) if n > 1 else (x, expected)
     stage(progress, "generate RTL")
     rtl, meta = emit_rtl(design, build_dir)
     name = design.config.hardware.top
-    np.save(build_dir / "x.npy", x)
-    np.save(build_dir / "expected.npy", expected)
+    np.save(build_dir / "x.npy", x_sent)
+    np.save(build_dir / "expected.npy", expected_got)
     result_path, progress_path = build_dir / "result.json", build_dir / "progress.txt"
     result_path.unlink(missing_ok=True)
     env = {
@@ -144,7 +150,11 @@ def simulate_top(design: Design, x_codes, *, sim: str, build_dir: str | Path, se
         if item["timeout"]:
             raise SimulationMismatch(f"simulation under {sim} (seed {seed}), mode {item['mode']}: only {item['received']} "
                               f"of {item['wanted']} output beats arrived (see {build_dir / sim / 'test.log'})")
-    results = tuple(ModeResult(mode=mode, output=np.array(item["output"], dtype=np.int64).reshape(expected.shape),
+    def outputs(item):
+        got = np.array(item["output"], dtype=np.int64).reshape(expected_got.shape)
+        return split_steps(got, n) if n > 1 else got
+
+    results = tuple(ModeResult(mode=mode, output=outputs(item),
                                mismatches=item["mismatches"], last_ok=item["last_ok"],
                                input_cycles=item["input_cycles"], output_cycles=item["output_cycles"])
                     for mode, item in zip(modes, res["modes"], strict=True))

@@ -68,3 +68,23 @@ E2E_CONFIGS = {
     "ram_lanes2_head": {"model": {"input_size": 5, "hidden_size": 6, "num_layers": 2, "output_size": 3},
                         "hardware": {"io_lanes": 2, "mac_chain": 2, "weights": "ram"}},
 }
+
+#: Interleaved sequences (``hardware.interleave``): 2, 3 and 4 of them on two layers, a head with packed
+#: beats, dense awkward banks, h written in groups through a queue with h_T only (which needs a
+#: sequence_length: inputs of whole multiples of it), and run-time weights on two row lanes. Inputs are
+#: whole groups of ``interleave`` sequences.
+INTERLEAVE_CONFIGS = {
+    "il2_default": {"hardware": {"interleave": 2}},
+    "il3_lanes4_head": {"model": {"input_size": 6, "hidden_size": 9, "num_layers": 1, "output_size": 5},
+                        "sparsity": {"banks": 4, "density": 0.5},
+                        "hardware": {"rows": 8, "io_lanes": 4, "interleave": 3},
+                        "quant": {"output": {"bits": 12, "frac": 8}}},
+    "il4_dense_awkward": {"model": {"input_size": 5, "hidden_size": 7, "num_layers": 1},
+                          "sparsity": {"banks": 5, "density": 1.0}, "hardware": {"interleave": 4, "mac_chain": 2}},
+    "il2_pairs_last": {"model": {"input_size": 5, "hidden_size": 7, "num_layers": 1, "return_sequences": False,
+                                 "sequence_length": 3},
+                       "sparsity": {"banks": 2, "density": 0.5}, "hardware": {"rows": 16, "interleave": 2}},
+    "il3_ram_r2": {"model": {"input_size": 2, "hidden_size": 6, "num_layers": 2},
+                   "sparsity": {"banks": 8, "density": 0.125},
+                   "hardware": {"rows": 2, "mac_chain": 8, "weights": "ram", "interleave": 3}},
+}

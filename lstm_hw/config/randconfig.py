@@ -128,7 +128,7 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
     # Run-time weights a quarter of the time (bank-balanced only); drawn last: the other keys stay as each
     # seed drew them.
     weights = "ram" if sparsity["pattern"] == "bank_balanced" and rng.random() < 0.25 else "rom"
-    return {
+    config = {
         "model": {"input_size": i_size, "hidden_size": h_size, "num_layers": layers,
                   "return_sequences": return_sequences, "output_size": out_size, "seed": seed,
                   "sequence_length": int(rng.integers(1, 5)) if framing < 0.25 else 0,
@@ -138,11 +138,17 @@ def random_config(rng: np.random.Generator, *, max_size: int = 40) -> dict:
         "activation": activation,
         "hardware": {"rows": rows, "io_lanes": io_lanes, "mac_chain": mac_chain, "weights": weights},
     }
+    # Interleaved sequences (2 to 4) a quarter of the time where the framing allows them; drawn last too.
+    model = config["model"]
+    if rng.random() < 0.25 and not model["stateful"] and (return_sequences or model["sequence_length"]):
+        config["hardware"]["interleave"] = int(rng.integers(2, 5))
+    return config
 
 
 def random_case(seed: int, *, max_size: int = 40, n_seq: int = 2,
                 t_len: int = 3) -> tuple[dict, Design, np.ndarray]:
-    """Config, design and input codes ``(n_seq, t_len, I)`` of one replayable seed.
+    """Config, design and input codes ``(n_seq, t_len, I)`` of one replayable seed (``n_seq`` groups of
+    sequences with ``hardware.interleave``).
 
     The input is N(0, 1), with the first and last element at the format's
     extremes so saturation on the way in is exercised too.
@@ -150,6 +156,7 @@ def random_case(seed: int, *, max_size: int = 40, n_seq: int = 2,
     rng = np.random.default_rng(seed)
     config = random_config(rng, max_size=max_size)
     design = build_design(parse_config(config))
+    n_seq *= design.config.hardware.interleave
     x = rng.normal(0.0, 1.0, (n_seq, t_len, config["model"]["input_size"]))
     x[0, 0, 0], x[-1, -1, -1] = 1e9, -1e9
     return config, design, design.io_format.quantize(x)

@@ -35,6 +35,7 @@ ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 MAX_FORMAT_BITS = 24
 #: The longest hardware.mac_chain: a DSP48E1 column holds far more, but every link is a cycle of latency.
 MAX_MAC_CHAIN = 16
+MAX_INTERLEAVE = 16
 #: The widest ``hardware.sum_bits``.
 MAX_SUM_BITS = 64
 
@@ -115,6 +116,7 @@ class HardwareConfig:
     mac_chain: int = 4           # DSP48E1s per adder chain in a MAC array (1 = a plain adder tree)
     weights: str = "rom"         # or "ram": the weight memories loadable at run time (s_axis_weights)
     sum_bits: int = 0            # the widest a gate sum may be; 0: as wide as the weights (rom) or formats (ram) need
+    interleave: int = 1          # independent sequences sharing the pipeline, their timesteps taking turns
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,8 @@ weights = "rom"                          # or "ram": weights, indices and biases
 sum_bits = 0                             # 0 or 2 to 64: the widest a gate sum may be; "ram" sums are this
                                          # wide (0: wide enough for any weights of the formats), and
                                          # weights whose sums could need more are refused
+interleave = 1                           # 1 to 16 independent sequences sharing the pipeline: the
+                                         # stream carries step t of each in turn, then step t + 1
 """
 
 
@@ -478,6 +482,16 @@ def _check_config(c: Config):
         raise ConfigError("hardware.sum_bits", f"must be 0 (no bound) or from 2 to {MAX_SUM_BITS}, got {h.sum_bits}")
     if not 1 <= h.mac_chain <= MAX_MAC_CHAIN:
         raise ConfigError("hardware.mac_chain", f"must be from 1 to {MAX_MAC_CHAIN}, got {h.mac_chain}")
+    if not 1 <= h.interleave <= MAX_INTERLEAVE:
+        raise ConfigError("hardware.interleave", f"must be from 1 to {MAX_INTERLEAVE}, got {h.interleave}")
+    if h.interleave > 1 and m.stateful:
+        raise ConfigError("hardware.interleave", f"{h.interleave} interleaved sequences start together from zero "
+                                                 f"state; model.stateful carries one stream's state, so set "
+                                                 f"interleave = 1 or stateful = false")
+    if h.interleave > 1 and not m.return_sequences and not m.sequence_length:
+        raise ConfigError("hardware.interleave", f"with return_sequences = false, {h.interleave} interleaved "
+                                                 f"sequences need model.sequence_length: their last timesteps "
+                                                 f"must be known before the group's tlast")
     group = h_write_group(c)
     if not io_lanes_fit(h.rows, s.banks, h.io_lanes):
         raise ConfigError("hardware.io_lanes", f"must divide, or be a multiple of, the {group} h values a layer "

@@ -28,6 +28,7 @@ def driver_design(meta: dict) -> dict:
             "input": port(meta["input"]), "output": port(meta["output"]),
             "return_sequences": meta["output"]["return_sequences"],
             "sequence_length": meta["framing"]["sequence_length"], "stateful": meta["framing"]["stateful"],
+            "interleave": meta["interleave"],
             "dma": meta["system"]["dma"], "gpio": meta["system"].get("gpio"),
             "max_transfer_bytes": meta["system"]["max_transfer_bytes"], "weights": weights_design(meta)}
 

@@ -60,6 +60,12 @@ def _latency(top) -> int:
     return through + 1 + layers[-1].first_output_cycles
 
 
+def _per_step(cycles: int, interleave: int):
+    """Cycles per timestep of one of ``interleave`` sequences taking turns, of ``cycles`` for all of them:
+    an integer where they divide evenly, else rounded to three decimals."""
+    return cycles // interleave if cycles % interleave == 0 else round(cycles / interleave, 3)
+
+
 def _head_metadata(top) -> dict | None:
     if top.head is None:
         return None
@@ -107,7 +113,7 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
     fmt, out_fmt = design.io_format, design.output_format
     name = c.hardware.top
     constraints, scripts = output_names(c)
-    per_layer = []
+    per_layer, n = [], c.hardware.interleave
     for layer in top.layers:
         p = layer.plan
         per_layer.append({
@@ -120,14 +126,17 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
             "input_phase_cycles": p.passes * p.k_x, "recurrent_phase_cycles": p.passes * p.k_h,
             "tail_cycles": layer.tail_cycles, "tail_wait_cycles": layer.tail_wait_cycles,
             "phase_gap_cycles": layer.phase_gap_cycles,
-            "compute_cycles_per_timestep": layer.step_cycles,
+            "compute_cycles_per_timestep": _per_step(layer.group_cycles, n),
             "stream_cycles_per_timestep": layer.stream_cycles,
+            "cycles_per_group": max(layer.group_cycles, n * layer.stream_cycles),
             "sum_bits": layer.mvm.sum_bits,
         })
     head = _head_metadata(top)
+    if head:   # the head has no recurrence: the sequences' steps simply follow each other
+        head["cycles_per_group"] = n * max(head["compute_cycles_per_timestep"], head["stream_cycles_per_timestep"])
     stages = per_layer + ([head] if head else [])
     for x in stages:   # a stage's timestep takes the longer of its compute and its streams
-        x["cycles_per_timestep"] = max(x["compute_cycles_per_timestep"], x["stream_cycles_per_timestep"])
+        x["cycles_per_timestep"] = _per_step(x["cycles_per_group"], n)
     meta = {
         "generator": f"lstm-hw {__version__}",
         "top": name,
@@ -144,7 +153,10 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         # How transfers become sequences; a stateful design has the state_rst port.
         "framing": {"sequence_length": c.model.sequence_length, "stateful": c.model.stateful},
         "macs": sum(x["macs"] for x in stages),
-        "cycles_per_timestep": max(x["cycles_per_timestep"] for x in stages),
+        # A timestep of one of the interleaved sequences (on average), and of all of them.
+        "interleave": n,
+        "cycles_per_timestep": _per_step(max(x["cycles_per_group"] for x in stages), n),
+        "cycles_per_group": max(x["cycles_per_group"] for x in stages),
         "ideal_cycles_per_timestep": max(x["ideal_cycles_per_timestep"] for x in stages),
         "latency_cycles": _latency(top),
         "layers": per_layer,

@@ -22,6 +22,9 @@ the end of a transfer only, and S2MM ends one at ``tlast``, so:
   steps, a batch goes in as few transfers each way as the DMA's length
   registers allow (the core starts a sequence every ``T`` steps);
 - otherwise each sequence is a transfer of its own;
+- with ``hardware.interleave = n > 1``, each group of ``n`` sequences, their
+  timesteps taking turns (a batch short of a whole group is completed with
+  sequences of zeros, whose outputs are dropped);
 - on a stateful design (``model.stateful``), each sequence of ``x`` is the
   next chunk of one stream, a transfer each, and the state carries from
   chunk to chunk and from call to call; ``reset_state()`` returns it to zero
@@ -246,19 +249,23 @@ class LstmAccelerator:
                              f"with T >= 1, got shape {x.shape}")
         codes = quantize(x, d["input"]["bits"], d["input"]["frac"])
         n, steps = x.shape[:2]
+        interleave = d["interleave"]
+        if n % interleave:    # whole groups of interleaved sequences: zeros complete the last
+            codes = np.concatenate([codes, np.zeros((interleave - n % interleave,) + codes.shape[1:], codes.dtype)])
         size = d["sequence_length"]
         if d["return_sequences"]:
             steps_out = steps
         else:
             steps_out = -(-steps // size) if size else 1
-        group = 1                                   # sequences per transfer
+        group = 1                                   # sequences per transfer, in whole groups of interleave
         if size and steps % size == 0:
-            group = max(1, min(d["max_transfer_bytes"] // self._bytes(steps, d["input"]),
-                               d["max_transfer_bytes"] // self._bytes(steps_out, d["output"])))
-        out = np.empty((n, steps_out, d["output"]["elements"]))
-        for k in range(0, n, group):
+            group = max(1, min(d["max_transfer_bytes"] // self._bytes(interleave * steps, d["input"]),
+                               d["max_transfer_bytes"] // self._bytes(interleave * steps_out, d["output"])))
+        group *= interleave
+        out = np.empty((len(codes), steps_out, d["output"]["elements"]))
+        for k in range(0, len(codes), group):
             out[k:k + group] = self._run(codes[k:k + group], steps_out)
-        return out[0] if single else out
+        return out[0] if single else out[:n]
 
     @staticmethod
     def _bytes(steps, port):
@@ -267,12 +274,15 @@ class LstmAccelerator:
 
     def _run(self, codes, steps_out):
         """Sequences of codes ``(m, T, I)`` through the DMA in one transfer each way: their real outputs
-        ``(m, steps_out, O)``."""
+        ``(m, steps_out, O)``. Interleaved, ``m`` is whole groups, each group's timesteps taking turns."""
         d, i, o = DESIGN, DESIGN["input"], DESIGN["output"]
         m, steps = codes.shape[:2]
+        n = d["interleave"]
+        codes = codes.reshape(m // n, n, steps, -1).swapaxes(1, 2)
+        who = "a sequence" if n == 1 else f"a group of {n} sequences"
         for size, what in ((self._bytes(m * steps, i), "input"), (self._bytes(m * steps_out, o), "output")):
             if size > d["max_transfer_bytes"]:
-                raise ValueError(f"a sequence's {what} takes {size} bytes, more than the DMA's longest "
+                raise ValueError(f"{who}'s {what} takes {size} bytes, more than the DMA's longest "
                                  f"transfer of {d['max_transfer_bytes']} bytes")
         sent = pack(codes.reshape(m * steps, -1), d["lanes"], i["width"])
         out_beats = m * steps_out * -(-o["elements"] // d["lanes"])
@@ -291,7 +301,8 @@ class LstmAccelerator:
                 free = getattr(buf, "freebuffer", None)
                 if free is not None:
                     free()
-        return np.ldexp(words.astype(np.float64), -o["frac"]).reshape(m, steps_out, -1)
+        out = np.ldexp(words.astype(np.float64), -o["frac"]).reshape(m // n, steps_out, n, -1)
+        return out.swapaxes(1, 2).reshape(m, steps_out, -1)
 
     def _wait(self, channel, name):
         """Wait for ``channel`` to go idle, at most ``timeout`` seconds; then let PYNQ finish the transfer."""

@@ -27,7 +27,7 @@ The optional head (``model.output_size = O > 0``) is the same kind of matrix:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -59,6 +59,13 @@ class LayerPlan:
     b_float: np.ndarray   # float64 (4H,)
     x_width: int          # vector entries per bank that hold x
     k_x: int              # stored weights of W_ih per bank per row (the input phase)
+    interleave: int = field(default=1, kw_only=True)   # sequences taking turns, each with its own h and c
+
+    @property
+    def slot_bits(self) -> int:
+        """Bits of a vector-store slot: the double-buffer half and, with :attr:`interleave` > 1, the sequence
+        (bit 0 the half, the sequence above it)."""
+        return 1 + (self.interleave - 1).bit_length()
 
     @property
     def k_h(self) -> int:
@@ -224,7 +231,7 @@ def build_design(config: Config, weights: dict[str, np.ndarray] | None = None, *
             index=n, input_size=config.layer_input_size(n), hidden=m.hidden_size, banks=s.banks,
             bank_width=x_width + bank_width(w_hh.shape[1], s.banks), k=k_x + k_h, rows=config.hardware.rows,
             w=quantize_real(w, q.weight), b=quantize_real(b, q.bias_format),
-            w_float=w, b_float=b, x_width=x_width, k_x=k_x))
+            w_float=w, b_float=b, x_width=x_width, k_x=k_x, interleave=config.hardware.interleave))
     head = None
     if m.output_size > 0:
         w, k = pruned["fc.weight"]

@@ -18,11 +18,12 @@ from __future__ import annotations
 import numpy as np
 
 from .design import Design, LayerPlan
+from ..errors import UsageError
 from ..numerics.cell import cell_update
 from ..numerics.fixed import Fixed, requantize
 
 __all__ = ["layer_preact", "head_output", "run_layer", "run_golden", "run_transfers", "run_golden_real",
-           "float_lstm"]
+           "float_lstm", "interleave_steps", "split_steps"]
 
 
 def _matvec(design: Design, plan: LayerPlan, v, fmt: Fixed) -> np.ndarray:
@@ -116,6 +117,30 @@ def run_transfers(design: Design, transfers, *, state_resets=()) -> list[np.ndar
             states = [None] * len(design.layers)
         results.append(run_golden(design, np.asarray(steps, dtype=np.int64)[None], states)[0])
     return results
+
+
+def interleave_steps(seqs, interleave: int) -> np.ndarray:
+    """Sequences ``(N, T, ...)`` as ``hardware.interleave = n`` streams them: ``(N / n, T n, ...)``, group ``g``'s
+    step ``t n + s`` being step ``t`` of sequence ``g n + s``. Inputs go in, and outputs (:func:`run_golden`'s)
+    come out, in this order; :func:`split_steps` undoes it. ``N`` must be a multiple of ``n``."""
+    a = np.asarray(seqs)
+    n = interleave
+    if a.ndim < 2 or a.shape[0] % n:
+        raise UsageError(f"interleave = {n} streams sequences in groups of {n}: got {a.shape[0] if a.ndim else 0} "
+                         f"sequences, not a multiple of {n}")
+    rest = a.shape[2:]
+    return a.reshape(a.shape[0] // n, n, a.shape[1], *rest).swapaxes(1, 2).reshape(a.shape[0] // n, -1, *rest)
+
+
+def split_steps(stream, interleave: int) -> np.ndarray:
+    """The sequences ``(N, T, ...)`` of groups streamed as :func:`interleave_steps` orders them, ``(G, T n, ...)``."""
+    a = np.asarray(stream)
+    n = interleave
+    if a.ndim < 2 or a.shape[1] % n:
+        raise UsageError(f"interleave = {n}: a group's steps come in whole timesteps of {n}, "
+                         f"got {a.shape[1] if a.ndim > 1 else 0} steps")
+    rest = a.shape[2:]
+    return a.reshape(a.shape[0], a.shape[1] // n, n, *rest).swapaxes(1, 2).reshape(-1, a.shape[1] // n, *rest)
 
 
 def run_golden_real(design: Design, x_real) -> np.ndarray:

@@ -562,6 +562,21 @@ def test_every_io_lanes_fits_when_cell_lanes_outnumber_banks(rows, banks):
                       "hardware": {"rows": rows, "io_lanes": n}})
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"hardware": {"interleave": 0}}, "must be from 1 to 16, got 0"),
+    ({"hardware": {"interleave": 17}}, "must be from 1 to 16, got 17"),
+    ({"hardware": {"interleave": 2}, "model": {"stateful": True}}, "model.stateful carries one stream's state"),
+    ({"hardware": {"interleave": 3}, "model": {"return_sequences": False}}, "need model.sequence_length"),
+])
+def test_interleave_is_checked(data, message):
+    assert message in one_line_error(data, "hardware.interleave")
+
+
+def test_interleave_with_last_outputs_takes_a_sequence_length():
+    config = parse_config({"hardware": {"interleave": 3}, "model": {"return_sequences": False, "sequence_length": 4}})
+    assert config.hardware.interleave == 3
+
+
 def test_output_width_is_checked_too():
     data = on_board("pynq-z2", {"io_lanes": 2}, model={"output_size": 3},
                     quant={"activation": {"bits": 8, "frac": 4}, "output": {"bits": 16, "frac": 8}},

@@ -9,27 +9,39 @@ from amaranth.hdl import signed
 from helpers import run_testbench
 from lstm_hw.generators.framer import Framer
 
-#: name: (lanes, elements, sequence_length, stateful)
+#: name: (lanes, elements, sequence_length, stateful, interleave)
 CASES = {
-    "one_beat": (1, 1, 0, False),
-    "lanes2_i5": (2, 5, 0, False),
-    "t3": (1, 2, 3, False),
-    "t1_lanes3_i7": (3, 7, 1, False),
-    "t4_lanes2_i4": (2, 4, 4, False),
-    "stateful": (1, 3, 0, True),
-    "stateful_one_beat": (4, 3, 0, True),
+    "one_beat": (1, 1, 0, False, 1),
+    "lanes2_i5": (2, 5, 0, False, 1),
+    "t3": (1, 2, 3, False, 1),
+    "t1_lanes3_i7": (3, 7, 1, False, 1),
+    "t4_lanes2_i4": (2, 4, 4, False, 1),
+    "stateful": (1, 3, 0, True, 1),
+    "stateful_one_beat": (4, 3, 0, True, 1),
+    "interleave2_one_beat": (1, 1, 0, False, 2),
+    "interleave3_lanes2_i5": (2, 5, 0, False, 3),
+    "interleave2_t3": (1, 2, 3, False, 2),
+    "interleave4_t1_lanes3_i7": (3, 7, 1, False, 4),
 }
 
 
-def frame(beats, resets, *, lanes, elements, sequence_length, stateful):
+def frame(beats, resets, *, lanes, elements, sequence_length, stateful, interleave=1):
     """The expected output ``(data, first, last, tlast)`` per beat.
 
     ``beats`` are the accepted input beats ``(data, last, cycle)``; ``resets``, the cycles with
-    ``state_rst`` high. A transfer's end inside a step completes it with zero beats.
+    ``state_rst`` high. Steps come in groups of ``interleave``, one per sequence; a transfer ends with a
+    group: its end inside a step completes the step, and the group, with zero beats. A group's steps all
+    start from zero state after a sequence's end, and all are ``last`` on a ``sequence_length``-th
+    timestep; only the group's last step carries ``tlast`` (and, without a sequence_length, ``last``).
     """
     per = -(-elements // lanes)
-    out, place, count, step_start = [], 0, 0, None
-    seq_start = True                   # without stateful: the next step starts a sequence
+    out, place, seq, count, step_start = [], 0, 0, 0, None
+    seq_start = True                   # without stateful: the next group starts its sequences
+
+    def step_flags(final, first, group_end, tlast):
+        seq_end = group_end and tlast or bool(sequence_length and count == sequence_length - 1)
+        return final and first, final and bool(seq_end), final and group_end and tlast
+
     for data, last, cycle in beats:
         if place == 0:
             if stateful:
@@ -38,29 +50,36 @@ def frame(beats, resets, *, lanes, elements, sequence_length, stateful):
                 first = seq_start
             step_start = cycle
         ends = last or place == per - 1
-        pads = per - 1 - place if last else 0
-        rows = [(data, False)] + [([0] * lanes, True)] * pads
-        for n, (values, _) in enumerate(rows):
-            final = n == len(rows) - 1 and ends
-            seq_end = final and (last or (sequence_length and count == sequence_length - 1))
-            out.append((values, final and first, bool(seq_end), final and last))
-        place = 0 if ends else place + 1
-        if ends:
-            count = 0 if (last or (sequence_length and count == sequence_length - 1)) else count + 1
-            seq_start = last or bool(sequence_length and count == 0)
+        # The rest of the step, then of the group, in zero beats when the transfer ends here.
+        pads = (per - 1 - place + (interleave - 1 - seq) * per) if last else 0
+        rows = [data] + [[0] * lanes] * pads
+        s, p = seq, place
+        for n, values in enumerate(rows):
+            final = p == per - 1 if last else (n == 0 and ends)
+            out.append((values, *step_flags(final, first, s == interleave - 1, last)))
+            if final and s == interleave - 1:
+                count = 0 if (last or (sequence_length and count == sequence_length - 1)) else count + 1
+                seq_start = last or bool(sequence_length and count == 0)
+            if final:
+                s = (s + 1) % interleave
+            p = 0 if final else p + 1
+        seq, place = (0, 0) if last else (s, p)
     return out
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_beats_and_flags_match_model(name):
-    lanes, elements, length, stateful = CASES[name]
-    dut = Framer(shape=signed(8), lanes=lanes, elements=elements, sequence_length=length, stateful=stateful)
+    lanes, elements, length, stateful, interleave = CASES[name]
+    dut = Framer(shape=signed(8), lanes=lanes, elements=elements, sequence_length=length, stateful=stateful,
+                 interleave=interleave)
     rng = np.random.default_rng(len(name) + 7 * lanes)
     per = dut.beats
-    # Transfers of whole steps and, one in four, a few beats more (a step the transfer cuts short).
-    beats = []
+    # Transfers of whole groups of steps and, one in four, a few beats more (a step or group the transfer cuts
+    # short).
+    beats, group = [], per * interleave
     for _ in range(24):
-        n = int(rng.integers(1, 7)) * per + (int(rng.integers(1, per)) if per > 1 and rng.random() < 0.25 else 0)
+        n = int(rng.integers(1, 7)) * group + (int(rng.integers(1, group)) if group > 1 and rng.random() < 0.25
+                                               else 0)
         for b in range(n):
             beats.append(([int(v) for v in rng.integers(-128, 128, lanes)], b == n - 1))
     accepted, resets, seen = [], [], []
@@ -93,9 +112,9 @@ def test_beats_and_flags_match_model(name):
     run_testbench(dut, bench)
     assert len(accepted) == len(beats)
     assert seen == frame(accepted, resets, lanes=lanes, elements=elements, sequence_length=length,
-                         stateful=stateful)
-    # The cases cut steps short, and (stateful) reset the state between transfers and inside them.
-    assert any(values == [0] * lanes and tlast for values, _, _, tlast in seen) or per == 1
+                         stateful=stateful, interleave=interleave)
+    # The cases cut steps (or groups) short, and (stateful) reset the state between transfers and inside them.
+    assert any(values == [0] * lanes and tlast for values, _, _, tlast in seen) or per * interleave == 1
     assert not stateful or resets
 
 
@@ -105,6 +124,8 @@ def test_beats_and_flags_match_model(name):
     ({"sequence_length": -1}, ValueError, "sequence_length must be at least 0"),
     ({"stateful": 1}, TypeError, "stateful must be a bool"),
     ({"stateful": True, "sequence_length": 4}, ValueError, "stateful framer has no sequence_length"),
+    ({"interleave": 0}, ValueError, "interleave must be at least 1"),
+    ({"stateful": True, "interleave": 2}, ValueError, "stateful framer has one sequence"),
 ])
 def test_parameters_are_checked(kwargs, error, message):
     args = {"shape": signed(8), "lanes": 1, "elements": 2, "sequence_length": 0, "stateful": False, **kwargs}

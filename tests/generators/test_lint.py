@@ -25,7 +25,7 @@ from lstm_hw.emit.verilog import hdl_sources
 from lstm_hw.model.design import build_design
 from lstm_hw.sim.tools import ensure_simulators_on_path, verilator_lint
 
-from configs import E2E_CONFIGS
+from configs import E2E_CONFIGS, INTERLEAVE_CONFIGS
 
 WAIVER = Path(str(resources.files("lstm_hw.constraints").joinpath("amaranth.vlt")))
 # The only warning classes Amaranth's output always triggers; everything else must be fixed.
@@ -35,10 +35,13 @@ RULE_WAIVERS = {"lint_off -rule WIDTHEXPAND", "lint_off -rule PROCASSINIT",
                 'lint_off -rule UNUSEDSIGNAL -file "*" -match "*\'$*"'}
 
 
-@pytest.fixture(scope="module", params=sorted(E2E_CONFIGS))
+LINT_CONFIGS = {**E2E_CONFIGS, **INTERLEAVE_CONFIGS}
+
+
+@pytest.fixture(scope="module", params=sorted(LINT_CONFIGS))
 def verilog(request, tmp_path_factory):
     """(Verilog files, top, config name) of one end-to-end config, written as ``generate`` does."""
-    design = build_design(parse_config(E2E_CONFIGS[request.param]))
+    design = build_design(parse_config(LINT_CONFIGS[request.param]))
     return _write(design, tmp_path_factory.mktemp(request.param)), design.config.hardware.top, request.param
 
 

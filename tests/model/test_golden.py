@@ -21,7 +21,9 @@ import pytest
 
 from lstm_hw.config.schema import parse_config
 from lstm_hw.model.design import build_design
-from lstm_hw.model.golden import float_lstm, layer_preact, run_golden, run_golden_real, run_transfers
+from lstm_hw.errors import UsageError
+from lstm_hw.model.golden import (float_lstm, interleave_steps, layer_preact, run_golden, run_golden_real,
+                                   run_transfers, split_steps)
 from lstm_hw.numerics.cell import cell_update
 
 CONFIGS = {
@@ -235,3 +237,24 @@ def test_a_sequence_longer_than_sequence_length_is_cut(name):
     np.testing.assert_array_equal(run_transfers(d, list(x))[1], want[1])
     # Up to the sequence length, nothing is cut.
     np.testing.assert_array_equal(run_golden(d, x[:, :4]), run_golden(plain, x[:, :4]))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_interleaved_order_is_each_timestep_of_each_sequence_in_turn(n):
+    """Group g's step t n + s is sequence g n + s's step t; split_steps gives the sequences back."""
+    rng = np.random.default_rng(n)
+    x = rng.integers(-100, 100, (2 * n, 4, 3))
+    stream = interleave_steps(x, n)
+    assert stream.shape == (2, 4 * n, 3)
+    for g in range(2):
+        for t in range(4):
+            for s in range(n):
+                np.testing.assert_array_equal(stream[g, t * n + s], x[g * n + s, t])
+    np.testing.assert_array_equal(split_steps(stream, n), x)
+
+
+def test_interleaving_refuses_incomplete_groups():
+    with pytest.raises(UsageError, match="groups of 3: got 4 sequences, not a multiple of 3"):
+        interleave_steps(np.zeros((4, 2, 1)), 3)
+    with pytest.raises(UsageError, match="whole timesteps of 2, got 3 steps"):
+        split_steps(np.zeros((1, 3, 1)), 2)

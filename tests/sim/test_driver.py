@@ -6,18 +6,19 @@ import numpy as np
 import pytest
 
 import lstm_hw
-from configs import E2E_CONFIGS
+from configs import E2E_CONFIGS, INTERLEAVE_CONFIGS
 from helpers import SIMULATORS
 from lstm_hw.config.schema import parse_config
 from lstm_hw.model.weights import random_weights
 from lstm_hw.sim.runner import run_cocotb
 
-# The default design; four elements a beat with a head in another format; h_T only, two lanes a beat.
-CASES = ["default", "lanes4_parallel_head", "lanes2_unpack_last"]
+# The default design; four elements a beat with a head in another format; h_T only, two lanes a beat; three
+# interleaved sequences a transfer.
+CASES = ["default", "lanes4_parallel_head", "lanes2_unpack_last", "il3_lanes4_head"]
 
 
 def on_pynq_z2(case: str) -> dict:
-    config = E2E_CONFIGS[case]
+    config = {**E2E_CONFIGS, **INTERLEAVE_CONFIGS}[case]
     return {**config, "hardware": {**config.get("hardware", {}), "board": "pynq-z2"}}
 
 
@@ -55,8 +56,11 @@ def test_driver_is_bit_exact_with_predict(case, sim, tmp_path):
         want = acc.predict(x)
         assert got[name].shape == want.shape, name
         np.testing.assert_array_equal(got[name], want, err_msg=name)
-    # One transfer each way per sequence: 1 + 3 + 2 + 1.
-    assert got["transfers"].tolist() == [7, 7]
+    # One transfer each way per sequence (1 + 3 + 2 + 1), or per group of interleaved ones (the last of
+    # each input completed with sequences of zeros).
+    n = meta["interleave"]
+    transfers = sum(-(-(len(x) if x.ndim == 3 else 1) // n) for x in inputs.values())
+    assert got["transfers"].tolist() == [transfers, transfers] and transfers == (7 if n == 1 else 4)
 
 
 @pytest.mark.cocotb
