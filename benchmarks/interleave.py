@@ -34,8 +34,9 @@ from measure import random_codes
 
 DENSE16 = {"quant": {"weight": {"bits": 16, "frac": 12}}, "sparsity": {"density": 1.0}}
 
-#: name: (config, interleave values). The koios shape on its own 41 x 16 MACs and, in fewer MACs, on banks
-#: that divide its sizes; hidden 64 on 1,024 MACs (32 useful cycles a step); and the default design.
+#: name: (config, interleave values). The koios shape on its own 41 x 16 MACs, in fewer MACs on banks that
+#: divide its sizes, and mapped by a budget of its 656 MACs (hardware.macs); hidden 64 on 1,024 MACs (32
+#: useful cycles a step); and the default design.
 CASES = {
     "default (I5 H12 L2, 32 MACs)": ({}, (1, 2)),
     "koios shape (I100 H64, dense), 41 banks x 16 rows, 656 MACs": (
@@ -45,6 +46,10 @@ CASES = {
     "koios shape (I100 H64, dense), 4 banks x 128 rows, 512 MACs": (
         {**DENSE16, "model": {"input_size": 100, "hidden_size": 64, "num_layers": 1},
          "sparsity": {"banks": 4, "density": 1.0}, "hardware": {"rows": 128, "io_lanes": 4}},
+        (1, 2)),
+    "koios shape (I100 H64, dense), macs = 656": (
+        {**DENSE16, "model": {"input_size": 100, "hidden_size": 64, "num_layers": 1},
+         "hardware": {"macs": 656, "io_lanes": 4}},
         (1, 2)),
     "I64 H64, dense, 8 banks x 128 rows, 1,024 MACs": (
         {**DENSE16, "model": {"input_size": 64, "hidden_size": 64, "num_layers": 1},
@@ -76,7 +81,9 @@ def run_case(name: str, config: dict, n: int, sim: str) -> dict:
     periods = last[n:] - last[:-n]                              # each sequence's step to its next
     group = float(periods[n:].mean())                           # after the first group period
     ideal = meta["ideal_cycles_per_timestep"]
-    return {"case": name, "interleave": n, "macs": meta["macs"], "ideal_cycles_per_timestep": ideal,
+    mapping = {key: meta["mapping"][key] for key in ("rows", "banks")} if "mapping" in meta else None
+    return {"case": name, "interleave": n, "macs": meta["macs"], "mapping": mapping,
+            "ideal_cycles_per_timestep": ideal,
             "predicted_cycles_per_group": meta["cycles_per_group"], "measured_cycles_per_group": group,
             "measured_cycles_per_timestep": group / n, "utilisation": ideal * n / group,
             "tail_cycles": [layer["tail_cycles"] for layer in meta["layers"]], "sim": sim,

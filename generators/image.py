@@ -52,7 +52,7 @@ COLUMN_BITS = 288
 #: Bumped whenever the meaning of an image's contents changes; part of the digest.
 IMAGE_FORMAT = 1
 #: Config keys the hardware structure does not depend on: left out of the digest.
-NOT_STRUCTURE = {"model": ("seed",), "hardware": ("top", "part", "clock_mhz", "board")}
+NOT_STRUCTURE = {"model": ("seed",), "hardware": ("top", "part", "clock_mhz", "board", "macs")}
 #: Config keys left out of the digest at these values, which leave the structure as it is without the key.
 NO_EFFECT = {"hardware": {"sum_bits": 0, "interleave": 1}}
 

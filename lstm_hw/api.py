@@ -199,6 +199,7 @@ class Accelerator:
             "top": meta["top"], "macs": meta["macs"], "cycles_per_timestep": meta["cycles_per_timestep"],
             "ideal_cycles_per_timestep": meta["ideal_cycles_per_timestep"],
             "latency_cycles": meta["latency_cycles"], "overhead": overhead,
+            "mapping": meta["mapping"]["reason"] if "mapping" in meta else None,
             "activation": {"name": f"taylor{act['taylor_order']}" if act["method"] == "taylor" else act["method"],
                            "segments": act["segments"], "auto": act["chosen_by"] == "auto",
                            "multipliers_per_unit": act["multipliers_per_unit"],

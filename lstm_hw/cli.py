@@ -166,6 +166,8 @@ def generate(config, weights, strict, out_dir, force, as_json, quiet):
     click.echo(f"{summary['macs']} MACs, {summary['cycles_per_timestep']} cycles/timestep "
                f"(ideal {summary['ideal_cycles_per_timestep']}), latency {summary['latency_cycles']} cycles, "
                f"generated in {summary['seconds']:.1f} s")
+    if summary["mapping"]:
+        click.echo(summary["mapping"])
     for n, layer in enumerate(summary["overhead"]):
         click.echo(f"layer {n}: {layer['cycles_per_timestep']} cycles/timestep = {layer['issuing']} issuing weights + "
                    f"{layer['overhead']} overhead ({layer['fraction']:.1%}): {layer['cause']}")

@@ -193,6 +193,18 @@ def test_generate_with_board(tmp_path):
     assert f"wrote {tmp_path / 'out' / 'lstm_top_board.xdc'}" in result.output
 
 
+def test_generate_says_what_a_mac_budget_chose(tmp_path):
+    """The summary's mapping line names the chosen rows, banks and MACs, as the written config states them."""
+    cfg = write(tmp_path / "budget.toml", SMALL_TOML + "[hardware]\nmacs = 20\n")
+    result = invoke("generate", cfg, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "out" / "lstm_top.json").read_text())
+    rows, mapping = meta["config"]["hardware"]["rows"], meta["mapping"]
+    assert (mapping["rows"], mapping["banks"], meta["macs"]) == (rows, 2, 2 * rows) and 2 * rows <= 20
+    line = next(line for line in result.output.splitlines() if line.startswith("hardware.macs = 20 chose"))
+    assert f"{rows} rows x 2 banks, {2 * rows} MACs, {meta['cycles_per_timestep']} cycles per timestep" in line
+
+
 @pytest.mark.parametrize("hardware, needle", [
     ('part = "xc7z020clg400-1"\nboard = "arty-a7-35"\n', "hardware.board: arty-a7-35 carries xc7a35tcsg324"),
     ('board = "zcu104"\n', "hardware.board: unknown board 'zcu104'"),

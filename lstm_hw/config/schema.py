@@ -36,6 +36,7 @@ MAX_FORMAT_BITS = 24
 #: The longest hardware.mac_chain: a DSP48E1 column holds far more, but every link is a cycle of latency.
 MAX_MAC_CHAIN = 16
 MAX_INTERLEAVE = 16
+MAX_MACS = 1 << 20
 #: The widest ``hardware.sum_bits``.
 MAX_SUM_BITS = 64
 
@@ -117,6 +118,7 @@ class HardwareConfig:
     weights: str = "rom"         # or "ram": the weight memories loadable at run time (s_axis_weights)
     sum_bits: int = 0            # the widest a gate sum may be; 0: as wide as the weights (rom) or formats (ram) need
     interleave: int = 1          # independent sequences sharing the pipeline, their timesteps taking turns
+    macs: int = 0                # > 0: a budget of multipliers; rows (and, dense, banks) chosen within it
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ sum_bits = 0                             # 0 or 2 to 64: the widest a gate sum m
                                          # weights whose sums could need more are refused
 interleave = 1                           # 1 to 16 independent sequences sharing the pipeline: the
                                          # stream carries step t of each in turn, then step t + 1
+macs = 0                                 # > 0: a budget of multipliers; rows (and, when every matrix
+                                         # is dense, sparsity.banks) are chosen for the fewest cycles
 """
 
 
@@ -304,7 +308,27 @@ def parse_config(data: dict) -> Config:
                 values[f.name] = _convert(raw[f.name], getattr(defaults, f.name), f"{name}.{f.name}",
                                           f.name)
         sections[name] = replace(defaults, **values)
+    if 0 < sections["hardware"].macs <= MAX_MACS:   # (others are refused by the checks)
+        sections = _fit_budget(sections, data)
     return Config(**sections)
+
+
+def _fit_budget(sections: dict, data: dict) -> dict:
+    """``sections`` with the rows (and banks) ``hardware.macs`` chooses (:mod:`.budget`); values the mapping
+    states for them must be the chosen ones (so a resolved config reads back as itself)."""
+    from .budget import banks_chosen, choose_mapping
+    h, s, m = sections["hardware"], sections["sparsity"], sections["model"]
+    if s.pattern != "bank_balanced":   # the checks refuse it, before a search that could not run
+        Config(**sections)
+    chosen = choose_mapping(m, sections["quant"], s, sections["activation"], h)
+    keys = [("hardware", "rows", chosen.rows)] + ([("sparsity", "banks", chosen.banks)]
+                                                   if banks_chosen(m, s) else [])
+    for section, key, value in keys:
+        given = data.get(section, {}).get(key)
+        if given is not None and given != value:
+            raise ConfigError(f"{section}.{key}", f"is chosen by hardware.macs = {h.macs} ({value} here), but the "
+                                                  f"config sets {given}: leave it out, or set macs = 0")
+    return {**sections, "hardware": replace(h, rows=chosen.rows), "sparsity": replace(s, banks=chosen.banks)}
 
 
 def _no_unknown(raw: dict, known, prefix: str):
@@ -484,6 +508,11 @@ def _check_config(c: Config):
         raise ConfigError("hardware.mac_chain", f"must be from 1 to {MAX_MAC_CHAIN}, got {h.mac_chain}")
     if not 1 <= h.interleave <= MAX_INTERLEAVE:
         raise ConfigError("hardware.interleave", f"must be from 1 to {MAX_INTERLEAVE}, got {h.interleave}")
+    if not 0 <= h.macs <= MAX_MACS:
+        raise ConfigError("hardware.macs", f"must be 0 (rows and banks as given) or up to {MAX_MACS}, got {h.macs}")
+    if h.macs and s.pattern != "bank_balanced":
+        raise ConfigError("hardware.macs", f"needs sparsity.pattern = \"bank_balanced\": with {s.pattern!r} the "
+                                           f"stored weights per bank, so the cycles, depend on the weights")
     if h.interleave > 1 and m.stateful:
         raise ConfigError("hardware.interleave", f"{h.interleave} interleaved sequences start together from zero "
                                                  f"state; model.stateful carries one stream's state, so set "

@@ -167,6 +167,10 @@ def metadata(design: Design, top, sources: list[str]) -> dict:
         "weights": _weights_metadata(top),
         "config": c.to_dict(),
     }
+    if c.hardware.macs:   # what the MAC budget chose, and why
+        from ..config.budget import choose_mapping
+        chosen = choose_mapping(c.model, c.quant, c.sparsity, c.activation, c.hardware)
+        meta["mapping"] = {**chosen.to_dict(), "reason": chosen.reason()}
     if head is None:
         del meta["head"]  # no "head" key at all without a head
     system = system_plan(c)
