@@ -47,13 +47,14 @@ class LSTMLayer(wiring.Component):
     such groups. The ``h`` writes have the store's write ports before the
     loader's. The FIFO hands out a beat per cycle.
 
-    Latency and throughput: see :attr:`step_cycles`, :attr:`stream_cycles`
+    Latency and throughput: see :attr:`group_cycles`, :attr:`stream_cycles`
     and :attr:`first_output_cycles`; with ready inputs and outputs, a
     timestep takes ``passes x k_h`` recurrent issue cycles plus the longer of
-    the input phase and the pipeline tail (:attr:`tail_cycles`), or the
-    element transfers if that is longer: ``I`` loads plus the ``h`` writes
-    through the vector store's write port (``ceil(H / h_group)`` cycles),
-    and ``H`` outputs.
+    the input phase and the pipeline tail (:attr:`tail_cycles`; with
+    ``plan.interleave`` sequences taking turns, their steps together cover
+    it), or the element transfers if that is longer: ``I`` loads plus the
+    ``h`` writes through the vector store's write port (``ceil(H / h_group)``
+    cycles), and ``H`` outputs.
 
     Parameters
     ----------
@@ -198,12 +199,6 @@ class LSTMLayer(wiring.Component):
         p, lanes = self._plan, self._lanes
         load = -(-p.input_size // lanes) + self.write_cycles
         return max(load, -(-p.hidden // lanes)) if self._emit_all else load
-
-    @property
-    def step_cycles(self) -> int:
-        """Cycles per timestep when compute-bound, one ``h_go`` to the next: :attr:`group_cycles` with one
-        sequence (with several, steps average ``group_cycles / interleave``)."""
-        return self.group_cycles
 
     @property
     def group_cycles(self) -> int:
