@@ -24,7 +24,7 @@ from functools import lru_cache
 from ..errors import ConfigError
 from ..numerics.sparsity import bank_width, kept_per_bank
 
-__all__ = ["Mapping", "ROW_CHOICES", "mapping_macs", "choose_mapping"]
+__all__ = ["Mapping", "ROW_CHOICES", "mapping_macs", "banks_chosen", "choose_mapping"]
 
 #: The row-lane counts a config accepts.
 ROW_CHOICES = (1, 2, *range(4, 257, 4))

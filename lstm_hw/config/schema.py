@@ -35,7 +35,9 @@ ACTIVATION_METHODS = ("lut", "pwl", "quadratic", "taylor", "auto")
 MAX_FORMAT_BITS = 24
 #: The longest hardware.mac_chain: a DSP48E1 column holds far more, but every link is a cycle of latency.
 MAX_MAC_CHAIN = 16
+#: The most sequences ``hardware.interleave`` lets share the pipeline.
 MAX_INTERLEAVE = 16
+#: The largest ``hardware.macs`` budget.
 MAX_MACS = 1 << 20
 #: The widest ``hardware.sum_bits``.
 MAX_SUM_BITS = 64
