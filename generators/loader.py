@@ -1,13 +1,13 @@
 """The loader: a stage's input vectors, beat by beat, into the free half of its double-buffered vector store."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .beats import STEP_FLAGS, check_flags, element_layout
-from .fixed import equals
 from ..model.design import LayerPlan
 from .mvm import group_slot, last_beat_lanes, vector_cursor, vector_write_layout
+from .mvm_vector import sequence_slot
 
 __all__ = ["halves_signature", "VectorLoader"]
 
@@ -73,15 +73,8 @@ class VectorLoader(wiring.Component):
         full, flags, free = self.halves.full, self.halves.flags, self.halves.free
         loading = Signal()
         buf, bank, addr, end = vector_cursor(m, loading, length=length, plan=p, lanes=lanes)
-        slot = buf
-        if p.interleave > 1:
-            # Interleaved sequences take turns, each with its own pair of halves (the slot's upper bits).
-            seq, half = Signal(p.slot_bits - 1), Signal()
-            with m.If(loading & end):
-                m.d.sync += seq.eq(Mux(equals(seq, p.interleave - 1), 0, seq + 1))
-                with m.If(equals(seq, p.interleave - 1)):
-                    m.d.sync += half.eq(~half)
-            slot = Cat(half, seq)
+        # Interleaved sequences take turns, each with its own pair of halves (the slot's upper bits).
+        slot = sequence_slot(m, loading & end, p.interleave) if p.interleave > 1 else buf
         in_last_lanes = last_beat_lanes(length, lanes)
         m.d.comb += [
             self.i.ready.eq(~Mux(buf, full[1], full[0]) & ~self.hold),

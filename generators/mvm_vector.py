@@ -8,9 +8,10 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fixed import check_count, counter_shape, delay, delay_taps, equals
-from ..model.design import LayerPlan
+from ..model.design import LayerPlan, slot_bits
 
-__all__ = ["vector_write_layout", "vector_address", "vector_cursor", "last_beat_lanes", "group_slot",
+__all__ = ["vector_write_layout", "vector_address", "vector_cursor", "sequence_slot", "last_beat_lanes",
+           "group_slot",
            "write_members", "write_ports", "VectorStore"]
 
 
@@ -66,6 +67,19 @@ def vector_cursor(m: Module, advance, *, length: int, plan: LayerPlan, lanes: in
             with m.Else():
                 m.d.sync += bank.eq(bank + lanes)
     return buf, bank, addr, last
+
+
+def sequence_slot(m: Module, advance, interleave: int):
+    """The vector-store slot of the next vector with ``interleave`` > 1 sequences taking turns: ``Cat(half,
+    seq)``, vector ``v`` being sequence ``v mod interleave``'s, on half ``(v // interleave) mod 2``. It moves
+    on to the next vector's on every cycle with ``advance`` high."""
+    seq, half = Signal(slot_bits(interleave) - 1, name="seq"), Signal(name="half")
+    last = equals(seq, interleave - 1)
+    with m.If(advance):
+        m.d.sync += seq.eq(Mux(last, 0, seq + 1))
+        with m.If(last):
+            m.d.sync += half.eq(~half)
+    return Cat(half, seq)
 
 
 def last_beat_lanes(length: int, lanes: int) -> int:

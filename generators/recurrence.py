@@ -7,8 +7,9 @@ from amaranth.lib.wiring import In, Out
 from .beats import STEP_FLAGS, check_flags, flags_layout, group_layout, kept_flags, values_layout
 from .fixed import check_count, counter_shape, equals
 from .loader import halves_signature
-from ..model.design import LayerPlan
+from ..model.design import LayerPlan, slot_bits
 from .mvm import group_slot, vector_write_layout
+from .mvm_vector import sequence_slot
 from .output import CREDIT
 
 __all__ = ["step_signature", "HWriter", "StepControl"]
@@ -196,7 +197,7 @@ class StepControl(wiring.Component):
             raise TypeError(f"emit_all must be a bool, not {emit_all!r}")
         self._emit_all, self._flags = emit_all, check_flags(flags)
         self._interleave = check_count("interleave", interleave)
-        self._slot_bits = 1 + (interleave - 1).bit_length()
+        self._slot_bits = slot_bits(interleave)
         # What the control itself reads besides: first, and last to choose the steps that emit.
         self._pend = flags_layout({*(name for name, _ in flags), "first"})
         self._in = flags_layout({*(name for name, _ in self._pend), *(() if emit_all else ("last",))})
@@ -240,13 +241,10 @@ class StepControl(wiring.Component):
             pending_h = Signal()           # the running step has h left to write
             h_free = ~pending_h
         else:
-            # The next step's slot: its sequence, and the half its sequence is on.
-            seq, half = Signal(self._slot_bits - 1), Signal()
-            q_slot, pend_slot = Cat(half, seq), Signal(self._slot_bits)
+            # The next step's slot (its sequence, and the half its sequence is on), counted as the loader does.
+            q_slot, pend_slot = sequence_slot(m, take, n), Signal(self._slot_bits)
             with m.If(take):
-                m.d.sync += [seq.eq(Mux(equals(seq, n - 1), 0, seq + 1)), pend_slot.eq(q_slot)]
-                with m.If(equals(seq, n - 1)):
-                    m.d.sync += half.eq(~half)
+                m.d.sync += pend_slot.eq(q_slot)
             writing = Signal(counter_shape(n + 1))    # steps with h left to write
             h_free = writing < n
             m.d.sync += writing.eq(writing + self.h_go - self.done)

@@ -39,7 +39,13 @@ from .pruning import MatrixPruning, check_strict, pruned_with_slots, pruning_sum
 from .sums import check_sum_bits
 from .weights import random_weights
 
-__all__ = ["LayerPlan", "HeadPlan", "Design", "build_design"]
+__all__ = ["slot_bits", "LayerPlan", "HeadPlan", "Design", "build_design"]
+
+
+def slot_bits(interleave: int) -> int:
+    """Bits of a vector-store slot: the double-buffer half and, with ``interleave`` > 1 sequences taking
+    turns, the sequence (bit 0 the half, the sequence above it)."""
+    return 1 + (interleave - 1).bit_length()
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,9 +69,8 @@ class LayerPlan:
 
     @property
     def slot_bits(self) -> int:
-        """Bits of a vector-store slot: the double-buffer half and, with :attr:`interleave` > 1, the sequence
-        (bit 0 the half, the sequence above it)."""
-        return 1 + (self.interleave - 1).bit_length()
+        """Bits of a vector-store slot (:func:`slot_bits` of :attr:`interleave`)."""
+        return slot_bits(self.interleave)
 
     @property
     def k_h(self) -> int:
