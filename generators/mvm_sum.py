@@ -3,8 +3,8 @@
 A sum wider than :data:`CHUNK_BITS` travels in chunks (:func:`chunk_bounds`):
 chunk ``j`` runs ``j`` cycles behind chunk 0 ("chunk-skewed"), and each chunk
 adds the carry its lower neighbour registered one cycle earlier
-(:func:`carry_add`). So no carry chain is longer than one chunk, at the cost of
-``chunks - 1`` cycles once, not per adder.
+(:func:`carry_add`, :func:`carry_add_onto`). So no carry chain is longer than
+one chunk, at the cost of ``chunks - 1`` cycles once, not per adder.
 """
 
 from dataclasses import dataclass
@@ -15,12 +15,13 @@ from amaranth.lib.wiring import In, Out
 
 from .fixed import check_count, counter_shape, delay, delay_taps
 
-__all__ = ["CHUNK_BITS", "SHALLOW_MEMORY_DEPTH", "chunk_bounds", "carry_add", "sum_layout", "AdderTree",
-           "StartCode", "Accumulator"]
+__all__ = ["CHUNK_BITS", "SHALLOW_MEMORY_DEPTH", "chunk_bounds", "carry_add", "carry_add_onto", "sum_layout",
+           "AdderTree", "StartCode", "Accumulator"]
 
 #: The widest add in one cycle outside a DSP48E1. The accumulator's add has its
-#: start/feedback mux in front: two LUTs, then four CARRY4s for 15 bits and the carry
-#: out, six logic levels (16 bits take a fifth CARRY4 for the carry out: seven).
+#: start/feedback mux in front, in the LUT before each carry-chain bit
+#: (:func:`carry_add_onto`): one LUT, then five CARRY4s for the carry in, 15 bits and the
+#: carry out, six logic levels (16 bits take a sixth CARRY4 for the carry out: seven).
 CHUNK_BITS = 15
 
 #: The deepest per-lane partial-sum memory (a word per pass) kept in distributed RAM.
@@ -86,6 +87,29 @@ def carry_add(m: Module, a: list, b: list, sums: list[Signal]) -> list[Signal]:
         if j < len(sums) - 1:
             carry = Signal(name=f"{s.name}_carry")
             m.d.sync += carry.eq(total[len(s)])
+    return sums
+
+
+def carry_add_onto(m: Module, base: list, addend: list, sums: list[Signal]) -> list[Signal]:
+    """``sums[j] <= base[j] + addend[j] + carry[j - 1]`` as :func:`carry_add` adds, for registers ``base`` and
+    logic ``addend``: on the carry chain, ``base`` is the DI input and ``addend`` only an input of the LUT
+    that drives S, so ``addend``'s logic and the sum bit share that LUT.
+
+    Written as an addition, which operand becomes DI is up to Yosys (``alumacc`` orders the two by their
+    signals), and where it picks ``addend`` its logic takes a LUT of its own, a LUT more per bit. A
+    subtraction keeps its order, so the sum is ``Cat(carry, base) - Cat(1, ~addend)``: its bits 1 to ``w``
+    are the ``w``-bit sum, and its top bit is set exactly when there is no carry out. The carry in takes a
+    position of the chain, below the sum.
+    """
+    carry = Const(0)
+    for j, (x, y, s) in enumerate(zip(base, addend, sums, strict=True)):
+        # (2x + c) - (2(2**w - 1 - y) + 1) = 2(x + y + c - 2**w) + 1 - c: bits 1 to w are x + y + c
+        # modulo 2**w; bit w + 1, the sign, is set exactly when x + y + c < 2**w.
+        total = Cat(carry, x) - Cat(Const(1, 1), ~y)
+        m.d.sync += s.eq(total[1:len(s) + 1])
+        if j < len(sums) - 1:
+            carry = Signal(name=f"{s.name}_carry")
+            m.d.sync += carry.eq(~total[len(s) + 1])
     return sums
 
 
@@ -193,7 +217,10 @@ class Accumulator(wiring.Component):
     Loadable start values (``start_code``) are distributed RAM, or with
     :attr:`shared_start` the upper half of the partial-sum memory, which the
     input phase reads and the ``start_wr`` writes share with the write-backs
-    (they come only while no pass is in progress).
+    (they come only while no pass is in progress). In a memory of their own
+    they are read and written at one address (a LUT a bit, where a read
+    address of its own would take four LUTs for three bits): the write's while
+    one is written, which happens only while no pass is in progress.
 
     Latency: a pass's ``sum`` is valid :attr:`latency` cycles (``chunks``) after
     chunk 0 of its last slot's term; a partial sum written back in cycle ``c`` is
@@ -343,17 +370,21 @@ class Accumulator(wiring.Component):
         # 36 bits in a RAMB18E1 of their own per lane, block RAM the weight ROMs need (36 of them
         # took the ESE-scale design past its part).
         shallow = self._passes <= SHALLOW_MEMORY_DEPTH
+        start_addr = read_pass
+        if self._code is not None and not self.shared_start:
+            start_addr = Signal.like(self.start_wr.addr, name="start_addr")
+            m.d.comb += start_addr.eq(Mux(self.start_wr.en.any(), self.start_wr.addr, read_pass))
         for lane in range(self._rows):
             init = Signal(acc_shape, name=f"init_l{lane}")
             if self.shared_start:
                 psum_data = self._shared_memory(m, lane, read_pass, out_pass, init)
             else:
-                psum_data = self._memories(m, lane, read_pass, out_pass, phase_init[0] if phase_init else None,
-                                           init, shallow=shallow)
+                psum_data = self._memories(m, lane, read_pass, start_addr, out_pass,
+                                           phase_init[0] if phase_init else None, init, shallow=shallow)
             acc = [Signal(hi - lo, name=f"acc_l{lane}_c{j}") for j, (lo, hi) in enumerate(chunks)]
             start = [delay(m, init[lo:hi], j, name=f"init_l{lane}_c{j}") for j, (lo, hi) in enumerate(chunks)]
             term = [self.term[lane][lo:hi] for lo, hi in chunks]
-            carry_add(m, [Mux(f, s, a) for f, s, a in zip(first, start, acc)], term, acc)
+            carry_add_onto(m, term, [Mux(f, s, a) for f, s, a in zip(first, start, acc)], acc)
             # Deskew: wait for the top chunk. The bits below the rounding point are carried only
             # into the partial sums, which keep every bit.
             keep = 0 if self._recurrent else drop
@@ -364,9 +395,9 @@ class Accumulator(wiring.Component):
                 m.d.comb += psum_data.eq(total)
         return m
 
-    def _memories(self, m, lane, read_pass, out_pass, phase_init, init, *, shallow):
-        """Lane ``lane``'s start values (a ROM, or distributed RAM) and partial sums, each in a memory of its own;
-        returns the partial sums' write data (None without ``recurrent``)."""
+    def _memories(self, m, lane, read_pass, start_addr, out_pass, phase_init, init, *, shallow):
+        """Lane ``lane``'s start values (a ROM, or distributed RAM read and written at ``start_addr``) and partial
+        sums, each in a memory of its own; returns the partial sums' write data (None without ``recurrent``)."""
         acc_shape = signed(self._sum_bits)
         # Writable, the start values stay in distributed RAM whatever their depth: the block RAMs are
         # the weights' and the ROM twin's, which keeps its start values in logic.
@@ -376,12 +407,12 @@ class Accumulator(wiring.Component):
                                  attrs={"ram_style": "distributed"} if writable else {})
         m.submodules[f"bias_l{lane}"] = bias_rom
         brd = bias_rom.read_port()
-        m.d.comb += brd.addr.eq(read_pass)
+        m.d.comb += brd.addr.eq(start_addr)
         start = brd.data
         if writable:
             start = self._code.value(brd.data)
             bwr = bias_rom.write_port()
-            m.d.comb += [bwr.addr.eq(self.start_wr.addr), bwr.data.eq(self.start_wr.data),
+            m.d.comb += [bwr.addr.eq(start_addr), bwr.data.eq(self.start_wr.data),
                          bwr.en.eq(self.start_wr.en[lane])]
         if self._recurrent:
             psum = memory.Memory(shape=acc_shape, depth=self._passes, init=[],

@@ -24,7 +24,8 @@ from lstm_hw.generators.mvm_output import OutputStage
 from lstm_hw.generators.image import column_fields
 from lstm_hw.generators.mvm_rom import (LANE_BITS, SLICE_DEPTH, RamShape, WeightRom, ram_mem_texts, ram_module,
                                         rom_module, rom_word_layout)
-from lstm_hw.generators.mvm_sum import Accumulator, AdderTree, StartCode, carry_add, chunk_bounds
+from lstm_hw.generators.mvm_sum import (Accumulator, AdderTree, StartCode, carry_add, carry_add_onto,
+                                        chunk_bounds)
 from lstm_hw.generators.mvm_vector import VectorStore, write_ports
 from lstm_hw.model.design import build_design
 from lstm_hw.numerics.fixed import Fixed, requantize
@@ -451,16 +452,20 @@ def test_adder_tree_matches_model(terms, sum_bits):
     run(dut, slots + dut.latency + len(chunks), drive, sample)
 
 
-def test_carry_add_is_a_wide_add():
-    """Chunk by chunk, skewed, the sums of carry_add are those of one wide adder modulo its width."""
+@pytest.mark.parametrize("adder", [carry_add, carry_add_onto])
+def test_carry_add_is_a_wide_add(adder):
+    """Chunk by chunk, skewed, the sums of carry_add and carry_add_onto are those of one wide adder modulo its
+    width, carries between chunks included (operands at their ends and random ones)."""
     from amaranth.hdl import Module, Signal
     rng = np.random.default_rng(4)
     chunks = chunk_bounds(40)
     m = Module()
     a = [Signal(hi - lo, name=f"a{j}") for j, (lo, hi) in enumerate(chunks)]
     b = [Signal(hi - lo, name=f"b{j}") for j, (lo, hi) in enumerate(chunks)]
-    s = carry_add(m, a, b, [Signal(hi - lo, name=f"s{j}") for j, (lo, hi) in enumerate(chunks)])
+    s = adder(m, a, b, [Signal(hi - lo, name=f"s{j}") for j, (lo, hi) in enumerate(chunks)])
+    top = (1 << 40) - 1
     pairs = [(int(x), int(y)) for x, y in randoms(rng, 40, (30, 2), signed_=False)]
+    pairs += [(0, 0), (top, 0), (0, top), (top, top), (top, 1), (1, top), (1 << 20, (1 << 20) - 1)]
 
     async def bench(ctx):
         for c in range(len(pairs) + len(chunks)):

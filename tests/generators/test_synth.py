@@ -1,5 +1,6 @@
 # amaranth: UnusedElaboratable=no
-"""Hardware quality after Yosys ``synth_xilinx -family xc7``: no latches, MACs in DSP48E1s, weight ROMs in block RAM.
+"""Hardware quality after Yosys ``synth_xilinx -family xc7``: no latches, MACs in DSP48E1s, weight ROMs in block RAM,
+accumulator carry chains with registers at DI.
 
 Four small configs (about two minutes of synthesis in all): a dense one-row
 design, one with a sparse head, one whose weight ROM is large, and one whose
@@ -155,6 +156,32 @@ def test_shallow_partial_sums_in_distributed_ram(synthesized):
     in_bram = [name for name, cell in netlist.cells.items() if cell["type"] in ("RAMB18E1", "RAMB36E1")
                and any(part.startswith("psum_") for part in synth.cell_hierarchy(name))]
     assert in_bram == []
+
+
+def test_accumulator_carry_chains_take_registers_at_di(synthesized):
+    """Every carry-chain bit of the accumulators has a register (or a DSP48E1's) at DI, not a LUT: the
+    start/feedback mux shares the LUT that drives S (carry_add_onto)."""
+    _, _, _, netlist = synthesized
+    driver = {bit: cell for cell in netlist.cells.values() for port, way in cell["port_directions"].items()
+              if way == "output" for bit in cell["connections"][port]}
+    readers = {}
+    for cell in netlist.cells.values():
+        for port, way in cell["port_directions"].items():
+            if way == "input":
+                for bit in cell["connections"][port]:
+                    readers.setdefault(bit, []).append(cell)
+
+    def accumulates(chain) -> bool:
+        """The chain's sum goes into an accumulator register (a flip-flop named ``...mvm.acc.acc_l<lane>...``)."""
+        return any(reader["type"] in synth.FLIP_FLOPS
+                   and ".acc.acc_l" in netlist.net_names.get(reader["connections"]["Q"][0], "")
+                   for bit in chain["connections"].get("O", []) for reader in readers.get(bit, []))
+
+    chains = [cell for cell in netlist.cells.values() if cell["type"] == "CARRY4" and accumulates(cell)]
+    assert chains
+    at_di = Counter(driver[bit]["type"] if bit in driver else "constant" for chain in chains
+                    for bit in chain["connections"]["DI"])
+    assert not [kind for kind in at_di if kind.startswith("LUT")], at_di
 
 
 #: The timing goal: at most this many logic levels (LUT, MUXF7/8, CARRY4) between registers.
