@@ -74,13 +74,15 @@ class Memory:
     """One memory of the design as ``memory_libmap`` sees it: ``depth`` words of ``width`` bits, one
     synchronous read port, a write port (one enable) or none (a ROM), and the ``ram_style``/``rom_style``
     the generator gives it ("block", "distributed" or "" for Yosys's choice); ``unit`` names what it holds
-    ("weights", "vector", "start values", "partial sums", "cell state", "activation" or "fifo")."""
+    ("weights", "vector", "start values", "partial sums", "cell state", "activation" or "fifo").
+    ``single_port``: the read and the write share one address (one read-write port)."""
 
     unit: str
     depth: int
     width: int
     writable: bool
     style: str = ""
+    single_port: bool = False
 
 
 #: Yosys 0.23's xc7 libraries (``brams_xc4v.txt`` with HAS_SIZE_36, HAS_CASCADE, HAS_MIXWIDTH_SDP;
@@ -95,7 +97,16 @@ _DISTRIBUTED = (                                          # simple dual-port dis
     ("ram32m", 8, 5, (6,), 7),
     ("ram64m", 8, 6, (3,), 7),
 )
-_LUTRAMS = tuple(prim for prim, *_ in _DISTRIBUTED)
+_SINGLE_PORT = (                                          # single-port distributed RAM (one read-write port)
+    ("ram32m", 8, 5, (8,), 8),                            # a RAM32M as 32 x 8
+    ("ram64x1s", 8, 6, (4,), 8),                          # a RAM64X1S a bit used
+    ("ram128x1s", 8, 7, (2,), 8),
+    ("ram256x1s", 8, 8, (1,), 8),
+)
+#: LUTs of each distributed-RAM primitive; a RAM32M or RAM64M counts a unit of the library (four LUTs), the
+#: single-bit ones a bit (``units`` of :func:`memory_mapping`).
+_LUTRAM_LUTS = {"ram32m": 4, "ram64m": 4, "ram64x1s": 1, "ram128x1s": 2, "ram256x1s": 4}
+_LUTRAMS = tuple(_LUTRAM_LUTS)
 #: Cost per bit of a memory lowered to logic (``synth_xilinx`` passes ``-logic-cost-rom 0.015625``).
 _LOGIC_COST = {"rom": 1.0 / 64, "ram": 1.0}
 #: ``memory_libmap``'s weights of the read multiplexers, write demultiplexers and emulated port features.
@@ -117,7 +128,7 @@ def _geometry(mem: Memory, abits: int, widths: tuple, cost: int, widthscale: int
         total = (cost - widthscale) * units + widthscale * mult_a * mem.width / unit
         total += _FACTOR_MUX * (mult_a - 1) * mem.width
         total += _FACTOR_DEMUX * (mult_a if mult_a > 1 and mem.writable else 0)
-        total += _FACTOR_EMU * 1            # the read port not shared with a write port
+        total += 0 if mem.single_port else _FACTOR_EMU * 1      # the read port not shared with a write port
         if best is None or total < best[0]:
             best = (total, units, mult_a)
     return best
@@ -125,10 +136,12 @@ def _geometry(mem: Memory, abits: int, widths: tuple, cost: int, widthscale: int
 
 def memory_mapping(mem: Memory) -> tuple[str, int, int]:
     """What Yosys maps ``mem`` to: ``(primitive, count, slices)``, primitive ``ramb18``, ``ramb36``,
-    ``ram32m``, ``ram64m`` or ``logic`` (count: the memory's bits; slices: 1)."""
-    # memory_libmap's order (distributed RAM's library first), the first of equal costs winning; distributed
-    # RAM takes no ROMs (prune_rom).
-    options = (_DISTRIBUTED if mem.style != "block" and mem.writable else ()) + \
+    ``ram32m``, ``ram64m``, ``ram64x1s``, ``ram128x1s``, ``ram256x1s`` or ``logic`` (count: the memory's bits;
+    slices: 1). A single-bit primitive counts one per bit of each slice."""
+    # memory_libmap's order (distributed RAM's library first, its single-port kind first), the first of equal
+    # costs winning; distributed RAM takes no ROMs (prune_rom).
+    distributed = (_SINGLE_PORT if mem.single_port else ()) + _DISTRIBUTED
+    options = (distributed if mem.style != "block" and mem.writable else ()) + \
         (_BLOCK if mem.style != "distributed" else ())
     # A style rules logic out unless nothing else takes the memory; memory_libmap compares the truncated cost.
     logic = int(mem.width * mem.depth * _LOGIC_COST["ram" if mem.writable else "rom"])
@@ -137,7 +150,7 @@ def memory_mapping(mem: Memory) -> tuple[str, int, int]:
     for prim, cost, abits, widths, scale in options:
         total, units, slices = _geometry(mem, abits, widths, cost, scale)
         if best is None or total < best:
-            best, choice = total, (prim, units, slices)
+            best, choice = total, (prim, mem.width * slices if prim.endswith("x1s") else units, slices)
     return choice
 
 
@@ -190,7 +203,7 @@ def memories(units: dict) -> list[Memory]:
             out += [Memory("partial sums", both, bits, True, "distributed" if both <= LUTRAM_DEPTH else "")] * rows
             continue
         out += [Memory("start values", passes, acc.start_code.bits if writable else bits, writable,
-                       "distributed" if writable else "")] * rows
+                       "distributed" if writable else "", single_port=writable)] * rows
         if acc.recurrent:
             shallow = passes <= SHALLOW_MEMORY_DEPTH
             out += [Memory("partial sums", passes, bits, True, "distributed" if shallow else "")] * rows
@@ -427,7 +440,7 @@ def estimate(design: Design, top=None) -> dict:
     for unit, a, b, y in multipliers(units):
         dsps[unit] += mul_dsps(a, b, y)
     logic = logic_counts(unit_features(units, mapped))
-    lutram = 4 * sum(prims[prim] for prim in _LUTRAMS)     # a RAM32M or RAM64M is four LUTs
+    lutram = sum(_LUTRAM_LUTS[prim] * prims[prim] for prim in _LUTRAMS)
     lut_logic = round(logic["luts"])
     return {
         "luts": lut_logic + lutram,
