@@ -19,9 +19,8 @@ __all__ = ["CHUNK_BITS", "SHALLOW_MEMORY_DEPTH", "chunk_bounds", "carry_add", "c
            "AdderTree", "StartCode", "Accumulator"]
 
 #: The widest add in one cycle outside a DSP48E1. The accumulator's add has its
-#: start/feedback mux in front, in the LUT before each carry-chain bit
-#: (:func:`carry_add_onto`): one LUT, then five CARRY4s for the carry in, 15 bits and the
-#: carry out, six logic levels (16 bits take a sixth CARRY4 for the carry out: seven).
+#: start/feedback mux in the LUT before each carry-chain bit (:func:`carry_add_onto`):
+#: one LUT, then five CARRY4s for the carry in, 15 bits and the carry out, six logic levels.
 CHUNK_BITS = 15
 
 #: The deepest per-lane partial-sum memory (a word per pass) kept in distributed RAM.
@@ -218,9 +217,9 @@ class Accumulator(wiring.Component):
     :attr:`shared_start` the upper half of the partial-sum memory, which the
     input phase reads and the ``start_wr`` writes share with the write-backs
     (they come only while no pass is in progress). In a memory of their own
-    they are read and written at one address (a LUT a bit, where a read
-    address of its own would take four LUTs for three bits): the write's while
-    one is written, which happens only while no pass is in progress.
+    they are read and written at one address, the write's while one is
+    written: a LUT a bit, where a read address of its own takes four LUTs for
+    three bits.
 
     Latency: a pass's ``sum`` is valid :attr:`latency` cycles (``chunks``) after
     chunk 0 of its last slot's term; a partial sum written back in cycle ``c`` is
