@@ -256,17 +256,18 @@ CATEGORIES = ("activation", "cell", "accumulator", "vector", "matrix", "layer", 
 #: designs by non-negative least squares (``python benchmarks/estimate.py --fit``).
 LOGIC = {
     "luts": {
-        "activation": {"out_bits": 4.7838, "read_bits": 1.1408, "rom_bits": 0.0075},
-        "cell": {"lanes": 32.8202, "mux_bits": 1.1268, "pipe_bits": 0.0015, "width_bits": 0.0285},
+        "activation": {"out_bits": 4.8248, "read_bits": 1.1438, "rom_bits": 0.0067},
+        "cell": {"lanes": 32.8641, "mux_bits": 1.1269, "pipe_bits": 0.0014, "width_bits": 0.0282},
         "accumulator": {
-            "lane_bits": 2.1934, "lanes": 5.5469, "mux_bits": 1.5339, "read_bits": 0.2894, "rom_bits": 0.0071},
-        "vector": {"mux_bits": 1.0348, "pe_bits": 0.0684, "pes": 0.8978, "port_bits": 0.3776, "position_bits": 0.2907},
+            "deskew_bits": 0.2061, "lane_bits": 1.4408, "lanes": 6.6904, "mux_bits": 0.8104, "read_bits": 0.3114,
+            "rom_bits": 0.0088},
+        "vector": {"mux_bits": 1.035, "pe_bits": 0.0683, "pes": 0.9135, "port_bits": 0.3734, "position_bits": 0.2954},
         "matrix": {
-            "delay_bits": 0.1513, "fabric_mac_bits": 0.3643, "mux_bits": 0.493, "tree_bits": 0.9869, "units": 4.7698},
+            "delay_bits": 0.0801, "fabric_mac_bits": 0.3654, "mux_bits": 0.5068, "tree_bits": 0.9888, "units": 12.2114},
         "layer": {
-            "element_bits": 6.2125, "extra_lane_bits": 1.7659, "mux_bits": 1.0432, "queue_bits": 4.006,
-            "units": 28.0355},
-        "top": {"loader": 99.0487, "units": 18.7828},
+            "element_bits": 6.2393, "extra_lane_bits": 1.7669, "mux_bits": 1.3128, "queue_bits": 3.9886,
+            "units": 27.6245},
+        "top": {"loader": 97.0989, "units": 18.694},
     },
     "ffs": {
         "activation": {"adder_bits": 1.4416, "pipe_bits": 0.5708, "rom_bits": 0.0019},
