@@ -152,10 +152,26 @@ class WeightLoader(wiring.Component):
         bad = Signal()                # a header word differed, or a word came after the last entry
         full = Signal()               # every entry taken
         in_header = hdr < HEADER_WORDS
-        expected = lookup(hdr, self._header)
-        last_sub = lookup(mem, [x.entry_words - 1 for x in mems])
-        last_addr = lookup(mem, [x.depth - 1 for x in mems])
-        end_sub, end_addr, end_mem = sub == last_sub, addr == last_addr, equals(mem, len(mems) - 1)
+        # The expected header word, bit by bit a table of the header words' bits indexed by hdr: each bit of the
+        # compare is one LUT's function of hdr and the port's bit.
+        expected = Cat(Const(sum((w >> bit & 1) << n for n, w in enumerate(self._header)), 1 << len(hdr))
+                       .bit_select(hdr, 1) for bit in range(WORD_BITS))
+        # Whether the word is its entry's last (end_sub) and the entry its memory's last (end_addr), in
+        # registers set a word ahead: the counters' enables are a register deep. Set from the memory's
+        # next-to-last word and address (``penult_*``, registers loaded as each memory starts), or at once
+        # for entries of one word and memories of one entry.
+        end_sub, end_addr, end_mem = Signal(), Signal(), equals(mem, len(mems) - 1)
+        penult_sub = Signal(range(-1, max(x.entry_words for x in mems) - 1))
+        penult_addr = Signal(range(-1, max(x.depth for x in mems) - 1))
+
+        def start_memory(n):
+            """The registers of a memory's first word, its number ``n`` (a value, or an index into mems)."""
+            values = [(x.entry_words - 2, x.depth - 2, x.entry_words == 1, x.depth == 1) for x in mems]
+            if isinstance(n, int):
+                psub, paddr, one_word, one_entry = values[n]
+            else:
+                psub, paddr, one_word, one_entry = (lookup(n, [v[k] for v in values]) for k in range(4))
+            return [penult_sub.eq(psub), penult_addr.eq(paddr), end_sub.eq(one_word), end_addr.eq(one_entry)]
         content = take & ~in_header & ~full
         # A header word that differs, registered: the port's word meets only an equality with the expected
         # word (a constant per header word) on its way to this register. It keeps the word after it from
@@ -175,18 +191,19 @@ class WeightLoader(wiring.Component):
         with m.Elif(holding):
             with m.If(drained):
                 m.d.sync += [state.eq(2), ok.eq(0), hdr.eq(0), mem.eq(0), addr.eq(0), sub.eq(0), bad.eq(0),
-                             full.eq(0)]
+                             full.eq(0), *start_memory(0)]
         with m.Elif(take):
             with m.If(in_header):
                 m.d.sync += hdr.eq(hdr + 1)
             with m.If(~in_header & full):
                 m.d.sync += bad.eq(1)
             with m.If(content):
-                m.d.sync += sub.eq(sub + 1)
+                m.d.sync += [sub.eq(sub + 1), end_sub.eq(sub == penult_sub)]
                 with m.If(end_sub):
-                    m.d.sync += [sub.eq(0), addr.eq(addr + 1)]
+                    m.d.sync += [sub.eq(0), addr.eq(addr + 1), end_sub.eq(equals(penult_sub, -1)),
+                                 end_addr.eq(addr == penult_addr)]
                     with m.If(end_addr):
-                        m.d.sync += [addr.eq(0), mem.eq(mem + 1)]
+                        m.d.sync += [addr.eq(0), mem.eq(mem + 1), *start_memory(mem + 1)]
                         with m.If(end_mem):
                             m.d.sync += full.eq(1)
             with m.If(self.i.payload.last):

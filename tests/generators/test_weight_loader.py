@@ -234,3 +234,42 @@ def test_parameters_are_checked():
         WeightLoader(memories=[], header=header_words(DIGEST, MEMORIES))
     with pytest.raises(ValueError, match="header"):
         WeightLoader(memories=MEMORIES, header=[MAGIC])
+
+
+@pytest.mark.synth
+def test_at_most_five_logic_levels_after_yosys(tmp_path):
+    """Synthesized alone (Yosys synth_xilinx, flattened), no path between the loader's registers and ports is more
+    than five logic levels (the suite's fastest designs' depth): the memory counters meet registered limits,
+    not a lookup of the memory number. Memories of three depths and three kinds of entry."""
+    from amaranth.back import verilog
+    from amaranth.hdl import Elaboratable, Module, Signal
+
+    from lstm_hw.synth import yosys as synth
+    memories = (LoadableMemory("a", 80, (COLUMN_BITS, COLUMN_BITS, 100)), LoadableMemory("b", 16, (32,) * 16),
+                LoadableMemory("c", 1024, (52,)))
+    dut = WeightLoader(memories=memories, header=header_words(DIGEST, memories))
+
+    class Pins(Elaboratable):        # the loader with plain ports (its beat stream's ready is a constant)
+        def __init__(self):
+            self.inputs = [Signal(len(v), name=n) for n, v in (
+                ("data", dut.i.payload.data), ("last", dut.i.payload.last), ("valid", dut.i.valid),
+                ("beat_valid", dut.beat.valid), ("beat_last", dut.beat.payload.last), ("done", dut.done))]
+            self.outputs = [Signal(len(v), name=n) for n, v in (
+                ("ready", dut.i.ready), ("write", dut.write.as_value()), ("ok", dut.ok), ("run", dut.run))]
+
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.loader = dut
+            m.d.comb += [port.eq(pin) for port, pin in zip(
+                (dut.i.payload.data, dut.i.payload.last, dut.i.valid, dut.beat.valid, dut.beat.payload.last,
+                 dut.done), self.inputs)]
+            m.d.comb += [pin.eq(port) for port, pin in zip(
+                (dut.i.ready, dut.write.as_value(), dut.ok, dut.run), self.outputs)]
+            return m
+
+    pins = Pins()
+    (tmp_path / "loader.v").write_text(verilog.convert(pins, name="loader", emit_src=False,
+                                                       ports=pins.inputs + pins.outputs))
+    netlist = synth.synthesize(["loader.v"], "loader", tmp_path, synth.find_yosys())
+    depth = synth.logic_depth(netlist, over=5)
+    assert depth["levels"] <= 5, depth["deep_paths"]
