@@ -428,5 +428,5 @@ class SparseMatVec(wiring.Component):
                 en += len(mem.fields)
             m.d.comb += [acc.start_wr.addr.eq(load.addr),
                          acc.start_wr.data.eq(load.data[f"bits{self.start_code.bits}"]),
-                         acc.start_wr.en.eq(load.en[en:])]
+                         acc.start_wr.en.eq(load.en[en:]), acc.start_wr.held.eq(load.held)]
         return m

@@ -217,9 +217,9 @@ class Accumulator(wiring.Component):
     :attr:`shared_start` the upper half of the partial-sum memory, which the
     input phase reads and the ``start_wr`` writes share with the write-backs
     (they come only while no pass is in progress). In a memory of their own
-    they are read and written at one address, the write's while one is
-    written: a LUT a bit, where a read address of its own takes four LUTs for
-    three bits.
+    they are read and written at one address, the write's while the core is
+    held for a load (``start_wr.held``, a register): a LUT a bit, where a read
+    address of its own takes four LUTs for three bits.
 
     Latency: a pass's ``sum`` is valid :attr:`latency` cycles (``chunks``) after
     chunk 0 of its last slot's term; a partial sum written back in cycle ``c`` is
@@ -256,9 +256,10 @@ class Accumulator(wiring.Component):
         A pass's sums (their ``drop`` low bits left out), its pass and phase.
     writeback : In(1)
         Keep this cycle's ``sum`` as the partial sums of its pass (only with ``recurrent``).
-    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": start_code.bits, "en": rows}))
+    start_wr : In(StructLayout({"addr": counter_shape(passes), "data": start_code.bits, "en": rows, "held": 1}))
         Only with ``start_code``: lane ``l``'s start value of pass ``addr`` becomes the value of code
-        ``data`` when ``en[l]``, seen by reads from the next cycle.
+        ``data`` when ``en[l]``, seen by reads from the next cycle. ``held``: no pass is in progress and
+        none starts (high around every write; a start-value memory of its own is read at ``addr`` then).
     """
 
     def __init__(self, *, rows: int, passes: int, sum_bits: int, drop: int, start, recurrent: bool,
@@ -290,7 +291,7 @@ class Accumulator(wiring.Component):
             "sum": Out(stream.Signature(sums, always_ready=True)),
             **({"writeback": In(1)} if recurrent else {}),
             **({"start_wr": In(data.StructLayout({"addr": counter_shape(passes), "data": start_code.bits,
-                                                   "en": rows}))}
+                                                   "en": rows, "held": 1}))}
                if start_code is not None else {}),
         })
 
@@ -372,7 +373,7 @@ class Accumulator(wiring.Component):
         start_addr = read_pass
         if self._code is not None and not self.shared_start:
             start_addr = Signal.like(self.start_wr.addr, name="start_addr")
-            m.d.comb += start_addr.eq(Mux(self.start_wr.en.any(), self.start_wr.addr, read_pass))
+            m.d.comb += start_addr.eq(Mux(self.start_wr.held, self.start_wr.addr, read_pass))
         for lane in range(self._rows):
             init = Signal(acc_shape, name=f"init_l{lane}")
             if self.shared_start:
@@ -438,15 +439,15 @@ class Accumulator(wiring.Component):
         rd, wp = both.read_port(), both.write_port()
         upper = ~self.slot.phase
         m.d.comb += rd.addr.eq(Cat(read_pass, upper) if half_bits else upper)
-        loading = self.start_wr.en[lane]
+        held = self.start_wr.held          # (no write-back while held)
         start = Signal(acc_shape, name=f"start_wr_l{lane}")
         data = Signal(acc_shape, name=f"psum_data_l{lane}")
         upper_wr = Const(1, 1)
         m.d.comb += [
             start.eq(self._code.value(self.start_wr.data)),
-            wp.en.eq(self.writeback | loading),
-            wp.addr.eq(Mux(loading, Cat(self.start_wr.addr, upper_wr) if half_bits else upper_wr, out_pass)),
-            wp.data.eq(Mux(loading, start, data)),
+            wp.en.eq(self.writeback | self.start_wr.en[lane]),
+            wp.addr.eq(Mux(held, Cat(self.start_wr.addr, upper_wr) if half_bits else upper_wr, out_pass)),
+            wp.data.eq(Mux(held, start, data)),
         ]
         m.d.sync += init.eq(rd.data)
         return data

@@ -244,7 +244,8 @@ class LSTMTop(wiring.Component):
             fields = 0
             for _, stage in self._stages():     # each stage's fields, in image order, and their data
                 load, n = stage.load, len(stage.load.en)
-                m.d.comb += [load.addr.eq(loader.write.addr), load.en.eq(loader.write.en[fields:fields + n])]
+                m.d.comb += [load.addr.eq(loader.write.addr), load.en.eq(loader.write.en[fields:fields + n]),
+                             load.held.eq(loader.write.held)]
                 m.d.comb += [load.data[name].eq(loader.write.data[name]) for name, _ in load.data.shape()]
                 fields += n
         m.d.comb += [

@@ -1,7 +1,7 @@
 """The weight loader: an image (:mod:`.image`) from the ``s_axis_weights`` stream into the weight memories,
 between transfers of the data stream, never leaving the core to compute on a half-loaded model."""
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,15 +27,17 @@ def word_layout() -> data.StructLayout:
 
 
 def load_layout(memories) -> data.StructLayout:
-    """Writes into ``memories``: an address, the data of each field width (``bits<n>``) and a write enable per
-    field of every memory, in order. The loader's ``write`` has this layout, and so has the ``load`` port of
-    each unit holding some of the memories (with those memories)."""
+    """Writes into ``memories``: an address, the data of each field width (``bits<n>``), a write enable per
+    field of every memory, in order, and ``held``: the core is held for a load (``weights_ok`` low), so nothing
+    reads the memories and a memory may be read at the write address. The loader's ``write`` has this layout,
+    and so has the ``load`` port of each unit holding some of the memories (with those memories)."""
     memories = tuple(memories)
     widths = sorted({bits for mem in memories for bits in mem.fields})
     return data.StructLayout({
         "addr": counter_shape(max(mem.depth for mem in memories)),
         "data": data.StructLayout({f"bits{bits}": bits for bits in widths}),
         "en": sum(len(mem.fields) for mem in memories),
+        "held": 1,
     })
 
 
@@ -46,6 +48,16 @@ def lookup(index, values):
     for n, value in enumerate(values[1:], 1):
         out = Mux(equals(index, n), value, out)
     return out
+
+
+def table_bit(index, bits):
+    """``bits[index]`` (0 past the end), a multiplexer per bit of ``index`` with constant leaves: one LUT's
+    function of ``index``, which a shift of a constant table would also be, but with a width Verilator warns of."""
+    index = Value.cast(index)
+    bits = list(bits) + [0] * ((1 << len(index)) - len(bits))
+    for level in range(len(index)):
+        bits = [Mux(index[level], hi, lo) for lo, hi in zip(bits[::2], bits[1::2])]
+    return Value.cast(bits[0])
 
 
 class WeightLoader(wiring.Component):
@@ -154,8 +166,7 @@ class WeightLoader(wiring.Component):
         in_header = hdr < HEADER_WORDS
         # The expected header word, bit by bit a table of the header words' bits indexed by hdr: each bit of the
         # compare is one LUT's function of hdr and the port's bit.
-        expected = Cat(Const(sum((w >> bit & 1) << n for n, w in enumerate(self._header)), 1 << len(hdr))
-                       .bit_select(hdr, 1) for bit in range(WORD_BITS))
+        expected = Cat(table_bit(hdr, [w >> bit & 1 for w in self._header]) for bit in range(WORD_BITS))
         # Whether the word is its entry's last (end_sub) and the entry its memory's last (end_addr), in
         # registers set a word ahead: the counters' enables are a register deep. Set from the memory's
         # next-to-last word and address (``penult_*``, registers loaded as each memory starts), or at once
@@ -236,7 +247,7 @@ class WeightLoader(wiring.Component):
         for name, shape in self.write.data.shape():
             n = -(-shape.width // WORD_BITS)
             m.d.comb += self.write.data[name].eq(bus[(words - n) * WORD_BITS:][:shape.width])
-        m.d.comb += self.write.addr.eq(addr)
+        m.d.comb += [self.write.addr.eq(addr), self.write.held.eq(~ok)]
         write = content & ~bad & ~mismatch
         enables = []
         for index, x in enumerate(mems):

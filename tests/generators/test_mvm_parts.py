@@ -590,6 +590,7 @@ def test_loadable_start_values(rows, passes, sum_bits, code, recurrent, shared):
     chunks, lead, lat = chunk_bounds(sum_bits), dut.lead, dut.latency
     table = [list(lane) for lane in start]       # the start values the model expects now
     controls, loads, expected = {}, {}, {}       # cycle -> slot control / start_wr / (pass, phase, sums)
+    held = set()                                 # cycles of start_wr.held: the writes and the cycle before
     psum = [[0] * passes for _ in range(rows)]
     cycle, terms = 0, {}
     for _ in range(3):
@@ -612,7 +613,9 @@ def test_loadable_start_values(rows, passes, sum_bits, code, recurrent, shared):
                 cycle += k
             cycle += lead + lat                  # the partial sums written before the recurrent phase reads
         cycle += 2                               # drained: no pass in progress
+        held.add(cycle - 1)
         for _ in range(int(rng.integers(1, 2 * passes + 2))):
+            held.add(cycle)
             addr, en = int(rng.integers(0, passes)), int(rng.integers(0, 1 << rows))
             value = int(values(1)[0])
             loads[cycle] = (addr, code.encode(value), en)
@@ -630,7 +633,7 @@ def test_loadable_start_values(rows, passes, sum_bits, code, recurrent, shared):
         if recurrent:
             ctx.set(dut.writeback, c in expected and not expected[c][1])
         addr, value, en = loads.get(c, (0, 0, 0))
-        ctx.set(dut.start_wr, {"addr": addr, "data": value, "en": en})
+        ctx.set(dut.start_wr, {"addr": addr, "data": value, "en": en, "held": c in held})
 
     def sample(ctx, c):
         valid = bool(ctx.get(dut.sum.valid))
